@@ -1,0 +1,12 @@
+// The fanns._core extension module: thin bindings over the engine. Each part
+// of the engine registers its own classes from its own file.
+#include <pybind11/pybind11.h>
+
+#include "bindings/register.h"
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "fanns engine: SIMD kernels, HNSW, filtered traversal, range graphs, sparse indexes";
+    fanns::bindings::register_simd(m);
+    fanns::bindings::register_hnsw(m);
+    fanns::bindings::register_extensions(m);
+}

@@ -1,0 +1,13 @@
+// One registration function per engine part, each defined in its own file.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace fanns::bindings {
+
+void register_simd(pybind11::module_& m);
+void register_hnsw(pybind11::module_& m);
+// Further parts (range graphs, sparse indexes) hook in here.
+void register_extensions(pybind11::module_& m);
+
+}  // namespace fanns::bindings

@@ -1,0 +1,73 @@
+// Bindings for the distance kernels: which level runs, and direct access to
+// every compiled level so tests can compare them with the scalar reference.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "bindings/register.h"
+#include "simd/distance.h"
+
+namespace py = pybind11;
+
+namespace fanns::bindings {
+namespace {
+
+simd::Level level_from(const std::string& name) {
+    simd::Level level;
+    if (!simd::parse_level(name.c_str(), &level)) {
+        throw py::value_error("unknown SIMD level '" + name + "' (expected scalar, avx2 or avx512)");
+    }
+    return level;
+}
+
+using Matrix = py::array_t<float, py::array::c_style | py::array::forcecast>;
+
+py::array_t<float> pairwise(const std::string& kind, const Matrix& queries, const Matrix& base,
+                            const std::string& level_name) {
+    if (queries.ndim() != 2 || base.ndim() != 2 || queries.shape(1) != base.shape(1)) {
+        throw py::value_error("queries and base must be 2-D with the same number of columns");
+    }
+    const simd::Kernels& k = simd::kernels_for(level_from(level_name));
+    simd::RowsKernel rows;
+    if (kind == "l2") rows = k.l2sq_rows;
+    else if (kind == "ip") rows = k.dot_rows;
+    else throw py::value_error("kind must be 'l2' or 'ip'");
+    const auto nq = static_cast<std::size_t>(queries.shape(0));
+    const auto nb = static_cast<std::size_t>(base.shape(0));
+    const auto dim = static_cast<std::size_t>(queries.shape(1));
+    py::array_t<float> out({nq, nb});
+    float* o = out.mutable_data();
+    const float* q = queries.data();
+    const float* b = base.data();
+    {
+        py::gil_scoped_release release;
+        for (std::size_t i = 0; i < nq; ++i) rows(q + i * dim, b, nb, dim, o + i * nb);
+    }
+    return out;
+}
+
+}  // namespace
+
+void register_simd(py::module_& m) {
+    m.def("simd_level", [] { return std::string(simd::level_name(simd::active_level())); },
+          "Name of the SIMD level the distance kernels use.");
+    m.def("simd_best_level", [] { return std::string(simd::level_name(simd::best_level())); },
+          "Highest SIMD level this CPU and build support.");
+    m.def("simd_levels", [] {
+        std::vector<std::string> names;
+        for (auto l : {simd::Level::scalar, simd::Level::avx2, simd::Level::avx512}) {
+            if (simd::level_supported(l)) names.emplace_back(simd::level_name(l));
+        }
+        return names;
+    }, "SIMD levels available here, lowest first.");
+    m.def("pairwise_distances", &pairwise, py::arg("kind"), py::arg("queries"), py::arg("base"),
+          py::arg("level"),
+          "Dense (nq, nb) matrix of squared L2 ('l2') or inner products ('ip') computed with the "
+          "kernels of the named SIMD level.");
+}
+
+}  // namespace fanns::bindings
