@@ -8,5 +8,6 @@ PYBIND11_MODULE(_core, m) {
     m.doc() = "fanns engine: SIMD kernels, HNSW, filtered traversal, range graphs, sparse indexes";
     fanns::bindings::register_simd(m);
     fanns::bindings::register_hnsw(m);
-    fanns::bindings::register_extensions(m);
+    fanns::bindings::register_range(m);
+    fanns::bindings::register_sparse(m);
 }

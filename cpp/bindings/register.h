@@ -7,7 +7,7 @@ namespace fanns::bindings {
 
 void register_simd(pybind11::module_& m);
 void register_hnsw(pybind11::module_& m);
-// Further parts (range graphs, sparse indexes) hook in here.
-void register_extensions(pybind11::module_& m);
+void register_range(pybind11::module_& m);
+void register_sparse(pybind11::module_& m);
 
 }  // namespace fanns::bindings
