@@ -1,6 +1,16 @@
-"""fanns: filtered approximate nearest-neighbour search."""
+"""fanns: filtered approximate nearest-neighbour search.
 
-from fanns._core import simd_level
+Example:
+    >>> import numpy as np, fanns
+    >>> vectors = np.random.default_rng(0).standard_normal((1000, 32)).astype(np.float32)
+    >>> index = fanns.Index.build(vectors, attributes={"year": np.arange(1000) % 30 + 1995})
+    >>> ids, distances = index.search(vectors[:2], k=5, filter=fanns.field("year") >= 2010)
+"""
 
-__all__ = ["simd_level"]
+from fanns._core import simd_best_level, simd_level, simd_levels
+from fanns.filters import field
+from fanns.index import Index
+from fanns.result import SearchResult
+
+__all__ = ["Index", "SearchResult", "field", "simd_best_level", "simd_level", "simd_levels"]
 __version__ = "0.1.0"

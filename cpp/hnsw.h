@@ -1,0 +1,420 @@
+// Hierarchical navigable small-world graph (Malkov & Yashunin, 2018).
+//
+// Layout: vectors in one contiguous row-major block; level-0 neighbour lists
+// in one contiguous block of fixed-size slots [count, id0, id1, ...]; upper
+// levels (few nodes) in small per-node arrays. Construction inserts nodes in
+// parallel with a spin lock per node; levels are drawn from a seeded generator
+// before insertion, so a build with one thread is deterministic.
+//
+// Search is a template over a predicate (see bitset.h): with AcceptAll the
+// filter checks compile away.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bitset.h"
+#include "metric.h"
+#include "parallel.h"
+#include "simd/distance.h"
+#include "topk.h"
+#include "visited.h"
+
+namespace fanns {
+
+struct HnswParams {
+    std::size_t M = 16;                // links per node on upper levels
+    std::size_t M0 = 32;               // links per node on level 0
+    std::size_t ef_construction = 200;
+    std::uint64_t seed = 0;
+};
+
+class SpinLock {
+public:
+    void lock() {
+        while (flag_.exchange(true, std::memory_order_acquire)) {
+            while (flag_.load(std::memory_order_relaxed)) std::this_thread::yield();
+        }
+    }
+    void unlock() { flag_.store(false, std::memory_order_release); }
+
+private:
+    std::atomic<bool> flag_{false};
+};
+
+class Hnsw {
+public:
+    static constexpr std::uint32_t kNone = 0xffffffffu;
+
+    Hnsw(std::size_t dim, Metric metric, const HnswParams& params)
+        : dim_(dim), metric_(metric), params_(params) {
+        if (dim == 0) throw std::invalid_argument("dimension must be positive");
+        if (params_.M < 2) throw std::invalid_argument("M must be at least 2");
+        if (params_.M0 < params_.M) throw std::invalid_argument("M0 must be at least M");
+        if (params_.ef_construction < 1) throw std::invalid_argument("ef_construction must be positive");
+        level_scale_ = 1.0 / std::log(double(params_.M));
+    }
+
+    std::size_t size() const { return size_; }
+    std::size_t dim() const { return dim_; }
+    Metric metric() const { return metric_; }
+    const HnswParams& params() const { return params_; }
+    const float* vector(std::uint32_t id) const { return vectors_.data() + std::size_t(id) * dim_; }
+    const float* vectors() const { return vectors_.data(); }
+    std::uint32_t entry_point() const { return entry_; }
+    int max_level() const { return max_level_; }
+    int level(std::uint32_t id) const { return levels_[id]; }
+
+    Distance distance() const { return Distance(metric_, dim_, simd::active_kernels()); }
+
+    // Level-0 neighbours of a node, as a (pointer, count) pair.
+    const std::uint32_t* neighbours0(std::uint32_t id, std::size_t* count) const {
+        const std::uint32_t* slot = links0_.data() + std::size_t(id) * slot0_;
+        *count = slot[0];
+        return slot + 1;
+    }
+    const std::uint32_t* neighbours(std::uint32_t id, int lc, std::size_t* count) const {
+        if (lc == 0) return neighbours0(id, count);
+        const std::uint32_t* slot = upper_[id].data() + std::size_t(lc - 1) * (params_.M + 1);
+        *count = slot[0];
+        return slot + 1;
+    }
+
+    // Builds the graph over `n` rows of `data` (row-major, n x dim).
+    void build(const float* data, std::size_t n, std::size_t threads) {
+        if (size_ != 0) throw std::logic_error("index is already built");
+        if (n >= kNone) throw std::invalid_argument("too many vectors");
+        slot0_ = params_.M0 + 1;
+        vectors_.assign(data, data + n * dim_);
+        links0_.assign(n * slot0_, 0);
+        upper_.assign(n, {});
+        levels_.assign(n, 0);
+        locks_ = std::make_unique<SpinLock[]>(n);
+        std::mt19937_64 rng(params_.seed);
+        std::uniform_real_distribution<double> uniform(0.0, 1.0);
+        for (std::size_t i = 0; i < n; ++i) {
+            const double u = std::max(uniform(rng), 1e-300);
+            const int lvl = std::min(kMaxLevel, static_cast<int>(-std::log(u) * level_scale_));
+            levels_[i] = static_cast<std::uint8_t>(lvl);
+            if (lvl > 0) upper_[i].assign(std::size_t(lvl) * (params_.M + 1), 0);
+        }
+        size_ = n;
+        if (n == 0) return;
+        entry_ = 0;
+        max_level_ = levels_[0];
+        const Distance dist = distance();
+        parallel_for(n - 1, threads, 64, [&](std::size_t i, std::size_t) {
+            insert(static_cast<std::uint32_t>(i + 1), dist);
+        });
+    }
+
+    // Greedy descent through the upper levels to a level-0 entry point.
+    std::uint32_t descend(const float* query, const Distance& dist) const {
+        std::uint32_t current = entry_;
+        float current_d = dist(query, vector(current));
+        for (int lc = max_level_; lc > 0; --lc) {
+            bool moved = true;
+            while (moved) {
+                moved = false;
+                std::size_t count;
+                const std::uint32_t* nbrs = neighbours(current, lc, &count);
+                for (std::size_t j = 0; j < count; ++j) {
+                    const float d = dist(query, vector(nbrs[j]));
+                    if (d < current_d) {
+                        current_d = d;
+                        current = nbrs[j];
+                        moved = true;
+                    }
+                }
+            }
+        }
+        return current;
+    }
+
+    // Best-first search on level 0 from `entry`. Every node is traversed,
+    // only nodes that pass `pred` enter the results. Stops when the nearest
+    // unexpanded candidate is farther than the ef-th result.
+    template <class Pred>
+    void search_level0(const float* query, std::uint32_t entry, std::size_t ef, const Pred& pred,
+                       const Distance& dist, VisitedTable& visited, CandidateQueue& queue,
+                       ResultHeap& results) const {
+        queue.clear();
+        results.reset(ef);
+        const float d0 = dist(query, vector(entry));
+        visited.insert(entry);
+        queue.push({d0, entry});
+        if (pred(entry)) results.push({d0, entry});
+        std::uint32_t fresh[kMaxSlot];
+        while (!queue.empty()) {
+            const Candidate current = queue.top();
+            if (results.full() && current.distance > results.worst()) break;
+            queue.pop();
+            std::size_t count;
+            const std::uint32_t* nbrs = neighbours0(current.id, &count);
+            std::size_t n_fresh = 0;
+            for (std::size_t j = 0; j < count; ++j) {
+                const std::uint32_t v = nbrs[j];
+                if (visited.try_insert(v)) fresh[n_fresh++] = v;
+            }
+            if (n_fresh > 0) prefetch_vector(fresh[0]);
+            for (std::size_t j = 0; j < n_fresh; ++j) {
+                if (j + 1 < n_fresh) prefetch_vector(fresh[j + 1]);
+                const std::uint32_t v = fresh[j];
+                const float d = dist(query, vector(v));
+                if (results.admits(d)) {
+                    queue.push({d, v});
+                    if (pred(v)) results.push({d, v});
+                }
+            }
+        }
+    }
+
+    std::size_t memory_bytes() const {
+        std::size_t total = vectors_.capacity() * sizeof(float) + links0_.capacity() * sizeof(std::uint32_t) +
+                            levels_.capacity() + upper_.capacity() * sizeof(std::vector<std::uint32_t>) +
+                            size_ * sizeof(SpinLock);
+        for (const auto& u : upper_) total += u.capacity() * sizeof(std::uint32_t);
+        return total;
+    }
+
+    // Serialised state: plain arrays, validated on restore.
+    struct State {
+        std::vector<float> vectors;
+        std::vector<std::uint32_t> links0;      // size * (M0 + 1)
+        std::vector<std::uint8_t> levels;       // size
+        std::vector<std::uint64_t> upper_offsets;  // size + 1
+        std::vector<std::uint32_t> upper_links;
+        std::uint32_t entry = kNone;
+        int max_level = -1;
+    };
+
+    State state() const {
+        State s;
+        s.vectors = vectors_;
+        s.links0 = links0_;
+        s.levels = levels_;
+        s.upper_offsets.resize(size_ + 1, 0);
+        for (std::size_t i = 0; i < size_; ++i) s.upper_offsets[i + 1] = s.upper_offsets[i] + upper_[i].size();
+        s.upper_links.reserve(s.upper_offsets[size_]);
+        for (const auto& u : upper_) s.upper_links.insert(s.upper_links.end(), u.begin(), u.end());
+        s.entry = entry_;
+        s.max_level = max_level_;
+        return s;
+    }
+
+    void restore(State s) {
+        const std::size_t n = s.levels.size();
+        const std::size_t slot0 = params_.M0 + 1;
+        auto fail = [](const std::string& what) { throw std::invalid_argument("corrupt index: " + what); };
+        if (s.vectors.size() != n * dim_) fail("vector block size");
+        if (s.links0.size() != n * slot0) fail("level-0 link block size");
+        if (s.upper_offsets.size() != n + 1 || s.upper_offsets[0] != 0) fail("upper link offsets");
+        if (s.upper_offsets[n] != s.upper_links.size()) fail("upper link block size");
+        if (n > 0 && (s.entry >= n || s.max_level != s.levels[s.entry])) fail("entry point");
+        if (n == 0 && s.entry != kNone) fail("entry point");
+        std::vector<std::vector<std::uint32_t>> upper(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            if (s.levels[i] > kMaxLevel || s.levels[i] > s.max_level) fail("node level");
+            const std::size_t begin = s.upper_offsets[i], end = s.upper_offsets[i + 1];
+            if (end < begin || end - begin != std::size_t(s.levels[i]) * (params_.M + 1)) fail("upper link list size");
+            upper[i].assign(s.upper_links.begin() + begin, s.upper_links.begin() + end);
+            for (int lc = 0; lc < s.levels[i]; ++lc) {
+                const std::uint32_t* slot = upper[i].data() + std::size_t(lc) * (params_.M + 1);
+                check_slot(slot, params_.M, n, fail);
+            }
+            check_slot(s.links0.data() + i * slot0, params_.M0, n, fail);
+        }
+        slot0_ = slot0;
+        vectors_ = std::move(s.vectors);
+        links0_ = std::move(s.links0);
+        levels_ = std::move(s.levels);
+        upper_ = std::move(upper);
+        locks_ = std::make_unique<SpinLock[]>(n);
+        entry_ = s.entry;
+        max_level_ = s.max_level;
+        size_ = n;
+    }
+
+    // Pool shared by every search on this graph.
+    VisitedPool& visited_pool() const { return visited_pool_; }
+
+    static constexpr std::size_t kMaxSlot = 2048;
+
+private:
+    static constexpr int kMaxLevel = 30;
+
+    template <class Fail>
+    static void check_slot(const std::uint32_t* slot, std::size_t capacity, std::size_t n, Fail&& fail) {
+        if (slot[0] > capacity) fail("neighbour count");
+        for (std::uint32_t j = 0; j < slot[0]; ++j) {
+            if (slot[1 + j] >= n) fail("neighbour id");
+        }
+    }
+
+    void prefetch_vector(std::uint32_t id) const {
+        const char* p = reinterpret_cast<const char*>(vector(id));
+        __builtin_prefetch(p);
+        __builtin_prefetch(p + 64);
+        __builtin_prefetch(p + 128);
+    }
+
+    std::uint32_t* slot(std::uint32_t id, int lc) {
+        if (lc == 0) return links0_.data() + std::size_t(id) * slot0_;
+        return upper_[id].data() + std::size_t(lc - 1) * (params_.M + 1);
+    }
+    std::size_t capacity(int lc) const { return lc == 0 ? params_.M0 : params_.M; }
+
+    // Copy of a node's list at a level, read under its lock (construction only).
+    void read_links(std::uint32_t id, int lc, std::vector<std::uint32_t>& out) {
+        std::lock_guard<SpinLock> guard(locks_[id]);
+        const std::uint32_t* s = slot(id, lc);
+        out.assign(s + 1, s + 1 + s[0]);
+    }
+
+    // Best-first search during construction: the ef nearest found, nearest first.
+    void search_layer(const float* query, const std::vector<Candidate>& entries, std::size_t ef, int lc,
+                      const Distance& dist, std::vector<Candidate>& out) {
+        auto lease = visited_pool_.acquire(size_);
+        VisitedTable& visited = *lease;
+        CandidateQueue queue;
+        ResultHeap results(ef);
+        for (const Candidate& e : entries) {
+            if (!visited.try_insert(e.id)) continue;
+            queue.push(e);
+            results.push(e);
+        }
+        std::vector<std::uint32_t> links;
+        while (!queue.empty()) {
+            const Candidate current = queue.pop();
+            if (results.full() && current.distance > results.worst()) break;
+            read_links(current.id, lc, links);
+            for (std::uint32_t v : links) {
+                if (!visited.try_insert(v)) continue;
+                const float d = dist(query, vector(v));
+                if (results.admits(d)) {
+                    queue.push({d, v});
+                    results.push({d, v});
+                }
+            }
+        }
+        results.sorted_into(out);
+    }
+
+    // Neighbour selection heuristic: keep a candidate only if it is closer to
+    // the base than to every neighbour already kept. `candidates` sorted.
+    void select_neighbours(const std::vector<Candidate>& candidates, std::size_t m, const Distance& dist,
+                           std::vector<Candidate>& kept) const {
+        kept.clear();
+        for (const Candidate& c : candidates) {
+            if (kept.size() >= m) break;
+            bool diverse = true;
+            for (const Candidate& k : kept) {
+                if (dist(vector(c.id), vector(k.id)) < c.distance) {
+                    diverse = false;
+                    break;
+                }
+            }
+            if (diverse) kept.push_back(c);
+        }
+    }
+
+    // Adds `from` to the list of `to` at level lc, pruning with the heuristic when full.
+    void link_back(std::uint32_t to, std::uint32_t from, float d, int lc, const Distance& dist) {
+        std::lock_guard<SpinLock> guard(locks_[to]);
+        std::uint32_t* s = slot(to, lc);
+        const std::size_t cap = capacity(lc);
+        for (std::uint32_t j = 0; j < s[0]; ++j) {
+            if (s[1 + j] == from) return;
+        }
+        if (s[0] < cap) {
+            s[1 + s[0]] = from;
+            s[0] += 1;
+            return;
+        }
+        std::vector<Candidate> pool;
+        pool.reserve(cap + 1);
+        pool.push_back({d, from});
+        const float* base = vector(to);
+        for (std::uint32_t j = 0; j < s[0]; ++j) pool.push_back({dist(base, vector(s[1 + j])), s[1 + j]});
+        std::sort(pool.begin(), pool.end(), closer);
+        std::vector<Candidate> kept;
+        select_neighbours(pool, cap, dist, kept);
+        s[0] = static_cast<std::uint32_t>(kept.size());
+        for (std::size_t j = 0; j < kept.size(); ++j) s[1 + j] = kept[j].id;
+    }
+
+    void insert(std::uint32_t id, const Distance& dist) {
+        const int lvl = levels_[id];
+        std::unique_lock<std::mutex> top_guard(entry_mutex_);
+        std::uint32_t entry = entry_;
+        const int top = max_level_;
+        // A node that raises the top level keeps the lock for its whole
+        // insertion so that the entry point it installs is already linked.
+        if (lvl <= top) top_guard.unlock();
+        const float* q = vector(id);
+        std::uint32_t current = entry;
+        float current_d = dist(q, vector(current));
+        std::vector<std::uint32_t> links;
+        for (int lc = top; lc > lvl; --lc) {
+            bool moved = true;
+            while (moved) {
+                moved = false;
+                read_links(current, lc, links);
+                for (std::uint32_t v : links) {
+                    const float d = dist(q, vector(v));
+                    if (d < current_d) {
+                        current_d = d;
+                        current = v;
+                        moved = true;
+                    }
+                }
+            }
+        }
+        std::vector<Candidate> entries{{current_d, current}};
+        std::vector<Candidate> found, kept;
+        for (int lc = std::min(lvl, top); lc >= 0; --lc) {
+            search_layer(q, entries, params_.ef_construction, lc, dist, found);
+            select_neighbours(found, params_.M, dist, kept);
+            {
+                std::lock_guard<SpinLock> guard(locks_[id]);
+                std::uint32_t* s = slot(id, lc);
+                s[0] = static_cast<std::uint32_t>(kept.size());
+                for (std::size_t j = 0; j < kept.size(); ++j) s[1 + j] = kept[j].id;
+            }
+            for (const Candidate& c : kept) link_back(c.id, id, c.distance, lc, dist);
+            entries = std::move(found);
+        }
+        if (lvl > top) {
+            entry_ = id;
+            max_level_ = lvl;
+        }
+    }
+
+    std::size_t dim_;
+    Metric metric_;
+    HnswParams params_;
+    double level_scale_ = 1.0;
+    std::size_t size_ = 0;
+    std::size_t slot0_ = 0;
+    std::vector<float> vectors_;
+    std::vector<std::uint32_t> links0_;
+    std::vector<std::vector<std::uint32_t>> upper_;
+    std::vector<std::uint8_t> levels_;
+    std::unique_ptr<SpinLock[]> locks_;
+    std::mutex entry_mutex_;
+    std::uint32_t entry_ = kNone;
+    int max_level_ = -1;
+    mutable VisitedPool visited_pool_;
+};
+
+}  // namespace fanns

@@ -1,0 +1,81 @@
+// Candidates and the bounded heaps of graph search.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace fanns {
+
+struct Candidate {
+    float distance;
+    std::uint32_t id;
+};
+
+// Orders by distance, then id, so that results are deterministic.
+inline bool closer(const Candidate& a, const Candidate& b) {
+    return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
+}
+
+// The nearest `capacity` candidates seen so far; the farthest sits on top.
+class ResultHeap {
+public:
+    explicit ResultHeap(std::size_t capacity = 0) : capacity_(capacity) { items_.reserve(capacity + 1); }
+    void reset(std::size_t capacity) {
+        capacity_ = capacity;
+        items_.clear();
+        items_.reserve(capacity + 1);
+    }
+    bool full() const { return items_.size() >= capacity_; }
+    bool empty() const { return items_.empty(); }
+    std::size_t size() const { return items_.size(); }
+    float worst() const { return items_.front().distance; }
+    // Whether a candidate at `distance` would enter the heap.
+    bool admits(float distance) const { return !full() || distance < worst(); }
+    void push(Candidate c) {
+        if (full()) {
+            if (!closer(c, items_.front())) return;
+            std::pop_heap(items_.begin(), items_.end(), closer);
+            items_.back() = c;
+        } else {
+            items_.push_back(c);
+        }
+        std::push_heap(items_.begin(), items_.end(), closer);
+    }
+    // Moves the contents out, nearest first.
+    void sorted_into(std::vector<Candidate>& out) {
+        std::sort_heap(items_.begin(), items_.end(), closer);
+        out.assign(items_.begin(), items_.end());
+        items_.clear();
+    }
+    const std::vector<Candidate>& items() const { return items_; }
+
+private:
+    std::size_t capacity_;
+    std::vector<Candidate> items_;
+};
+
+// Unbounded queue of candidates to expand; the nearest sits on top.
+class CandidateQueue {
+public:
+    void clear() { items_.clear(); }
+    bool empty() const { return items_.empty(); }
+    std::size_t size() const { return items_.size(); }
+    const Candidate& top() const { return items_.front(); }
+    void push(Candidate c) {
+        items_.push_back(c);
+        std::push_heap(items_.begin(), items_.end(), farther);
+    }
+    Candidate pop() {
+        std::pop_heap(items_.begin(), items_.end(), farther);
+        Candidate c = items_.back();
+        items_.pop_back();
+        return c;
+    }
+
+private:
+    static bool farther(const Candidate& a, const Candidate& b) { return closer(b, a); }
+    std::vector<Candidate> items_;
+};
+
+}  // namespace fanns

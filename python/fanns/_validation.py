@@ -1,0 +1,64 @@
+"""Argument checks shared by the index classes: clear exceptions, never a crash."""
+
+from __future__ import annotations
+
+import numbers
+import os
+
+import numpy as np
+
+
+def as_matrix(data, name: str, *, dim: int | None = None, allow_1d: bool = False) -> np.ndarray:
+    """Return ``data`` as a C-contiguous float32 matrix, or raise TypeError/ValueError."""
+    if isinstance(data, (str, bytes)):
+        raise TypeError(f"{name} must be a 2-D array of real numbers, not {type(data).__name__}")
+    try:
+        array = np.asarray(data)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} could not be read as an array: {exc}") from exc
+    if array.dtype == object:
+        raise TypeError(f"{name} must hold real numbers (got an object array: ragged or mixed rows?)")
+    if array.dtype == np.bool_ or not (
+        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+    ):
+        raise TypeError(f"{name} must hold real numbers, not {array.dtype}")
+    if allow_1d and array.ndim == 1:
+        array = array[None, :]
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n, dim), got shape {array.shape}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {array.shape})")
+    if dim is not None and array.shape[1] != dim:
+        raise ValueError(f"{name} have dimension {array.shape[1]}, the index has {dim}")
+    out = np.ascontiguousarray(array, dtype=np.float32)
+    if not np.isfinite(out).all():
+        bad = int(np.flatnonzero(~np.isfinite(out).all(axis=1))[0])
+        raise ValueError(f"{name} contain NaN or infinite values (first in row {bad})")
+    return out
+
+
+def as_count(value, name: str, *, minimum: int = 1, allow_none: bool = False) -> int | None:
+    """Validate an integer parameter."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def as_path(path, name: str = "path") -> str:
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"{name} must be a str or os.PathLike, not {type(path).__name__}")
+    return os.fsdecode(os.fspath(path))
+
+
+def normalise_rows(matrix: np.ndarray, name: str) -> np.ndarray:
+    """Unit-normalise rows for the cosine metric; zero rows have no direction."""
+    norms = np.linalg.norm(matrix, axis=1)
+    if (norms == 0).any():
+        bad = int(np.flatnonzero(norms == 0)[0])
+        raise ValueError(f"{name} row {bad} is all zeros: the cosine metric needs a direction")
+    return np.ascontiguousarray(matrix / norms[:, None], dtype=np.float32)

@@ -1,0 +1,287 @@
+"""The dense index: HNSW over float32 vectors with typed attributes and filters."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from fanns import _core
+from fanns._fileformat import read_index_file, write_index_file
+from fanns._validation import as_count, as_matrix, as_path, normalise_rows
+from fanns.attributes import AttributeStore
+from fanns.filters import prepare_filters
+from fanns.result import SearchResult
+
+METRICS = ("l2", "ip", "cosine")
+_PLAN_NAMES = np.array(list(_core.PLAN_NAMES))
+_FILE_KIND = "hnsw"
+_ENGINE_SECTIONS = ("vectors", "links0", "levels", "upper_offsets", "upper_links")
+
+
+class Index:
+    """Approximate k-NN index over dense vectors, with optional attribute filters.
+
+    Build one with :meth:`Index.build` or read one with :meth:`Index.load`.
+
+    Example:
+        >>> import numpy as np, fanns
+        >>> rng = np.random.default_rng(0)
+        >>> vectors = rng.standard_normal((1000, 32)).astype(np.float32)
+        >>> years = rng.integers(2000, 2025, size=1000)
+        >>> index = fanns.Index.build(vectors, attributes={"year": years})
+        >>> result = index.search(vectors[:3], k=5, filter=fanns.field("year") >= 2020)
+        >>> result.ids.shape
+        (3, 5)
+    """
+
+    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
+        raise TypeError("use fanns.Index.build(vectors, ...) or fanns.Index.load(path)")
+
+    @classmethod
+    def _create(cls, engine, metric: str, params: dict, store: AttributeStore) -> Index:
+        self = object.__new__(cls)
+        self._engine = engine
+        self._metric = metric
+        self._params = params
+        self._store = store
+        return self
+
+    # ------------------------------------------------------------------ build
+    @classmethod
+    def build(
+        cls,
+        vectors,
+        *,
+        attributes: Mapping[str, Sequence] | Sequence[Mapping[str, Any]] | None = None,
+        attribute_types: Mapping[str, str] | None = None,
+        metric: str = "l2",
+        M: int = 16,
+        ef_construction: int = 200,
+        threads: int = 0,
+        seed: int = 0,
+    ) -> Index:
+        """Build an index over ``vectors`` (n, dim).
+
+        Args:
+            vectors: 2-D array-like of real numbers; stored as float32.
+            attributes: per-row attributes for filtering: a mapping of name to a
+                column of length n, or a sequence of n dicts (JSON-lines
+                records). Types are inferred: int, float, bool, str
+                (categorical), list of str (set-valued); None means missing.
+            attribute_types: optional explicit types by name (``"int"``,
+                ``"float"``, ``"bool"``, ``"string"``, ``"strings"``, ``"date"``).
+            metric: ``"l2"`` (squared Euclidean), ``"ip"`` (inner product) or
+                ``"cosine"`` (vectors normalised on insert).
+            M: links per node (level 0 keeps 2*M).
+            ef_construction: candidate list size while building.
+            threads: build threads; 0 uses every core. The GIL is released.
+            seed: seed of the level generator; with ``threads=1`` the graph is
+                identical for the same seed and data.
+
+        Returns:
+            A new :class:`Index`.
+
+        Example:
+            >>> index = fanns.Index.build(vectors, metric="cosine", M=32)
+        """
+        if not isinstance(metric, str) or metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
+        M = as_count(M, "M", minimum=2)
+        ef_construction = as_count(ef_construction, "ef_construction", minimum=1)
+        threads = as_count(threads, "threads", minimum=0)
+        seed = as_count(seed, "seed", minimum=0)
+        if seed >= 2**64:
+            raise ValueError("seed must be below 2**64")
+        data = as_matrix(vectors, "vectors")
+        if data.shape[0] >= 2**32 - 1:
+            raise ValueError("at most 2**32 - 2 vectors per index")
+        if metric == "cosine":
+            data = normalise_rows(data, "vectors")
+        store = AttributeStore.from_input(attributes, data.shape[0], attribute_types)
+        params = {"M": M, "M0": 2 * M, "ef_construction": ef_construction, "seed": seed}
+        engine = _core.HnswIndex(data.shape[1], metric, M, 2 * M, ef_construction, seed)
+        engine.build(data, threads)
+        return cls._create(engine, metric, params, store)
+
+    # ----------------------------------------------------------- properties
+    def __len__(self) -> int:
+        return int(self._engine.size)
+
+    @property
+    def dim(self) -> int:
+        """Dimension of the vectors."""
+        return int(self._engine.dim)
+
+    @property
+    def metric(self) -> str:
+        """``"l2"``, ``"ip"`` or ``"cosine"``."""
+        return self._metric
+
+    @property
+    def params(self) -> dict:
+        """Construction parameters (M, M0, ef_construction, seed)."""
+        return dict(self._params)
+
+    @property
+    def attributes(self) -> AttributeStore:
+        """The attribute columns, readable by name: ``index.attributes["year"]``."""
+        return self._store
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """Read-only (n, dim) float32 view of the stored vectors (normalised for cosine)."""
+        return self._engine.vectors()
+
+    def memory_bytes(self, *, by_part: bool = False) -> int | dict[str, int]:
+        """Bytes held by the index; ``by_part=True`` gives a dict per component."""
+        parts = {
+            "graph": int(self._engine.memory_bytes()),
+            "attributes": int(self._store.memory_bytes()),
+        }
+        return parts if by_part else sum(parts.values())
+
+    def __repr__(self) -> str:
+        names = ", ".join(self._store.names) if len(self._store.names) else "none"
+        return (
+            f"<fanns.Index n={len(self)} dim={self.dim} metric={self.metric!r} "
+            f"M={self._params['M']} ef_construction={self._params['ef_construction']} "
+            f"attributes=[{names}] memory={self.memory_bytes() / 2**20:.1f} MiB "
+            f"simd={_core.simd_level()}>"
+        )
+
+    # --------------------------------------------------------------- search
+    def search(
+        self,
+        queries,
+        k: int = 10,
+        *,
+        ef: int | None = None,
+        filter=None,
+        threads: int = 0,
+        exact_threshold: int | None = None,
+    ) -> SearchResult:
+        """Find the k nearest rows to each query that pass ``filter``.
+
+        Args:
+            queries: (nq, dim) or (dim,) array-like.
+            k: neighbours per query.
+            ef: candidate list size of the graph search (larger: slower, more
+                accurate). Defaults to ``max(k, 64)``.
+            filter: None, a filter expression (``fanns.field("year") >= 2020``),
+                a ``pyroaring.BitMap`` of row ids, a boolean mask of length n,
+                or a list of those with one entry per query.
+            threads: query threads; 0 uses every core. Results do not depend
+                on it. The GIL is released.
+            exact_threshold: filters passing at most this many rows are
+                answered by an exact scan (default: the planner's choice).
+
+        Returns:
+            :class:`SearchResult` with ``ids`` (int64), ``distances`` (float32)
+            and ``plans``; rows are padded with -1 / inf when fewer than k rows
+            pass.
+
+        Example:
+            >>> ids, distances = index.search(queries, k=10, filter=fanns.field("cat") == "cs.LG")
+        """
+        k = as_count(k, "k", minimum=1)
+        threads = as_count(threads, "threads", minimum=0)
+        ef = as_count(ef, "ef", minimum=1, allow_none=True)
+        ef = max(k, 64) if ef is None else max(ef, k)
+        q = as_matrix(queries, "queries", dim=self.dim, allow_1d=True)
+        if self._metric == "cosine":
+            q = normalise_rows(q, "queries")
+        planner = self._planner(exact_threshold)
+        prepared = prepare_filters(filter, self._store, len(self), q.shape[0])
+        query_filter = prepared.query_filter if len(prepared.bitsets) else None
+        ids, distances, plans = self._engine.search(
+            q,
+            k,
+            ef,
+            threads,
+            list(prepared.bitsets),
+            [int(c) for c in prepared.counts],
+            query_filter,
+            planner,
+        )
+        return SearchResult(ids=ids, distances=distances, plans=_PLAN_NAMES[plans])
+
+    def _planner(self, exact_threshold: int | None) -> dict:
+        if exact_threshold is None:
+            exact_threshold = max(1000, min(len(self) // 50, 20000))
+        return {"exact_threshold": as_count(exact_threshold, "exact_threshold", minimum=0)}
+
+    def explain(self, filter=None, *, exact_threshold: int | None = None) -> dict:
+        """Say how a query with ``filter`` would start: plan, passing rows, selectivity.
+
+        The traversal plans can still change per query (a neighbourhood the
+        filter mostly excludes switches to two-hop traversal; a traversal that
+        runs over budget finishes with an exact scan); ``SearchResult.plans``
+        reports what each query did.
+
+        Example:
+            >>> index.explain(fanns.field("year") >= 2020)
+            {'plan': 'acorn', 'passing': 1234, 'n': 10000, 'selectivity': 0.1234, ...}
+        """
+        if isinstance(filter, (list, tuple)):
+            raise TypeError("explain takes one filter, not a list")
+        prepared = prepare_filters(filter, self._store, len(self), 1)
+        filtered = len(prepared.bitsets) > 0
+        passing = int(prepared.counts[0]) if filtered else len(self)
+        planner = self._planner(exact_threshold)
+        plan = self._engine.plan_for(passing, filtered, planner)
+        return {
+            "plan": plan,
+            "passing": passing,
+            "n": len(self),
+            "selectivity": passing / len(self) if len(self) else 0.0,
+            "filter": repr(filter) if filtered else None,
+            "exact_threshold": planner["exact_threshold"],
+        }
+
+    # ------------------------------------------------------------------ io
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the index (graph, vectors, attributes) to ``path`` atomically."""
+        path = as_path(path)
+        state = self._engine.state()
+        sections = {f"hnsw/{name}": state[name] for name in _ENGINE_SECTIONS}
+        attr_meta, attr_sections = self._store.to_sections()
+        sections.update(attr_sections)
+        meta = {
+            "n": len(self),
+            "dim": self.dim,
+            "metric": self._metric,
+            "params": self._params,
+            "entry": int(state["entry"]),
+            "max_level": int(state["max_level"]),
+            "attributes": attr_meta,
+        }
+        write_index_file(path, _FILE_KIND, meta, sections)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Index:
+        """Read an index written by :meth:`save`; a corrupt file raises ValueError."""
+        path = as_path(path)
+        meta, sections = read_index_file(path, _FILE_KIND)
+        try:
+            metric = meta["metric"]
+            params = {key: int(meta["params"][key]) for key in ("M", "M0", "ef_construction", "seed")}
+            dim = int(meta["dim"])
+            state = {name: sections[f"hnsw/{name}"] for name in _ENGINE_SECTIONS}
+            state["entry"] = int(meta["entry"])
+            state["max_level"] = int(meta["max_level"])
+            attr_meta = meta["attributes"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path!r} is corrupt (missing or bad field: {exc})") from exc
+        if metric not in METRICS or dim <= 0:
+            raise ValueError(f"{path!r} is corrupt (metric or dimension)")
+        engine = _core.HnswIndex(
+            dim, metric, params["M"], params["M0"], params["ef_construction"], params["seed"]
+        )
+        engine.restore(state)
+        store = AttributeStore.from_sections(attr_meta, sections)
+        if len(store) != engine.size:
+            raise ValueError(f"{path!r} is corrupt (attribute rows do not match vectors)")
+        return cls._create(engine, metric, params, store)

@@ -1,0 +1,98 @@
+"""Every compiled SIMD level agrees with the scalar kernels and with float64 numpy."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fanns
+from fanns import _core
+
+DIMS = [1, 3, 7, 8, 15, 16, 17, 31, 33, 384, 1000, 4096]
+
+
+@pytest.mark.parametrize("level", _core.simd_levels())
+@pytest.mark.parametrize("dim", DIMS)
+@pytest.mark.parametrize("kind", ["l2", "ip"])
+def test_level_matches_scalar_and_numpy(level, dim, kind):
+    rng = np.random.default_rng(dim)
+    queries = rng.standard_normal((3, dim)).astype(np.float32)
+    base = rng.standard_normal((9, dim)).astype(np.float32)
+    got = _core.pairwise_distances(kind, queries, base, level)
+    scalar = _core.pairwise_distances(kind, queries, base, "scalar")
+    q64, b64 = queries.astype(np.float64), base.astype(np.float64)
+    if kind == "l2":
+        exact = ((q64[:, None, :] - b64[None, :, :]) ** 2).sum(-1)
+    else:
+        exact = q64 @ b64.T
+    scale = np.sqrt(dim) * 4
+    np.testing.assert_allclose(got, exact, rtol=1e-5, atol=1e-5 * scale)
+    np.testing.assert_allclose(got, scalar, rtol=1e-5, atol=1e-5 * scale)
+
+
+def test_unaligned_rows_are_handled():
+    rng = np.random.default_rng(1)
+    block = rng.standard_normal(17 * 5 + 1).astype(np.float32)
+    base = block[1:].reshape(5, 17)  # rows start at odd float offsets
+    query = rng.standard_normal((1, 17)).astype(np.float32)
+    for level in _core.simd_levels():
+        got = _core.pairwise_distances("l2", query, base, level)
+        np.testing.assert_allclose(got, ((query - base) ** 2).sum(1)[None], rtol=1e-5, atol=1e-5)
+
+
+def test_unknown_level_is_rejected():
+    x = np.ones((1, 4), np.float32)
+    with pytest.raises(ValueError, match="unknown SIMD level"):
+        _core.pairwise_distances("l2", x, x, "sse9")
+    unsupported = [lv for lv in ("avx2", "avx512") if lv not in _core.simd_levels()]
+    for level in unsupported:
+        with pytest.raises(ValueError, match="not supported"):
+            _core.pairwise_distances("l2", x, x, level)
+
+
+def test_active_level_is_the_best_by_default():
+    if "FANNS_SIMD" not in os.environ:
+        assert fanns.simd_level() == fanns.simd_best_level()
+    assert fanns.simd_level() in fanns.simd_levels()
+    assert fanns.simd_levels()[0] == "scalar"
+
+
+@pytest.mark.parametrize("forced", ["scalar", "avx2", "avx512", "bogus"])
+def test_environment_can_only_lower_the_level(forced):
+    code = "import fanns; print(fanns.simd_level(), fanns.simd_best_level())"
+    env = dict(os.environ, FANNS_SIMD=forced)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    active, best = out
+    order = ["scalar", "avx2", "avx512"]
+    if forced in order and order.index(forced) <= order.index(best):
+        assert active == forced
+    else:
+        assert active == best
+
+
+def test_search_results_agree_across_levels(tmp_path):
+    """A whole index built and searched under the scalar kernels gives the same answers."""
+    script = (
+        "import numpy as np, fanns, sys\n"
+        "rng = np.random.default_rng(3)\n"
+        "x = rng.standard_normal((600, 19)).astype(np.float32)\n"
+        "idx = fanns.Index.build(x, threads=1)\n"
+        "r = idx.search(x[:20], k=5, ef=50, threads=1)\n"
+        "np.save(sys.argv[1], r.ids)\n"
+    )
+    outputs = {}
+    for level in _core.simd_levels():
+        target = tmp_path / f"{level}.npy"
+        env = dict(os.environ, FANNS_SIMD=level)
+        subprocess.run([sys.executable, "-c", script, str(target)], env=env, check=True)
+        outputs[level] = np.load(target)
+    reference = outputs["scalar"]
+    for level, ids in outputs.items():
+        # Rounding may differ in the last bit; nearly all ids must agree.
+        assert (ids == reference).mean() > 0.97, level
