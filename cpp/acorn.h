@@ -12,7 +12,8 @@
 // whatever the filter's global selectivity said. Both modes spend against a
 // budget of distance computations; a query that exceeds it, or whose
 // traversal runs dry before k passing rows are found, is finished by an exact
-// scan of the passing rows, so it never costs much more than that scan.
+// scan of the passing rows, so it never costs much more than that scan. So
+// does a two-hop traversal whose queue runs dry: it saw only an island.
 #pragma once
 
 #include <cstdint>
@@ -58,9 +59,13 @@ TraversalOutcome adaptive_search(const Hnsw& g, const float* query, std::uint32_
         results.push({d0, entry});
         ++scored_passing;
     }
+    bool converged = false;
     while (!queue.empty()) {
         const Candidate current = queue.top();
-        if (results.full() && current.distance > results.worst()) break;
+        if (results.full() && current.distance > results.worst()) {
+            converged = true;
+            break;
+        }
         queue.pop();
         std::size_t count;
         const std::uint32_t* nbrs = g.neighbours0(current.id, &count);
@@ -108,7 +113,9 @@ TraversalOutcome adaptive_search(const Hnsw& g, const float* query, std::uint32_
             two_hop = true;
         }
     }
-    if (results.size() < k) return TraversalOutcome::exhausted;
+    // A two-hop traversal that ran dry explored only an island of the passing
+    // rows: the nearest ones may lie elsewhere.
+    if (results.size() < k || (two_hop && !converged)) return TraversalOutcome::exhausted;
     return two_hop ? TraversalOutcome::two_hop : TraversalOutcome::gated;
 }
 

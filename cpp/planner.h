@@ -32,13 +32,18 @@ struct PlannerParams {
     // A traversal may score at most this multiple of the passing rows before
     // the query is finished by an exact scan.
     double budget_factor = 1.0;
+    // Two-hop traversal needs a connected passing subgraph: below this many
+    // expected passing nodes within two hops of a node, scan exactly instead.
+    double min_two_hop_degree = 32.0;
 };
 
-inline Plan choose_plan(std::size_t n, std::size_t passing, bool filtered, const PlannerParams& p) {
+inline Plan choose_plan(std::size_t n, std::size_t passing, bool filtered, std::size_t degree,
+                        const PlannerParams& p) {
     if (n == 0 || passing == 0) return Plan::empty;
     if (!filtered || passing >= n) return Plan::graph;
     if (passing <= p.exact_threshold) return Plan::exact;
     const double selectivity = double(passing) / double(n);
+    if (selectivity * double(degree) * double(degree) < p.min_two_hop_degree) return Plan::exact;
     return selectivity < p.two_hop_selectivity ? Plan::acorn : Plan::filtered;
 }
 

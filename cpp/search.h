@@ -71,7 +71,7 @@ private:
         const std::size_t n = graph_.size();
         const std::size_t ef = std::max(req.ef, req.k);
         const std::size_t passing = filter ? filter->count : n;
-        Plan chosen = choose_plan(n, passing, filter != nullptr, req.planner);
+        Plan chosen = choose_plan(n, passing, filter != nullptr, graph_.params().M0, req.planner);
         s.sorted.clear();
         if (chosen == Plan::graph || chosen == Plan::filtered || chosen == Plan::acorn) {
             const Distance dist = graph_.distance();

@@ -46,6 +46,7 @@ PlannerParams planner_params(const py::dict& d) {
         else if (key == "two_hop_selectivity") p.two_hop_selectivity = item.second.cast<double>();
         else if (key == "switch_pass_rate") p.switch_pass_rate = item.second.cast<double>();
         else if (key == "budget_factor") p.budget_factor = item.second.cast<double>();
+        else if (key == "min_two_hop_degree") p.min_two_hop_degree = item.second.cast<double>();
         else throw py::key_error("unknown planner parameter '" + key + "'");
     }
     return p;
@@ -111,7 +112,7 @@ public:
     }
 
     std::string plan_for(std::size_t passing, bool filtered, const py::dict& planner) const {
-        return plan_name(choose_plan(graph_->size(), passing, filtered, planner_params(planner)));
+        return plan_name(choose_plan(graph_->size(), passing, filtered, graph_->params().M0, planner_params(planner)));
     }
 
     py::dict state() const {

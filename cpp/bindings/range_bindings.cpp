@@ -1,7 +1,209 @@
+// Bindings for the range graph: build over key-sorted rows, batched search
+// with a position range (and optionally a predicate bitset) per query, state
+// export/import. Python converts key bounds to positions and validates
+// arguments; these checks guard the engine.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
 #include "bindings/register.h"
+#include "range/range_builder.h"
+#include "range/range_graph.h"
+#include "range/range_search.h"
+
+namespace py = pybind11;
 
 namespace fanns::bindings {
+namespace {
 
-void register_range(pybind11::module_& /*m*/) {}
+using range::RangeGraph;
+using FloatMatrix = py::array_t<float, py::array::c_style | py::array::forcecast>;
+using WordArray = py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>;
+using PositionArray = py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>;
+using OrderArray = py::array_t<std::uint32_t, py::array::c_style | py::array::forcecast>;
+using Int32Array = py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>;
+
+template <class T>
+py::array_t<T> as_numpy(const std::vector<T>& v, std::vector<py::ssize_t> shape) {
+    py::array_t<T> out(shape);
+    if (!v.empty()) std::memcpy(out.mutable_data(), v.data(), v.size() * sizeof(T));
+    return out;
+}
+
+template <class T>
+std::vector<T> section(const py::dict& d, const char* key) {
+    if (!d.contains(key)) throw py::value_error(std::string("corrupt range graph: missing section ") + key);
+    py::object obj = d[key];
+    if (!py::isinstance<py::array>(obj)) throw py::value_error(std::string("corrupt range graph: bad section ") + key);
+    py::array raw = obj.cast<py::array>();
+    if (!raw.dtype().is(py::dtype::of<T>())) {
+        throw py::value_error(std::string("corrupt range graph: section ") + key + " has the wrong dtype");
+    }
+    auto arr = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(raw);
+    if (!arr) throw py::value_error(std::string("corrupt range graph: bad section ") + key);
+    return std::vector<T>(arr.data(), arr.data() + arr.size());
+}
+
+class RangeGraphIndex {
+public:
+    RangeGraphIndex(std::size_t dim, const std::string& metric, std::size_t M, std::size_t ef_construction,
+                    std::size_t leaf_size)
+        : graph_(std::make_unique<RangeGraph>(dim, parse_metric(metric),
+                                              range::RangeGraphParams{M, ef_construction, leaf_size})) {}
+
+    void build(const FloatMatrix& vectors, const OrderArray& order, std::size_t threads) {
+        if (vectors.ndim() != 2 || std::size_t(vectors.shape(1)) != graph_->dim()) {
+            throw py::value_error("vectors must have shape (n, dim)");
+        }
+        if (order.ndim() != 1) throw py::value_error("order must be 1-D");
+        const float* data = vectors.data();
+        const std::uint32_t* ord = order.data();
+        const std::size_t rows = vectors.shape(0), n = order.shape(0);
+        auto fresh = std::make_unique<RangeGraph>(graph_->dim(), graph_->metric(), graph_->params());
+        {
+            py::gil_scoped_release release;
+            range::RangeGraphBuilder(*fresh).build(data, rows, ord, n, threads);
+        }
+        graph_ = std::move(fresh);
+    }
+
+    py::tuple search(const FloatMatrix& queries, std::size_t k, const PositionArray& lo, const PositionArray& hi,
+                     std::size_t ef, std::size_t threads, const std::vector<WordArray>& bitsets,
+                     const py::object& query_filter, std::size_t exact_threshold, std::size_t max_links,
+                     std::size_t entry_points) const {
+        if (queries.ndim() != 2 || std::size_t(queries.shape(1)) != graph_->dim()) {
+            throw py::value_error("queries must have shape (nq, dim)");
+        }
+        if (k == 0) throw py::value_error("k must be positive");
+        const std::size_t nq = queries.shape(0);
+        if (lo.ndim() != 1 || hi.ndim() != 1 || std::size_t(lo.shape(0)) != nq || std::size_t(hi.shape(0)) != nq) {
+            throw py::value_error("lo and hi must have one position per query");
+        }
+        const std::size_t rows = graph_->total_rows();
+        std::vector<BitsetView> views;
+        for (const auto& b : bitsets) {
+            if (b.ndim() != 1 || std::size_t(b.size()) != (rows + 63) / 64) {
+                throw py::value_error("bitset must hold ceil(rows / 64) uint64 words");
+            }
+            views.push_back(BitsetView{b.data(), rows});
+        }
+        std::vector<BitsetView> per_query;
+        if (!query_filter.is_none()) {
+            Int32Array qf = Int32Array::ensure(query_filter);
+            if (!qf || qf.ndim() != 1 || std::size_t(qf.size()) != nq) {
+                throw py::value_error("query_filter must have one entry per query");
+            }
+            per_query.resize(nq);
+            for (std::size_t i = 0; i < nq; ++i) {
+                const std::int32_t f = qf.data()[i];
+                if (f < -1 || f >= static_cast<std::int32_t>(views.size())) {
+                    throw py::value_error("query_filter index out of range");
+                }
+                if (f >= 0) per_query[i] = views[std::size_t(f)];
+            }
+        } else if (!views.empty()) {
+            throw py::value_error("bitsets given without query_filter");
+        }
+        range::RangeQueries q;
+        q.vectors = queries.data();
+        q.nq = nq;
+        q.lo = lo.data();
+        q.hi = hi.data();
+        q.filters = per_query.empty() ? nullptr : per_query.data();
+        range::RangeSearchParams params;
+        params.k = k;
+        params.ef = ef;
+        params.threads = threads;
+        params.exact_threshold = exact_threshold;
+        params.max_links = max_links;
+        params.entry_points = entry_points;
+        py::array_t<std::int64_t> ids({nq, k});
+        py::array_t<float> dists({nq, k});
+        py::array_t<std::int8_t> plans(static_cast<py::ssize_t>(nq));
+        range::RangeOutput out{ids.mutable_data(), dists.mutable_data(), plans.mutable_data()};
+        {
+            py::gil_scoped_release release;
+            range::RangeSearcher(*graph_).run(q, params, out);
+        }
+        return py::make_tuple(ids, dists, plans);
+    }
+
+    py::dict state() const {
+        RangeGraph::State s = graph_->state();
+        const auto n = static_cast<py::ssize_t>(graph_->size());
+        const auto depths = static_cast<py::ssize_t>(graph_->layout().depths());
+        py::dict d;
+        d["vectors"] = as_numpy(s.vectors, {n, static_cast<py::ssize_t>(graph_->dim())});
+        d["order"] = as_numpy(s.order, {n});
+        d["links"] = as_numpy(s.links, {n, depths, static_cast<py::ssize_t>(graph_->slot_size())});
+        d["entries"] = as_numpy(s.entries, {static_cast<py::ssize_t>(s.entries.size())});
+        d["total_rows"] = s.total_rows;
+        return d;
+    }
+
+    void restore(const py::dict& d) {
+        RangeGraph::State s;
+        s.vectors = section<float>(d, "vectors");
+        s.order = section<std::uint32_t>(d, "order");
+        s.links = section<std::uint32_t>(d, "links");
+        s.entries = section<std::uint32_t>(d, "entries");
+        if (!d.contains("total_rows")) throw py::value_error("corrupt range graph: missing total_rows");
+        s.total_rows = d["total_rows"].cast<std::size_t>();
+        auto fresh = std::make_unique<RangeGraph>(graph_->dim(), graph_->metric(), graph_->params());
+        {
+            py::gil_scoped_release release;
+            fresh->restore(std::move(s));
+        }
+        graph_ = std::move(fresh);
+    }
+
+    py::array_t<std::uint32_t> neighbours(std::size_t position, std::size_t depth) const {
+        if (position >= graph_->size() || depth >= graph_->layout().depths()) {
+            throw py::index_error("no such position or depth");
+        }
+        const std::uint32_t* sl = graph_->slot(position, depth);
+        return as_numpy(std::vector<std::uint32_t>(sl + 1, sl + 1 + sl[0]), {static_cast<py::ssize_t>(sl[0])});
+    }
+
+    std::size_t size() const { return graph_->size(); }
+    std::size_t total_rows() const { return graph_->total_rows(); }
+    std::size_t dim() const { return graph_->dim(); }
+    std::size_t depths() const { return graph_->layout().depths(); }
+    std::size_t memory_bytes() const { return graph_->memory_bytes(); }
+
+private:
+    std::unique_ptr<RangeGraph> graph_;
+};
+
+}  // namespace
+
+void register_range(py::module_& m) {
+    py::class_<RangeGraphIndex>(m, "RangeGraphIndex")
+        .def(py::init<std::size_t, const std::string&, std::size_t, std::size_t, std::size_t>(), py::arg("dim"),
+             py::arg("metric"), py::arg("M"), py::arg("ef_construction"), py::arg("leaf_size"))
+        .def("build", &RangeGraphIndex::build, py::arg("vectors"), py::arg("order"), py::arg("threads"))
+        .def("search", &RangeGraphIndex::search, py::arg("queries"), py::arg("k"), py::arg("lo"), py::arg("hi"),
+             py::arg("ef"), py::arg("threads"), py::arg("bitsets"), py::arg("query_filter"),
+             py::arg("exact_threshold"), py::arg("max_links"), py::arg("entry_points"))
+        .def("state", &RangeGraphIndex::state)
+        .def("restore", &RangeGraphIndex::restore, py::arg("state"))
+        .def("neighbours", &RangeGraphIndex::neighbours, py::arg("position"), py::arg("depth"))
+        .def_property_readonly("size", &RangeGraphIndex::size)
+        .def_property_readonly("total_rows", &RangeGraphIndex::total_rows)
+        .def_property_readonly("dim", &RangeGraphIndex::dim)
+        .def_property_readonly("depths", &RangeGraphIndex::depths)
+        .def("memory_bytes", &RangeGraphIndex::memory_bytes);
+    py::list names;
+    for (auto p : {range::RangePlan::range, range::RangePlan::exact, range::RangePlan::empty}) {
+        names.append(range::range_plan_name(p));
+    }
+    m.attr("RANGE_PLAN_NAMES") = names;
+}
 
 }  // namespace fanns::bindings

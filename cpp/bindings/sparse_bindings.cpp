@@ -1,7 +1,269 @@
+// Bindings for the sparse engine: the blocked inverted index (SparseIndex),
+// the plain inverted-index baseline, and the f16 codec. Python validates and
+// converts input; every call that does work releases the GIL.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
 #include "bindings/register.h"
+#include "sparse/half.h"
+#include "sparse/plain_inverted_index.h"
+#include "sparse/sparse_index.h"
+
+namespace py = pybind11;
 
 namespace fanns::bindings {
+namespace {
 
-void register_sparse(pybind11::module_& /*m*/) {}
+template <class T>
+using Array = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+using sparse::CsrView;
+
+CsrView csr_view(const Array<std::int64_t>& indptr, const Array<std::uint32_t>& indices, const Array<float>& data,
+                 std::uint64_t n_cols) {
+    if (indptr.ndim() != 1 || indices.ndim() != 1 || data.ndim() != 1) {
+        throw py::value_error("indptr, indices and data must be 1-D");
+    }
+    if (indptr.shape(0) < 1) throw py::value_error("indptr must hold at least one offset");
+    if (indices.shape(0) != data.shape(0)) throw py::value_error("indices and data differ in length");
+    CsrView v;
+    v.indptr = indptr.data();
+    v.indices = indices.data();
+    v.data = data.data();
+    v.n_rows = static_cast<std::size_t>(indptr.shape(0) - 1);
+    v.n_cols = n_cols;
+    // Offsets are checked against the arrays before anything reads them.
+    const std::int64_t* p = v.indptr;
+    if (p[0] != 0) throw py::value_error("indptr must start at 0");
+    for (std::size_t i = 0; i < v.n_rows; ++i) {
+        if (p[i + 1] < p[i]) throw py::value_error("indptr decreases at row " + std::to_string(i));
+    }
+    if (p[v.n_rows] > indices.shape(0)) throw py::value_error("indptr runs past indices/data");
+    return v;
+}
+
+template <class T>
+std::vector<T> to_vector(const py::dict& arrays, const char* name) {
+    if (!arrays.contains(name)) throw py::value_error(std::string("missing array '") + name + "'");
+    Array<T> a = py::cast<Array<T>>(arrays[name]);
+    if (a.ndim() != 1) throw py::value_error(std::string("array '") + name + "' must be 1-D");
+    return std::vector<T>(a.data(), a.data() + a.shape(0));
+}
+
+template <class T>
+py::array_t<T> to_numpy(const std::vector<T>& v) {
+    py::array_t<T> out(static_cast<py::ssize_t>(v.size()));
+    if (!v.empty()) std::memcpy(out.mutable_data(), v.data(), v.size() * sizeof(T));
+    return out;
+}
+
+py::tuple sparse_search(const sparse::SparseIndex& index, const Array<std::int64_t>& indptr,
+                        const Array<std::uint32_t>& indices, const Array<float>& data, std::uint64_t n_cols,
+                        std::size_t k, std::size_t query_cut, float heap_factor, bool use_knn,
+                        const std::vector<Array<std::uint64_t>>& bitsets, const std::vector<std::size_t>& counts,
+                        const py::object& query_filter, std::size_t exact_threshold, std::size_t threads) {
+    const CsrView q = csr_view(indptr, indices, data, n_cols);
+    sparse::SearchParams params;
+    params.k = k;
+    params.query_cut = query_cut;
+    params.heap_factor = heap_factor;
+    params.use_knn = use_knn;
+    sparse::QueryFilters filters;
+    const std::size_t words = (index.n_docs() + 63) / 64;
+    for (const auto& b : bitsets) {
+        if (b.ndim() != 1 || static_cast<std::size_t>(b.shape(0)) != words) {
+            throw py::value_error("each filter bitset must hold ceil(n / 64) uint64 words");
+        }
+        filters.bitsets.push_back(BitsetView{b.data(), index.n_docs()});
+    }
+    filters.counts = counts;
+    Array<std::int32_t> per_query;
+    if (!query_filter.is_none()) {
+        per_query = py::cast<Array<std::int32_t>>(query_filter);
+        if (per_query.ndim() != 1 || static_cast<std::size_t>(per_query.shape(0)) != q.n_rows) {
+            throw py::value_error("query_filter must hold one entry per query");
+        }
+        filters.query_filter = per_query.data();
+    }
+    if (k == 0) throw py::value_error("k must be at least 1");
+    py::array_t<std::int64_t> ids({q.n_rows, k});
+    py::array_t<float> scores({q.n_rows, k});
+    py::array_t<std::uint8_t> plans(static_cast<py::ssize_t>(q.n_rows));
+    std::int64_t* ids_out = ids.mutable_data();
+    float* scores_out = scores.mutable_data();
+    std::uint8_t* plans_out = plans.mutable_data();
+    {
+        py::gil_scoped_release release;
+        index.search(q, params, filters, exact_threshold, threads, ids_out, scores_out, plans_out);
+    }
+    return py::make_tuple(ids, scores, plans);
+}
+
+py::dict export_arrays(const sparse::SparseIndex& index) {
+    sparse::SparseIndexArrays a;
+    {
+        py::gil_scoped_release release;
+        a = index.to_arrays();
+    }
+    py::dict d;
+    d["term_map"] = to_numpy(a.term_map);
+    d["forward_offsets"] = to_numpy(a.forward_offsets);
+    d["forward_terms"] = to_numpy(a.forward_terms);
+    d["forward_values"] = to_numpy(a.forward_values);
+    d["list_offsets"] = to_numpy(a.list_offsets);
+    d["block_offsets"] = to_numpy(a.block_offsets);
+    d["block_docs"] = to_numpy(a.block_docs);
+    d["list_max"] = to_numpy(a.list_max);
+    d["summary_term_offsets"] = to_numpy(a.summary_term_offsets);
+    d["summary_entry_offsets"] = to_numpy(a.summary_entry_offsets);
+    d["summary_terms"] = to_numpy(a.summary_terms);
+    d["summary_entry_end"] = to_numpy(a.summary_entry_end);
+    d["summary_entry_block"] = to_numpy(a.summary_entry_block);
+    d["summary_entry_code"] = to_numpy(a.summary_entry_code);
+    d["summary_steps"] = to_numpy(a.summary_steps);
+    d["knn_neighbours"] = to_numpy(a.knn_neighbours);
+    return d;
+}
+
+std::unique_ptr<sparse::SparseIndex> import_arrays(const py::dict& d, std::uint64_t n_terms, std::size_t n_docs,
+                                                   std::size_t knn_degree) {
+    sparse::SparseIndexArrays a;
+    a.n_terms = n_terms;
+    a.n_docs = n_docs;
+    a.knn_degree = knn_degree;
+    a.term_map = to_vector<std::uint32_t>(d, "term_map");
+    a.forward_offsets = to_vector<std::uint64_t>(d, "forward_offsets");
+    a.forward_terms = to_vector<std::uint32_t>(d, "forward_terms");
+    a.forward_values = to_vector<std::uint16_t>(d, "forward_values");
+    a.list_offsets = to_vector<std::uint64_t>(d, "list_offsets");
+    a.block_offsets = to_vector<std::uint64_t>(d, "block_offsets");
+    a.block_docs = to_vector<std::uint32_t>(d, "block_docs");
+    a.list_max = to_vector<float>(d, "list_max");
+    a.summary_term_offsets = to_vector<std::uint64_t>(d, "summary_term_offsets");
+    a.summary_entry_offsets = to_vector<std::uint64_t>(d, "summary_entry_offsets");
+    a.summary_terms = to_vector<std::uint32_t>(d, "summary_terms");
+    a.summary_entry_end = to_vector<std::uint32_t>(d, "summary_entry_end");
+    a.summary_entry_block = to_vector<std::uint16_t>(d, "summary_entry_block");
+    a.summary_entry_code = to_vector<std::uint8_t>(d, "summary_entry_code");
+    a.summary_steps = to_vector<float>(d, "summary_steps");
+    a.knn_neighbours = to_vector<std::uint32_t>(d, "knn_neighbours");
+    py::gil_scoped_release release;
+    return sparse::SparseIndex::from_arrays(std::move(a));
+}
+
+}  // namespace
+
+void register_sparse(py::module_& m) {
+    py::class_<sparse::SparseIndex>(m, "SparseIndex",
+                                    "Blocked inverted index over sparse vectors (use fanns.SparseIndex).")
+        .def_static(
+            "build",
+            [](const Array<std::int64_t>& indptr, const Array<std::uint32_t>& indices, const Array<float>& data,
+               std::uint64_t n_cols, std::size_t n_postings, std::size_t block_size, float summary_energy,
+               std::size_t knn, std::uint64_t seed, std::size_t knn_query_cut, float knn_heap_factor,
+               std::size_t threads) {
+                const CsrView rows = csr_view(indptr, indices, data, n_cols);
+                sparse::BuildParams params;
+                params.n_postings = n_postings;
+                params.block_size = block_size;
+                params.summary_energy = summary_energy;
+                params.knn = knn;
+                params.seed = seed;
+                params.knn_query_cut = knn_query_cut;
+                params.knn_heap_factor = knn_heap_factor;
+                py::gil_scoped_release release;
+                return sparse::SparseIndex::build(rows, params, threads);
+            },
+            py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("n_terms"), py::arg("n_postings"),
+            py::arg("block_size"), py::arg("summary_energy"), py::arg("knn"), py::arg("seed"),
+            py::arg("knn_query_cut"), py::arg("knn_heap_factor"), py::arg("threads"))
+        .def_static("from_arrays", &import_arrays, py::arg("arrays"), py::arg("n_terms"), py::arg("n_docs"),
+                    py::arg("knn_degree"))
+        .def("to_arrays", &export_arrays)
+        .def("search", &sparse_search, py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("n_cols"),
+             py::arg("k"), py::arg("query_cut"), py::arg("heap_factor"), py::arg("use_knn"), py::arg("bitsets"),
+             py::arg("counts"), py::arg("query_filter"), py::arg("exact_threshold"), py::arg("threads"))
+        .def_property_readonly("n_terms", &sparse::SparseIndex::n_terms)
+        .def_property_readonly("n_docs", &sparse::SparseIndex::n_docs)
+        .def_property_readonly("n_used_terms", &sparse::SparseIndex::n_used_terms)
+        .def_property_readonly("n_postings", &sparse::SparseIndex::n_postings)
+        .def_property_readonly("n_blocks", &sparse::SparseIndex::n_blocks)
+        .def_property_readonly("n_summary_entries", &sparse::SparseIndex::n_summary_entries)
+        .def_property_readonly("nnz", &sparse::SparseIndex::nnz)
+        .def_property_readonly("knn_degree", &sparse::SparseIndex::knn_degree)
+        .def("memory_parts", [](const sparse::SparseIndex& index) {
+            py::dict d;
+            d["forward"] = index.forward_bytes();
+            d["postings"] = index.postings_bytes();
+            d["summaries"] = index.summaries_bytes();
+            d["knn"] = index.knn_bytes();
+            return d;
+        });
+
+    py::class_<sparse::PlainInvertedIndex>(
+        m, "PlainInvertedIndex",
+        "Unblocked term-at-a-time inverted index with static pruning (a benchmark baseline).")
+        .def_static(
+            "build",
+            [](const Array<std::int64_t>& indptr, const Array<std::uint32_t>& indices, const Array<float>& data,
+               std::uint64_t n_cols, std::size_t n_postings, std::size_t threads) {
+                const CsrView rows = csr_view(indptr, indices, data, n_cols);
+                py::gil_scoped_release release;
+                return sparse::PlainInvertedIndex::build(rows, n_postings, threads);
+            },
+            py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("n_terms"), py::arg("n_postings"),
+            py::arg("threads"))
+        .def(
+            "search",
+            [](const sparse::PlainInvertedIndex& index, const Array<std::int64_t>& indptr,
+               const Array<std::uint32_t>& indices, const Array<float>& data, std::uint64_t n_cols, std::size_t k,
+               std::size_t query_cut, std::size_t rerank, std::size_t threads) {
+                const CsrView q = csr_view(indptr, indices, data, n_cols);
+                if (k == 0) throw py::value_error("k must be at least 1");
+                py::array_t<std::int64_t> ids({q.n_rows, k});
+                py::array_t<float> scores({q.n_rows, k});
+                std::int64_t* ids_out = ids.mutable_data();
+                float* scores_out = scores.mutable_data();
+                {
+                    py::gil_scoped_release release;
+                    index.search(q, k, query_cut, rerank, threads, ids_out, scores_out);
+                }
+                return py::make_tuple(ids, scores);
+            },
+            py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("n_cols"), py::arg("k"),
+            py::arg("query_cut"), py::arg("rerank"), py::arg("threads"))
+        .def("memory_bytes", &sparse::PlainInvertedIndex::memory_bytes)
+        .def("postings_bytes", &sparse::PlainInvertedIndex::postings_bytes)
+        .def_property_readonly("n_postings", &sparse::PlainInvertedIndex::n_postings);
+
+    m.def(
+        "float_to_half",
+        [](const Array<float>& values) {
+            py::array_t<std::uint16_t> out(values.size());
+            const float* in = values.data();
+            std::uint16_t* o = out.mutable_data();
+            for (py::ssize_t i = 0; i < values.size(); ++i) o[i] = sparse::float_to_half(in[i]);
+            return out;
+        },
+        "f16 bit patterns of float32 values (round to nearest even), as the sparse forward index stores them.");
+    m.def(
+        "half_to_float",
+        [](const Array<std::uint16_t>& bits) {
+            py::array_t<float> out(bits.size());
+            const std::uint16_t* in = bits.data();
+            float* o = out.mutable_data();
+            for (py::ssize_t i = 0; i < bits.size(); ++i) o[i] = sparse::half_to_float(in[i]);
+            return out;
+        },
+        "float32 values of f16 bit patterns, as the sparse forward index decodes them.");
+}
 
 }  // namespace fanns::bindings

@@ -1,0 +1,71 @@
+// Exact search over the sorted positions [lo, hi) of a range graph: the
+// vectors of a range are one contiguous block, scored a block of rows at a
+// time; with a predicate, the passing positions are gathered first and
+// scored with the id-list kernel.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "metric.h"
+#include "simd/distance.h"
+#include "topk.h"
+
+namespace fanns::range {
+
+class RangeScanner {
+public:
+    RangeScanner(const float* base, std::size_t dim, Metric metric)
+        : base_(base), dim_(dim), similarity_(metric != Metric::l2) {
+        const simd::Kernels& k = simd::active_kernels();
+        rows_kernel_ = similarity_ ? k.dot_rows : k.l2sq_rows;
+        ids_kernel_ = similarity_ ? k.dot_ids : k.l2sq_ids;
+    }
+
+    // Pushes every position in [lo, hi) that passes `pred` into `results`.
+    template <class Pred>
+    void scan(const float* query, std::size_t lo, std::size_t hi, const Pred& pred, ResultHeap& results) {
+        distances_.resize(kBlock);
+        if constexpr (!Pred::filters) {
+            for (std::size_t start = lo; start < hi; start += kBlock) {
+                const std::size_t count = std::min(kBlock, hi - start);
+                rows_kernel_(query, base_ + start * dim_, count, dim_, distances_.data());
+                for (std::size_t j = 0; j < count; ++j) {
+                    offer(distances_[j], static_cast<std::uint32_t>(start + j), results);
+                }
+            }
+        } else {
+            positions_.resize(kBlock);
+            std::size_t filled = 0;
+            auto flush = [&]() {
+                ids_kernel_(query, base_, positions_.data(), filled, dim_, distances_.data());
+                for (std::size_t j = 0; j < filled; ++j) offer(distances_[j], positions_[j], results);
+                filled = 0;
+            };
+            for (std::size_t p = lo; p < hi; ++p) {
+                if (!pred(static_cast<std::uint32_t>(p))) continue;
+                positions_[filled++] = static_cast<std::uint32_t>(p);
+                if (filled == kBlock) flush();
+            }
+            if (filled > 0) flush();
+        }
+    }
+
+private:
+    void offer(float raw, std::uint32_t position, ResultHeap& results) const {
+        const float d = similarity_ ? 1.0f - raw : raw;
+        if (results.admits(d)) results.push({d, position});
+    }
+
+    static constexpr std::size_t kBlock = 256;
+    const float* base_;
+    std::size_t dim_;
+    bool similarity_;
+    simd::RowsKernel rows_kernel_;
+    simd::IdsKernel ids_kernel_;
+    std::vector<float> distances_;
+    std::vector<std::uint32_t> positions_;
+};
+
+}  // namespace fanns::range

@@ -1,0 +1,246 @@
+// Batched k-NN search over a range graph: each query has its own position
+// range [lo, hi) and optionally a predicate (bitset over original row ids)
+// that gates which rows may be returned.
+//
+// Plans, reported per query:
+//   range  improvised traversal. A visited point's neighbours are gathered
+//          from the root depth down: at a depth whose segment around the
+//          point only partly overlaps the range, the links that land inside
+//          the range are taken; the first depth whose segment lies entirely
+//          inside the range contributes all its links and ends the walk.
+//          The walk also ends once `max_links` neighbours are gathered.
+//          Entry points are those of the largest segments of the range's
+//          canonical cover. Points failing the predicate are traversed but
+//          never returned.
+//   exact  scan of the range: narrow ranges, predicates passing few rows in
+//          the range (estimated from a sample), or a traversal that found
+//          fewer than k rows.
+//   empty  nothing in the range passes.
+// Each query is answered by one thread with its own scratch space, so the
+// results do not depend on the number of threads.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "bitset.h"
+#include "parallel.h"
+#include "range/range_graph.h"
+#include "range/range_scan.h"
+#include "range/segment_layout.h"
+#include "topk.h"
+#include "visited.h"
+
+namespace fanns::range {
+
+enum class RangePlan : std::int8_t { range = 0, exact = 1, empty = 2 };
+
+inline const char* range_plan_name(RangePlan plan) {
+    switch (plan) {
+        case RangePlan::range: return "range";
+        case RangePlan::exact: return "exact";
+        case RangePlan::empty: return "empty";
+    }
+    return "unknown";
+}
+
+struct RangeSearchParams {
+    std::size_t k = 10;
+    std::size_t ef = 64;
+    std::size_t exact_threshold = 2048;  // ranges (or passing rows) up to this size are scanned
+    std::size_t max_links = 32;          // neighbours gathered per expanded point
+    std::size_t entry_points = 4;        // cover segments that seed the traversal
+    std::size_t threads = 0;
+};
+
+struct RangeQueries {
+    const float* vectors = nullptr;       // nq x dim
+    std::size_t nq = 0;
+    const std::uint64_t* lo = nullptr;    // per query, sorted positions
+    const std::uint64_t* hi = nullptr;
+    const BitsetView* filters = nullptr;  // per query; words == nullptr: no predicate (may be null)
+};
+
+struct RangeOutput {
+    std::int64_t* ids;     // nq x k original row ids, -1 padded
+    float* distances;      // nq x k, +inf padded
+    std::int8_t* plans;    // nq
+};
+
+// Predicate over sorted positions that reads a bitset over original ids.
+struct PositionFilter {
+    static constexpr bool filters = true;
+    BitsetView bits;
+    const std::uint32_t* order;
+    bool operator()(std::uint32_t position) const { return bits.test(order[position]); }
+};
+
+struct PositionAll {
+    static constexpr bool filters = false;
+    bool operator()(std::uint32_t) const { return true; }
+};
+
+class RangeSearcher {
+public:
+    explicit RangeSearcher(const RangeGraph& graph) : g_(graph) {}
+
+    void run(const RangeQueries& q, const RangeSearchParams& params, const RangeOutput& out) const {
+        std::vector<Scratch> scratch(std::min(resolve_threads(params.threads), std::max<std::size_t>(q.nq, 1)));
+        for (auto& s : scratch) s.scanner = std::make_unique<RangeScanner>(g_.vectors(), g_.dim(), g_.metric());
+        parallel_for(q.nq, params.threads, 1, [&](std::size_t i, std::size_t w) {
+            const BitsetView bits = q.filters ? q.filters[i] : BitsetView{};
+            std::size_t lo = std::min<std::uint64_t>(q.lo[i], g_.size());
+            std::size_t hi = std::min<std::uint64_t>(q.hi[i], g_.size());
+            if (hi < lo) hi = lo;
+            const float* query = q.vectors + i * g_.dim();
+            RangePlan plan;
+            if (bits.words != nullptr) {
+                plan = answer(query, lo, hi, PositionFilter{bits, g_.order()}, params, scratch[w]);
+            } else {
+                plan = answer(query, lo, hi, PositionAll{}, params, scratch[w]);
+            }
+            if (scratch[w].sorted.empty()) plan = RangePlan::empty;
+            emit(scratch[w], params.k, out.ids + i * params.k, out.distances + i * params.k);
+            out.plans[i] = static_cast<std::int8_t>(plan);
+        });
+    }
+
+private:
+    struct Scratch {
+        CandidateQueue queue;
+        ResultHeap results;
+        std::vector<Candidate> sorted;
+        std::vector<Segment> cover;
+        std::vector<std::uint32_t> fresh;
+        std::unique_ptr<RangeScanner> scanner;
+    };
+
+    // Fraction of [lo, hi) passing `pred`, from at most kSample evenly spaced positions.
+    template <class Pred>
+    static double pass_rate(std::size_t lo, std::size_t hi, const Pred& pred) {
+        const std::size_t width = hi - lo;
+        const std::size_t count = std::min(width, kSample);
+        std::size_t passing = 0;
+        for (std::size_t j = 0; j < count; ++j) {
+            passing += pred(static_cast<std::uint32_t>(lo + j * width / count)) ? 1 : 0;
+        }
+        return count == 0 ? 0.0 : double(passing) / double(count);
+    }
+
+    template <class Pred>
+    RangePlan answer(const float* query, std::size_t lo, std::size_t hi, const Pred& pred,
+                     const RangeSearchParams& params, Scratch& s) const {
+        s.sorted.clear();
+        if (lo >= hi) return RangePlan::empty;
+        const std::size_t width = hi - lo;
+        const std::size_t ef = std::max(params.ef, params.k);
+        bool exact = width <= params.exact_threshold;
+        if (!exact && Pred::filters) {
+            const double rate = pass_rate(lo, hi, pred);
+            const double passing = rate * double(width);
+            // A traversal gated by the predicate expands about ef / rate points.
+            const double traversal_cost = rate > 0.0 ? double(ef * g_.params().M) / (2.0 * rate)
+                                                     : std::numeric_limits<double>::infinity();
+            exact = passing <= double(params.exact_threshold) || passing <= traversal_cost;
+        }
+        if (!exact) {
+            traverse(query, lo, hi, ef, pred, params, s);
+            if (s.results.size() >= params.k) {
+                s.results.sorted_into(s.sorted);
+                return RangePlan::range;
+            }
+        }
+        s.results.reset(params.k);
+        s.scanner->scan(query, lo, hi, pred, s.results);
+        s.results.sorted_into(s.sorted);
+        return RangePlan::exact;
+    }
+
+    template <class Pred>
+    void traverse(const float* query, std::size_t lo, std::size_t hi, std::size_t ef, const Pred& pred,
+                  const RangeSearchParams& params, Scratch& s) const {
+        const SegmentLayout& layout = g_.layout();
+        const Distance dist = g_.distance();
+        auto lease = g_.visited_pool().acquire(g_.size());
+        VisitedTable& visited = *lease;
+        s.queue.clear();
+        s.results.reset(ef);
+        auto enter = [&](std::uint32_t p) {
+            if (!visited.try_insert(p)) return;
+            const Candidate c{dist(query, g_.vector(p)), p};
+            s.queue.push(c);
+            if (pred(p)) s.results.push(c);
+        };
+        layout.cover(lo, hi, s.cover);
+        std::stable_sort(s.cover.begin(), s.cover.end(),
+                         [](const Segment& a, const Segment& b) { return a.size() > b.size(); });
+        const std::size_t entries = std::min(s.cover.size(), std::max<std::size_t>(params.entry_points, 1));
+        for (std::size_t j = 0; j < entries; ++j) enter(g_.entry(s.cover[j].depth, s.cover[j].index));
+        if (entries == 0) enter(static_cast<std::uint32_t>(lo + (hi - lo) / 2));
+
+        const std::size_t depths = layout.depths();
+        const std::size_t cap = std::max<std::size_t>(params.max_links, 1);
+        s.fresh.resize(depths * g_.params().M + 1);
+        while (!s.queue.empty()) {
+            const Candidate current = s.queue.top();
+            if (s.results.full() && current.distance > s.results.worst()) break;
+            s.queue.pop();
+            const std::size_t p = current.id;
+            std::size_t n_fresh = 0, gathered = 0;
+            for (std::size_t d = 0; d < depths && gathered < cap; ++d) {
+                const std::size_t w = layout.width(d);
+                const std::size_t begin = p / w * w;
+                const bool covered = lo <= begin && begin + w <= hi;
+                const std::uint32_t* sl = g_.slot(p, d);
+                for (std::uint32_t j = 0; j < sl[0]; ++j) {
+                    const std::uint32_t v = sl[1 + j];
+                    if (!covered && (v < lo || v >= hi)) continue;
+                    ++gathered;
+                    if (visited.try_insert(v)) s.fresh[n_fresh++] = v;
+                }
+                if (covered) break;
+            }
+            if (n_fresh > 0) prefetch(s.fresh[0]);
+            for (std::size_t j = 0; j < n_fresh; ++j) {
+                if (j + 1 < n_fresh) prefetch(s.fresh[j + 1]);
+                const std::uint32_t v = s.fresh[j];
+                const float dv = dist(query, g_.vector(v));
+                if (s.results.admits(dv)) {
+                    s.queue.push({dv, v});
+                    if (pred(v)) s.results.push({dv, v});
+                }
+            }
+        }
+    }
+
+    void prefetch(std::uint32_t position) const {
+        const char* p = reinterpret_cast<const char*>(g_.vector(position));
+        __builtin_prefetch(p);
+        __builtin_prefetch(p + 64);
+        __builtin_prefetch(p + 128);
+    }
+
+    // Writes the first k of s.sorted as original ids, ordered by (distance, id).
+    void emit(Scratch& s, std::size_t k, std::int64_t* ids, float* dists) const {
+        for (Candidate& c : s.sorted) c.id = g_.row_id(c.id);
+        std::sort(s.sorted.begin(), s.sorted.end(), closer);
+        const std::size_t found = std::min(s.sorted.size(), k);
+        for (std::size_t j = 0; j < found; ++j) {
+            ids[j] = s.sorted[j].id;
+            dists[j] = s.sorted[j].distance;
+        }
+        for (std::size_t j = found; j < k; ++j) {
+            ids[j] = -1;
+            dists[j] = std::numeric_limits<float>::infinity();
+        }
+    }
+
+    static constexpr std::size_t kSample = 512;
+
+    const RangeGraph& g_;
+};
+
+}  // namespace fanns::range

@@ -1,0 +1,384 @@
+// The Seismic-style sparse index: term dictionary, forward index, statically
+// pruned blocked posting lists, quantised block summaries and an optional
+// k-NN graph; batch search over a pool of threads, each query independent of
+// the others (results do not depend on the thread count).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bitset.h"
+#include "sparse/block_clustering.h"
+#include "sparse/csr_view.h"
+#include "sparse/forward_index.h"
+#include "sparse/half.h"
+#include "sparse/knn_graph.h"
+#include "sparse/parallel_for.h"
+#include "sparse/posting_lists.h"
+#include "sparse/query_scratch_pool.h"
+#include "sparse/sparse_search.h"
+#include "sparse/summaries.h"
+#include "sparse/term_map.h"
+
+namespace fanns::sparse {
+
+struct BuildParams {
+    std::size_t n_postings = 0;  // postings kept per term; 0 keeps all
+    std::size_t block_size = 8;  // average documents per block
+    float summary_energy = 0.4f;
+    std::size_t knn = 0;  // neighbours per document in the k-NN graph; 0: no graph
+    std::uint64_t seed = 0;
+    // Search used to find each document's neighbours.
+    std::size_t knn_query_cut = 10;
+    float knn_heap_factor = 0.9f;
+};
+
+// Per-query filters: bitsets shared between queries, and for each query the
+// bitset it uses (-1: none).
+struct QueryFilters {
+    std::vector<BitsetView> bitsets;
+    std::vector<std::size_t> counts;  // documents each bitset passes
+    const std::int32_t* query_filter = nullptr;
+};
+
+enum class Plan : std::uint8_t { inverted = 0, exact = 1 };
+
+// Every array that defines an index, for saving and loading.
+struct SparseIndexArrays {
+    std::uint64_t n_terms = 0;
+    std::size_t n_docs = 0;
+    std::vector<std::uint32_t> term_map;
+    std::vector<std::uint64_t> forward_offsets;
+    std::vector<std::uint32_t> forward_terms;
+    std::vector<std::uint16_t> forward_values;
+    std::vector<std::uint64_t> list_offsets;
+    std::vector<std::uint64_t> block_offsets;
+    std::vector<std::uint32_t> block_docs;
+    std::vector<float> list_max;
+    std::vector<std::uint64_t> summary_term_offsets;
+    std::vector<std::uint64_t> summary_entry_offsets;
+    std::vector<std::uint32_t> summary_terms;
+    std::vector<std::uint32_t> summary_entry_end;
+    std::vector<std::uint16_t> summary_entry_block;
+    std::vector<std::uint8_t> summary_entry_code;
+    std::vector<float> summary_steps;
+    std::size_t knn_degree = 0;
+    std::vector<std::uint32_t> knn_neighbours;
+};
+
+class SparseIndex {
+public:
+    SparseIndex(const SparseIndex&) = delete;
+    SparseIndex& operator=(const SparseIndex&) = delete;
+
+    static std::unique_ptr<SparseIndex> build(const CsrView& rows, const BuildParams& params, std::size_t threads) {
+        if (params.block_size == 0) throw std::invalid_argument("block_size must be at least 1");
+        if (!(params.summary_energy > 0.0f) || params.summary_energy > 1.0f) {
+            throw std::invalid_argument("summary_energy must be in (0, 1]");
+        }
+        if (rows.n_rows >= 0xffffffffull) throw std::invalid_argument("too many documents (at most 2^32 - 2)");
+        if (rows.n_cols > 0x100000000ull) throw std::invalid_argument("too many terms (at most 2^32)");
+        rows.validate("documents", rows.nnz(), kHalfMax);
+        std::unique_ptr<SparseIndex> index(new SparseIndex());
+        index->n_terms_ = rows.n_cols;
+        index->n_docs_ = rows.n_rows;
+        index->terms_ = TermMap::from_rows(rows);
+        index->forward_ = ForwardIndex::build(rows, index->terms_, threads);
+        index->build_lists(params, threads);
+        if (params.knn > 0) index->build_knn(params, threads);
+        return index;
+    }
+
+    static std::unique_ptr<SparseIndex> from_arrays(SparseIndexArrays a) {
+        if (a.n_terms > 0x100000000ull) throw std::invalid_argument("too many terms");
+        if (a.forward_offsets.size() != a.n_docs + 1) {
+            throw std::invalid_argument("forward index offsets do not match the number of documents");
+        }
+        std::unique_ptr<SparseIndex> index(new SparseIndex());
+        index->n_terms_ = a.n_terms;
+        index->n_docs_ = a.n_docs;
+        index->terms_ = TermMap(std::move(a.term_map), a.n_terms);
+        const std::size_t n_compact = index->terms_.size();
+        index->forward_ = ForwardIndex::from_arrays(std::move(a.forward_offsets), std::move(a.forward_terms),
+                                                    std::move(a.forward_values), n_compact);
+        if (a.list_offsets.size() != n_compact + 1) {
+            throw std::invalid_argument("posting lists: one list per term expected");
+        }
+        index->lists_ = BlockedPostingLists(std::move(a.list_offsets), std::move(a.block_offsets),
+                                            std::move(a.block_docs), std::move(a.list_max), a.n_docs);
+        index->summaries_ = BlockSummaries::from_arrays(
+            std::move(a.summary_term_offsets), std::move(a.summary_entry_offsets), std::move(a.summary_terms),
+            std::move(a.summary_entry_end), std::move(a.summary_entry_block), std::move(a.summary_entry_code),
+            std::move(a.summary_steps), index->lists_);
+        if (a.knn_degree > 0) index->knn_ = KnnGraph(a.knn_degree, std::move(a.knn_neighbours), a.n_docs);
+        else if (!a.knn_neighbours.empty()) throw std::invalid_argument("knn graph: neighbours without a degree");
+        index->compute_max_blocks();
+        return index;
+    }
+
+    SparseIndexArrays to_arrays() const {
+        SparseIndexArrays a;
+        a.n_terms = n_terms_;
+        a.n_docs = n_docs_;
+        a.term_map = terms_.terms();
+        a.forward_offsets = forward_.offsets();
+        a.forward_terms = forward_.terms();
+        a.forward_values = forward_.values();
+        a.list_offsets = lists_.list_offsets();
+        a.block_offsets = lists_.block_offsets();
+        a.block_docs = lists_.docs();
+        a.list_max = lists_.list_maxima();
+        a.summary_term_offsets = summaries_.list_term_offsets();
+        a.summary_entry_offsets = summaries_.list_entry_offsets();
+        a.summary_terms = summaries_.terms();
+        a.summary_entry_end = summaries_.entry_end();
+        a.summary_entry_block = summaries_.entry_block();
+        a.summary_entry_code = summaries_.entry_code();
+        a.summary_steps = summaries_.steps();
+        a.knn_degree = knn_.degree();
+        a.knn_neighbours = knn_.neighbours();
+        return a;
+    }
+
+    // Top-k of every query row. ids/scores: n_queries * k; plans: n_queries.
+    // Filtered queries whose bitset passes at most exact_threshold documents
+    // are scored exactly over those documents.
+    void search(const CsrView& queries, const SearchParams& params, const QueryFilters& filters,
+                std::size_t exact_threshold, std::size_t threads, std::int64_t* ids, float* scores,
+                std::uint8_t* plans) const {
+        if (params.k == 0) throw std::invalid_argument("k must be at least 1");
+        if (!(params.heap_factor >= 0.0f) || !std::isfinite(params.heap_factor)) {
+            throw std::invalid_argument("heap_factor must be a finite number >= 0");
+        }
+        if (queries.n_cols > n_terms_) {
+            throw std::invalid_argument("queries have " + std::to_string(queries.n_cols) +
+                                        " columns but the index has only " + std::to_string(n_terms_) + " terms");
+        }
+        queries.validate("queries", queries.nnz(), std::numeric_limits<float>::max());
+        for (const auto& b : filters.bitsets) {
+            if (b.size != n_docs_) throw std::invalid_argument("a filter bitset does not cover every document");
+        }
+        if (filters.counts.size() != filters.bitsets.size()) {
+            throw std::invalid_argument("one count per filter bitset expected");
+        }
+        if (filters.query_filter != nullptr) {
+            for (std::size_t q = 0; q < queries.n_rows; ++q) {
+                const std::int32_t f = filters.query_filter[q];
+                if (f < -1 || (f >= 0 && static_cast<std::size_t>(f) >= filters.bitsets.size())) {
+                    throw std::invalid_argument("query filter index out of range");
+                }
+            }
+        }
+        const IndexView view = this->view();
+        const std::size_t workers = resolve_threads(threads, queries.n_rows);
+        std::vector<std::unique_ptr<QueryScratch>> scratch(workers);
+        parallel_for(queries.n_rows, workers, 4, [&](std::size_t q, std::size_t worker) {
+            auto& s = scratch[worker];
+            if (!s) s = acquire_scratch();
+            s->load(terms_, queries, q);
+            const std::int32_t f = filters.query_filter == nullptr ? -1 : filters.query_filter[q];
+            Plan plan = Plan::inverted;
+            if (f < 0) {
+                search_inverted(view, params, AcceptAll{}, *s);
+            } else if (filters.counts[static_cast<std::size_t>(f)] <= exact_threshold) {
+                plan = Plan::exact;
+                search_exact(view, params, filters.bitsets[static_cast<std::size_t>(f)], *s);
+            } else {
+                search_inverted(view, params, AcceptBitset{filters.bitsets[static_cast<std::size_t>(f)]}, *s);
+            }
+            s->top().write_sorted(ids + q * params.k, scores + q * params.k);
+            plans[q] = static_cast<std::uint8_t>(plan);
+            s->clear();
+        });
+        for (auto& s : scratch) {
+            if (s) pool_.release(std::move(s));
+        }
+    }
+
+    std::uint64_t n_terms() const { return n_terms_; }
+    std::size_t n_docs() const { return n_docs_; }
+    std::size_t n_used_terms() const { return terms_.size(); }
+    std::size_t n_postings() const { return lists_.n_postings(); }
+    std::size_t n_blocks() const { return lists_.n_blocks(); }
+    std::size_t n_summary_entries() const { return summaries_.n_entries(); }
+    std::size_t nnz() const { return forward_.nnz(); }
+    std::size_t knn_degree() const { return knn_.degree(); }
+    std::uint64_t list_length(std::uint32_t compact_term) const { return lists_.list_length(compact_term); }
+
+    std::size_t forward_bytes() const { return forward_.memory_bytes() + terms_.memory_bytes(); }
+    std::size_t postings_bytes() const { return lists_.memory_bytes(); }
+    std::size_t summaries_bytes() const { return summaries_.memory_bytes(); }
+    std::size_t knn_bytes() const { return knn_.memory_bytes(); }
+
+    const ForwardIndex& forward() const { return forward_; }
+    const TermMap& term_map() const { return terms_; }
+
+private:
+    SparseIndex() = default;
+
+    IndexView view() const { return IndexView{&terms_, &forward_, &lists_, &summaries_, &knn_}; }
+
+    std::unique_ptr<QueryScratch> acquire_scratch() const {
+        return pool_.acquire([&] {
+            return std::make_unique<QueryScratch>(terms_.size(), n_docs_, std::max<std::size_t>(1, max_blocks_));
+        });
+    }
+
+    void compute_max_blocks() {
+        max_blocks_ = 0;
+        for (std::size_t t = 0; t < lists_.n_terms(); ++t) {
+            const auto term = static_cast<std::uint32_t>(t);
+            max_blocks_ = std::max<std::size_t>(max_blocks_, lists_.end_block(term) - lists_.first_block(term));
+        }
+    }
+
+    // Transposes the forward index, prunes, clusters and summarises every list.
+    void build_lists(const BuildParams& params, std::size_t threads) {
+        const std::size_t n_lists = terms_.size();
+        std::vector<std::uint64_t> starts(n_lists + 1, 0);
+        for (std::uint32_t t : forward_.terms()) ++starts[t + 1];
+        for (std::size_t t = 0; t < n_lists; ++t) starts[t + 1] += starts[t];
+        std::vector<Posting> all(forward_.nnz());
+        {
+            std::vector<std::uint64_t> cursor(starts.begin(), starts.end() - 1);
+            for (std::size_t d = 0; d < n_docs_; ++d) {
+                const auto doc = static_cast<std::uint32_t>(d);
+                const std::uint32_t* t = forward_.terms_of(doc);
+                const std::uint16_t* v = forward_.values_of(doc);
+                for (std::size_t j = 0; j < forward_.length(doc); ++j) {
+                    all[cursor[t[j]]++] = Posting{doc, half_to_float(v[j])};
+                }
+            }
+        }
+        // Longest lists first, so the slowest items do not come last.
+        std::vector<std::uint32_t> schedule(n_lists);
+        for (std::size_t t = 0; t < n_lists; ++t) schedule[t] = static_cast<std::uint32_t>(t);
+        std::stable_sort(schedule.begin(), schedule.end(), [&](std::uint32_t a, std::uint32_t b) {
+            return starts[a + 1] - starts[a] > starts[b + 1] - starts[b];
+        });
+        struct ListPart {
+            std::vector<std::uint32_t> docs;  // grouped by block
+            std::vector<std::uint32_t> block_sizes;
+            float max_weight = 0.0f;
+        };
+        std::vector<ListPart> parts(n_lists);
+        std::vector<ListSummaries> summary_parts(n_lists);
+        const std::size_t workers = resolve_threads(threads, n_lists);
+        std::vector<std::unique_ptr<ClusteringScratch>> cluster_scratch(workers);
+        std::vector<std::unique_ptr<SummaryScratch>> summary_scratch(workers);
+        parallel_for(n_lists, workers, 1, [&](std::size_t i, std::size_t worker) {
+            const std::uint32_t term = schedule[i];
+            if (!cluster_scratch[worker]) {
+                cluster_scratch[worker] = std::make_unique<ClusteringScratch>(n_lists);
+                summary_scratch[worker] = std::make_unique<SummaryScratch>(n_lists);
+            }
+            std::vector<Posting> list(all.begin() + static_cast<std::ptrdiff_t>(starts[term]),
+                                      all.begin() + static_cast<std::ptrdiff_t>(starts[term + 1]));
+            list = prune_postings(std::move(list), params.n_postings);
+            ListPart& part = parts[term];
+            std::vector<std::uint32_t> docs(list.size());
+            for (std::size_t j = 0; j < list.size(); ++j) {
+                docs[j] = list[j].doc;
+                part.max_weight = std::max(part.max_weight, list[j].weight);
+            }
+            const std::size_t wanted =
+                std::min(kMaxBlocksPerList, (docs.size() + params.block_size - 1) / params.block_size);
+            std::size_t n_blocks = 0;
+            const std::vector<std::uint32_t> assignment =
+                cluster_posting_list(forward_, docs, wanted, params.seed, term, *cluster_scratch[worker], &n_blocks);
+            // Counting sort by block keeps documents ascending inside each block.
+            std::vector<std::size_t> block_starts(n_blocks + 1, 0);
+            for (std::uint32_t a : assignment) ++block_starts[a + 1];
+            for (std::size_t b = 0; b < n_blocks; ++b) block_starts[b + 1] += block_starts[b];
+            part.block_sizes.resize(n_blocks);
+            for (std::size_t b = 0; b < n_blocks; ++b) {
+                part.block_sizes[b] = static_cast<std::uint32_t>(block_starts[b + 1] - block_starts[b]);
+            }
+            part.docs.resize(docs.size());
+            {
+                std::vector<std::size_t> cursor(block_starts.begin(), block_starts.end() - 1);
+                for (std::size_t j = 0; j < docs.size(); ++j) part.docs[cursor[assignment[j]]++] = docs[j];
+            }
+            summary_parts[term] =
+                summarise_list(forward_, part.docs, block_starts, params.summary_energy, *summary_scratch[worker]);
+        });
+        std::vector<Posting>().swap(all);
+
+        std::vector<std::uint64_t> list_offsets(n_lists + 1, 0);
+        std::vector<std::uint64_t> block_offsets(1, 0);
+        std::vector<std::uint32_t> docs;
+        std::vector<float> list_max(n_lists, 0.0f);
+        std::size_t total_docs = 0;
+        for (const auto& p : parts) total_docs += p.docs.size();
+        docs.reserve(total_docs);
+        for (std::size_t t = 0; t < n_lists; ++t) {
+            ListPart& p = parts[t];
+            list_offsets[t + 1] = list_offsets[t] + p.block_sizes.size();
+            for (std::uint32_t size : p.block_sizes) block_offsets.push_back(block_offsets.back() + size);
+            docs.insert(docs.end(), p.docs.begin(), p.docs.end());
+            list_max[t] = p.max_weight;
+            p = ListPart();
+        }
+        lists_ = BlockedPostingLists(std::move(list_offsets), std::move(block_offsets), std::move(docs),
+                                     std::move(list_max), n_docs_);
+        summaries_ = BlockSummaries::concatenate(summary_parts);
+        compute_max_blocks();
+    }
+
+    // Each document's nearest neighbours, found by searching the index with
+    // the document itself as the query.
+    void build_knn(const BuildParams& params, std::size_t threads) {
+        const std::size_t degree = params.knn;
+        std::vector<std::uint32_t> neighbours(n_docs_ * degree, KnnGraph::kNone);
+        SearchParams sp;
+        sp.k = degree + 1;
+        sp.query_cut = params.knn_query_cut;
+        sp.heap_factor = params.knn_heap_factor;
+        sp.use_knn = false;
+        const IndexView view = this->view();
+        const std::size_t workers = resolve_threads(threads, n_docs_);
+        std::vector<std::unique_ptr<QueryScratch>> scratch(workers);
+        std::vector<std::vector<std::int64_t>> ids(workers, std::vector<std::int64_t>(sp.k));
+        std::vector<std::vector<float>> scores(workers, std::vector<float>(sp.k));
+        parallel_for(n_docs_, workers, 16, [&](std::size_t d, std::size_t worker) {
+            auto& s = scratch[worker];
+            if (!s) s = acquire_scratch();
+            const auto doc = static_cast<std::uint32_t>(d);
+            s->load_dense(forward_.terms_of(doc), forward_.values_of(doc), forward_.length(doc));
+            search_inverted(view, sp, AcceptAll{}, *s);
+            s->top().write_sorted(ids[worker].data(), scores[worker].data());
+            s->clear();
+            std::size_t filled = 0;
+            for (std::size_t j = 0; j < sp.k && filled < degree; ++j) {
+                const std::int64_t id = ids[worker][j];
+                if (id < 0) break;
+                if (static_cast<std::uint32_t>(id) == doc) continue;
+                neighbours[d * degree + filled++] = static_cast<std::uint32_t>(id);
+            }
+        });
+        for (auto& s : scratch) {
+            if (s) pool_.release(std::move(s));
+        }
+        knn_ = KnnGraph(degree, std::move(neighbours), n_docs_);
+    }
+
+    std::uint64_t n_terms_ = 0;
+    std::size_t n_docs_ = 0;
+    std::size_t max_blocks_ = 0;
+    TermMap terms_;
+    ForwardIndex forward_;
+    BlockedPostingLists lists_;
+    BlockSummaries summaries_;
+    KnnGraph knn_;
+    mutable ScratchPool<QueryScratch> pool_;
+};
+
+}  // namespace fanns::sparse
