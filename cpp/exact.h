@@ -1,5 +1,10 @@
-// Exact search over the ids that pass a filter: the ids are gathered from the
-// bitset a block at a time and scored with the batched SIMD kernel.
+// Exact search over the ids that pass a filter.
+//
+// One query: ids are gathered from the bitset a block at a time and scored
+// with the batched SIMD kernel. Several queries sharing a filter: the passing
+// ids are listed once and scanned in blocks, every query of the group scoring
+// a block while its rows are still in cache, so each row is read from memory
+// once per group rather than once per query.
 #pragma once
 
 #include <cstdint>
@@ -11,53 +16,78 @@
 
 namespace fanns {
 
+// The ids set in `bits`, ascending (all of [0, size) when bits.words is null).
+inline std::vector<std::uint32_t> passing_ids(BitsetView bits, std::size_t size) {
+    std::vector<std::uint32_t> ids;
+    if (bits.words == nullptr) {
+        ids.resize(size);
+        for (std::size_t i = 0; i < size; ++i) ids[i] = static_cast<std::uint32_t>(i);
+        return ids;
+    }
+    const std::size_t nwords = (size + 63) / 64;
+    for (std::size_t w = 0; w < nwords; ++w) {
+        std::uint64_t word = bits.words[w];
+        while (word != 0) {
+            ids.push_back(static_cast<std::uint32_t>(w * 64 + unsigned(__builtin_ctzll(word))));
+            word &= word - 1;
+        }
+    }
+    return ids;
+}
+
 class ExactScanner {
 public:
     ExactScanner(const float* base, std::size_t dim, Metric metric, const simd::Kernels& kernels)
         : base_(base), dim_(dim), similarity_(metric != Metric::l2),
           ids_kernel_(metric == Metric::l2 ? kernels.l2sq_ids : kernels.dot_ids) {}
 
-    // Nearest k among the ids set in `bits` (or all `size` ids when bits.words is null).
+    // Nearest candidates among the ids set in `bits` into `results`.
     void scan(const float* query, BitsetView bits, std::size_t size, ResultHeap& results) {
         block_ids_.resize(kBlock);
-        block_dist_.resize(kBlock);
         std::size_t filled = 0;
-        auto flush = [&]() {
-            ids_kernel_(query, base_, block_ids_.data(), filled, dim_, block_dist_.data());
-            for (std::size_t j = 0; j < filled; ++j) {
-                const float d = similarity_ ? 1.0f - block_dist_[j] : block_dist_[j];
-                if (results.admits(d)) results.push({d, block_ids_[j]});
-            }
-            filled = 0;
-        };
-        if (bits.words == nullptr) {
-            for (std::size_t id = 0; id < size; ++id) {
-                block_ids_[filled++] = static_cast<std::uint32_t>(id);
-                if (filled == kBlock) flush();
-            }
-        } else {
-            const std::size_t nwords = (size + 63) / 64;
-            for (std::size_t w = 0; w < nwords; ++w) {
-                std::uint64_t word = bits.words[w];
-                while (word != 0) {
-                    const unsigned bit = static_cast<unsigned>(__builtin_ctzll(word));
-                    word &= word - 1;
-                    block_ids_[filled++] = static_cast<std::uint32_t>(w * 64 + bit);
-                    if (filled == kBlock) flush();
+        const std::size_t nwords = (size + 63) / 64;
+        for (std::size_t w = 0; w < nwords; ++w) {
+            std::uint64_t word = bits.words ? bits.words[w] : ~std::uint64_t(0);
+            if (!bits.words && w + 1 == nwords && size % 64) word &= (std::uint64_t(1) << (size % 64)) - 1;
+            while (word != 0) {
+                block_ids_[filled++] = static_cast<std::uint32_t>(w * 64 + unsigned(__builtin_ctzll(word)));
+                word &= word - 1;
+                if (filled == kBlock) {
+                    score(query, block_ids_.data(), filled, results);
+                    filled = 0;
                 }
             }
         }
-        if (filled > 0) flush();
+        if (filled > 0) score(query, block_ids_.data(), filled, results);
+    }
+
+    // Nearest candidates among `ids` for each of `count` queries; heaps[i] for queries[i].
+    void scan_group(const float* const* queries, std::size_t count, const std::vector<std::uint32_t>& ids,
+                    ResultHeap* heaps) {
+        for (std::size_t start = 0; start < ids.size(); start += kBlock) {
+            const std::size_t len = std::min(kBlock, ids.size() - start);
+            for (std::size_t i = 0; i < count; ++i) score(queries[i], ids.data() + start, len, heaps[i]);
+        }
     }
 
 private:
-    static constexpr std::size_t kBlock = 256;
+    static constexpr std::size_t kBlock = 128;
+
+    void score(const float* query, const std::uint32_t* ids, std::size_t len, ResultHeap& results) {
+        dist_.resize(kBlock);
+        ids_kernel_(query, base_, ids, len, dim_, dist_.data());
+        for (std::size_t j = 0; j < len; ++j) {
+            const float d = similarity_ ? 1.0f - dist_[j] : dist_[j];
+            if (results.admits(d)) results.push({d, ids[j]});
+        }
+    }
+
     const float* base_;
     std::size_t dim_;
     bool similarity_;
     simd::IdsKernel ids_kernel_;
     std::vector<std::uint32_t> block_ids_;
-    std::vector<float> block_dist_;
+    std::vector<float> dist_;
 };
 
 }  // namespace fanns

@@ -49,64 +49,121 @@ public:
     explicit HnswSearcher(const Hnsw& graph) : graph_(graph) {}
 
     void run(const BatchRequest& req, const BatchOutput& out) const {
-        const std::size_t dim = graph_.dim();
+        const std::size_t n = graph_.size();
+        // Starting plan per query; exact queries are grouped by filter.
+        std::vector<std::vector<std::uint32_t>> exact_groups(req.filters.size());
+        std::vector<Task> tasks;
+        for (std::size_t qi = 0; qi < req.nq; ++qi) {
+            const int f = filter_of(req, qi);
+            const std::size_t passing = f >= 0 ? req.filters[std::size_t(f)].count : n;
+            const Plan plan = choose_plan(n, passing, f >= 0, graph_.params().M0, req.planner);
+            if (plan == Plan::exact) exact_groups[std::size_t(f)].push_back(static_cast<std::uint32_t>(qi));
+            else tasks.push_back({f, {static_cast<std::uint32_t>(qi)}, plan});
+        }
+        std::vector<std::vector<std::uint32_t>> passing(req.filters.size());
+        for (std::size_t f = 0; f < exact_groups.size(); ++f) {
+            const auto& group = exact_groups[f];
+            if (group.empty()) continue;
+            passing[f] = passing_ids(req.filters[f].bits, n);
+            for (std::size_t i = 0; i < group.size(); i += kGroup) {
+                Task t{int(f), {}, Plan::exact};
+                t.queries.assign(group.begin() + i, group.begin() + std::min(group.size(), i + kGroup));
+                tasks.push_back(std::move(t));
+            }
+        }
         std::vector<Scratch> scratch(resolve_threads(req.threads));
-        parallel_for(req.nq, req.threads, 4, [&](std::size_t qi, std::size_t worker) {
-            const int f = req.query_filter ? req.query_filter[qi] : -1;
-            const QueryFilter* filter = f >= 0 ? &req.filters[std::size_t(f)] : nullptr;
-            answer(req.queries + qi * dim, req, filter, scratch[worker], out.ids + qi * req.k,
-                   out.distances + qi * req.k, out.plans + qi);
+        parallel_for(tasks.size(), req.threads, 1, [&](std::size_t ti, std::size_t worker) {
+            const Task& t = tasks[ti];
+            if (t.plan == Plan::exact) answer_exact_group(req, t, passing[std::size_t(t.filter)], scratch[worker], out);
+            else answer_one(req, t.queries[0], t.plan, scratch[worker], out);
         });
     }
 
 private:
+    static constexpr std::size_t kGroup = 16;
+
+    struct Task {
+        int filter;
+        std::vector<std::uint32_t> queries;
+        Plan plan;
+    };
+
     struct Scratch {
         CandidateQueue queue;
         ResultHeap results;
         std::vector<Candidate> sorted;
+        std::vector<ResultHeap> heaps;
     };
 
-    void answer(const float* q, const BatchRequest& req, const QueryFilter* filter, Scratch& s,
-                std::int64_t* ids, float* dists, std::int8_t* plan) const {
-        const std::size_t n = graph_.size();
-        const std::size_t ef = std::max(req.ef, req.k);
-        const std::size_t passing = filter ? filter->count : n;
-        Plan chosen = choose_plan(n, passing, filter != nullptr, graph_.params().M0, req.planner);
-        s.sorted.clear();
-        if (chosen == Plan::graph || chosen == Plan::filtered || chosen == Plan::acorn) {
-            const Distance dist = graph_.distance();
-            auto lease = graph_.visited_pool().acquire(n);
-            const std::uint32_t entry = graph_.descend(q, dist);
-            if (chosen == Plan::graph) {
-                graph_.search_level0(q, entry, ef, AcceptAll{}, dist, *lease, s.queue, s.results);
-            } else {
-                AdaptiveParams ap;
-                ap.start_two_hop = chosen == Plan::acorn;
-                ap.switch_pass_rate = req.planner.switch_pass_rate;
-                ap.budget = static_cast<std::size_t>(req.planner.budget_factor * double(passing)) + 256;
-                const TraversalOutcome outcome = adaptive_search(graph_, q, entry, ef, req.k, AcceptBitset{filter->bits},
-                                                                 ap, dist, *lease, s.queue, s.results);
-                chosen = outcome == TraversalOutcome::exhausted ? Plan::exact
-                         : outcome == TraversalOutcome::two_hop ? Plan::acorn
-                                                                 : Plan::filtered;
-            }
-        }
-        if (chosen == Plan::exact) {
-            ExactScanner scanner(graph_.vectors(), graph_.dim(), graph_.metric(), simd::active_kernels());
-            s.results.reset(req.k);
-            scanner.scan(q, filter ? filter->bits : BitsetView{}, n, s.results);
-        }
-        if (chosen != Plan::empty) s.results.sorted_into(s.sorted);
-        const std::size_t found = std::min(s.sorted.size(), req.k);
+    static int filter_of(const BatchRequest& req, std::size_t qi) {
+        return req.query_filter ? req.query_filter[qi] : -1;
+    }
+
+    const float* query(const BatchRequest& req, std::size_t qi) const { return req.queries + qi * graph_.dim(); }
+
+    ExactScanner scanner() const {
+        return ExactScanner(graph_.vectors(), graph_.dim(), graph_.metric(), simd::active_kernels());
+    }
+
+    static void emit(ResultHeap& results, std::vector<Candidate>& sorted, const BatchRequest& req, std::size_t qi,
+                     Plan plan, const BatchOutput& out) {
+        results.sorted_into(sorted);
+        std::int64_t* ids = out.ids + qi * req.k;
+        float* dists = out.distances + qi * req.k;
+        const std::size_t found = std::min(sorted.size(), req.k);
         for (std::size_t j = 0; j < found; ++j) {
-            ids[j] = s.sorted[j].id;
-            dists[j] = s.sorted[j].distance;
+            ids[j] = sorted[j].id;
+            dists[j] = sorted[j].distance;
         }
         for (std::size_t j = found; j < req.k; ++j) {
             ids[j] = -1;
             dists[j] = std::numeric_limits<float>::infinity();
         }
-        *plan = static_cast<std::int8_t>(chosen);
+        out.plans[qi] = static_cast<std::int8_t>(plan);
+    }
+
+    void answer_exact_group(const BatchRequest& req, const Task& t, const std::vector<std::uint32_t>& ids,
+                            Scratch& s, const BatchOutput& out) const {
+        std::vector<const float*> qs(t.queries.size());
+        s.heaps.resize(t.queries.size());
+        for (std::size_t i = 0; i < t.queries.size(); ++i) {
+            qs[i] = query(req, t.queries[i]);
+            s.heaps[i].reset(req.k);
+        }
+        scanner().scan_group(qs.data(), qs.size(), ids, s.heaps.data());
+        for (std::size_t i = 0; i < t.queries.size(); ++i) emit(s.heaps[i], s.sorted, req, t.queries[i], Plan::exact, out);
+    }
+
+    void answer_one(const BatchRequest& req, std::size_t qi, Plan plan, Scratch& s, const BatchOutput& out) const {
+        const std::size_t n = graph_.size();
+        const std::size_t ef = std::max(req.ef, req.k);
+        const int f = filter_of(req, qi);
+        const QueryFilter* filter = f >= 0 ? &req.filters[std::size_t(f)] : nullptr;
+        const float* q = query(req, qi);
+        s.results.reset(req.k);
+        if (plan != Plan::empty) {
+            const Distance dist = graph_.distance();
+            auto lease = graph_.visited_pool().acquire(n);
+            const std::uint32_t entry = graph_.descend(q, dist);
+            if (plan == Plan::graph) {
+                graph_.search_level0(q, entry, ef, AcceptAll{}, dist, *lease, s.queue, s.results);
+            } else {
+                AdaptiveParams ap;
+                ap.start_two_hop = plan == Plan::acorn;
+                ap.switch_pass_rate = req.planner.switch_pass_rate;
+                ap.budget = static_cast<std::size_t>(req.planner.budget_factor * double(filter->count)) + 256;
+                const TraversalOutcome outcome = adaptive_search(graph_, q, entry, ef, req.k, AcceptBitset{filter->bits},
+                                                                 ap, dist, *lease, s.queue, s.results);
+                plan = outcome == TraversalOutcome::exhausted ? Plan::exact
+                       : outcome == TraversalOutcome::two_hop ? Plan::acorn
+                                                               : Plan::filtered;
+                if (plan == Plan::exact) {
+                    s.results.reset(req.k);
+                    scanner().scan(q, filter->bits, n, s.results);
+                }
+            }
+        }
+        emit(s.results, s.sorted, req, qi, plan, out);
     }
 
     const Hnsw& graph_;

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracle import clustered_with_queries, exact_distances, exact_knn, recall
 from pyroaring import BitMap
 
 import fanns
 from fanns import field
+from oracle import clustered_with_queries, exact_distances, exact_knn, recall
 
 N, NQ, DIM, TAGS = 6000, 40, 16, 30
 
@@ -22,7 +22,9 @@ def world():
     data, queries, labels, qlabels = clustered_with_queries(N, NQ, DIM, seed=21)
     rng = np.random.default_rng(5)
     u = rng.random(N)
-    tags = [sorted({f"t{x}" for x in rng.integers(0, TAGS, size=rng.integers(1, 4))}) for _ in range(N)]
+    tags = [
+        sorted({f"t{x}" for x in rng.integers(0, TAGS, size=rng.integers(1, 4))}) for _ in range(N)
+    ]
     year = rng.integers(1990, 2026, size=N)
     attributes = {
         "cluster": [f"c{x}" for x in labels],
@@ -52,7 +54,9 @@ def check(index, data, queries, flt, masks, *, k=10, min_recall=0.95, **kwargs):
         assert mask[found].all(), "a returned id fails its filter"
         assert len(found) == min(k, int(mask.sum())), "fewer results than passing rows allow"
         assert len(set(found.tolist())) == len(found)
-        np.testing.assert_allclose(result.distances[i, : len(found)], exact[i, found], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(
+            result.distances[i, : len(found)], exact[i, found], rtol=1e-4, atol=1e-4
+        )
         assert np.isinf(result.distances[i, len(found) :]).all()
         if result.plans[i] == "exact":
             assert found.tolist() == truth[i].tolist()
@@ -70,8 +74,14 @@ SELECTIVITIES = [1.0, 0.5, 0.1, 0.01, 0.001, 0.0]
 def test_uncorrelated_range_at_every_selectivity(world, selectivity, exact_threshold):
     index, data, queries, _, cols = world
     flt = field("u") < selectivity if selectivity < 1 else field("u") >= 0.0
-    result = check(index, data, queries, flt, cols["u"] < selectivity if selectivity < 1 else cols["u"] >= 0,
-                   exact_threshold=exact_threshold)
+    result = check(
+        index,
+        data,
+        queries,
+        flt,
+        cols["u"] < selectivity if selectivity < 1 else cols["u"] >= 0,
+        exact_threshold=exact_threshold,
+    )
     if selectivity == 0.0:
         assert (result.ids == -1).all() and set(result.plans) == {"empty"}
     if selectivity == 1.0:
@@ -102,7 +112,9 @@ def test_plans_cover_every_path(world):
     index, data, queries, _, cols = world
     seen = set()
     for s in (0.9, 0.3, 0.05):
-        seen |= set(check(index, data, queries, field("u") < s, cols["u"] < s, exact_threshold=10).plans)
+        seen |= set(
+            check(index, data, queries, field("u") < s, cols["u"] < s, exact_threshold=10).plans
+        )
     assert {"filtered", "acorn"} <= seen
 
 
@@ -119,7 +131,10 @@ def test_equality_isin_contains_and_combinations(world):
         (field("tags").contains_all(["t1", "t2"]), has("t1") & has("t2")),
         (field("year").between(2000, 2009), (cols["year"] >= 2000) & (cols["year"] <= 2009)),
         ((field("year") > 2015) & field("tags").contains("t0"), (cols["year"] > 2015) & has("t0")),
-        ((field("year") <= 1995) | (field("cluster") == "c0"), (cols["year"] <= 1995) | (cols["cluster"] == "c0")),
+        (
+            (field("year") <= 1995) | (field("cluster") == "c0"),
+            (cols["year"] <= 1995) | (cols["cluster"] == "c0"),
+        ),
         (~(field("u") < 0.8), ~(cols["u"] < 0.8)),
         (field("cluster") == "no-such-value", np.zeros(N, bool)),
     ]
@@ -150,7 +165,9 @@ def test_mixed_per_query_list(world):
     ]
     options[2] = (options[2][0], options[2][0])
     picks = [options[i % len(options)] for i in range(NQ)]
-    result = check(index, data, queries, [p[0] for p in picks], [p[1] for p in picks], exact_threshold=10)
+    result = check(
+        index, data, queries, [p[0] for p in picks], [p[1] for p in picks], exact_threshold=10
+    )
     assert result.plans[0] == "graph" and result.plans[3] == "empty"
 
 

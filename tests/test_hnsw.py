@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracle import clustered, clustered_with_queries, exact_distances, exact_knn, recall
 
 import fanns
+from oracle import clustered, clustered_with_queries, exact_distances, exact_knn, recall
 
 
 @pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])

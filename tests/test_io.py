@@ -6,9 +6,9 @@ import os
 
 import numpy as np
 import pytest
-from oracle import clustered
 
 import fanns
+from oracle import clustered
 
 
 @pytest.fixture(scope="module")

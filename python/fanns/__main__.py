@@ -39,8 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fanns {fanns.__version__} | SIMD kernels: {fanns.simd_level()}")
     start = time.perf_counter()
     data = synthetic_arxiv(args.n, args.dim, nq=args.nq, seed=args.seed)
-    print(f"generated {len(data.vectors):,} x {data.vectors.shape[1]} synthetic arXiv rows "
-          f"and {len(data.queries)} queries in {time.perf_counter() - start:.1f} s")
+    print(
+        f"generated {len(data.vectors):,} x {data.vectors.shape[1]} synthetic arXiv rows "
+        f"and {len(data.queries)} queries in {time.perf_counter() - start:.1f} s"
+    )
 
     start = time.perf_counter()
     index = fanns.Index.build(data.vectors, attributes=data.attributes, threads=args.threads)
@@ -58,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.perf_counter() - start
         kinds, counts = np.unique(result.plans, return_counts=True)
         plans = ", ".join(f"{k}:{c}" for k, c in zip(kinds, counts))
-        print(f"{name:<12}{_recall(result.ids, truth):>10.3f}{len(data.queries) / elapsed:>16,.0f}  {plans}")
+        qps = len(data.queries) / elapsed
+        print(f"{name:<12}{_recall(result.ids, truth):>10.3f}{qps:>16,.0f}  {plans}")
     return 0
 
 

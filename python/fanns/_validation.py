@@ -17,7 +17,9 @@ def as_matrix(data, name: str, *, dim: int | None = None, allow_1d: bool = False
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{name} could not be read as an array: {exc}") from exc
     if array.dtype == object:
-        raise TypeError(f"{name} must hold real numbers (got an object array: ragged or mixed rows?)")
+        raise TypeError(
+            f"{name} must hold real numbers (got an object array: ragged or mixed rows?)"
+        )
     if array.dtype == np.bool_ or not (
         np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
     ):

@@ -267,7 +267,9 @@ class Index:
         meta, sections = read_index_file(path, _FILE_KIND)
         try:
             metric = meta["metric"]
-            params = {key: int(meta["params"][key]) for key in ("M", "M0", "ef_construction", "seed")}
+            params = {
+                key: int(meta["params"][key]) for key in ("M", "M0", "ef_construction", "seed")
+            }
             dim = int(meta["dim"])
             state = {name: sections[f"hnsw/{name}"] for name in _ENGINE_SECTIONS}
             state["entry"] = int(meta["entry"])
