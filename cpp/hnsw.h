@@ -37,6 +37,12 @@ struct HnswParams {
     std::size_t M0 = 32;               // links per node on level 0
     std::size_t ef_construction = 200;
     std::uint64_t seed = 0;
+    // 0: level-0 lists chosen by the diversity heuristic (plain HNSW).
+    // > 0: ACORN-gamma lists (M0 = M * gamma): the nearest m_beta candidates
+    // are kept, then further candidates unless a kept node already links to
+    // them, so that the passing subgraph of a restrictive filter stays
+    // connected within two hops.
+    std::size_t m_beta = 0;
 };
 
 class SpinLock {
@@ -61,6 +67,8 @@ public:
         if (dim == 0) throw std::invalid_argument("dimension must be positive");
         if (params_.M < 2) throw std::invalid_argument("M must be at least 2");
         if (params_.M0 < params_.M) throw std::invalid_argument("M0 must be at least M");
+        if (params_.m_beta > params_.M0) throw std::invalid_argument("m_beta must be at most M * gamma");
+        if (params_.M0 >= kMaxSlot) throw std::invalid_argument("M * gamma is too large");
         if (params_.ef_construction < 1) throw std::invalid_argument("ef_construction must be positive");
         level_scale_ = 1.0 / std::log(double(params_.M));
     }
@@ -328,6 +336,32 @@ private:
         }
     }
 
+    // ACORN-gamma selection (see HnswParams::m_beta); `candidates` sorted.
+    void select_expanded(const std::vector<Candidate>& candidates, std::size_t m, std::vector<Candidate>& kept) {
+        kept.clear();
+        std::vector<std::uint32_t> reachable, links;
+        for (const Candidate& c : candidates) {
+            if (kept.size() >= m) break;
+            if (kept.size() >= params_.m_beta) {
+                if (reachable.empty()) {
+                    for (const Candidate& k : kept) {
+                        read_links(k.id, 0, links);
+                        reachable.insert(reachable.end(), links.begin(), links.end());
+                    }
+                    std::sort(reachable.begin(), reachable.end());
+                }
+                if (std::binary_search(reachable.begin(), reachable.end(), c.id)) continue;
+            }
+            kept.push_back(c);
+        }
+    }
+
+    void select_for_level(const std::vector<Candidate>& candidates, std::size_t m, int lc, const Distance& dist,
+                          std::vector<Candidate>& kept) {
+        if (lc == 0 && params_.m_beta > 0) select_expanded(candidates, m, kept);
+        else select_neighbours(candidates, m, dist, kept);
+    }
+
     // Adds `from` to the list of `to` at level lc, pruning with the heuristic when full.
     void link_back(std::uint32_t to, std::uint32_t from, float d, int lc, const Distance& dist) {
         std::lock_guard<SpinLock> guard(locks_[to]);
@@ -348,7 +382,12 @@ private:
         for (std::uint32_t j = 0; j < s[0]; ++j) pool.push_back({dist(base, vector(s[1 + j])), s[1 + j]});
         std::sort(pool.begin(), pool.end(), closer);
         std::vector<Candidate> kept;
-        select_neighbours(pool, cap, dist, kept);
+        if (lc == 0 && params_.m_beta > 0) {
+            // Expanded lists keep the nearest; reading other lists here could deadlock.
+            kept.assign(pool.begin(), pool.begin() + std::min(cap, pool.size()));
+        } else {
+            select_neighbours(pool, cap, dist, kept);
+        }
         s[0] = static_cast<std::uint32_t>(kept.size());
         for (std::size_t j = 0; j < kept.size(); ++j) s[1 + j] = kept[j].id;
     }
@@ -384,7 +423,7 @@ private:
         std::vector<Candidate> found, kept;
         for (int lc = std::min(lvl, top); lc >= 0; --lc) {
             search_layer(q, entries, params_.ef_construction, lc, dist, found);
-            select_neighbours(found, params_.M, dist, kept);
+            select_for_level(found, lc == 0 && params_.m_beta > 0 ? params_.M0 : params_.M, lc, dist, kept);
             {
                 std::lock_guard<SpinLock> guard(locks_[id]);
                 std::uint32_t* s = slot(id, lc);

@@ -35,6 +35,8 @@ struct PlannerParams {
     // Two-hop traversal needs a connected passing subgraph: below this many
     // expected passing nodes within two hops of a node, scan exactly instead.
     double min_two_hop_degree = 32.0;
+    // Passing candidates scored per expansion in two-hop mode (0: M0).
+    std::size_t max_collect = 0;
 };
 
 inline Plan choose_plan(std::size_t n, std::size_t passing, bool filtered, std::size_t degree,

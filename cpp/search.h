@@ -151,6 +151,7 @@ private:
                 AdaptiveParams ap;
                 ap.start_two_hop = plan == Plan::acorn;
                 ap.switch_pass_rate = req.planner.switch_pass_rate;
+                ap.max_collect = req.planner.max_collect;
                 ap.budget = static_cast<std::size_t>(req.planner.budget_factor * double(filter->count)) + 256;
                 const TraversalOutcome outcome = adaptive_search(graph_, q, entry, ef, req.k, AcceptBitset{filter->bits},
                                                                  ap, dist, *lease, s.queue, s.results);

@@ -194,14 +194,18 @@ def test_threads_do_not_change_filtered_results(world):
 
 def test_explain_reports_plan_and_selectivity(world):
     index, _, _, _, cols = world
-    info = index.explain(field("u") < 0.5)
+    info = index.explain(field("u") < 0.5, exact_threshold=10)
     assert info["passing"] == int((cols["u"] < 0.5).sum())
     assert info["selectivity"] == pytest.approx(info["passing"] / N)
     assert info["plan"] == "filtered"
     assert index.explain(field("u") < 0.1, exact_threshold=10)["plan"] == "acorn"
-    assert index.explain(field("u") < 0.1)["plan"] == "exact"
+    # By default a scan over fewer rows than a traversal would score is exact.
+    assert index.explain(field("u") < 0.5)["plan"] == "exact"
+    assert index.explain(field("u") < 0.5)["exact_threshold"] == 4 * 64 * index.params["M0"]
+    assert index.explain(field("u") < 0.5, ef=1)["exact_threshold"] == 4 * 10 * index.params["M0"]
     assert index.explain(field("u") < 0)["plan"] == "empty"
     assert index.explain(None)["plan"] == "graph"
+    assert index.explain(field("u") >= 0)["plan"] == "graph"
 
 
 def test_filter_errors(world):
@@ -218,3 +222,38 @@ def test_filter_errors(world):
         index.search(queries, filter=BitMap([N + 5]))
     with pytest.raises(ValueError):
         index.search(queries, filter=[None] * (NQ - 1))
+
+
+def test_acorn_gamma_graph_answers_restrictive_filters(world, tmp_path):
+    """gamma > 1 expands level-0 lists, so two-hop traversal serves rarer filters."""
+    _, data, queries, _, cols = world
+    index = fanns.Index.build(data, attributes={"u": cols["u"]}, gamma=3, seed=1)
+    assert index.params["M0"] == 48 and index.params["m_beta"] == 32
+    plans = set()
+    for s in (0.03, 0.1, 0.4):
+        result = check(index, data, queries, field("u") < s, cols["u"] < s, exact_threshold=10)
+        plans |= set(result.plans)
+    assert "acorn" in plans
+    unfiltered = index.search(queries, k=10, ef=100)
+    assert recall(unfiltered.ids, exact_knn(queries, data, 10)) >= 0.99
+    path = tmp_path / "gamma.fanns"
+    index.save(path)
+    loaded = fanns.Index.load(path)
+    assert loaded.params == index.params
+    a = index.search(queries, k=10, filter=field("u") < 0.1, exact_threshold=10)
+    b = loaded.search(queries, k=10, filter=field("u") < 0.1, exact_threshold=10)
+    np.testing.assert_array_equal(a.ids, b.ids)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"gamma": 0}, "gamma"),
+        ({"gamma": 2, "m_beta": 100}, "m_beta"),
+        ({"gamma": 1, "m_beta": 8}, "m_beta"),
+        ({"gamma": 200}, "M \\* gamma"),
+    ],
+)
+def test_bad_gamma_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fanns.Index.build(np.ones((4, 2)), **kwargs)

@@ -46,6 +46,7 @@ PlannerParams planner_params(const py::dict& d) {
         else if (key == "two_hop_selectivity") p.two_hop_selectivity = item.second.cast<double>();
         else if (key == "switch_pass_rate") p.switch_pass_rate = item.second.cast<double>();
         else if (key == "budget_factor") p.budget_factor = item.second.cast<double>();
+        else if (key == "max_collect") p.max_collect = item.second.cast<std::size_t>();
         else if (key == "min_two_hop_degree") p.min_two_hop_degree = item.second.cast<double>();
         else throw py::key_error("unknown planner parameter '" + key + "'");
     }
@@ -55,8 +56,9 @@ PlannerParams planner_params(const py::dict& d) {
 class HnswIndex {
 public:
     HnswIndex(std::size_t dim, const std::string& metric, std::size_t M, std::size_t M0,
-              std::size_t ef_construction, std::uint64_t seed)
-        : graph_(std::make_unique<Hnsw>(dim, parse_metric(metric), HnswParams{M, M0, ef_construction, seed})) {}
+              std::size_t ef_construction, std::uint64_t seed, std::size_t m_beta)
+        : graph_(std::make_unique<Hnsw>(dim, parse_metric(metric),
+                                        HnswParams{M, M0, ef_construction, seed, m_beta})) {}
 
     void build(const FloatMatrix& vectors, std::size_t threads) {
         if (vectors.ndim() != 2 || std::size_t(vectors.shape(1)) != graph_->dim()) {
@@ -168,9 +170,10 @@ private:
 
 void register_hnsw(py::module_& m) {
     py::class_<HnswIndex>(m, "HnswIndex")
-        .def(py::init<std::size_t, const std::string&, std::size_t, std::size_t, std::size_t, std::uint64_t>(),
+        .def(py::init<std::size_t, const std::string&, std::size_t, std::size_t, std::size_t, std::uint64_t,
+                      std::size_t>(),
              py::arg("dim"), py::arg("metric"), py::arg("M"), py::arg("M0"), py::arg("ef_construction"),
-             py::arg("seed"))
+             py::arg("seed"), py::arg("m_beta") = 0)
         .def("build", &HnswIndex::build, py::arg("vectors"), py::arg("threads"))
         .def("search", &HnswIndex::search, py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"),
              py::arg("bitsets"), py::arg("counts"), py::arg("query_filter"), py::arg("planner"))

@@ -18,6 +18,7 @@ from fanns.result import SearchResult
 METRICS = ("l2", "ip", "cosine")
 _PLAN_NAMES = np.array(list(_core.PLAN_NAMES))
 _FILE_KIND = "hnsw"
+_PARAM_KEYS = ("M", "M0", "ef_construction", "seed", "gamma", "m_beta")
 _ENGINE_SECTIONS = ("vectors", "links0", "levels", "upper_offsets", "upper_links")
 
 
@@ -47,6 +48,7 @@ class Index:
         self._metric = metric
         self._params = params
         self._store = store
+        self._planner_overrides: dict = {}
         return self
 
     # ------------------------------------------------------------------ build
@@ -62,6 +64,8 @@ class Index:
         ef_construction: int = 200,
         threads: int = 0,
         seed: int = 0,
+        gamma: int = 1,
+        m_beta: int | None = None,
     ) -> Index:
         """Build an index over ``vectors`` (n, dim).
 
@@ -80,6 +84,13 @@ class Index:
             threads: build threads; 0 uses every core. The GIL is released.
             seed: seed of the level generator; with ``threads=1`` the graph is
                 identical for the same seed and data.
+            gamma: ACORN-gamma expansion of the level-0 lists. 1 builds a plain
+                HNSW graph (level 0 keeps 2*M links chosen for diversity);
+                gamma > 1 keeps up to M*gamma links: the nearest ``m_beta``,
+                then further ones not already reachable in two hops. Denser
+                lists keep restrictive filters' passing rows connected, at
+                gamma/2 times the link memory and a slower build.
+            m_beta: links kept unconditionally when gamma > 1 (default 2*M).
 
         Returns:
             A new :class:`Index`.
@@ -95,14 +106,33 @@ class Index:
         seed = as_count(seed, "seed", minimum=0)
         if seed >= 2**64:
             raise ValueError("seed must be below 2**64")
+        gamma = as_count(gamma, "gamma", minimum=1)
+        if gamma == 1:
+            if m_beta is not None:
+                raise ValueError("m_beta applies only with gamma > 1")
+            M0, m_beta = 2 * M, 0
+        else:
+            M0 = M * gamma
+            if M0 > 1024:
+                raise ValueError(f"M * gamma must be at most 1024, got {M0}")
+            m_beta = min(2 * M, M0) if m_beta is None else as_count(m_beta, "m_beta", minimum=1)
+            if m_beta > M0:
+                raise ValueError(f"m_beta must be at most M * gamma = {M0}, got {m_beta}")
         data = as_matrix(vectors, "vectors")
         if data.shape[0] >= 2**32 - 1:
             raise ValueError("at most 2**32 - 2 vectors per index")
         if metric == "cosine":
             data = normalise_rows(data, "vectors")
         store = AttributeStore.from_input(attributes, data.shape[0], attribute_types)
-        params = {"M": M, "M0": 2 * M, "ef_construction": ef_construction, "seed": seed}
-        engine = _core.HnswIndex(data.shape[1], metric, M, 2 * M, ef_construction, seed)
+        params = {
+            "M": M,
+            "M0": M0,
+            "ef_construction": ef_construction,
+            "seed": seed,
+            "gamma": gamma,
+            "m_beta": m_beta,
+        }
+        engine = _core.HnswIndex(data.shape[1], metric, M, M0, ef_construction, seed, m_beta)
         engine.build(data, threads)
         return cls._create(engine, metric, params, store)
 
@@ -122,7 +152,7 @@ class Index:
 
     @property
     def params(self) -> dict:
-        """Construction parameters (M, M0, ef_construction, seed)."""
+        """Construction parameters (M, M0, ef_construction, seed, gamma, m_beta)."""
         return dict(self._params)
 
     @property
@@ -176,7 +206,8 @@ class Index:
             threads: query threads; 0 uses every core. Results do not depend
                 on it. The GIL is released.
             exact_threshold: filters passing at most this many rows are
-                answered by an exact scan (default: the planner's choice).
+                answered by an exact scan (default ``4 * ef * M0``, where the
+                scan costs about what a filtered traversal does).
 
         Returns:
             :class:`SearchResult` with ``ids`` (int64), ``distances`` (float32)
@@ -193,7 +224,7 @@ class Index:
         q = as_matrix(queries, "queries", dim=self.dim, allow_1d=True)
         if self._metric == "cosine":
             q = normalise_rows(q, "queries")
-        planner = self._planner(exact_threshold)
+        planner = self._planner(exact_threshold, ef)
         prepared = prepare_filters(filter, self._store, len(self), q.shape[0])
         query_filter = prepared.query_filter if len(prepared.bitsets) else None
         ids, distances, plans = self._engine.search(
@@ -208,12 +239,18 @@ class Index:
         )
         return SearchResult(ids=ids, distances=distances, plans=_PLAN_NAMES[plans])
 
-    def _planner(self, exact_threshold: int | None) -> dict:
+    def _planner(self, exact_threshold: int | None, ef: int) -> dict:
         if exact_threshold is None:
-            exact_threshold = max(1000, min(len(self) // 50, 20000))
-        return {"exact_threshold": as_count(exact_threshold, "exact_threshold", minimum=0)}
+            # An exact scan of this many rows costs about what a filtered
+            # traversal at this ef does (measured on arxiv-mini, bench/README.md).
+            exact_threshold = 4 * ef * self._params["M0"]
+        planner = {"exact_threshold": as_count(exact_threshold, "exact_threshold", minimum=0)}
+        planner.update(self._planner_overrides)
+        return planner
 
-    def explain(self, filter=None, *, exact_threshold: int | None = None) -> dict:
+    def explain(
+        self, filter=None, *, k: int = 10, ef: int | None = None, exact_threshold: int | None = None
+    ) -> dict:
         """Say how a query with ``filter`` would start: plan, passing rows, selectivity.
 
         The traversal plans can still change per query (a neighbourhood the
@@ -227,10 +264,13 @@ class Index:
         """
         if isinstance(filter, (list, tuple)):
             raise TypeError("explain takes one filter, not a list")
+        k = as_count(k, "k", minimum=1)
+        ef = as_count(ef, "ef", minimum=1, allow_none=True)
+        ef = max(k, 64) if ef is None else max(ef, k)
         prepared = prepare_filters(filter, self._store, len(self), 1)
         filtered = len(prepared.bitsets) > 0
         passing = int(prepared.counts[0]) if filtered else len(self)
-        planner = self._planner(exact_threshold)
+        planner = self._planner(exact_threshold, ef)
         plan = self._engine.plan_for(passing, filtered, planner)
         return {
             "plan": plan,
@@ -267,9 +307,7 @@ class Index:
         meta, sections = read_index_file(path, _FILE_KIND)
         try:
             metric = meta["metric"]
-            params = {
-                key: int(meta["params"][key]) for key in ("M", "M0", "ef_construction", "seed")
-            }
+            params = {key: int(meta["params"][key]) for key in _PARAM_KEYS}
             dim = int(meta["dim"])
             state = {name: sections[f"hnsw/{name}"] for name in _ENGINE_SECTIONS}
             state["entry"] = int(meta["entry"])
@@ -280,7 +318,13 @@ class Index:
         if metric not in METRICS or dim <= 0:
             raise ValueError(f"{path!r} is corrupt (metric or dimension)")
         engine = _core.HnswIndex(
-            dim, metric, params["M"], params["M0"], params["ef_construction"], params["seed"]
+            dim,
+            metric,
+            params["M"],
+            params["M0"],
+            params["ef_construction"],
+            params["seed"],
+            params["m_beta"],
         )
         engine.restore(state)
         store = AttributeStore.from_sections(attr_meta, sections)
