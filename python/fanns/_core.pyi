@@ -1,0 +1,49 @@
+"""Type stubs for the compiled engine module ``fanns._core``."""
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+PLAN_NAMES: list[str]
+
+def simd_level() -> str: ...
+def simd_best_level() -> str: ...
+def simd_levels() -> list[str]: ...
+def pairwise_distances(
+    kind: str, queries: npt.ArrayLike, base: npt.ArrayLike, level: str
+) -> npt.NDArray[np.float32]: ...
+
+class HnswIndex:
+    def __init__(
+        self,
+        dim: int,
+        metric: str,
+        M: int,
+        M0: int,
+        ef_construction: int,
+        seed: int,
+        m_beta: int = 0,
+    ) -> None: ...
+    def build(self, vectors: npt.NDArray[np.float32], threads: int) -> None: ...
+    def search(
+        self,
+        queries: npt.NDArray[np.float32],
+        k: int,
+        ef: int,
+        threads: int,
+        bitsets: list[npt.NDArray[np.uint64]],
+        counts: list[int],
+        query_filter: npt.NDArray[np.int32] | None,
+        planner: dict[str, Any],
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.int8]]: ...
+    def plan_for(self, passing: int, filtered: bool, planner: dict[str, Any]) -> str: ...
+    def state(self) -> dict[str, Any]: ...
+    def restore(self, state: dict[str, Any]) -> None: ...
+    def vectors(self) -> npt.NDArray[np.float32]: ...
+    def neighbours(self, id: int, level: int) -> npt.NDArray[np.uint32]: ...
+    def memory_bytes(self) -> int: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def dim(self) -> int: ...
