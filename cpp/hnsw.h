@@ -167,6 +167,7 @@ public:
             const Candidate current = queue.top();
             if (results.full() && current.distance > results.worst()) break;
             queue.pop();
+            if (!queue.empty()) __builtin_prefetch(links0_.data() + std::size_t(queue.top().id) * slot0_);
             std::size_t count;
             const std::uint32_t* nbrs = neighbours0(current.id, &count);
             std::size_t n_fresh = 0;
@@ -271,10 +272,10 @@ private:
 
     void prefetch_vector(std::uint32_t id) const {
         const char* p = reinterpret_cast<const char*>(vector(id));
-        __builtin_prefetch(p);
-        __builtin_prefetch(p + 64);
-        __builtin_prefetch(p + 128);
+        const std::size_t bytes = std::min<std::size_t>(dim_ * sizeof(float), kPrefetchBytes);
+        for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
     }
+    static constexpr std::size_t kPrefetchBytes = 1024;
 
     std::uint32_t* slot(std::uint32_t id, int lc) {
         if (lc == 0) return links0_.data() + std::size_t(id) * slot0_;
