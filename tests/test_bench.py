@@ -499,3 +499,23 @@ def test_real_sample_bruteforce_matches_published_ground_truth(arxiv_mini_dir, t
     assert data["dataset"]["n"] == 50_000 and data["dataset"]["dim"] == 384
     assert {w["ground_truth"] for w in data["workloads"].values()} == {"dataset"}
     assert [p["recall"] for p in data["points"]] == [1.0, 1.0, 1.0]
+
+
+def test_range_workload_windows_match_their_expressions():
+    from fanns.attributes import AttributeStore
+    from fanns.bench.workloads import range_workload
+    from fanns.filters import compile_filter
+
+    rng = np.random.default_rng(4)
+    dates = rng.integers(20000101, 20000401, size=500)
+    rows = [{"update_date": int(d) if i % 17 else None} for i, d in enumerate(dates)]
+    workload = range_workload("range-5", rows, 12, seed=3)
+    store = AttributeStore.from_input(rows, len(rows))
+    for i in range(12):
+        mask = workload.filters.mask(i)
+        compiled = np.zeros(len(rows), bool)
+        compiled[list(compile_filter(workload.filters.expressions[i], store, len(rows)))] = True
+        np.testing.assert_array_equal(mask, compiled)
+        assert 0.04 <= mask.mean() <= 0.08
+    with pytest.raises(ValueError, match="update_date"):
+        range_workload("range-5", [{"other": 1}] * 10, 2)

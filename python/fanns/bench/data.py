@@ -15,6 +15,7 @@ from fanns.bench.workloads import (
     BenchWorkload,
     dataset_workload,
     parse_workload_name,
+    range_workload,
     synthetic_workload,
 )
 
@@ -86,9 +87,12 @@ def make_workloads(config: BenchConfig, data: BenchData) -> list[BenchWorkload]:
     out = []
     nq = int(data.queries.shape[0])
     for name in workload_names(config, data):
-        _, percent = parse_workload_name(name)
+        kind, percent = parse_workload_name(name)
         if percent is None:
             out.append(dataset_workload(name, data.source, nq, data.n))
+        elif kind == "range":
+            attributes = getattr(data.source, "attributes", None)
+            out.append(range_workload(name, attributes, nq, seed=config.seed))
         else:
             out.append(
                 synthetic_workload(

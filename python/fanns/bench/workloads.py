@@ -7,7 +7,9 @@ shared by every query:
 - ``sel-P``: a random P% of the rows, independent of the queries;
 - ``anti-P``: the P% of rows farthest from every query, so the filter passes P% of the data
   but almost none of any query's nearest neighbours;
-- ``corr-P``: the P% of rows nearest to some query, so most of each query's neighbours pass.
+- ``corr-P``: the P% of rows nearest to some query, so most of each query's neighbours pass;
+- ``range-P``: per query, a random window of P% of the rows ordered by ``update_date``,
+  as a ``field("update_date").between(lo, hi)`` expression (needs that attribute).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import numpy as np
 
 DATASET_WORKLOADS = ("unfiltered", "em", "r", "emis")
 SYNTHETIC_KINDS = ("sel", "anti", "corr")
-_SYNTHETIC = re.compile(r"^(sel|anti|corr)-(\d+(?:\.\d*)?|\.\d+)$")
+RANGE_ATTRIBUTE = "update_date"
+_SYNTHETIC = re.compile(r"^(sel|anti|corr|range)-(\d+(?:\.\d*)?|\.\d+)$")
 
 
 class FilterGroup:
@@ -211,7 +214,7 @@ def parse_workload_name(name: str) -> tuple[str, float | None]:
     if match is None:
         raise ValueError(
             f"unknown workload {name!r}: expected one of {', '.join(DATASET_WORKLOADS)} or "
-            "sel-P / anti-P / corr-P with P a percentage such as 10 or 0.1"
+            "sel-P / anti-P / corr-P / range-P with P a percentage such as 10 or 0.1"
         )
     percent = float(match.group(2))
     if not 0.0 < percent <= 100.0:
@@ -325,4 +328,48 @@ def synthetic_workload(
         raise ValueError(f"{name!r} is a dataset workload, not a synthetic one")
     mask = selectivity_mask(kind, percent, vectors, queries, metric=metric, seed=seed)
     filters = QueryFilters(vectors.shape[0], queries.shape[0], shared_mask=mask)
+    return BenchWorkload(name, filters, "synthetic")
+
+
+def range_workload(
+    name: str, attributes: Any, nq: int, *, seed: int = 0, attribute: str = RANGE_ATTRIBUTE
+) -> BenchWorkload:
+    """A ``range-P`` workload: per query, keys between two values spanning P% of the rows.
+
+    Rows whose key is missing never pass. Windows start at a random row of the sorted keys.
+
+    Example:
+        >>> rows = [{"update_date": 20200101 + i} for i in range(100)]
+        >>> w = range_workload("range-10", rows, 3)
+        >>> round(w.filters.pass_fraction(), 2)
+        0.1
+    """
+    from fanns.filters import field
+
+    kind, percent = parse_workload_name(name)
+    if kind != "range" or percent is None:
+        raise ValueError(f"{name!r} is not a range-P workload")
+    if attributes is None or len(attributes) == 0:
+        raise ValueError(f"workload {name!r} needs the dataset's {attribute!r} attribute")
+    raw = [row.get(attribute) if isinstance(row, dict) else None for row in attributes]
+    valid = np.array([v is not None for v in raw])
+    if not valid.any():
+        raise ValueError(f"workload {name!r}: no row has a {attribute!r} value")
+    keys = np.array([v if v is not None else 0 for v in raw], dtype=np.float64)
+    ordered = np.sort(keys[valid])
+    width = min(len(ordered), max(1, int(round(len(ordered) * percent / 100.0))))
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, len(ordered) - width + 1, size=nq)
+    bounds = []
+    for start in starts:
+        lo, hi = ordered[start], ordered[start + width - 1]
+        cast = int if float(lo).is_integer() and float(hi).is_integer() else float
+        bounds.append((cast(lo), cast(hi)))
+    expressions = [field(attribute).between(lo, hi) for lo, hi in bounds]
+
+    def mask(i: int) -> np.ndarray:
+        lo, hi = bounds[i]
+        return valid & (keys >= lo) & (keys <= hi)
+
+    filters = QueryFilters(len(raw), nq, mask_fn=mask, expressions=expressions)
     return BenchWorkload(name, filters, "synthetic")

@@ -57,7 +57,12 @@ class FannsMethod(Method):
             ef_construction=params.ef_construction,
             threads=params.threads,
             seed=params.seed,
+            **self.extra_build_options(attributes),
         )
+
+    def extra_build_options(self, attributes: Sequence[dict[str, Any]] | None) -> dict[str, Any]:
+        """Further ``Index.build`` keywords; variants of this method override it."""
+        return {}
 
     def memory_bytes(self) -> int | None:
         if self._index is None:
@@ -93,3 +98,23 @@ class FannsMethod(Method):
     def close(self) -> None:
         self._index = None
         super().close()
+
+
+class FannsRangeMethod(FannsMethod):
+    """fanns with a range graph over ``update_date`` (when the dataset has it).
+
+    Example:
+        >>> FannsRangeMethod().name
+        'fanns-range'
+    """
+
+    name: ClassVar[str] = "fanns-range"
+    range_attribute: ClassVar[str] = "update_date"
+
+    def extra_build_options(self, attributes: Sequence[dict[str, Any]] | None) -> dict[str, Any]:
+        if attributes and any(
+            isinstance(row, dict) and row.get(self.range_attribute) is not None
+            for row in attributes[:1000]
+        ):
+            return {"range_attribute": self.range_attribute}
+        return {}
