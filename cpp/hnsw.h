@@ -240,6 +240,10 @@ public:
             for (int lc = 0; lc < s.levels[i]; ++lc) {
                 const std::uint32_t* slot = upper[i].data() + std::size_t(lc) * (params_.M + 1);
                 check_slot(slot, params_.M, n, fail);
+                // A neighbour at level lc + 1 must itself live on that level.
+                for (std::uint32_t j = 0; j < slot[0]; ++j) {
+                    if (s.levels[slot[1 + j]] < lc + 1) fail("upper neighbour level");
+                }
             }
             check_slot(s.links0.data() + i * slot0, params_.M0, n, fail);
         }
@@ -328,7 +332,12 @@ private:
             if (kept.size() >= m) break;
             bool diverse = true;
             for (const Candidate& k : kept) {
-                if (dist(vector(c.id), vector(k.id)) < c.distance) {
+                // Dropped when a kept node is closer to it than the base is, or
+                // when it duplicates a kept node (l2, cosine): long runs of
+                // identical rows would otherwise fill every list and cut
+                // distinct rows off.
+                const float to_kept = dist(vector(c.id), vector(k.id));
+                if (to_kept < c.distance || (to_kept <= 0.0f && metric_ != Metric::ip)) {
                     diverse = false;
                     break;
                 }
@@ -393,6 +402,31 @@ private:
         for (std::size_t j = 0; j < kept.size(); ++j) s[1 + j] = kept[j].id;
     }
 
+    // With parallel construction another thread can reach a node through its
+    // upper levels and link to it on a lower level before the node writes
+    // that level's list itself. Those links are kept: merged with the node's
+    // own choice and pruned as a full list would be. Called under the lock.
+    void merge_existing(std::uint32_t id, int lc, const std::uint32_t* s, const Distance& dist,
+                        std::vector<Candidate>& kept) {
+        std::vector<Candidate> pool(kept);
+        const float* base = vector(id);
+        for (std::uint32_t j = 0; j < s[0]; ++j) {
+            const std::uint32_t v = s[1 + j];
+            bool known = false;
+            for (const Candidate& c : kept) known = known || c.id == v;
+            if (!known) pool.push_back({dist(base, vector(v)), v});
+        }
+        std::sort(pool.begin(), pool.end(), closer);
+        const std::size_t cap = capacity(lc);
+        if (pool.size() <= cap) {
+            kept = std::move(pool);
+        } else if (lc == 0 && params_.m_beta > 0) {
+            kept.assign(pool.begin(), pool.begin() + cap);
+        } else {
+            select_neighbours(pool, cap, dist, kept);
+        }
+    }
+
     void insert(std::uint32_t id, const Distance& dist) {
         const int lvl = levels_[id];
         std::unique_lock<std::mutex> top_guard(entry_mutex_);
@@ -428,6 +462,7 @@ private:
             {
                 std::lock_guard<SpinLock> guard(locks_[id]);
                 std::uint32_t* s = slot(id, lc);
+                if (s[0] != 0) merge_existing(id, lc, s, dist, kept);
                 s[0] = static_cast<std::uint32_t>(kept.size());
                 for (std::size_t j = 0; j < kept.size(); ++j) s[1 + j] = kept[j].id;
             }

@@ -71,7 +71,7 @@ public:
                 tasks.push_back(std::move(t));
             }
         }
-        std::vector<Scratch> scratch(resolve_threads(req.threads));
+        std::vector<Scratch> scratch(std::min(resolve_threads(req.threads), std::max<std::size_t>(1, tasks.size())));
         parallel_for(tasks.size(), req.threads, 1, [&](std::size_t ti, std::size_t worker) {
             const Task& t = tasks[ti];
             if (t.plan == Plan::exact) answer_exact_group(req, t, passing[std::size_t(t.filter)], scratch[worker], out);

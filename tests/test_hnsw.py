@@ -101,3 +101,23 @@ def test_cosine_stores_normalised_vectors_and_integer_input_is_accepted():
     np.testing.assert_allclose(np.linalg.norm(index.vectors, axis=1), 1.0, rtol=1e-6)
     result = index.search(data[:1] * 5, k=1)
     assert result.ids[0, 0] == 0 and abs(result.distances[0, 0]) < 1e-6
+
+
+def test_long_runs_of_duplicate_rows_keep_distinct_rows_reachable():
+    rng = np.random.default_rng(1)
+    data = np.vstack(
+        [np.zeros((1000, 8), np.float32), rng.standard_normal((1000, 8)).astype(np.float32)]
+    )
+    queries = rng.standard_normal((100, 8)).astype(np.float32) * 2
+    index = fanns.Index.build(data, threads=1)
+    result = index.search(queries, k=10, ef=200)
+    assert recall(result.ids, exact_knn(queries, data, 10)) >= 0.95
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e-25])
+def test_cosine_normalises_extreme_but_finite_rows(scale):
+    data = np.random.default_rng(0).standard_normal((200, 8)).astype(np.float32)
+    index = fanns.Index.build((data * scale).astype(np.float32), metric="cosine")
+    np.testing.assert_allclose(np.linalg.norm(index.vectors, axis=1), 1.0, rtol=1e-5)
+    result = index.search(data[:5], k=1)
+    assert result.ids[:, 0].tolist() == list(range(5))

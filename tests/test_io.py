@@ -85,3 +85,61 @@ def test_save_replaces_existing_file_atomically(tmp_path, built):
     path.write_bytes(b"old contents")
     index.save(path)
     assert len(fanns.Index.load(path)) == len(index)
+
+
+def _engine_copy(index):
+    from fanns import _core
+
+    p = index.params
+    return _core.HnswIndex(
+        index.dim, index.metric, p["M"], p["M0"], p["ef_construction"], p["seed"]
+    )
+
+
+def test_restore_rejects_inconsistent_graph_state():
+    data, _ = clustered(400, 6, seed=8)
+    index = fanns.Index.build(data, M=4)
+    good = index._engine.state()
+    levels = good["levels"]
+    low = int(np.flatnonzero(levels == 0)[0])
+    top = int(good["entry"])
+    cases = []
+    # An upper-level list naming a node that does not live on that level.
+    bad = dict(good, upper_links=good["upper_links"].copy())
+    start = int(good["upper_offsets"][top])
+    bad["upper_links"][start] = 1
+    bad["upper_links"][start + 1] = low
+    cases.append(bad)
+    bad = dict(good, links0=good["links0"].copy())
+    bad["links0"][0, 1] = 400  # neighbour id out of range
+    cases.append(bad)
+    cases.append(dict(good, entry=low if levels[low] != good["max_level"] else 10**6))
+    cases.append(dict(good, levels=good["levels"][:-1]))
+    for state in cases:
+        engine = _engine_copy(index)
+        with pytest.raises(ValueError, match="corrupt index"):
+            engine.restore(state)
+    _engine_copy(index).restore(good)
+
+
+def test_load_rejects_out_of_range_fields(tmp_path, built):
+    import json
+    import struct
+    import zlib
+
+    index, _ = built
+    path = tmp_path / "index.fanns"
+    index.save(path)
+    blob = path.read_bytes()
+    (header_len,) = struct.unpack_from("<Q", blob, 12)
+    header = json.loads(blob[20 : 20 + header_len])
+    for key, value in [("entry", -1), ("max_level", 2**40)]:
+        edited = json.loads(json.dumps(header))
+        edited["meta"][key] = value
+        raw = json.dumps(edited).encode()
+        rebuilt = blob[:12] + struct.pack("<Q", len(raw)) + raw + struct.pack("<I", zlib.crc32(raw))
+        rebuilt += blob[20 + header_len + 4 :]
+        target = tmp_path / f"{key}.fanns"
+        target.write_bytes(rebuilt)
+        with pytest.raises(ValueError, match="corrupt"):
+            fanns.Index.load(target)

@@ -39,8 +39,10 @@ def as_matrix(data, name: str, *, dim: int | None = None, allow_1d: bool = False
     return out
 
 
-def as_count(value, name: str, *, minimum: int = 1, allow_none: bool = False) -> int | None:
-    """Validate an integer parameter."""
+def as_count(
+    value, name: str, *, minimum: int = 1, maximum: int = 2**31 - 1, allow_none: bool = False
+) -> int | None:
+    """Validate an integer parameter in [minimum, maximum]."""
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -48,6 +50,8 @@ def as_count(value, name: str, *, minimum: int = 1, allow_none: bool = False) ->
     value = int(value)
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return value
 
 
@@ -58,9 +62,16 @@ def as_path(path, name: str = "path") -> str:
 
 
 def normalise_rows(matrix: np.ndarray, name: str) -> np.ndarray:
-    """Unit-normalise rows for the cosine metric; zero rows have no direction."""
-    norms = np.linalg.norm(matrix, axis=1)
-    if (norms == 0).any():
-        bad = int(np.flatnonzero(norms == 0)[0])
+    """Unit-normalise rows for the cosine metric; zero rows have no direction.
+
+    Rows are scaled by their largest magnitude first and normed in float64, so
+    very large or very small (but finite) float32 rows normalise correctly.
+    """
+    wide = matrix.astype(np.float64)
+    peak = np.abs(wide).max(axis=1)
+    if (peak == 0).any():
+        bad = int(np.flatnonzero(peak == 0)[0])
         raise ValueError(f"{name} row {bad} is all zeros: the cosine metric needs a direction")
-    return np.ascontiguousarray(matrix / norms[:, None], dtype=np.float32)
+    wide /= peak[:, None]
+    wide /= np.linalg.norm(wide, axis=1)[:, None]
+    return np.ascontiguousarray(wide, dtype=np.float32)
