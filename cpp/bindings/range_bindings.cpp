@@ -41,11 +41,7 @@ std::vector<T> section(const py::dict& d, const char* key) {
     if (!d.contains(key)) throw py::value_error(std::string("corrupt range graph: missing section ") + key);
     py::object obj = d[key];
     if (!py::isinstance<py::array>(obj)) throw py::value_error(std::string("corrupt range graph: bad section ") + key);
-    py::array raw = obj.cast<py::array>();
-    if (!raw.dtype().is(py::dtype::of<T>())) {
-        throw py::value_error(std::string("corrupt range graph: section ") + key + " has the wrong dtype");
-    }
-    auto arr = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(raw);
+    auto arr = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(obj);
     if (!arr) throw py::value_error(std::string("corrupt range graph: bad section ") + key);
     return std::vector<T>(arr.data(), arr.data() + arr.size());
 }
@@ -171,6 +167,11 @@ public:
         return as_numpy(std::vector<std::uint32_t>(sl + 1, sl + 1 + sl[0]), {static_cast<py::ssize_t>(sl[0])});
     }
 
+    py::array_t<std::uint32_t> order() const {
+        return as_numpy(std::vector<std::uint32_t>(graph_->order(), graph_->order() + graph_->size()),
+                        {static_cast<py::ssize_t>(graph_->size())});
+    }
+
     std::size_t size() const { return graph_->size(); }
     std::size_t total_rows() const { return graph_->total_rows(); }
     std::size_t dim() const { return graph_->dim(); }
@@ -193,6 +194,7 @@ void register_range(py::module_& m) {
              py::arg("exact_threshold"), py::arg("max_links"), py::arg("entry_points"))
         .def("state", &RangeGraphIndex::state)
         .def("restore", &RangeGraphIndex::restore, py::arg("state"))
+        .def("order", &RangeGraphIndex::order)
         .def("neighbours", &RangeGraphIndex::neighbours, py::arg("position"), py::arg("depth"))
         .def_property_readonly("size", &RangeGraphIndex::size)
         .def_property_readonly("total_rows", &RangeGraphIndex::total_rows)

@@ -90,11 +90,10 @@ private:
         std::vector<Candidate> kept;
         std::vector<float> block;
         std::vector<double> mean;
-        NeighbourSelector selector;
     };
 
     // Largest sibling scanned exactly instead of searched.
-    std::size_t exact_limit() const { return std::max<std::size_t>(1024, 8 * g_.params_.ef_construction); }
+    std::size_t exact_limit() const { return kExactLimit; }
 
     // Distances from `query` to the contiguous positions [begin, end).
     void block_distances(const float* query, std::size_t begin, std::size_t end, std::vector<float>& out) const {
@@ -149,8 +148,8 @@ private:
 
     void select_into(std::size_t p, std::size_t d, Scratch& s) {
         const Distance dist = g_.distance();
-        s.selector.select(s.candidates, g_.params_.M, kMinFill, dist,
-                          [this](std::uint32_t id) { return g_.vector(id); }, s.kept);
+        select_neighbours(s.candidates, g_.params_.M, dist, [this](std::uint32_t id) { return g_.vector(id); },
+                          s.kept);
         write_slot(p, d, s.kept);
     }
 
@@ -190,9 +189,10 @@ private:
             for (std::size_t j = 0; j < s.block.size(); ++j) {
                 s.found.push_back({s.block[j], static_cast<std::uint32_t>(sibling.begin + j)});
             }
-            const std::size_t keep = std::min(ef, s.found.size());
-            std::partial_sort(s.found.begin(), s.found.begin() + keep, s.found.end(), closer);
-            s.found.resize(keep);
+            if (s.found.size() > ef) {
+                std::nth_element(s.found.begin(), s.found.begin() + ef, s.found.end(), closer);
+                s.found.resize(ef);
+            }
         } else {
             search_segment(q, sibling, ef, dist, s);
         }
@@ -260,7 +260,7 @@ private:
             std::uint32_t* sl = g_.slot(p, d);
             // Lists of a one-child segment were copied from below; keep them.
             if (d < layout.leaf_depth() && !layout.exists(d + 1, 2 * layout.segment_of(p, d).index + 1)) return;
-            const std::uint32_t* forward_end = sl + 1 + sl[0];
+            std::uint32_t* forward_end = sl + 1 + sl[0];
             std::uint32_t fresh[kMaxFresh];
             std::size_t n_fresh = 0;
             bool overflow = false;
@@ -292,8 +292,8 @@ private:
     }
 
     static constexpr std::size_t kSample = 1024;
+    static constexpr std::size_t kExactLimit = 1024;
     static constexpr std::size_t kMaxFresh = 256;
-    static constexpr std::size_t kMinFill = 0;
 
     RangeGraph& g_;
     std::vector<Scratch> scratch_;

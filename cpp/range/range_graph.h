@@ -19,10 +19,14 @@
 //     that leave the range are skipped.
 //   For our data (n up to a few million, 384-4096 dims, M = 16) the second
 //   is the better trade: memory is n * (M + 1) * 4 bytes per tree depth,
-//   about log2(n / leaf_size) depths (for n = 5M, leaf 128: 16 depths, ~1.1
-//   KB per point against 16 KB for a 4096-d vector), every depth is built in
+//   1 + ceil(log2(n / leaf_size)) depths (n = 5M, leaf 128: 17 depths, about
+//   1.1 KB of links per point against 16 KB for a 4096-d vector; n = 50k at
+//   384-d: 10 depths, 680 B against 1.5 KB), every depth is built in
 //   parallel over points with read-only lower depths (deterministic with any
 //   thread count), and every [lo, hi] is served with the same guarantees.
+//   The price is construction time: each depth costs about one HNSW
+//   insertion per point (measured: about 3x an HNSW build of the same rows
+//   for n = 50k, 384-d).
 //
 // Layout. Rows with a key are sorted by (key, id); `order` maps a sorted
 // position to the original row id and the vectors are stored in sorted order,

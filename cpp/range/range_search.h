@@ -10,8 +10,11 @@
 //          inside the range contributes all its links and ends the walk.
 //          The walk also ends once `max_links` neighbours are gathered.
 //          Entry points are those of the largest segments of the range's
-//          canonical cover. Points failing the predicate are traversed but
-//          never returned.
+//          canonical cover (evenly spaced rows when no segment fits inside
+//          the range). If the reachable rows run out before ef results are
+//          held, the walk resumes from the next unvisited row of the range,
+//          so a range no wider than ef is searched exhaustively. Points
+//          failing the predicate are traversed but never returned.
 //   exact  scan of the range: narrow ranges, predicates passing few rows in
 //          the range (estimated from a sample), or a traversal that found
 //          fewer than k rows.
@@ -136,24 +139,27 @@ private:
         s.sorted.clear();
         if (lo >= hi) return RangePlan::empty;
         const std::size_t width = hi - lo;
-        const std::size_t ef = std::max(params.ef, params.k);
+        // No heap needs to hold more rows than the range has.
+        const std::size_t k = std::min(params.k, width);
+        const std::size_t ef = std::max(std::min(params.ef, width), k);
         bool exact = width <= params.exact_threshold;
         if (!exact && Pred::filters) {
             const double rate = pass_rate(lo, hi, pred);
             const double passing = rate * double(width);
-            // A traversal gated by the predicate expands about ef / rate points.
-            const double traversal_cost = rate > 0.0 ? double(ef * g_.params().M) / (2.0 * rate)
+            // A traversal gated by the predicate expands about ef / rate points,
+            // each costing about M scanned rows (measured on 384-d data).
+            const double traversal_cost = rate > 0.0 ? double(ef * g_.params().M) / rate
                                                      : std::numeric_limits<double>::infinity();
             exact = passing <= double(params.exact_threshold) || passing <= traversal_cost;
         }
         if (!exact) {
             traverse(query, lo, hi, ef, pred, params, s);
-            if (s.results.size() >= params.k) {
+            if (s.results.size() >= k) {
                 s.results.sorted_into(s.sorted);
                 return RangePlan::range;
             }
         }
-        s.results.reset(params.k);
+        s.results.reset(k);
         s.scanner->scan(query, lo, hi, pred, s.results);
         s.results.sorted_into(s.sorted);
         return RangePlan::exact;
@@ -177,14 +183,29 @@ private:
         layout.cover(lo, hi, s.cover);
         std::stable_sort(s.cover.begin(), s.cover.end(),
                          [](const Segment& a, const Segment& b) { return a.size() > b.size(); });
-        const std::size_t entries = std::min(s.cover.size(), std::max<std::size_t>(params.entry_points, 1));
+        const std::size_t wanted = std::max<std::size_t>(params.entry_points, 1);
+        const std::size_t entries = std::min(s.cover.size(), wanted);
         for (std::size_t j = 0; j < entries; ++j) enter(g_.entry(s.cover[j].depth, s.cover[j].index));
-        if (entries == 0) enter(static_cast<std::uint32_t>(lo + (hi - lo) / 2));
+        if (entries == 0) {
+            for (std::size_t j = 0; j < wanted; ++j) {
+                enter(static_cast<std::uint32_t>(lo + (2 * j + 1) * (hi - lo) / (2 * wanted)));
+            }
+        }
+        std::size_t restart = lo;  // next position to try when the reachable part is exhausted
 
         const std::size_t depths = layout.depths();
         const std::size_t cap = std::max<std::size_t>(params.max_links, 1);
         s.fresh.resize(depths * g_.params().M + 1);
-        while (!s.queue.empty()) {
+        for (;;) {
+            if (s.queue.empty()) {
+                // The links inside this range did not reach every row and the
+                // results are not full yet: continue from an unvisited row.
+                if (s.results.full()) break;
+                while (restart < hi && visited.contains(static_cast<std::uint32_t>(restart))) ++restart;
+                if (restart == hi) break;
+                enter(static_cast<std::uint32_t>(restart));
+                continue;
+            }
             const Candidate current = s.queue.top();
             if (s.results.full() && current.distance > s.results.worst()) break;
             s.queue.pop();

@@ -1,0 +1,569 @@
+"""Range-filtered k-NN: a segment tree of proximity graphs over an ordered key.
+
+Rows are sorted by key (ties by row id); rows whose key is missing never match
+a range. A query asks for the k nearest rows whose key lies between ``lo`` and
+``hi`` (optionally also passing a bitset predicate over row ids) and is
+answered by an improvised traversal of the range graph, or by an exact scan
+of the range when that is cheaper. Distances follow the index conventions:
+squared L2 for ``"l2"``, ``1 - <q, x>`` for ``"ip"`` and ``"cosine"``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from fanns import _core
+from fanns._validation import as_count, as_matrix
+
+METRICS = ("l2", "ip", "cosine")
+PLAN_NAMES = np.array(list(_core.RANGE_PLAN_NAMES))
+STATE_KIND = "range_graph"
+STATE_VERSION = 1
+_SECTIONS = {
+    "vectors": np.float32,
+    "order": np.uint32,
+    "links": np.uint32,
+    "entries": np.uint32,
+}
+_MAX_ROWS = 2**32 - 2
+
+
+def _as_keys(keys, valid, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return (keys as int64 or float64, validity mask) for n rows."""
+    if isinstance(keys, (str, bytes)):
+        raise TypeError(f"keys must be a 1-D array of numbers, not {type(keys).__name__}")
+    raw = np.asarray(keys)
+    missing = None
+    if raw.dtype == object:
+        if raw.ndim != 1:
+            raise ValueError(f"keys must be 1-D, got shape {raw.shape}")
+        items = raw.tolist()
+        for v in items:
+            if v is not None and (
+                isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real)
+            ):
+                raise TypeError(f"keys must be numbers or None, found {type(v).__name__}")
+        missing = np.array([v is None for v in items], dtype=bool)
+        filled = [0 if v is None else v for v in items]
+        if all(isinstance(v, numbers.Integral) for v in filled):
+            raw = np.array([int(v) for v in filled], dtype=object)
+            raw = raw.astype(np.int64) if len(filled) else np.zeros(0, np.int64)
+        else:
+            raw = np.array([float(v) for v in filled], dtype=np.float64)
+    if raw.ndim != 1:
+        raise ValueError(f"keys must be 1-D, got shape {raw.shape}")
+    if raw.shape[0] != n:
+        raise ValueError(f"keys have {raw.shape[0]} entries, vectors have {n} rows")
+    if raw.dtype == np.bool_:
+        raise TypeError("keys must be numbers, not booleans")
+    if np.issubdtype(raw.dtype, np.unsignedinteger):
+        if raw.size and raw.max() > np.iinfo(np.int64).max:
+            raise ValueError("keys above 2**63 - 1 are not supported")
+        values = raw.astype(np.int64)
+    elif np.issubdtype(raw.dtype, np.integer):
+        values = raw.astype(np.int64)
+    elif np.issubdtype(raw.dtype, np.floating):
+        values = raw.astype(np.float64)
+    else:
+        raise TypeError(f"keys must be integers or floats, not {raw.dtype}")
+    if valid is None:
+        mask = ~np.isnan(values) if values.dtype == np.float64 else np.ones(n, dtype=bool)
+    else:
+        mask = np.asarray(valid)
+        if mask.dtype != np.bool_:
+            raise TypeError(f"valid must be a boolean mask, not {mask.dtype}")
+        if mask.shape != (n,):
+            raise ValueError(f"valid must have shape ({n},), got {mask.shape}")
+        if values.dtype == np.float64 and np.isnan(values[mask]).any():
+            bad = int(np.flatnonzero(mask & np.isnan(values))[0])
+            raise ValueError(f"key of row {bad} is NaN but marked valid")
+    if missing is not None:
+        mask = mask & ~missing
+    return values, mask
+
+
+def _pack_bitset(value, n: int, what: str) -> np.ndarray:
+    """A predicate as uint64 words over n row ids (bit i of word i // 64)."""
+    words = (n + 63) // 64
+    array = np.asarray(value)
+    if array.dtype == np.bool_:
+        if array.shape != (n,):
+            raise ValueError(f"{what}: a boolean mask must have shape ({n},), got {array.shape}")
+        packed = np.packbits(array, bitorder="little")
+        padded = np.zeros(words * 8, dtype=np.uint8)
+        padded[: packed.size] = packed
+        return padded.view("<u8").astype(np.uint64)
+    if array.dtype != np.uint64:
+        raise TypeError(f"{what} must be uint64 words or a boolean mask, not {array.dtype}")
+    if array.shape != (words,):
+        raise ValueError(f"{what} must have shape ({words},) for {n} rows, got {array.shape}")
+    if n % 64:
+        tail = np.uint64((1 << (n % 64)) - 1)
+        if array[-1] & ~tail:
+            raise ValueError(f"{what} sets bits past the last row")
+    return np.ascontiguousarray(array)
+
+
+def _normalised(matrix: np.ndarray, name: str) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1)
+    if (norms == 0).any():
+        bad = int(np.flatnonzero(norms == 0)[0])
+        raise ValueError(f"{name} row {bad} is all zeros: the cosine metric needs a direction")
+    if np.all(np.abs(norms - 1.0) < 1e-5):
+        return matrix
+    return np.ascontiguousarray(matrix / norms[:, None], dtype=np.float32)
+
+
+class RangeGraph:
+    """k-NN search restricted to a key range, for every range at once.
+
+    Build with :meth:`RangeGraph.build`; restore a saved one with
+    :meth:`RangeGraph.from_state`.
+
+    Example:
+        >>> import numpy as np
+        >>> from fanns.range_graph import RangeGraph
+        >>> rng = np.random.default_rng(0)
+        >>> vectors = rng.standard_normal((2000, 16)).astype(np.float32)
+        >>> dates = rng.integers(20200101, 20250101, size=2000)
+        >>> graph = RangeGraph.build(vectors, dates)
+        >>> ids, distances, plans = graph.search(vectors[:2], 5, 20210101, 20221231)
+        >>> ids.shape
+        (2, 5)
+    """
+
+    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
+        raise TypeError("use RangeGraph.build(vectors, keys, ...) or RangeGraph.from_state(...)")
+
+    @classmethod
+    def _create(cls, engine, keys: np.ndarray, metric: str, params: dict) -> RangeGraph:
+        self = object.__new__(cls)
+        self._engine = engine
+        keys = np.ascontiguousarray(keys)
+        keys.flags.writeable = False
+        self._keys = keys
+        self._metric = metric
+        self._params = dict(params)
+        return self
+
+    # ------------------------------------------------------------------ build
+    @classmethod
+    def build(
+        cls,
+        vectors,
+        keys,
+        *,
+        valid=None,
+        metric: str = "l2",
+        M: int = 16,
+        ef_construction: int = 100,
+        leaf_size: int = 128,
+        threads: int = 0,
+        seed: int = 0,
+    ) -> RangeGraph:
+        """Build the range graph over ``vectors`` (n, dim) keyed by ``keys`` (n,).
+
+        Args:
+            vectors: float32 (n, dim) array-like; the range graph keeps its own
+                copy in key order. For ``"cosine"`` rows are unit-normalised
+                (rows already of unit length are taken as they are).
+            keys: int or float key per row (dates as YYYYMMDD integers,
+                prices, ...). An object array may hold None for missing keys.
+            valid: optional boolean mask (n,); rows with False (and rows whose
+                float key is NaN when no mask is given) have no key and never
+                match a range.
+            metric: ``"l2"``, ``"ip"`` or ``"cosine"``.
+            M: out-degree of the graph of every tree segment.
+            ef_construction: candidates gathered per point and tree depth.
+            leaf_size: width of the smallest tree segments.
+            threads: build threads (0: every core). The graph does not depend
+                on it; the GIL is released.
+            seed: recorded with the parameters; construction draws no random
+                numbers, so equal inputs always give equal graphs.
+
+        Returns:
+            A new :class:`RangeGraph`.
+
+        Example:
+            >>> graph = RangeGraph.build(vectors, prices, metric="cosine", M=16)
+        """
+        if not isinstance(metric, str) or metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
+        M = as_count(M, "M", minimum=2)
+        if M > 1024:
+            raise ValueError(f"M must be <= 1024, got {M}")
+        ef_construction = as_count(ef_construction, "ef_construction", minimum=1)
+        leaf_size = as_count(leaf_size, "leaf_size", minimum=2)
+        if leaf_size > 2**24:
+            raise ValueError(f"leaf_size must be <= 2**24, got {leaf_size}")
+        threads = as_count(threads, "threads", minimum=0)
+        seed = as_count(seed, "seed", minimum=0)
+        data = as_matrix(vectors, "vectors")
+        n = data.shape[0]
+        if n > _MAX_ROWS:
+            raise ValueError(f"at most {_MAX_ROWS} rows per range graph")
+        if metric == "cosine":
+            data = _normalised(data, "vectors")
+        values, mask = _as_keys(keys, valid, n)
+        rows = np.flatnonzero(mask)
+        order = rows[np.argsort(values[rows], kind="stable")].astype(np.uint32)
+        params = {"M": M, "ef_construction": ef_construction, "leaf_size": leaf_size, "seed": seed}
+        engine = _core.RangeGraphIndex(data.shape[1], metric, M, ef_construction, leaf_size)
+        engine.build(data, order, threads)
+        return cls._create(engine, values[order], metric, params)
+
+    # ----------------------------------------------------------- properties
+    @property
+    def n(self) -> int:
+        """Rows of the data set (ids and predicate bitsets range over these)."""
+        return int(self._engine.total_rows)
+
+    def __len__(self) -> int:
+        """Rows that have a key (the rows any range can match)."""
+        return int(self._engine.size)
+
+    @property
+    def dim(self) -> int:
+        return int(self._engine.dim)
+
+    @property
+    def metric(self) -> str:
+        return self._metric
+
+    @property
+    def params(self) -> dict:
+        """Construction parameters (M, ef_construction, leaf_size, seed)."""
+        return dict(self._params)
+
+    @property
+    def keys(self) -> np.ndarray:
+        """Read-only sorted keys of the rows in the graph."""
+        return self._keys
+
+    @property
+    def order(self) -> np.ndarray:
+        """Row id at each sorted position (read-only copy)."""
+        order = self._engine.order()
+        order.flags.writeable = False
+        return order
+
+    @property
+    def depths(self) -> int:
+        """Depths of the segment tree (one graph per segment at every depth)."""
+        return int(self._engine.depths)
+
+    def memory_bytes(self) -> int:
+        """Bytes held: vectors in key order, links of every depth, order and keys."""
+        return int(self._engine.memory_bytes()) + int(self._keys.nbytes)
+
+    def __repr__(self) -> str:
+        return (
+            f"<fanns.RangeGraph rows={len(self)}/{self.n} dim={self.dim} metric={self._metric!r} "
+            f"M={self._params['M']} leaf_size={self._params['leaf_size']} depths={self.depths} "
+            f"memory={self.memory_bytes() / 2**20:.1f} MiB>"
+        )
+
+    # --------------------------------------------------------------- ranges
+    def positions(
+        self,
+        lo=None,
+        hi=None,
+        *,
+        lo_inclusive: bool = True,
+        hi_inclusive: bool = True,
+        nq: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted positions [start, stop) of the rows whose key is within the bounds.
+
+        ``lo``/``hi`` are a number, None (unbounded) or a sequence with one
+        bound (or None) per query; ``stop - start`` is the number of rows in
+        range (never negative).
+
+        Example:
+            >>> start, stop = graph.positions(20210101, 20211231)
+            >>> int(stop[0] - start[0])  # rows dated 2021
+        """
+        if not isinstance(lo_inclusive, (bool, np.bool_)) or not isinstance(
+            hi_inclusive, (bool, np.bool_)
+        ):
+            raise TypeError("lo_inclusive and hi_inclusive must be bools")
+        lo_items = self._bounds(lo, "lo", nq)
+        hi_items = self._bounds(hi, "hi", nq)
+        count = max(len(lo_items), len(hi_items))
+        if min(len(lo_items), len(hi_items)) != 1 and len(lo_items) != len(hi_items):
+            raise ValueError(f"lo has {len(lo_items)} bounds and hi has {len(hi_items)}")
+        start = np.broadcast_to(self._side(lo_items, lower=True, inclusive=lo_inclusive), count)
+        stop = np.broadcast_to(self._side(hi_items, lower=False, inclusive=hi_inclusive), count)
+        start = start.astype(np.uint64)
+        stop = np.maximum(stop, start).astype(np.uint64)
+        return start, stop
+
+    def count(self, lo=None, hi=None, *, lo_inclusive: bool = True, hi_inclusive: bool = True):
+        """Rows whose key is within the bounds (an array when bounds are per query).
+
+        Example:
+            >>> graph.count(20210101, 20211231)
+        """
+        start, stop = self.positions(lo, hi, lo_inclusive=lo_inclusive, hi_inclusive=hi_inclusive)
+        counts = (stop - start).astype(np.int64)
+        scalar = not isinstance(lo, (Sequence, np.ndarray)) and not isinstance(
+            hi, (Sequence, np.ndarray)
+        )
+        return int(counts[0]) if scalar else counts
+
+    def _bounds(self, bound, name: str, nq: int | None) -> list:
+        """The bounds as a list of Python numbers or None, checked."""
+        if isinstance(bound, (str, bytes)) or isinstance(bound, (bool, np.bool_)):
+            raise TypeError(f"{name} must be a number, None or a sequence of them")
+        if bound is None or isinstance(bound, numbers.Real):
+            items = [bound]
+        elif isinstance(bound, np.ndarray) and bound.dtype != object:
+            if bound.ndim != 1:
+                raise ValueError(f"{name} must be 1-D, got shape {bound.shape}")
+            if bound.dtype == np.bool_ or not (
+                np.issubdtype(bound.dtype, np.integer) or np.issubdtype(bound.dtype, np.floating)
+            ):
+                raise TypeError(f"{name} must hold numbers, not {bound.dtype}")
+            items = bound.tolist()
+        else:
+            try:
+                items = list(bound)
+            except TypeError as exc:
+                raise TypeError(f"{name} must be a number, None or a sequence of them") from exc
+        if nq is not None and len(items) not in (1, nq):
+            raise ValueError(f"{name} must be one bound or {nq} bounds, got {len(items)}")
+        if not items:
+            raise ValueError(f"{name} is an empty sequence")
+        for v in items:
+            if v is None:
+                continue
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+                raise TypeError(f"{name} bounds must be numbers or None, found {type(v).__name__}")
+            if math.isnan(v):
+                raise ValueError(f"{name} contains NaN; use None for an unbounded side")
+        return items
+
+    def _side(self, items: list, *, lower: bool, inclusive: bool) -> np.ndarray:
+        """Sorted position of each bound: first row in range (lower) or one past the last."""
+        keys = self._keys
+        n = len(keys)
+        # A lower bound starts at the first key >= it (inclusive) or > it;
+        # an upper bound stops after the last key <= it (inclusive) or < it.
+        left = inclusive if lower else not inclusive
+        out = np.empty(len(items), dtype=np.int64)
+        if keys.dtype != np.int64:
+            values = np.array([math.nan if v is None else float(v) for v in items])
+            found = np.searchsorted(keys, values, side="left" if left else "right")
+            none = np.isnan(values)
+            out[:] = np.where(none, 0 if lower else n, found)
+            return out
+        # Integer keys: compare exactly, turning a fractional bound into the
+        # nearest integer inside the range (x >= 2.5 is x >= 3; x <= 2.5 is x <= 2).
+        info = np.iinfo(np.int64)
+        targets = np.zeros(len(items), dtype=np.int64)
+        sides = np.zeros(len(items), dtype=bool)  # True: "left" search
+        fixed = np.full(len(items), -1, dtype=np.int64)
+        for i, v in enumerate(items):
+            if v is None:
+                fixed[i] = 0 if lower else n
+                continue
+            if isinstance(v, numbers.Integral):
+                t, side = int(v), left
+            elif math.isinf(v):
+                fixed[i] = 0 if (v < 0) else n
+                continue
+            elif float(v).is_integer():
+                t, side = int(v), left
+            else:
+                t, side = (math.ceil(v), True) if lower else (math.floor(v), False)
+            if t > info.max:
+                fixed[i] = n
+            elif t < info.min:
+                fixed[i] = 0
+            else:
+                targets[i], sides[i] = t, side
+        left_pos = np.searchsorted(keys, targets, side="left")
+        right_pos = np.searchsorted(keys, targets, side="right")
+        out[:] = np.where(fixed >= 0, fixed, np.where(sides, left_pos, right_pos))
+        return out
+
+    # --------------------------------------------------------------- search
+    def search(
+        self,
+        queries,
+        k: int = 10,
+        lo=None,
+        hi=None,
+        *,
+        lo_inclusive: bool = True,
+        hi_inclusive: bool = True,
+        ef: int | None = None,
+        bitset=None,
+        threads: int = 0,
+        exact_threshold: int | None = None,
+        max_links: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The k nearest rows to each query among rows with ``lo <= key <= hi``.
+
+        Args:
+            queries: (nq, dim) or (dim,) array-like.
+            k: neighbours per query.
+            lo, hi: key bounds: a number, None (unbounded), or a sequence of
+                nq bounds (None entries allowed) for a range per query.
+            lo_inclusive, hi_inclusive: whether a key equal to the bound matches.
+            ef: candidate list size of the traversal (default ``max(k, 64)``).
+            bitset: optional extra predicate over row ids: uint64 words (bit i
+                of word i // 64) or a boolean mask of length :attr:`n`, shared
+                by every query, or a list of nq of those (None entries: no
+                predicate for that query). Rows failing it are never returned.
+            threads: query threads (0: every core). Results do not depend on
+                it; the GIL is released.
+            exact_threshold: ranges (or in-range passing rows) up to this size
+                are scanned exactly (default ``32 * ef``, where a scan of the
+                range costs about as much as the traversal). With ``bitset``,
+                ranges whose passing rows are few for the traversal (fewer
+                than about ``ef * M / pass rate``) are scanned as well.
+            max_links: neighbours gathered per expanded point (default 2 * M).
+
+        Returns:
+            ``(ids, distances, plans)``: int64 (nq, k) row ids nearest first,
+            padded with -1; float32 (nq, k) distances padded with inf; and an
+            array (nq,) of ``"range"``, ``"exact"`` or ``"empty"``.
+
+        Example:
+            >>> ids, distances, plans = graph.search(queries, 10, lo=20210101, hi=None)
+        """
+        k = as_count(k, "k", minimum=1)
+        threads = as_count(threads, "threads", minimum=0)
+        ef = as_count(ef, "ef", minimum=1, allow_none=True)
+        ef = max(k, 64) if ef is None else max(ef, k)
+        exact_threshold = as_count(exact_threshold, "exact_threshold", minimum=0, allow_none=True)
+        exact_threshold = 32 * ef if exact_threshold is None else exact_threshold
+        max_links = as_count(max_links, "max_links", minimum=1, allow_none=True)
+        max_links = 2 * self._params["M"] if max_links is None else max_links
+        q = as_matrix(queries, "queries", dim=self.dim, allow_1d=True)
+        if self._metric == "cosine":
+            q = _normalised(q, "queries")
+        nq = q.shape[0]
+        start, stop = self.positions(
+            lo, hi, lo_inclusive=lo_inclusive, hi_inclusive=hi_inclusive, nq=nq
+        )
+        start = np.ascontiguousarray(np.broadcast_to(start, nq))
+        stop = np.ascontiguousarray(np.broadcast_to(stop, nq))
+        bitsets, query_filter = self._prepare_bitsets(bitset, nq)
+        ids, distances, plans = self._engine.search(
+            q, k, start, stop, ef, threads, bitsets, query_filter, exact_threshold, max_links, 4
+        )
+        return ids, distances, PLAN_NAMES[plans]
+
+    def _prepare_bitsets(self, bitset, nq: int) -> tuple[list[np.ndarray], np.ndarray | None]:
+        if bitset is None:
+            return [], None
+        if isinstance(bitset, (list, tuple)):
+            if len(bitset) != nq:
+                raise ValueError(f"bitset list has {len(bitset)} entries for {nq} queries")
+            distinct: list[np.ndarray] = []
+            seen: dict[int, int] = {}
+            query_filter = np.full(nq, -1, dtype=np.int32)
+            for i, item in enumerate(bitset):
+                if item is None:
+                    continue
+                key = id(item)
+                if key not in seen:
+                    seen[key] = len(distinct)
+                    distinct.append(_pack_bitset(item, self.n, f"bitset[{i}]"))
+                query_filter[i] = seen[key]
+            return distinct, query_filter
+        return [_pack_bitset(bitset, self.n, "bitset")], np.zeros(nq, dtype=np.int32)
+
+    # ------------------------------------------------------------------- io
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """``(meta, sections)``: JSON-able parameters and named arrays.
+
+        Example:
+            >>> meta, sections = graph.state()
+            >>> same = RangeGraph.from_state(meta, sections)
+        """
+        engine_state = self._engine.state()
+        sections = {name: engine_state[name] for name in _SECTIONS}
+        sections["keys"] = np.array(self._keys)
+        meta = {
+            "kind": STATE_KIND,
+            "version": STATE_VERSION,
+            "n": self.n,
+            "size": len(self),
+            "dim": self.dim,
+            "metric": self._metric,
+            "params": dict(self._params),
+            "key_dtype": str(self._keys.dtype),
+        }
+        return meta, sections
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], sections: dict[str, np.ndarray]) -> RangeGraph:
+        """Rebuild a graph from :meth:`state` output; anything inconsistent raises ValueError.
+
+        Example:
+            >>> graph = RangeGraph.from_state(*old.state())
+        """
+        try:
+            if meta["kind"] != STATE_KIND or int(meta["version"]) != STATE_VERSION:
+                raise ValueError("kind or version")
+            n, size, dim = int(meta["n"]), int(meta["size"]), int(meta["dim"])
+            metric = meta["metric"]
+            params = {
+                key: int(meta["params"][key])
+                for key in ("M", "ef_construction", "leaf_size", "seed")
+            }
+            key_dtype = np.dtype(meta["key_dtype"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"corrupt range graph state (meta: {exc})") from exc
+        if metric not in METRICS:
+            raise ValueError(f"corrupt range graph state (metric {metric!r})")
+        if key_dtype not in (np.dtype(np.int64), np.dtype(np.float64)):
+            raise ValueError(f"corrupt range graph state (key dtype {key_dtype})")
+        if not (0 <= size <= n <= _MAX_ROWS) or dim <= 0:
+            raise ValueError("corrupt range graph state (sizes)")
+        if not (2 <= params["M"] <= 1024) or params["ef_construction"] < 1:
+            raise ValueError("corrupt range graph state (M or ef_construction)")
+        if not (2 <= params["leaf_size"] <= 2**24) or params["seed"] < 0:
+            raise ValueError("corrupt range graph state (leaf_size or seed)")
+        arrays = {}
+        for name, dtype in {**_SECTIONS, "keys": key_dtype.type}.items():
+            if name not in sections:
+                raise ValueError(f"corrupt range graph state (missing section {name!r})")
+            array = sections[name]
+            if not isinstance(array, np.ndarray) or array.dtype != np.dtype(dtype):
+                raise ValueError(f"corrupt range graph state (section {name!r} has the wrong type)")
+            arrays[name] = np.ascontiguousarray(array)
+        if arrays["vectors"].shape != (size, dim):
+            raise ValueError("corrupt range graph state (vector block shape)")
+        if arrays["order"].shape != (size,) or arrays["keys"].shape != (size,):
+            raise ValueError("corrupt range graph state (order or keys length)")
+        if arrays["links"].ndim != 3 or arrays["links"].shape[0] != size:
+            raise ValueError("corrupt range graph state (link block shape)")
+        if arrays["links"].shape[2] != params["M"] + 1:
+            raise ValueError("corrupt range graph state (link slot size)")
+        keys, order = arrays["keys"], arrays["order"]
+        if key_dtype == np.float64 and np.isnan(keys).any():
+            raise ValueError("corrupt range graph state (NaN key)")
+        if size > 1:
+            step = np.diff(keys)
+            ties = keys[1:] == keys[:-1]
+            if (step < 0).any() or (order[1:][ties] <= order[:-1][ties]).any():
+                raise ValueError("corrupt range graph state (keys not sorted by key and id)")
+        engine = _core.RangeGraphIndex(
+            dim, metric, params["M"], params["ef_construction"], params["leaf_size"]
+        )
+        state = {name: arrays[name] for name in _SECTIONS}
+        state["total_rows"] = n
+        try:
+            engine.restore(state)
+        except (ValueError, RuntimeError) as exc:
+            raise ValueError(str(exc)) from exc
+        return cls._create(engine, keys.copy(), metric, params)
