@@ -13,12 +13,22 @@ from fanns._fileformat import read_index_file, write_index_file
 from fanns._validation import as_count, as_matrix, as_path, normalise_rows
 from fanns.attributes import AttributeStore
 from fanns.filters import prepare_filters
+from fanns.range_graph import RangeGraph
 from fanns.result import SearchResult
+from fanns.routing import route_ranges
 
 METRICS = ("l2", "ip", "cosine")
 _PLAN_NAMES = np.array(list(_core.PLAN_NAMES))
+_PLAN_DTYPE = "<U8"
 _FILE_KIND = "hnsw"
 _PARAM_KEYS = ("M", "M0", "ef_construction", "seed", "gamma", "m_beta")
+_SECTION_DTYPES = {
+    "vectors": np.dtype("<f4"),
+    "links0": np.dtype("<u4"),
+    "levels": np.dtype("u1"),
+    "upper_offsets": np.dtype("<u8"),
+    "upper_links": np.dtype("<u4"),
+}
 _ENGINE_SECTIONS = ("vectors", "links0", "levels", "upper_offsets", "upper_links")
 
 
@@ -42,8 +52,18 @@ class Index:
         raise TypeError("use fanns.Index.build(vectors, ...) or fanns.Index.load(path)")
 
     @classmethod
-    def _create(cls, engine, metric: str, params: dict, store: AttributeStore) -> Index:
+    def _create(
+        cls,
+        engine,
+        metric: str,
+        params: dict,
+        store: AttributeStore,
+        range_attribute: str | None = None,
+        range_graph: RangeGraph | None = None,
+    ) -> Index:
         self = object.__new__(cls)
+        self._range_attribute = range_attribute
+        self._range_graph = range_graph
         self._engine = engine
         self._metric = metric
         self._params = params
@@ -66,6 +86,8 @@ class Index:
         seed: int = 0,
         gamma: int = 1,
         m_beta: int | None = None,
+        range_attribute: str | None = None,
+        range_leaf_size: int = 128,
     ) -> Index:
         """Build an index over ``vectors`` (n, dim).
 
@@ -91,6 +113,13 @@ class Index:
                 lists keep restrictive filters' passing rows connected, at
                 gamma/2 times the link memory and a slower build.
             m_beta: links kept unconditionally when gamma > 1 (default 2*M).
+            range_attribute: name of an ordered (int, float or date) attribute
+                to build a range graph over. Filters that are, or contain as a
+                conjunct, a range on it (``field(a).between(lo, hi)``,
+                ``field(a) >= lo``, ...) are then answered by that graph when
+                the planner finds it cheaper; other conjuncts are checked as
+                a predicate during its traversal.
+            range_leaf_size: smallest segment of the range graph's tree.
 
         Returns:
             A new :class:`Index`.
@@ -100,12 +129,10 @@ class Index:
         """
         if not isinstance(metric, str) or metric not in METRICS:
             raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
-        M = as_count(M, "M", minimum=2)
+        M = as_count(M, "M", minimum=2, maximum=512)
         ef_construction = as_count(ef_construction, "ef_construction", minimum=1)
-        threads = as_count(threads, "threads", minimum=0)
-        seed = as_count(seed, "seed", minimum=0)
-        if seed >= 2**64:
-            raise ValueError("seed must be below 2**64")
+        threads = as_count(threads, "threads", minimum=0, maximum=4096)
+        seed = as_count(seed, "seed", minimum=0, maximum=2**63 - 1)
         gamma = as_count(gamma, "gamma", minimum=1)
         if gamma == 1:
             if m_beta is not None:
@@ -132,9 +159,14 @@ class Index:
             "gamma": gamma,
             "m_beta": m_beta,
         }
+        range_graph = None
+        if range_attribute is not None:
+            range_graph = _build_range_graph(
+                data, store, range_attribute, metric, M, ef_construction, range_leaf_size, threads
+            )
         engine = _core.HnswIndex(data.shape[1], metric, M, M0, ef_construction, seed, m_beta)
         engine.build(data, threads)
-        return cls._create(engine, metric, params, store)
+        return cls._create(engine, metric, params, store, range_attribute, range_graph)
 
     # ----------------------------------------------------------- properties
     def __len__(self) -> int:
@@ -171,6 +203,8 @@ class Index:
             "graph": int(self._engine.memory_bytes()),
             "attributes": int(self._store.memory_bytes()),
         }
+        if self._range_graph is not None:
+            parts["range_graph"] = int(self._range_graph.memory_bytes())
         return parts if by_part else sum(parts.values())
 
     def __repr__(self) -> str:
@@ -178,7 +212,9 @@ class Index:
         return (
             f"<fanns.Index n={len(self)} dim={self.dim} metric={self.metric!r} "
             f"M={self._params['M']} ef_construction={self._params['ef_construction']} "
-            f"attributes=[{names}] memory={self.memory_bytes() / 2**20:.1f} MiB "
+            f"attributes=[{names}] "
+            + (f"range_graph={self._range_attribute!r} " if self._range_graph is not None else "")
+            + f"memory={self.memory_bytes() / 2**20:.1f} MiB "
             f"simd={_core.simd_level()}>"
         )
 
@@ -218,26 +254,61 @@ class Index:
             >>> ids, distances = index.search(queries, k=10, filter=fanns.field("cat") == "cs.LG")
         """
         k = as_count(k, "k", minimum=1)
-        threads = as_count(threads, "threads", minimum=0)
+        threads = as_count(threads, "threads", minimum=0, maximum=4096)
         ef = as_count(ef, "ef", minimum=1, allow_none=True)
         ef = max(k, 64) if ef is None else max(ef, k)
         q = as_matrix(queries, "queries", dim=self.dim, allow_1d=True)
         if self._metric == "cosine":
             q = normalise_rows(q, "queries")
         planner = self._planner(exact_threshold, ef)
+        user_threshold = None if exact_threshold is None else planner["exact_threshold"]
         prepared = prepare_filters(filter, self._store, len(self), q.shape[0])
-        query_filter = prepared.query_filter if len(prepared.bitsets) else None
-        ids, distances, plans = self._engine.search(
-            q,
-            k,
-            ef,
-            threads,
-            list(prepared.bitsets),
-            [int(c) for c in prepared.counts],
-            query_filter,
-            planner,
+        routes = route_ranges(
+            prepared,
+            self._range_graph,
+            self._range_attribute,
+            self._store,
+            len(self),
+            planner["exact_threshold"],
         )
-        return SearchResult(ids=ids, distances=distances, plans=_PLAN_NAMES[plans])
+        routed = np.isin(prepared.query_filter, list(routes)) if routes else None
+        main = np.arange(q.shape[0]) if routed is None else np.flatnonzero(~routed)
+        ids = np.full((q.shape[0], k), -1, dtype=np.int64)
+        distances = np.full((q.shape[0], k), np.inf, dtype=np.float32)
+        plans = np.empty(q.shape[0], dtype=_PLAN_DTYPE)
+        if len(main):
+            query_filter = prepared.query_filter[main] if len(prepared.bitsets) else None
+            main_ids, main_distances, main_plans = self._engine.search(
+                q[main] if routed is not None else q,
+                k,
+                ef,
+                threads,
+                list(prepared.bitsets),
+                [int(c) for c in prepared.counts],
+                query_filter,
+                planner,
+            )
+            ids[main], distances[main], plans[main] = (
+                main_ids,
+                main_distances,
+                _PLAN_NAMES[main_plans],
+            )
+        for j, route in routes.items():
+            members = np.flatnonzero(prepared.query_filter == j)
+            r_ids, r_distances, r_plans = self._range_graph.search(
+                q[members],
+                k,
+                route.lo,
+                route.hi,
+                lo_inclusive=route.lo_inclusive,
+                hi_inclusive=route.hi_inclusive,
+                ef=ef,
+                bitset=prepared.bitsets[j] if route.has_rest else None,
+                threads=threads,
+                exact_threshold=user_threshold,
+            )
+            ids[members], distances[members], plans[members] = r_ids, r_distances, r_plans
+        return SearchResult(ids=ids, distances=distances, plans=plans)
 
     def _planner(self, exact_threshold: int | None, ef: int) -> dict:
         if exact_threshold is None:
@@ -262,8 +333,6 @@ class Index:
             >>> index.explain(fanns.field("year") >= 2020)
             {'plan': 'acorn', 'passing': 1234, 'n': 10000, 'selectivity': 0.1234, ...}
         """
-        if isinstance(filter, (list, tuple)):
-            raise TypeError("explain takes one filter, not a list")
         k = as_count(k, "k", minimum=1)
         ef = as_count(ef, "ef", minimum=1, allow_none=True)
         ef = max(k, 64) if ef is None else max(ef, k)
@@ -272,6 +341,16 @@ class Index:
         passing = int(prepared.counts[0]) if filtered else len(self)
         planner = self._planner(exact_threshold, ef)
         plan = self._engine.plan_for(passing, filtered, planner)
+        routes = route_ranges(
+            prepared,
+            self._range_graph,
+            self._range_attribute,
+            self._store,
+            len(self),
+            planner["exact_threshold"],
+        )
+        if routes:
+            plan = "range"
         return {
             "plan": plan,
             "passing": passing,
@@ -289,6 +368,11 @@ class Index:
         sections = {f"hnsw/{name}": state[name] for name in _ENGINE_SECTIONS}
         attr_meta, attr_sections = self._store.to_sections()
         sections.update(attr_sections)
+        range_meta = None
+        if self._range_graph is not None:
+            graph_meta, graph_sections = self._range_graph.state()
+            range_meta = {"attribute": self._range_attribute, "graph": graph_meta}
+            sections.update({f"range/{name}": array for name, array in graph_sections.items()})
         meta = {
             "n": len(self),
             "dim": self.dim,
@@ -297,6 +381,7 @@ class Index:
             "entry": int(state["entry"]),
             "max_level": int(state["max_level"]),
             "attributes": attr_meta,
+            "range": range_meta,
         }
         write_index_file(path, _FILE_KIND, meta, sections)
 
@@ -313,10 +398,10 @@ class Index:
             state["entry"] = int(meta["entry"])
             state["max_level"] = int(meta["max_level"])
             attr_meta = meta["attributes"]
+            range_meta = meta.get("range")
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path!r} is corrupt (missing or bad field: {exc})") from exc
-        if metric not in METRICS or dim <= 0:
-            raise ValueError(f"{path!r} is corrupt (metric or dimension)")
+        _check_loaded(path, metric, dim, params, state)
         engine = _core.HnswIndex(
             dim,
             metric,
@@ -330,4 +415,78 @@ class Index:
         store = AttributeStore.from_sections(attr_meta, sections)
         if len(store) != engine.size:
             raise ValueError(f"{path!r} is corrupt (attribute rows do not match vectors)")
-        return cls._create(engine, metric, params, store)
+        range_attribute = range_graph = None
+        if range_meta is not None:
+            try:
+                range_attribute = range_meta["attribute"]
+                graph_sections = {
+                    name[len("range/") :]: array
+                    for name, array in sections.items()
+                    if name.startswith("range/")
+                }
+                range_graph = RangeGraph.from_state(range_meta["graph"], graph_sections)
+            except (KeyError, TypeError) as exc:
+                raise ValueError(f"{path!r} is corrupt (range graph: {exc})") from exc
+            if range_graph.n != engine.size or range_attribute not in store:
+                raise ValueError(f"{path!r} is corrupt (range graph does not match the index)")
+        return cls._create(engine, metric, params, store, range_attribute, range_graph)
+
+
+def _build_range_graph(
+    data: np.ndarray,
+    store: AttributeStore,
+    attribute: str,
+    metric: str,
+    M: int,
+    ef_construction: int,
+    leaf_size: int,
+    threads: int,
+) -> RangeGraph:
+    """A range graph over the ordered attribute ``attribute`` of the store."""
+    if not isinstance(attribute, str):
+        raise TypeError(
+            f"range_attribute must be an attribute name, not {type(attribute).__name__}"
+        )
+    kind = store.type_of(attribute)  # KeyError naming it when unknown
+    if kind not in ("int", "float", "date"):
+        raise TypeError(
+            f"range_attribute {attribute!r} is a {kind} column; "
+            "a range graph needs int, float or date"
+        )
+    rows, values = store.sorted_order(attribute)
+    keys = np.zeros(data.shape[0], dtype=np.float64 if kind == "float" else np.int64)
+    valid = np.zeros(data.shape[0], dtype=bool)
+    keys[rows] = values
+    valid[rows] = True
+    return RangeGraph.build(
+        data,
+        keys,
+        valid=valid,
+        metric=metric,
+        M=M,
+        ef_construction=min(ef_construction, 100),
+        leaf_size=leaf_size,
+        threads=threads,
+    )
+
+
+def _check_loaded(path: str, metric, dim: int, params: dict, state: dict) -> None:
+    """Reject a file whose fields are out of range before the engine sees them."""
+
+    def corrupt(what: str) -> ValueError:
+        return ValueError(f"{path!r} is corrupt ({what})")
+
+    if metric not in METRICS or not 0 < dim < 2**31:
+        raise corrupt("metric or dimension")
+    M, M0 = params["M"], params["M0"]
+    if not (2 <= M <= 512 and M <= M0 <= 1024 and 0 <= params["m_beta"] <= M0):
+        raise corrupt("graph degree parameters")
+    if not (1 <= params["ef_construction"] < 2**31 and 0 <= params["seed"] < 2**63):
+        raise corrupt("construction parameters")
+    if not (0 <= state["entry"] < 2**32 and -1 <= state["max_level"] <= 30):
+        raise corrupt("entry point or top level")
+    for name, dtype in _SECTION_DTYPES.items():
+        if state[name].dtype != dtype:
+            raise corrupt(f"section {name!r} has type {state[name].dtype}, expected {dtype}")
+    if not np.isfinite(state["vectors"]).all():
+        raise corrupt("non-finite vector values")

@@ -1,0 +1,133 @@
+"""Range filters through fanns.Index with a range graph, against exact brute force."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fanns
+from fanns import field
+from oracle import clustered_with_queries, exact_knn, recall
+
+N, NQ, DIM = 8000, 30, 16
+
+
+@pytest.fixture(scope="module")
+def world():
+    data, queries, labels, _ = clustered_with_queries(N, NQ, DIM, seed=31)
+    rng = np.random.default_rng(2)
+    # Dates correlated with the clusters, with many duplicates and some missing.
+    date = (20000101 + labels * 500 + rng.integers(0, 3000, size=N)).astype(object)
+    date[rng.random(N) < 0.02] = None
+    tags = [["a"] if x % 3 else ["a", "b"] for x in range(N)]
+    kind = rng.integers(0, 4, size=N)
+    index = fanns.Index.build(
+        data,
+        attributes={"date": list(date), "tags": tags, "kind": kind},
+        range_attribute="date",
+        seed=3,
+    )
+    valid = np.array([d is not None for d in date])
+    keys = np.array([d if d is not None else 0 for d in date], dtype=np.int64)
+    return index, data, queries, keys, valid, np.array(tags, dtype=object), kind
+
+
+def run(index, data, queries, flt, mask, **kwargs):
+    result = index.search(queries, k=10, filter=flt, **kwargs)
+    truth = exact_knn(queries, data, 10, "l2", mask)
+    for row in result.ids:
+        found = row[row >= 0]
+        assert mask[found].all(), "a result lies outside the filter"
+        assert len(found) == min(10, int(mask.sum()))
+    assert recall(result.ids, truth) >= 0.95
+    return result
+
+
+@pytest.mark.parametrize("width", [0.001, 0.01, 0.1, 0.5, 1.0])
+@pytest.mark.parametrize("exact_threshold", [None, 10])
+def test_range_widths(world, width, exact_threshold):
+    index, data, queries, keys, valid, _, _ = world
+    ordered = np.sort(keys[valid])
+    lo = int(ordered[int(0.2 * len(ordered))])
+    hi = int(ordered[min(len(ordered) - 1, int((0.2 + width) * len(ordered)))])
+    if width == 1.0:
+        lo, hi = int(ordered[0]), int(ordered[-1])
+    mask = valid & (keys >= lo) & (keys <= hi)
+    result = run(
+        index, data, queries, field("date").between(lo, hi), mask, exact_threshold=exact_threshold
+    )
+    if exact_threshold == 10 and 0.01 <= width <= 0.5:
+        assert set(result.plans) <= {"range", "exact"} and "range" in set(result.plans)
+
+
+@pytest.mark.parametrize("exact_threshold", [None, 10])
+def test_half_bounded_exclusive_and_empty_ranges(world, exact_threshold):
+    index, data, queries, keys, valid, _, _ = world
+    median = int(np.median(keys[valid]))
+    cases = [
+        (field("date") >= median, valid & (keys >= median)),
+        (field("date") < median, valid & (keys < median)),
+        (
+            (field("date") > median) & (field("date") <= median + 700),
+            valid & (keys > median) & (keys <= median + 700),
+        ),
+        (field("date").between(median, median - 1), np.zeros(N, bool)),
+        (field("date") == median, valid & (keys == median)),
+    ]
+    for flt, mask in cases:
+        run(index, data, queries, flt, mask, exact_threshold=exact_threshold)
+
+
+def test_range_combined_with_other_predicates(world):
+    index, data, queries, keys, valid, tags, kind = world
+    lo, hi = 20001000, 20004000
+    in_range = valid & (keys >= lo) & (keys <= hi)
+    has_b = np.array(["b" in t for t in tags])
+    for flt, mask in [
+        (field("date").between(lo, hi) & (field("kind") == 2), in_range & (kind == 2)),
+        (field("tags").contains("b") & field("date").between(lo, hi), in_range & has_b),
+        (
+            (field("date") >= lo) & (field("date") <= hi) & (field("kind") != 0),
+            in_range & (kind != 0),
+        ),
+    ]:
+        for threshold in (None, 10):
+            result = run(index, data, queries, flt, mask, exact_threshold=threshold)
+        assert index.explain(flt, exact_threshold=10)["plan"] == "range"
+        assert "range" in set(result.plans) or "exact" in set(result.plans)
+
+
+def test_per_query_ranges(world):
+    index, data, queries, keys, valid, _, _ = world
+    bounds = [(20000101 + 300 * i, 20002101 + 300 * i) for i in range(NQ)]
+    filters = [field("date").between(lo, hi) for lo, hi in bounds]
+    masks = [valid & (keys >= lo) & (keys <= hi) for lo, hi in bounds]
+    result = index.search(queries, k=10, filter=filters, exact_threshold=10)
+    truth = exact_knn(queries, data, 10, "l2", masks)
+    for row, mask in zip(result.ids, masks):
+        assert mask[row[row >= 0]].all()
+    assert recall(result.ids, truth) >= 0.95
+
+
+def test_range_graph_is_saved_and_reported(world, tmp_path):
+    index, _, queries, _, _, _, _ = world
+    parts = index.memory_bytes(by_part=True)
+    assert parts["range_graph"] > 0 and sum(parts.values()) == index.memory_bytes()
+    assert "range_graph='date'" in repr(index)
+    path = tmp_path / "ranged.fanns"
+    index.save(path)
+    loaded = fanns.Index.load(path)
+    flt = field("date").between(20001000, 20003000) & (field("kind") == 1)
+    a = index.search(queries, k=10, filter=flt, exact_threshold=10)
+    b = loaded.search(queries, k=10, filter=flt, exact_threshold=10)
+    np.testing.assert_array_equal(a.ids, b.ids)
+    np.testing.assert_array_equal(a.plans, b.plans)
+    assert loaded.memory_bytes(by_part=True)["range_graph"] > 0
+
+
+def test_bad_range_attribute():
+    data = np.random.default_rng(0).standard_normal((50, 4))
+    with pytest.raises(KeyError, match="nope"):
+        fanns.Index.build(data, attributes={"x": np.arange(50)}, range_attribute="nope")
+    with pytest.raises(TypeError, match="name"):
+        fanns.Index.build(data, attributes={"name": ["a"] * 50}, range_attribute="name")
