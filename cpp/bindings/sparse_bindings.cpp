@@ -97,14 +97,16 @@ py::tuple sparse_search(const sparse::SparseIndex& index, const Array<std::int64
     py::array_t<std::int64_t> ids({q.n_rows, k});
     py::array_t<float> scores({q.n_rows, k});
     py::array_t<std::uint8_t> plans(static_cast<py::ssize_t>(q.n_rows));
+    py::array_t<std::uint32_t> scored(static_cast<py::ssize_t>(q.n_rows));
     std::int64_t* ids_out = ids.mutable_data();
     float* scores_out = scores.mutable_data();
     std::uint8_t* plans_out = plans.mutable_data();
+    std::uint32_t* scored_out = scored.mutable_data();
     {
         py::gil_scoped_release release;
-        index.search(q, params, filters, exact_threshold, threads, ids_out, scores_out, plans_out);
+        index.search(q, params, filters, exact_threshold, threads, ids_out, scores_out, plans_out, scored_out);
     }
-    return py::make_tuple(ids, scores, plans);
+    return py::make_tuple(ids, scores, plans, scored);
 }
 
 py::dict export_arrays(const sparse::SparseIndex& index) {

@@ -1,6 +1,8 @@
 // The forward index: every document's complete vector, terms ascending (dense
 // term ids from the TermMap) with f16 weights. Candidates found through the
 // posting lists are scored exactly here against a dense copy of the query.
+// A row is one contiguous run of 6-byte (term, weight) entries, so scoring a
+// document reads a single stream that can be prefetched ahead.
 #pragma once
 
 #include <algorithm>
@@ -17,6 +19,12 @@
 #include "sparse/term_map.h"
 
 namespace fanns::sparse {
+
+struct __attribute__((packed)) ForwardEntry {
+    std::uint32_t term;
+    std::uint16_t value;  // f16 bits
+};
+static_assert(sizeof(ForwardEntry) == 6, "forward entries are packed");
 
 class ForwardIndex {
 public:
@@ -53,13 +61,12 @@ public:
         });
         f.offsets_.assign(n + 1, 0);
         for (std::size_t i = 0; i < n; ++i) f.offsets_[i + 1] = f.offsets_[i] + parts[i].size();
-        f.terms_.resize(f.offsets_[n]);
-        f.values_.resize(f.offsets_[n]);
+        f.entries_.resize(f.offsets_[n]);
         parallel_for(n, threads, 1024, [&](std::size_t row, std::size_t) {
             std::size_t at = f.offsets_[row];
             for (const auto& [t, h] : parts[row]) {
-                f.terms_[at] = t;
-                f.values_[at] = h;
+                f.entries_[at].term = t;
+                f.entries_[at].value = h;
                 ++at;
             }
             std::vector<std::pair<std::uint32_t, std::uint16_t>>().swap(parts[row]);
@@ -89,51 +96,62 @@ public:
         }
         ForwardIndex f;
         f.offsets_ = std::move(offsets);
-        f.terms_ = std::move(terms);
-        f.values_ = std::move(values);
+        f.entries_.resize(terms.size());
+        for (std::size_t j = 0; j < terms.size(); ++j) {
+            f.entries_[j].term = terms[j];
+            f.entries_[j].value = values[j];
+        }
         return f;
     }
 
     std::size_t size() const { return offsets_.empty() ? 0 : offsets_.size() - 1; }
-    std::size_t nnz() const { return terms_.size(); }
+    std::size_t nnz() const { return entries_.size(); }
     std::size_t length(std::uint32_t doc) const { return offsets_[doc + 1] - offsets_[doc]; }
+    const ForwardEntry* row(std::uint32_t doc) const { return entries_.data() + offsets_[doc]; }
 
-    // Inner product of document `doc` with a query held densely by term id.
-    float score(const float* dense_query, std::uint32_t doc) const {
-        const std::uint64_t begin = offsets_[doc];
-        const std::uint64_t end = offsets_[doc + 1];
-        const std::uint32_t* t = terms_.data();
-        const std::uint16_t* v = values_.data();
+    // Inner product of document `doc` with a query held densely by term id;
+    // `query_terms` has bit t set iff the query has term t. The bit test skips
+    // the (usually many) document terms the query lacks without touching the
+    // dense array. Terms are added in document order.
+    float score(const float* dense_query, const std::uint64_t* query_terms, std::uint32_t doc) const {
+        const ForwardEntry* e = entries_.data() + offsets_[doc];
+        const ForwardEntry* end = entries_.data() + offsets_[doc + 1];
         float sum = 0.0f;
-        for (std::uint64_t j = begin; j < end; ++j) sum += dense_query[t[j]] * half_to_float(v[j]);
+        for (; e != end; ++e) {
+            const std::uint32_t term = e->term;
+            if ((query_terms[term >> 6] >> (term & 63)) & 1u) sum += dense_query[term] * half_to_float(e->value);
+        }
         return sum;
     }
 
-    // Weight of `term` in `doc` (0 if absent), by binary search.
-    float weight(std::uint32_t doc, std::uint32_t term) const {
-        const std::uint32_t* first = terms_.data() + offsets_[doc];
-        const std::uint32_t* last = terms_.data() + offsets_[doc + 1];
-        const std::uint32_t* it = std::lower_bound(first, last, term);
-        if (it == last || *it != term) return 0.0f;
-        return half_to_float(values_[static_cast<std::size_t>(it - terms_.data())]);
+    // Asks the memory system for a document's row ahead of scoring it.
+    void prefetch(std::uint32_t doc) const {
+        const char* begin = reinterpret_cast<const char*>(entries_.data() + offsets_[doc]);
+        const char* end = reinterpret_cast<const char*>(entries_.data() + offsets_[doc + 1]);
+        for (const char* p = begin; p < end; p += 64) __builtin_prefetch(p);
     }
 
-    const std::uint32_t* terms_of(std::uint32_t doc) const { return terms_.data() + offsets_[doc]; }
-    const std::uint16_t* values_of(std::uint32_t doc) const { return values_.data() + offsets_[doc]; }
-
     const std::vector<std::uint64_t>& offsets() const { return offsets_; }
-    const std::vector<std::uint32_t>& terms() const { return terms_; }
-    const std::vector<std::uint16_t>& values() const { return values_; }
+
+    std::vector<std::uint32_t> terms() const {
+        std::vector<std::uint32_t> out(entries_.size());
+        for (std::size_t j = 0; j < out.size(); ++j) out[j] = entries_[j].term;
+        return out;
+    }
+
+    std::vector<std::uint16_t> values() const {
+        std::vector<std::uint16_t> out(entries_.size());
+        for (std::size_t j = 0; j < out.size(); ++j) out[j] = entries_[j].value;
+        return out;
+    }
 
     std::size_t memory_bytes() const {
-        return offsets_.size() * sizeof(std::uint64_t) + terms_.size() * sizeof(std::uint32_t) +
-               values_.size() * sizeof(std::uint16_t);
+        return offsets_.size() * sizeof(std::uint64_t) + entries_.size() * sizeof(ForwardEntry);
     }
 
 private:
     std::vector<std::uint64_t> offsets_;
-    std::vector<std::uint32_t> terms_;
-    std::vector<std::uint16_t> values_;
+    std::vector<ForwardEntry> entries_;
 };
 
 }  // namespace fanns::sparse

@@ -42,12 +42,14 @@ private:
     std::vector<std::uint32_t> neighbours_;
 };
 
-// Scores the unvisited neighbours (passing `accept`) of the current results.
+// Scores the unvisited neighbours (passing `accept`) of the current results;
+// returns how many documents it scored.
 template <class Predicate>
-void refine_with_neighbours(const KnnGraph& graph, const ForwardIndex& forward, const float* dense_query,
-                            const Predicate& accept, VisitedSet& visited, TopK& top,
+std::size_t refine_with_neighbours(const KnnGraph& graph, const ForwardIndex& forward, const float* dense_query,
+                            const std::uint64_t* query_terms, const Predicate& accept, VisitedSet& visited, TopK& top,
                             std::vector<std::uint32_t>& seeds) {
-    if (graph.empty()) return;
+    if (graph.empty()) return 0;
+    std::size_t scored = 0;
     seeds.clear();
     for (const ScoredDoc& d : top.members()) seeds.push_back(d.id);
     for (std::uint32_t seed : seeds) {
@@ -57,10 +59,12 @@ void refine_with_neighbours(const KnnGraph& graph, const ForwardIndex& forward, 
             if (doc == KnnGraph::kNone) break;
             if (!visited.insert(doc)) continue;
             if (Predicate::filters && !accept(doc)) continue;
-            const float score = forward.score(dense_query, doc);
+            const float score = forward.score(dense_query, query_terms, doc);
+            ++scored;
             if (score > 0.0f) top.push(score, doc);
         }
     }
+    return scored;
 }
 
 }  // namespace fanns::sparse

@@ -47,8 +47,9 @@ public:
         std::vector<std::vector<Posting>> lists(n_lists);
         for (std::size_t d = 0; d < rows.n_rows; ++d) {
             const auto doc = static_cast<std::uint32_t>(d);
+            const ForwardEntry* row = f.row(doc);
             for (std::size_t j = 0; j < f.length(doc); ++j) {
-                lists[f.terms_of(doc)[j]].push_back(Posting{doc, half_to_float(f.values_of(doc)[j])});
+                lists[row[j].term].push_back(Posting{doc, half_to_float(row[j].value)});
             }
         }
         parallel_for(n_lists, threads, 16, [&](std::size_t t, std::size_t) {
@@ -139,7 +140,7 @@ private:
                 s.candidates.resize(rerank);
             }
             for (const ScoredDoc& c : s.candidates) {
-                const float score = forward_.score(s.query.dense(), c.id);
+                const float score = forward_.score(s.query.dense(), s.query.present(), c.id);
                 if (score > 0.0f) top.push(score, c.id);
             }
         }

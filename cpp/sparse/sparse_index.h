@@ -32,10 +32,12 @@ namespace fanns::sparse {
 
 struct BuildParams {
     std::size_t n_postings = 0;  // postings kept per term; 0 keeps all
-    std::size_t block_size = 8;  // average documents per block
-    float summary_energy = 0.4f;
+    std::size_t block_size = 16;  // average documents per block
+    float summary_energy = 0.6f;
     std::size_t knn = 0;  // neighbours per document in the k-NN graph; 0: no graph
     std::uint64_t seed = 0;
+    // Heaviest terms of a document used to assign it to a block.
+    std::size_t clustering_terms = 16;
     // Search used to find each document's neighbours.
     std::size_t knn_query_cut = 10;
     float knn_heap_factor = 0.9f;
@@ -148,12 +150,12 @@ public:
         return a;
     }
 
-    // Top-k of every query row. ids/scores: n_queries * k; plans: n_queries.
-    // Filtered queries whose bitset passes at most exact_threshold documents
-    // are scored exactly over those documents.
+    // Top-k of every query row. ids/scores: n_queries * k; plans and scored
+    // (documents scored exactly): n_queries. Filtered queries whose bitset
+    // passes at most exact_threshold documents are scored exactly over those.
     void search(const CsrView& queries, const SearchParams& params, const QueryFilters& filters,
                 std::size_t exact_threshold, std::size_t threads, std::int64_t* ids, float* scores,
-                std::uint8_t* plans) const {
+                std::uint8_t* plans, std::uint32_t* scored) const {
         if (params.k == 0) throw std::invalid_argument("k must be at least 1");
         if (!(params.heap_factor >= 0.0f) || !std::isfinite(params.heap_factor)) {
             throw std::invalid_argument("heap_factor must be a finite number >= 0");
@@ -192,10 +194,18 @@ public:
                 plan = Plan::exact;
                 search_exact(view, params, filters.bitsets[static_cast<std::size_t>(f)], *s);
             } else {
-                search_inverted(view, params, AcceptBitset{filters.bitsets[static_cast<std::size_t>(f)]}, *s);
+                // Only passing documents are scored, so a visited block costs about
+                // pass_rate of an unfiltered one: relax the skipping threshold to
+                // match, which keeps recall as the filtered k-th score drops.
+                SearchParams filtered = params;
+                const double pass_rate = static_cast<double>(filters.counts[static_cast<std::size_t>(f)]) /
+                                         static_cast<double>(std::max<std::size_t>(1, n_docs_));
+                filtered.heap_factor = static_cast<float>(params.heap_factor * std::sqrt(std::min(1.0, pass_rate)));
+                search_inverted(view, filtered, AcceptBitset{filters.bitsets[static_cast<std::size_t>(f)]}, *s);
             }
             s->top().write_sorted(ids + q * params.k, scores + q * params.k);
             plans[q] = static_cast<std::uint8_t>(plan);
+            scored[q] = static_cast<std::uint32_t>(std::min<std::size_t>(s->scored, 0xffffffffu));
             s->clear();
         });
         for (auto& s : scratch) {
@@ -244,17 +254,20 @@ private:
     void build_lists(const BuildParams& params, std::size_t threads) {
         const std::size_t n_lists = terms_.size();
         std::vector<std::uint64_t> starts(n_lists + 1, 0);
-        for (std::uint32_t t : forward_.terms()) ++starts[t + 1];
+        for (std::size_t d = 0; d < n_docs_; ++d) {
+            const auto doc = static_cast<std::uint32_t>(d);
+            const ForwardEntry* row = forward_.row(doc);
+            for (std::size_t j = 0; j < forward_.length(doc); ++j) ++starts[row[j].term + 1];
+        }
         for (std::size_t t = 0; t < n_lists; ++t) starts[t + 1] += starts[t];
         std::vector<Posting> all(forward_.nnz());
         {
             std::vector<std::uint64_t> cursor(starts.begin(), starts.end() - 1);
             for (std::size_t d = 0; d < n_docs_; ++d) {
                 const auto doc = static_cast<std::uint32_t>(d);
-                const std::uint32_t* t = forward_.terms_of(doc);
-                const std::uint16_t* v = forward_.values_of(doc);
+                const ForwardEntry* row = forward_.row(doc);
                 for (std::size_t j = 0; j < forward_.length(doc); ++j) {
-                    all[cursor[t[j]]++] = Posting{doc, half_to_float(v[j])};
+                    all[cursor[row[j].term]++] = Posting{doc, half_to_float(row[j].value)};
                 }
             }
         }
@@ -271,6 +284,7 @@ private:
         };
         std::vector<ListPart> parts(n_lists);
         std::vector<ListSummaries> summary_parts(n_lists);
+        const DocumentSketches sketches(forward_, std::max<std::size_t>(1, params.clustering_terms), threads);
         const std::size_t workers = resolve_threads(threads, n_lists);
         std::vector<std::unique_ptr<ClusteringScratch>> cluster_scratch(workers);
         std::vector<std::unique_ptr<SummaryScratch>> summary_scratch(workers);
@@ -285,15 +299,18 @@ private:
             list = prune_postings(std::move(list), params.n_postings);
             ListPart& part = parts[term];
             std::vector<std::uint32_t> docs(list.size());
+            std::vector<float> weights(list.size());
             for (std::size_t j = 0; j < list.size(); ++j) {
                 docs[j] = list[j].doc;
+                weights[j] = list[j].weight;
                 part.max_weight = std::max(part.max_weight, list[j].weight);
             }
             const std::size_t wanted =
                 std::min(kMaxBlocksPerList, (docs.size() + params.block_size - 1) / params.block_size);
             std::size_t n_blocks = 0;
             const std::vector<std::uint32_t> assignment =
-                cluster_posting_list(forward_, docs, wanted, params.seed, term, *cluster_scratch[worker], &n_blocks);
+                cluster_posting_list(forward_, sketches, docs, weights, term, wanted, params.seed,
+                                     *cluster_scratch[worker], &n_blocks);
             // Counting sort by block keeps documents ascending inside each block.
             std::vector<std::size_t> block_starts(n_blocks + 1, 0);
             for (std::uint32_t a : assignment) ++block_starts[a + 1];
@@ -308,7 +325,7 @@ private:
                 for (std::size_t j = 0; j < docs.size(); ++j) part.docs[cursor[assignment[j]]++] = docs[j];
             }
             summary_parts[term] =
-                summarise_list(forward_, part.docs, block_starts, params.summary_energy, *summary_scratch[worker]);
+                summarise_list(forward_, part.docs, block_starts, term, params.summary_energy, *summary_scratch[worker]);
         });
         std::vector<Posting>().swap(all);
 
@@ -352,7 +369,7 @@ private:
             auto& s = scratch[worker];
             if (!s) s = acquire_scratch();
             const auto doc = static_cast<std::uint32_t>(d);
-            s->load_dense(forward_.terms_of(doc), forward_.values_of(doc), forward_.length(doc));
+            s->load_document(forward_, doc);
             search_inverted(view, sp, AcceptAll{}, *s);
             s->top().write_sorted(ids[worker].data(), scores[worker].data());
             s->clear();

@@ -1,19 +1,20 @@
 // Query processing over the blocked inverted index, templated on a predicate
 // (AcceptAll or AcceptBitset) that every result must pass.
 //
-// For the query's `query_cut` most promising terms (largest possible
-// contribution q_t * max_d w_{d,t}), in that order: estimate every block's
-// best score from its summary; skip the block if k results are already held
-// and the estimate is below heap_factor * (k-th best score); otherwise score
-// each of its unseen documents that pass the predicate exactly with the
-// forward index. heap_factor = 0 visits every block, so with unpruned lists
-// and every query term the result is exact. Documents sharing no term with
-// the query (score 0) are never returned.
+// Take the lists of the query's `query_cut` most promising terms (largest
+// possible contribution q_t * max_d w_{d,t}) and estimate every block's best
+// score from its summary. Blocks are then visited best estimate first: each
+// unseen document of the block that passes the predicate is scored exactly
+// with the forward index, until k results are held and the next estimate is
+// below heap_factor * (k-th best score). heap_factor = 0 visits every block,
+// so with unpruned lists and every query term the result is exact. Documents
+// sharing no term with the query (score 0) are never returned.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -30,10 +31,11 @@
 
 namespace fanns::sparse {
 
+
 struct SearchParams {
     std::size_t k = 10;
     std::size_t query_cut = 0;  // 0: every query term
-    float heap_factor = 0.9f;   // 0: visit every block
+    float heap_factor = 0.7f;   // 0: visit every block
     bool use_knn = true;        // refine with the k-NN graph when there is one
 };
 
@@ -45,11 +47,24 @@ struct IndexView {
     const KnnGraph* knn;
 };
 
+struct ScoredBlock {
+    float estimate;
+    std::uint64_t block;
+};
+
+// Heap order: the largest estimate on top, ties to the smaller block id.
+inline bool visited_after(const ScoredBlock& a, const ScoredBlock& b) {
+    return a.estimate < b.estimate || (a.estimate == b.estimate && a.block > b.block);
+}
+
 // Per-thread state, reused across queries.
 class QueryScratch {
 public:
     QueryScratch(std::size_t n_terms, std::size_t n_docs, std::size_t max_blocks_per_list)
-        : dense_(n_terms, 0.0f), visited_(n_docs), block_score_(max_blocks_per_list) {}
+        : dense_(n_terms, 0.0f),
+          present_((n_terms + 63) / 64, 0),
+          visited_(n_docs),
+          block_score_(max_blocks_per_list) {}
 
     // Loads row `row` of `queries`: dense ids ascending, duplicates summed,
     // terms the index does not know and zero weights dropped.
@@ -69,27 +84,35 @@ public:
                 weights_.push_back(w);
             }
         }
-        for (std::size_t i = 0; i < terms_.size(); ++i) dense_[terms_[i]] = weights_[i];
+        for (std::size_t i = 0; i < terms_.size(); ++i) set(terms_[i], weights_[i]);
     }
 
-    // Loads a query given by dense ids (ascending, distinct) and f16 weights,
-    // e.g. a document of the forward index.
-    void load_dense(const std::uint32_t* terms, const std::uint16_t* values, std::size_t len) {
+    // Loads a document of the forward index as the query.
+    void load_document(const ForwardIndex& forward, std::uint32_t doc) {
         clear();
-        for (std::size_t j = 0; j < len; ++j) {
-            terms_.push_back(terms[j]);
-            weights_.push_back(half_to_float(values[j]));
-            dense_[terms[j]] = weights_.back();
+        const ForwardEntry* row = forward.row(doc);
+        for (std::size_t j = 0; j < forward.length(doc); ++j) {
+            terms_.push_back(row[j].term);
+            weights_.push_back(half_to_float(row[j].value));
+            set(row[j].term, weights_.back());
         }
     }
 
+    // Documents scored exactly for the current query.
+    std::size_t scored = 0;
+
     void clear() {
-        for (std::uint32_t t : terms_) dense_[t] = 0.0f;
+        scored = 0;
+        for (std::uint32_t t : terms_) {
+            dense_[t] = 0.0f;
+            present_[t >> 6] = 0;
+        }
         terms_.clear();
         weights_.clear();
     }
 
     const float* dense() const { return dense_.data(); }
+    const std::uint64_t* present() const { return present_.data(); }
     const std::vector<std::uint32_t>& terms() const { return terms_; }
     const std::vector<float>& weights() const { return weights_; }
     VisitedSet& visited() { return visited_; }
@@ -97,9 +120,16 @@ public:
     float* block_score() { return block_score_.data(); }
     std::vector<std::uint32_t>& order() { return order_; }
     std::vector<std::uint32_t>& seeds() { return seeds_; }
+    std::vector<ScoredBlock>& queue() { return queue_; }
 
 private:
+    void set(std::uint32_t term, float weight) {
+        dense_[term] = weight;
+        present_[term >> 6] |= std::uint64_t{1} << (term & 63);
+    }
+
     std::vector<float> dense_;
+    std::vector<std::uint64_t> present_;  // bit per term: in the query
     std::vector<std::uint32_t> terms_;
     std::vector<float> weights_;
     std::vector<std::pair<std::uint32_t, float>> pairs_;
@@ -108,6 +138,7 @@ private:
     std::vector<float> block_score_;
     std::vector<std::uint32_t> order_;
     std::vector<std::uint32_t> seeds_;
+    std::vector<ScoredBlock> queue_;
 };
 
 // Positions (into terms) of the query terms to traverse, most promising
@@ -144,31 +175,56 @@ void search_inverted(const IndexView& index, const SearchParams& params, const P
     choose_query_terms([&](std::uint32_t t) { return lists.list_max(t); }, scratch.terms(), scratch.weights(),
                        params.query_cut, scratch.order());
     const float* dense = scratch.dense();
+    const std::uint64_t* present = scratch.present();
     float* block_score = scratch.block_score();
     const auto& terms = scratch.terms();
-    for (std::uint32_t position : scratch.order()) {
-        const std::uint32_t term = terms[position];
-        const std::uint64_t first = lists.first_block(term);
-        const std::size_t n_blocks = static_cast<std::size_t>(lists.end_block(term) - first);
-        if (n_blocks == 0) continue;
-        const bool prune = params.heap_factor > 0.0f;
-        if (prune) {
+    auto visit = [&](std::uint64_t block) {
+        const std::uint32_t* end = lists.block_end(block);
+        const std::uint32_t* d = lists.block_begin(block);
+        if (d != end) forward.prefetch(*d);
+        for (; d != end; ++d) {
+            const std::uint32_t doc = *d;
+            if (d + 1 != end) forward.prefetch(d[1]);
+            if (Predicate::filters && !accept(doc)) continue;
+            if (!visited.insert(doc)) continue;
+            const float score = forward.score(dense, present, doc);
+            ++scratch.scored;
+            if (score > 0.0f) top.push(score, doc);
+        }
+    };
+    if (params.heap_factor <= 0.0f) {
+        for (std::uint32_t position : scratch.order()) {
+            const std::uint32_t term = terms[position];
+            for (std::uint64_t b = lists.first_block(term); b < lists.end_block(term); ++b) visit(b);
+        }
+    } else {
+        auto& queue = scratch.queue();
+        queue.clear();
+        for (std::uint32_t position : scratch.order()) {
+            const std::uint32_t term = terms[position];
+            const std::uint64_t first = lists.first_block(term);
+            const std::size_t n_blocks = static_cast<std::size_t>(lists.end_block(term) - first);
+            if (n_blocks == 0) continue;
+            if (n_blocks == 1) {  // no summary: always visited, first
+                queue.push_back(ScoredBlock{std::numeric_limits<float>::infinity(), first});
+                continue;
+            }
             index.summaries->score_list(term, first, n_blocks, terms.data(), scratch.weights().data(), terms.size(),
                                         block_score);
+            for (std::size_t b = 0; b < n_blocks; ++b) queue.push_back(ScoredBlock{block_score[b], first + b});
         }
-        for (std::size_t b = 0; b < n_blocks; ++b) {
-            if (prune && top.full() && block_score[b] < params.heap_factor * top.threshold()) continue;
-            for (const std::uint32_t* d = lists.block_begin(first + b); d != lists.block_end(first + b); ++d) {
-                const std::uint32_t doc = *d;
-                if (Predicate::filters && !accept(doc)) continue;
-                if (!visited.insert(doc)) continue;
-                const float score = forward.score(dense, doc);
-                if (score > 0.0f) top.push(score, doc);
-            }
+        std::make_heap(queue.begin(), queue.end(), visited_after);
+        while (!queue.empty()) {
+            std::pop_heap(queue.begin(), queue.end(), visited_after);
+            const ScoredBlock next = queue.back();
+            queue.pop_back();
+            if (top.full() && next.estimate < params.heap_factor * top.threshold()) break;
+            visit(next.block);
         }
     }
     if (params.use_knn && index.knn != nullptr) {
-        refine_with_neighbours(*index.knn, forward, dense, accept, visited, top, scratch.seeds());
+        scratch.scored += refine_with_neighbours(*index.knn, forward, dense, present, accept, visited, top,
+                                                 scratch.seeds());
     }
 }
 
@@ -179,6 +235,7 @@ inline void search_exact(const IndexView& index, const SearchParams& params, con
     TopK& top = scratch.top();
     top.reset(params.k);
     const float* dense = scratch.dense();
+    const std::uint64_t* present = scratch.present();
     const std::size_t n = std::min(bits.size, forward.size());
     const std::size_t n_words = (n + 63) / 64;
     for (std::size_t w = 0; w < n_words; ++w) {
@@ -187,7 +244,8 @@ inline void search_exact(const IndexView& index, const SearchParams& params, con
         while (word != 0) {
             const auto doc = static_cast<std::uint32_t>(w * 64 + static_cast<std::size_t>(__builtin_ctzll(word)));
             word &= word - 1;
-            const float score = forward.score(dense, doc);
+            const float score = forward.score(dense, present, doc);
+            ++scratch.scored;
             if (score > 0.0f) top.push(score, doc);
         }
     }

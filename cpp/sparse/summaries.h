@@ -1,12 +1,14 @@
 // Quantised block summaries. A block's summary is, for each term of its
 // documents, the largest weight any of them has for it; the smallest terms
-// are pruned away until only `energy` of the summary's L1 mass remains, and
-// the rest is quantised to u8 (code * step, rounded up, step = max / 255).
+// are pruned away until only `energy` of the summary's L1 mass remains (the
+// list's own term, which every document of the block has, is always kept),
+// and the rest is quantised to u8 (code * step, rounded up, step = max / 255).
 // Its inner product with a query estimates the best score in the block.
 //
 // A list's summaries are stored inverted (term -> (block, code) entries), so
 // a query touches only the entries of its own terms and scores every block
-// of a list in one pass.
+// of a list in one pass. A list of a single block (at most block_size
+// documents) has no summary: it is cheap to score, and is always visited.
 #pragma once
 
 #include <algorithm>
@@ -44,31 +46,32 @@ struct SummaryScratch {
 
 // Summaries of the blocks docs[block_starts[i] .. block_starts[i+1]).
 inline ListSummaries summarise_list(const ForwardIndex& forward, const std::vector<std::uint32_t>& docs,
-                                    const std::vector<std::size_t>& block_starts, float energy,
-                                    SummaryScratch& s) {
+                                    const std::vector<std::size_t>& block_starts, std::uint32_t list_term,
+                                    float energy, SummaryScratch& s) {
     ListSummaries out;
     const std::size_t n_blocks = block_starts.empty() ? 0 : block_starts.size() - 1;
     out.steps.resize(n_blocks, 0.0f);
+    if (n_blocks <= 1) return out;
     s.triples.clear();
     for (std::size_t b = 0; b < n_blocks; ++b) {
         s.touched.clear();
         for (std::size_t i = block_starts[b]; i < block_starts[b + 1]; ++i) {
             const std::uint32_t doc = docs[i];
-            const std::uint32_t* terms = forward.terms_of(doc);
-            const std::uint16_t* values = forward.values_of(doc);
+            const ForwardEntry* row = forward.row(doc);
             const std::size_t len = forward.length(doc);
             for (std::size_t j = 0; j < len; ++j) {
-                float& slot = s.max_weight[terms[j]];
-                if (slot == 0.0f) s.touched.push_back(terms[j]);
-                slot = std::max(slot, half_to_float(values[j]));
+                float& slot = s.max_weight[row[j].term];
+                if (slot == 0.0f) s.touched.push_back(row[j].term);
+                slot = std::max(slot, half_to_float(row[j].value));
             }
         }
         s.kept.clear();
         double total = 0.0;
+        float block_max = 0.0f;
         for (std::uint32_t t : s.touched) {
             s.kept.emplace_back(t, s.max_weight[t]);
             total += s.max_weight[t];
-            s.max_weight[t] = 0.0f;
+            block_max = std::max(block_max, s.max_weight[t]);
         }
         if (s.kept.empty()) continue;
         std::sort(s.kept.begin(), s.kept.end(), [](const auto& a, const auto& b) {
@@ -80,14 +83,22 @@ inline ListSummaries summarise_list(const ForwardIndex& forward, const std::vect
             double mass = 0.0;
             keep = 0;
             while (keep < s.kept.size() && (keep == 0 || mass < target)) mass += s.kept[keep++].second;
+            for (std::size_t j = keep; j < s.kept.size(); ++j) {
+                if (s.kept[j].first == list_term) {
+                    std::swap(s.kept[keep], s.kept[j]);
+                    ++keep;
+                    break;
+                }
+            }
         }
-        const float step = s.kept.front().second / 255.0f;
+        const float step = block_max / 255.0f;
         out.steps[b] = step;
         for (std::size_t j = 0; j < keep; ++j) {
-            const float q = std::ceil(s.kept[j].second / step);
+            const float q = std::ceil(s.max_weight[s.kept[j].first] / step);
             const auto code = static_cast<std::uint32_t>(std::min(255.0f, std::max(1.0f, q)));
             s.triples.emplace_back(s.kept[j].first, static_cast<std::uint32_t>(b << 8) | code);
         }
+        for (std::uint32_t t : s.touched) s.max_weight[t] = 0.0f;
     }
     if (s.triples.size() > 0xffffffffull) throw std::length_error("summaries of one list exceed 2^32 entries");
     std::sort(s.triples.begin(), s.triples.end());

@@ -11,6 +11,16 @@ from fanns._core import simd_best_level, simd_level, simd_levels
 from fanns.filters import field
 from fanns.index import Index
 from fanns.result import SearchResult
+from fanns.sparse import SparseIndex, SparseSearchResult
 
-__all__ = ["Index", "SearchResult", "field", "simd_best_level", "simd_level", "simd_levels"]
+__all__ = [
+    "Index",
+    "SearchResult",
+    "SparseIndex",
+    "SparseSearchResult",
+    "field",
+    "simd_best_level",
+    "simd_level",
+    "simd_levels",
+]
 __version__ = "0.1.0"

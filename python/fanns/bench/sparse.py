@@ -1,0 +1,345 @@
+"""Benchmark of the sparse index: ``python -m fanns.bench.sparse``.
+
+Compares, single-threaded, on BM25 vectors of the arXiv-for-FANNS abstracts
+(queries: the query titles) and on a synthetic Zipf set:
+
+* ``fanns.SparseIndex`` swept over ``query_cut`` / ``heap_factor``;
+* exact search with SciPy (``X @ q`` per query; ``Q @ X.T`` for the batch, top-k
+  taken from the sparse product);
+* a plain (unblocked) term-at-a-time inverted index with the same static
+  pruning, compiled (``fanns._core.PlainInvertedIndex``), swept over its query
+  cut and the number of accumulator candidates rescored exactly.
+
+Reports recall@10 against exact search, QPS (one batch call, one thread),
+per-query latency p50/p99 (one call per query, Python overhead included), build
+time and memory, as Markdown.
+
+Example:
+    $ python -m fanns.bench.sparse --data ../shared/datasets/arxiv-mini
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from fanns import _core
+from fanns.datasets.bm25 import bm25_queries, bm25_vectors, load_texts, zipf_sparse
+from fanns.sparse import SparseIndex
+
+K = 10
+
+
+@dataclass
+class Row:
+    dataset: str
+    method: str
+    setting: str
+    recall: float
+    qps: float
+    p50_us: float
+    p99_us: float
+    build_s: float
+    memory_mb: float
+    scored: float | None = None
+
+
+def exact_topk(docs, queries, k: int = K) -> np.ndarray:
+    """Top-k ids by exact inner product (float64), ties by smaller id, score > 0 only."""
+    scores = (docs.astype(np.float64) @ queries.astype(np.float64).T).toarray().T
+    out = np.full((scores.shape[0], k), -1, dtype=np.int64)
+    for i, row in enumerate(scores):
+        cand = np.flatnonzero(row > 0)
+        best = cand[np.lexsort((cand, -row[cand]))][:k]
+        out[i, : best.size] = best
+    return out
+
+
+def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
+    hits = total = 0
+    for a, b in zip(found, truth):
+        b = b[b >= 0]
+        total += b.size
+        hits += np.intersect1d(a[a >= 0], b).size
+    return hits / total if total else 1.0
+
+
+def _latencies(call: Callable[[int], object], n: int) -> np.ndarray:
+    out = np.empty(n)
+    for i in range(n):
+        t = time.perf_counter()
+        call(i)
+        out[i] = time.perf_counter() - t
+    return out * 1e6
+
+
+def _csr_args(m) -> tuple:
+    m = m.tocsr()
+    return (m.indptr.astype(np.int64), m.indices.astype(np.uint32), m.data.astype(np.float32))
+
+
+def bench_scipy(name: str, docs, queries, truth, n_latency: int) -> list[Row]:
+    def topk(scores: np.ndarray) -> np.ndarray:
+        part = np.argpartition(-scores, min(K, scores.size - 1), axis=-1)[..., :K]
+        order = np.take_along_axis(scores, part, -1)
+        return np.take_along_axis(part, np.argsort(-order, axis=-1, kind="stable"), -1)
+
+    memory = (docs.data.nbytes + docs.indices.nbytes + docs.indptr.nbytes) / 2**20
+    rows = []
+    t = time.perf_counter()
+    product = (queries @ docs.T).tocsr()  # (nq, n), only the documents sharing a term
+    ids = np.full((queries.shape[0], K), -1, dtype=np.int64)
+    for i in range(queries.shape[0]):
+        a, b = product.indptr[i], product.indptr[i + 1]
+        cols, vals = product.indices[a:b], product.data[a:b]
+        best = cols[topk(vals)] if vals.size > K else cols[np.argsort(-vals, kind="stable")]
+        ids[i, : best.size] = best
+    batch_s = time.perf_counter() - t
+    lat = _latencies(lambda i: topk((docs @ queries[i].T).toarray().ravel()), n_latency)
+    rows.append(
+        Row(
+            name,
+            "scipy exact",
+            "batch Q @ X.T (sparse)",
+            recall_at_k(ids, truth),
+            queries.shape[0] / batch_s,
+            *np.percentile(lat, [50, 99]),
+            0.0,
+            memory,
+        )
+    )
+    rows.append(
+        Row(
+            name,
+            "scipy exact",
+            "per query X @ q",
+            recall_at_k(ids, truth),
+            1e6 / lat.mean(),
+            *np.percentile(lat, [50, 99]),
+            0.0,
+            memory,
+        )
+    )
+    return rows
+
+
+def bench_fanns(
+    name: str,
+    docs,
+    queries,
+    truth,
+    sweep: Sequence[tuple[int | None, float]],
+    n_latency: int,
+    knn: int,
+) -> list[Row]:
+    t = time.perf_counter()
+    index = SparseIndex.build(docs, knn=knn)
+    build_s = time.perf_counter() - t
+    parts = index.memory_bytes(by_part=True)
+    memory = sum(parts.values()) / 2**20
+    print(f"  [{name}] {index!r}", file=sys.stderr)
+    print(
+        f"  [{name}] memory by part (MiB): "
+        + ", ".join(f"{k}={v / 2**20:.1f}" for k, v in parts.items()),
+        file=sys.stderr,
+    )
+    rows = []
+    singles = [queries[i] for i in range(n_latency)]
+    for cut, hf in sweep:
+        t = time.perf_counter()
+        result = index.search(queries, k=K, query_cut=cut, heap_factor=hf, threads=1)
+        batch_s = time.perf_counter() - t
+        lat = _latencies(
+            lambda i, c=cut, h=hf: index.search(
+                singles[i], k=K, query_cut=c, heap_factor=h, threads=1
+            ),
+            n_latency,
+        )
+        rows.append(
+            Row(
+                name,
+                "fanns SparseIndex" + (f" knn={knn}" if knn else ""),
+                f"query_cut={cut} heap_factor={hf}",
+                recall_at_k(result.ids, truth),
+                queries.shape[0] / batch_s,
+                *np.percentile(lat, [50, 99]),
+                build_s,
+                memory,
+                float(result.scored.mean()),
+            )
+        )
+        print(
+            f"  [{name}] fanns {rows[-1].setting}: recall={rows[-1].recall:.3f} "
+            f"qps={rows[-1].qps:.0f}",
+            file=sys.stderr,
+        )
+    return rows
+
+
+def bench_plain(
+    name: str,
+    docs,
+    queries,
+    truth,
+    n_postings: int,
+    sweep: Sequence[tuple[int, int]],
+    n_latency: int,
+) -> list[Row]:
+    t = time.perf_counter()
+    plain = _core.PlainInvertedIndex.build(*_csr_args(docs), docs.shape[1], n_postings, 0)
+    build_s = time.perf_counter() - t
+    memory = plain.memory_bytes() / 2**20
+    qargs = _csr_args(queries)
+    singles = [_csr_args(queries[i]) for i in range(n_latency)]
+    rows = []
+    for cut, rerank in sweep:
+        t = time.perf_counter()
+        ids, _ = plain.search(*qargs, queries.shape[1], K, cut, rerank, 1)
+        batch_s = time.perf_counter() - t
+        lat = _latencies(
+            lambda i, c=cut, r=rerank: plain.search(*singles[i], queries.shape[1], K, c, r, 1),
+            n_latency,
+        )
+        rows.append(
+            Row(
+                name,
+                f"plain inverted (n_postings={n_postings})",
+                f"query_cut={cut or 'all'} rerank={rerank}",
+                recall_at_k(ids, truth),
+                queries.shape[0] / batch_s,
+                *np.percentile(lat, [50, 99]),
+                build_s,
+                memory,
+            )
+        )
+        print(
+            f"  [{name}] plain {rows[-1].setting}: recall={rows[-1].recall:.3f} "
+            f"qps={rows[-1].qps:.0f}",
+            file=sys.stderr,
+        )
+    return rows
+
+
+def markdown(rows: list[Row]) -> str:
+    lines = [
+        "| dataset | method | setting | recall@10 | QPS | p50 µs | p99 µs | docs scored/q "
+        "| build s | memory MiB |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        scored = f"{r.scored:.0f}" if r.scored is not None else ""
+        lines.append(
+            f"| {r.dataset} | {r.method} | {r.setting} | {r.recall:.3f} | {r.qps:,.0f} | "
+            f"{r.p50_us:,.0f} | {r.p99_us:,.0f} | {scored} | {r.build_s:.1f} | {r.memory_mb:,.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def summary(rows: list[Row], target: float = 0.95) -> str:
+    lines = [f"Fastest setting with recall@10 >= {target} (QPS from the batch runs):", ""]
+    for dataset in dict.fromkeys(r.dataset for r in rows):
+        best: dict[str, Row] = {}
+        for r in rows:
+            if r.dataset != dataset or r.recall < target:
+                continue
+            key = "scipy" if r.method == "scipy exact" else r.method
+            if key not in best or r.qps > best[key].qps:
+                best[key] = r
+        scipy_batch = next(
+            (r for r in rows if r.dataset == dataset and r.setting.startswith("batch")), None
+        )
+        scipy_single = next(
+            (r for r in rows if r.dataset == dataset and r.setting.startswith("per query")), None
+        )
+        plain = next((v for k, v in best.items() if k.startswith("plain")), None)
+        for key, r in best.items():
+            if not key.startswith("fanns"):
+                continue
+            parts = [f"- {dataset}: {key} `{r.setting}` recall {r.recall:.3f}, {r.qps:,.0f} QPS"]
+            if scipy_batch:
+                parts.append(f"{r.qps / scipy_batch.qps:.1f}x scipy batch")
+            if scipy_single:
+                parts.append(f"{r.qps / scipy_single.qps:.1f}x scipy per query")
+            if plain:
+                parts.append(f"{r.qps / plain.qps:.2f}x plain inverted (`{plain.setting}`)")
+            lines.append(", ".join(parts))
+        if not any(k.startswith("fanns") for k in best):
+            lines.append(f"- {dataset}: no fanns setting reached recall {target}")
+    return "\n".join(lines)
+
+
+FANNS_SWEEP: list[tuple[int | None, float]] = [
+    (5, 0.9),
+    (8, 0.8),
+    (10, 1.0),
+    (10, 0.9),
+    (10, 0.8),
+    (10, 0.7),
+    (10, 0.6),
+    (None, 0.5),
+]
+PLAIN_SWEEP = [(0, 0), (0, 20), (0, 50), (10, 50), (6, 50), (0, 100)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m fanns.bench.sparse", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--data",
+        default=os.environ.get(
+            "FANNS_ARXIV_MINI", os.path.join("..", "shared", "datasets", "arxiv-mini")
+        ),
+        help="arXiv-for-FANNS directory with database_texts.jsonl.gz and query_texts.jsonl",
+    )
+    parser.add_argument("--docs", type=int, default=None, help="use the first N abstracts")
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--zipf-docs", type=int, default=20000)
+    parser.add_argument("--zipf-terms", type=int, default=30000)
+    parser.add_argument("--latency-queries", type=int, default=200)
+    parser.add_argument("--knn", type=int, default=0, help="also build the k-NN graph")
+    parser.add_argument("--plain-n-postings", type=int, default=2000)
+    args = parser.parse_args(argv)
+
+    rows: list[Row] = []
+    datasets = []
+    if os.path.isfile(os.path.join(args.data, "database_texts.jsonl.gz")):
+        t = time.perf_counter()
+        texts, query_texts = load_texts(args.data, limit=args.docs)
+        docs, vocab = bm25_vectors(texts)
+        queries = bm25_queries(query_texts[: args.queries], vocab)
+        print(
+            f"BM25: {docs.shape[0]} docs x {docs.shape[1]} terms, nnz {docs.nnz}, "
+            f"{queries.shape[0]} queries ({time.perf_counter() - t:.1f}s)",
+            file=sys.stderr,
+        )
+        datasets.append((f"BM25 arxiv-mini ({docs.shape[0] // 1000}k)", docs, queries))
+    else:
+        print(f"no texts under {args.data}: BM25 set skipped", file=sys.stderr)
+    zdocs = zipf_sparse(args.zipf_docs, args.zipf_terms, nnz_mean=100, seed=1)
+    zqueries = zipf_sparse(args.queries, args.zipf_terms, nnz_mean=20, seed=2)
+    datasets.append(
+        (f"Zipf ({args.zipf_docs // 1000}k, {args.zipf_terms // 1000}k terms)", zdocs, zqueries)
+    )
+
+    for name, docs, queries in datasets:
+        truth = exact_topk(docs, queries)
+        n_lat = min(args.latency_queries, queries.shape[0])
+        rows += bench_scipy(name, docs, queries, truth, n_lat)
+        rows += bench_fanns(name, docs, queries, truth, FANNS_SWEEP, n_lat, args.knn)
+        rows += bench_plain(name, docs, queries, truth, args.plain_n_postings, PLAIN_SWEEP, n_lat)
+
+    print(markdown(rows))
+    print()
+    print(summary(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

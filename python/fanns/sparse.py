@@ -1,0 +1,643 @@
+"""Sparse vectors: a Seismic-style blocked inverted index with attribute filters.
+
+Documents and queries are sparse non-negative vectors (learned sparse
+embeddings such as SPLADE, or lexical weights such as BM25); the score of a
+document is its inner product with the query, larger is better.
+
+The index (after Bruch, Nardini, Rulli and Venturini, "Efficient Inverted
+Indexes for Approximate Retrieval over Learned Sparse Representations",
+SIGIR 2024) keeps
+
+* a forward index with every document's full vector (f16 weights);
+* per term, the ``n_postings`` documents with the largest weights (static
+  pruning), clustered into blocks of about ``block_size`` similar documents;
+* per block, a summary: the per-term maximum over its documents, pruned to
+  ``summary_energy`` of its L1 mass and quantised to 8 bits;
+* optionally a k-NN graph (``knn`` neighbours per document) whose neighbours of
+  the results are scored after the search (Seismic with a κ-NN graph, CIKM 2024).
+
+A query visits the lists of its ``query_cut`` most promising terms (largest
+``q_t * max_d w_{d,t}``); a block whose summary score is below
+``heap_factor`` times the current k-th best score is skipped, every other
+block's documents are scored exactly. Filters are checked before scoring, and a
+filter passing few documents is answered by scoring exactly the documents it
+passes.
+
+Example:
+    >>> import scipy.sparse as sp, fanns
+    >>> docs = sp.random(2000, 500, density=0.02, format="csr", random_state=0, dtype="float32")
+    >>> years = [2000 + i % 25 for i in range(2000)]
+    >>> index = fanns.SparseIndex.build(docs, attributes={"year": years})
+    >>> result = index.search(docs[:3], k=5, filter=fanns.field("year") >= 2010)
+    >>> result.ids.shape, result.scores.dtype
+    ((3, 5), dtype('float32'))
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from fanns import _core
+from fanns._fileformat import read_index_file, write_index_file
+from fanns._validation import as_count, as_path
+from fanns.attributes import AttributeStore
+from fanns.filters import prepare_filters
+
+__all__ = ["SparseIndex", "SparseSearchResult"]
+
+# Defaults measured on BM25 vectors of arxiv-mini (3k and 50k abstracts, title
+# queries) and on synthetic Zipf sets (10k and 20k rows); see bench/sparse.md.
+# They are the fastest grid point whose recall@10 is >= 0.95 on all four.
+# Seismic's published defaults (block_size ~10, summary_energy 0.4,
+# heap_factor 0.9) lose recall on these sets: BM25 weights are flat, so a
+# 40% summary drops most of the terms queries use.
+DEFAULT_N_POSTINGS = 2000
+DEFAULT_BLOCK_SIZE = 16
+DEFAULT_SUMMARY_ENERGY = 0.6
+DEFAULT_QUERY_CUT = 10
+DEFAULT_HEAP_FACTOR = 0.7
+# Search used to build the k-NN graph (each document is a query).
+_KNN_QUERY_CUT = 10
+_KNN_HEAP_FACTOR = 0.9
+
+_F16_MAX = 65504.0
+_FILE_KIND = "sparse"
+_FORMAT = 1
+_PLAN_NAMES = np.array(["inverted", "exact"])
+_SECTIONS: dict[str, np.dtype] = {
+    "term_map": np.dtype(np.uint32),
+    "forward_offsets": np.dtype(np.uint64),
+    "forward_terms": np.dtype(np.uint32),
+    "forward_values": np.dtype(np.uint16),
+    "list_offsets": np.dtype(np.uint64),
+    "block_offsets": np.dtype(np.uint64),
+    "block_docs": np.dtype(np.uint32),
+    "list_max": np.dtype(np.float32),
+    "summary_term_offsets": np.dtype(np.uint64),
+    "summary_entry_offsets": np.dtype(np.uint64),
+    "summary_terms": np.dtype(np.uint32),
+    "summary_entry_end": np.dtype(np.uint32),
+    "summary_entry_block": np.dtype(np.uint16),
+    "summary_entry_code": np.dtype(np.uint8),
+    "summary_steps": np.dtype(np.float32),
+    "knn_neighbours": np.dtype(np.uint32),
+}
+
+
+@dataclass(frozen=True)
+class SparseSearchResult:
+    """The answer to a batch of sparse queries.
+
+    Attributes:
+        ids: int64 array (nq, k) of document ids, best first; -1 pads rows with
+            fewer than k matching documents (documents sharing no term with the
+            query score 0 and are never returned).
+        scores: float32 array (nq, k) of inner products, descending; ``-inf``
+            where ``ids`` is -1.
+        plans: array (nq,) of str: ``"inverted"`` (blocked inverted index),
+            ``"exact"`` (every document the filter passes scored exactly) or
+            ``"empty"`` (the filter passes nothing).
+        scored: uint32 array (nq,): documents scored exactly with the forward
+            index per query (the main cost of a query).
+
+    Unpacks as ``ids, scores = index.search(...)``.
+    """
+
+    ids: np.ndarray
+    scores: np.ndarray
+    plans: np.ndarray
+    scored: np.ndarray
+
+    def __iter__(self):
+        yield self.ids
+        yield self.scores
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    def __repr__(self) -> str:
+        nq, k = self.ids.shape
+        kinds, counts = np.unique(self.plans, return_counts=True)
+        plans = ", ".join(f"{kind}={count}" for kind, count in zip(kinds, counts))
+        return f"SparseSearchResult(nq={nq}, k={k}, plans: {plans or 'none'})"
+
+
+@dataclass(frozen=True)
+class _Csr:
+    indptr: np.ndarray  # int64 (n + 1)
+    indices: np.ndarray  # uint32 (nnz)
+    data: np.ndarray  # float32 (nnz)
+    n_cols: int
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.indptr.shape[0] - 1)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
+def _csr_from_dicts(rows: Sequence[Any], name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    indices: list[int] = []
+    data: list[float] = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise TypeError(
+                f"{name} row {i} is {type(row).__name__}; expected a dict {{term_id: weight}}"
+            )
+        for term, weight in row.items():
+            if not _is_int(term):
+                raise TypeError(f"{name} row {i}: term id {term!r} is not an integer")
+            if isinstance(weight, (bool, np.bool_)) or not isinstance(
+                weight, (numbers.Real, np.floating, np.integer)
+            ):
+                raise TypeError(f"{name} row {i}: weight of term {term} is not a real number")
+            indices.append(int(term))
+            data.append(float(weight))
+        indptr[i + 1] = len(indices)
+    return indptr, np.asarray(indices, dtype=np.int64), np.asarray(data, dtype=np.float64)
+
+
+def _as_csr(
+    matrix: Any, name: str, *, n_cols: int | None = None, max_weight: float | None = None
+) -> _Csr:
+    """Validate ``matrix`` (CSR-like, convertible with ``.tocsr()``, or a list of dicts)."""
+    if isinstance(matrix, Mapping):
+        raise TypeError(f"{name} is a single dict; pass a list of dicts (one per row)")
+    if isinstance(matrix, np.ndarray):
+        raise TypeError(
+            f"{name} is a dense numpy array; pass a sparse CSR matrix "
+            "(e.g. scipy.sparse.csr_matrix(array)) or a list of {term_id: weight} dicts"
+        )
+    fmt = getattr(matrix, "format", None)
+    if hasattr(matrix, "tocsr") and (fmt not in (None, "csr") or not hasattr(matrix, "indptr")):
+        matrix = matrix.tocsr()
+    if all(hasattr(matrix, a) for a in ("indptr", "indices", "data", "shape")):
+        shape = tuple(matrix.shape)
+        if len(shape) != 2 or not all(_is_int(s) and s >= 0 for s in shape):
+            raise ValueError(f"{name} must be 2-D with a valid shape, got {shape}")
+        n_rows, width = int(shape[0]), int(shape[1])
+        indptr = np.asarray(matrix.indptr)
+        indices = np.asarray(matrix.indices)
+        data = np.asarray(matrix.data)
+    elif isinstance(matrix, (list, tuple)):
+        indptr, indices, data = _csr_from_dicts(matrix, name)
+        n_rows = len(matrix)
+        width = int(indices.max()) + 1 if indices.size else 0
+    else:
+        raise TypeError(
+            f"{name} must be a sparse CSR matrix (indptr, indices, data, shape; CSC/COO are "
+            f"converted with .tocsr()) or a list of {{term_id: weight}} dicts, "
+            f"not {type(matrix).__name__}"
+        )
+    for arr, what in ((indptr, "indptr"), (indices, "indices")):
+        if arr.ndim != 1 or not (arr.size == 0 or arr.dtype.kind in "iu"):
+            raise TypeError(f"{name}.{what} must be a 1-D integer array")
+    if data.ndim != 1 or not (data.size == 0 or data.dtype.kind in "iuf"):
+        raise TypeError(f"{name}.data must be a 1-D array of real numbers, not {data.dtype}")
+    if indptr.shape[0] != n_rows + 1:
+        raise ValueError(f"{name}.indptr has {indptr.shape[0]} entries for {n_rows} rows")
+    indptr = indptr.astype(np.int64, copy=False)
+    if indptr[0] != 0 or (n_rows > 1 and not (indptr[1:] >= indptr[:-1]).all()):
+        raise ValueError(f"{name}.indptr must start at 0 and never decrease")
+    nnz = int(indptr[-1])
+    if nnz < 0 or nnz > indices.shape[0] or nnz > data.shape[0]:
+        raise ValueError(f"{name}.indptr points past the end of indices/data")
+    indices = indices[:nnz]
+    data = data[:nnz]
+    weights = data.astype(np.float32)
+    if nnz:
+        lo, hi = int(indices.min()), int(indices.max())
+        if lo < 0:
+            row = int(np.searchsorted(indptr, int(np.argmin(indices)), side="right") - 1)
+            raise ValueError(f"{name} row {row} has a negative term id ({lo})")
+        if hi >= width:
+            row = int(np.searchsorted(indptr, int(np.argmax(indices)), side="right") - 1)
+            raise ValueError(f"{name} row {row} has term id {hi}, outside the {width} columns")
+        w_lo, w_hi = float(weights.min()), float(weights.max())
+        limit = np.inf if max_weight is None else max_weight
+        if not (w_lo >= 0 and w_hi <= limit and np.isfinite(w_hi)):  # NaN fails every test
+            bad = ~np.isfinite(weights) | (weights < 0) | (weights > limit)
+            j = int(np.flatnonzero(bad)[0])
+            row = int(np.searchsorted(indptr, j, side="right") - 1)
+            problem = (
+                "NaN or infinite"
+                if not np.isfinite(weights[j])
+                else "negative"
+                if weights[j] < 0
+                else f"above {max_weight:g} (the f16 range of the forward index)"
+            )
+            raise ValueError(f"{name} row {row} has a {problem} weight ({data[j]!r})")
+    if n_cols is not None and width > n_cols:
+        raise ValueError(
+            f"{name} have {width} columns (term ids up to {width - 1}) but the index "
+            f"has only {n_cols} terms"
+        )
+    if width >= 2**32:
+        raise ValueError(f"{name} has {width} columns; at most 2**32 terms are supported")
+    return _Csr(
+        indptr=np.ascontiguousarray(indptr),
+        indices=np.ascontiguousarray(indices, dtype=np.uint32),
+        data=np.ascontiguousarray(weights),
+        n_cols=width,
+    )
+
+
+def _as_fraction(value: Any, name: str, *, low: float, high: float, low_open: bool) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating)):
+        raise TypeError(f"{name} must be a real number, not {type(value).__name__}")
+    value = float(value)
+    ok = (value > low if low_open else value >= low) and value <= high
+    if not ok or value != value:
+        bracket = "(" if low_open else "["
+        raise ValueError(f"{name} must be in {bracket}{low:g}, {high:g}], got {value}")
+    return value
+
+
+class SparseIndex:
+    """Approximate top-k inner-product search over sparse vectors, with filters.
+
+    Build one with :meth:`SparseIndex.build` or read one with :meth:`SparseIndex.load`.
+
+    Example:
+        >>> from fanns.datasets.bm25 import bm25_vectors, bm25_queries
+        >>> docs, vocab = bm25_vectors(["sparse retrieval", "dense retrieval", "graphs"])
+        >>> index = fanns.SparseIndex.build(docs)
+        >>> index.search(bm25_queries(["sparse retrieval"], vocab), k=2).ids.tolist()
+        [[0, 1]]
+    """
+
+    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
+        raise TypeError("use fanns.SparseIndex.build(vectors, ...) or fanns.SparseIndex.load(path)")
+
+    @classmethod
+    def _create(cls, engine, params: dict, store: AttributeStore) -> SparseIndex:
+        self = object.__new__(cls)
+        self._engine = engine
+        self._params = params
+        self._store = store
+        return self
+
+    # ------------------------------------------------------------------ build
+    @classmethod
+    def build(
+        cls,
+        vectors,
+        *,
+        attributes: Mapping[str, Sequence] | Sequence[Mapping[str, Any]] | None = None,
+        attribute_types: Mapping[str, str] | None = None,
+        n_terms: int | None = None,
+        n_postings: int | None = DEFAULT_N_POSTINGS,
+        block_size: int = DEFAULT_BLOCK_SIZE,
+        summary_energy: float = DEFAULT_SUMMARY_ENERGY,
+        knn: int = 0,
+        threads: int = 0,
+        seed: int = 0,
+    ) -> SparseIndex:
+        """Build an index over the rows of ``vectors``.
+
+        Args:
+            vectors: the documents: a CSR matrix (anything with ``indptr``,
+                ``indices``, ``data`` and ``shape``; scipy CSC/COO matrices are
+                converted with ``.tocsr()``) or a list of ``{term_id: weight}``
+                dicts. Weights must be finite, non-negative and at most 65504
+                (stored as f16); repeated terms in a row are summed.
+            attributes: per-document attributes for filtering, as for
+                :meth:`fanns.Index.build`.
+            attribute_types: optional explicit attribute types by name.
+            n_terms: number of term ids (columns); defaults to the matrix width
+                (for dicts: the largest id + 1). Queries may not use more.
+            n_postings: documents kept per term (static pruning, Seismic's λ);
+                ``None`` keeps every posting (needed for exact search).
+            block_size: average documents per block (Seismic's list length /
+                β); lists are clustered into ``ceil(length / block_size)``
+                blocks.
+            summary_energy: fraction of each block summary's L1 mass kept
+                (Seismic's α), in (0, 1].
+            knn: neighbours per document in the optional k-NN graph (0: none);
+                it costs a search per document at build time.
+            threads: build threads; 0 uses every core. The GIL is released
+                and the index does not depend on it.
+            seed: seed of the random centroids of the block clustering.
+
+        Returns:
+            A new :class:`SparseIndex`.
+
+        Example:
+            >>> index = fanns.SparseIndex.build(docs, n_postings=None)  # exact-capable
+        """
+        threads = as_count(threads, "threads", minimum=0)
+        seed = as_count(seed, "seed", minimum=0)
+        if seed >= 2**64:
+            raise ValueError("seed must be below 2**64")
+        n_postings = as_count(n_postings, "n_postings", minimum=1, allow_none=True)
+        block_size = as_count(block_size, "block_size", minimum=1)
+        summary_energy = _as_fraction(
+            summary_energy, "summary_energy", low=0.0, high=1.0, low_open=True
+        )
+        knn = as_count(knn, "knn", minimum=0)
+        n_terms = as_count(n_terms, "n_terms", minimum=1, allow_none=True)
+        csr = _as_csr(vectors, "vectors", max_weight=_F16_MAX)
+        if n_terms is not None:
+            if csr.n_cols > n_terms:
+                raise ValueError(f"vectors have {csr.n_cols} columns but n_terms={n_terms}")
+            csr = _Csr(csr.indptr, csr.indices, csr.data, n_terms)
+        if csr.n_rows == 0:
+            raise ValueError("vectors is empty (0 rows)")
+        if csr.n_rows >= 2**32 - 1:
+            raise ValueError("at most 2**32 - 2 documents per index")
+        if knn >= csr.n_rows:
+            raise ValueError(f"knn must be smaller than the number of documents ({csr.n_rows})")
+        store = AttributeStore.from_input(attributes, csr.n_rows, attribute_types)
+        engine = _core.SparseIndex.build(
+            csr.indptr,
+            csr.indices,
+            csr.data,
+            max(csr.n_cols, 1),
+            n_postings or 0,
+            block_size,
+            summary_energy,
+            knn,
+            seed,
+            _KNN_QUERY_CUT,
+            _KNN_HEAP_FACTOR,
+            threads,
+        )
+        params = {
+            "n_postings": n_postings,
+            "block_size": block_size,
+            "summary_energy": summary_energy,
+            "knn": knn,
+            "seed": seed,
+        }
+        return cls._create(engine, params, store)
+
+    # ----------------------------------------------------------- properties
+    def __len__(self) -> int:
+        return int(self._engine.n_docs)
+
+    @property
+    def n_terms(self) -> int:
+        """Number of term ids (columns) the index accepts."""
+        return int(self._engine.n_terms)
+
+    @property
+    def nnz(self) -> int:
+        """Stored (document, term) weights in the forward index."""
+        return int(self._engine.nnz)
+
+    @property
+    def n_postings(self) -> int:
+        """Postings kept in the blocked lists after static pruning."""
+        return int(self._engine.n_postings)
+
+    @property
+    def n_blocks(self) -> int:
+        """Blocks over all posting lists."""
+        return int(self._engine.n_blocks)
+
+    @property
+    def params(self) -> dict:
+        """Construction parameters."""
+        return dict(self._params)
+
+    @property
+    def attributes(self) -> AttributeStore:
+        """The attribute columns, readable by name."""
+        return self._store
+
+    def memory_bytes(self, *, by_part: bool = False) -> int | dict[str, int]:
+        """Bytes held by the index; ``by_part=True`` gives a dict per component
+        (``forward``, ``postings``, ``summaries``, ``knn``, ``attributes``).
+
+        Example:
+            >>> index.memory_bytes(by_part=True)["summaries"]  # doctest: +SKIP
+            1234567
+        """
+        parts = {k: int(v) for k, v in self._engine.memory_parts().items()}
+        parts["attributes"] = int(self._store.memory_bytes())
+        return parts if by_part else sum(parts.values())
+
+    def __repr__(self) -> str:
+        names = ", ".join(self._store.names) if len(self._store.names) else "none"
+        p = self._params
+        return (
+            f"<fanns.SparseIndex n={len(self)} n_terms={self.n_terms} nnz={self.nnz} "
+            f"n_postings={p['n_postings']} block_size={p['block_size']} "
+            f"summary_energy={p['summary_energy']} knn={p['knn']} blocks={self.n_blocks} "
+            f"attributes=[{names}] memory={self.memory_bytes() / 2**20:.1f} MiB>"
+        )
+
+    # --------------------------------------------------------------- search
+    def search(
+        self,
+        queries,
+        k: int = 10,
+        *,
+        query_cut: int | None = DEFAULT_QUERY_CUT,
+        heap_factor: float = DEFAULT_HEAP_FACTOR,
+        filter=None,
+        threads: int = 0,
+        exact_threshold: int | None = None,
+        use_knn: bool = True,
+    ) -> SparseSearchResult:
+        """Top-k documents by inner product for each query row that pass ``filter``.
+
+        Args:
+            queries: CSR matrix or list of ``{term_id: weight}`` dicts, one row
+                per query; at most :attr:`n_terms` columns, weights finite and
+                non-negative.
+            k: results per query.
+            query_cut: posting lists visited per query (the query terms with the
+                largest ``q_t * max_d w_{d,t}``); ``None`` visits every query
+                term's list.
+            heap_factor: a block is skipped when its summary score is below
+                ``heap_factor`` times the current k-th best score; ``0`` visits
+                every block. With ``n_postings=None`` at build,
+                ``query_cut=None`` and ``heap_factor=0`` the search is exact.
+                Under a filter passing a fraction ``p`` of the documents it is
+                scaled by ``sqrt(p)`` (only passing documents are scored, so
+                visiting a block costs less).
+            filter: None, a filter expression (``fanns.field("year") >= 2020``),
+                a ``pyroaring.BitMap`` of ids, a boolean mask of length n, or a
+                list of those with one entry per query. Results always pass it.
+            threads: query threads; 0 uses every core. Results do not depend
+                on it. The GIL is released.
+            exact_threshold: filters passing at most this many documents are
+                answered by scoring exactly the documents they pass (default:
+                ``max(1000, n // 50)``).
+            use_knn: also score the graph neighbours of the results (when the
+                index was built with ``knn > 0``).
+
+        Returns:
+            :class:`SparseSearchResult` (``ids``, ``scores``, ``plans``).
+
+        Example:
+            >>> ids, scores = index.search(queries, k=10, filter=fanns.field("lang") == "en")
+        """
+        k = as_count(k, "k", minimum=1)
+        threads = as_count(threads, "threads", minimum=0)
+        query_cut = as_count(query_cut, "query_cut", minimum=1, allow_none=True)
+        heap_factor = _as_fraction(heap_factor, "heap_factor", low=0.0, high=1e6, low_open=False)
+        if not isinstance(use_knn, (bool, np.bool_)):
+            raise TypeError("use_knn must be a bool")
+        exact_threshold = self._exact_threshold(exact_threshold)
+        q = _as_csr(queries, "queries", n_cols=self.n_terms)
+        prepared = prepare_filters(filter, self._store, len(self), q.n_rows)
+        query_filter = prepared.query_filter if len(prepared.bitsets) else None
+        counts = [int(c) for c in prepared.counts]
+        ids, scores, plans, scored = self._engine.search(
+            q.indptr,
+            q.indices,
+            q.data,
+            max(q.n_cols, 1),
+            k,
+            query_cut or 0,
+            heap_factor,
+            bool(use_knn),
+            list(prepared.bitsets),
+            counts,
+            query_filter,
+            exact_threshold,
+            threads,
+        )
+        names = _PLAN_NAMES[plans]
+        if query_filter is not None:
+            passes_nothing = np.array([c == 0 for c in counts], dtype=bool)
+            filtered = query_filter >= 0
+            empty = np.zeros(q.n_rows, dtype=bool)
+            empty[filtered] = passes_nothing[query_filter[filtered]]
+            names = np.where(empty, "empty", names)
+        return SparseSearchResult(ids=ids, scores=scores, plans=names, scored=scored)
+
+    def _exact_threshold(self, value: int | None) -> int:
+        if value is None:
+            return max(1000, len(self) // 50)
+        return as_count(value, "exact_threshold", minimum=0)
+
+    # ------------------------------------------------------------------ io
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the index (lists, summaries, forward index, graph, attributes) atomically."""
+        path = as_path(path)
+        arrays = self._engine.to_arrays()
+        sections = {f"sparse/{name}": np.asarray(arrays[name]) for name in _SECTIONS}
+        attr_meta, attr_sections = self._store.to_sections()
+        sections.update(attr_sections)
+        meta = {
+            "format": _FORMAT,
+            "n_docs": len(self),
+            "n_terms": self.n_terms,
+            "knn_degree": int(self._engine.knn_degree),
+            "params": self._params,
+            "attributes": attr_meta,
+        }
+        write_index_file(path, _FILE_KIND, meta, sections)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> SparseIndex:
+        """Read an index written by :meth:`save`; a corrupt file raises ValueError.
+
+        Example:
+            >>> index.save("docs.fanns"); same = fanns.SparseIndex.load("docs.fanns")
+        """
+        path = as_path(path)
+        meta, sections = read_index_file(path, _FILE_KIND)
+        try:
+            if int(meta["format"]) != _FORMAT:
+                raise ValueError(f"unsupported sparse format {meta['format']}")
+            n_docs = int(meta["n_docs"])
+            n_terms = int(meta["n_terms"])
+            knn_degree = int(meta["knn_degree"])
+            raw = meta["params"]
+            params = {
+                "n_postings": None if raw["n_postings"] is None else int(raw["n_postings"]),
+                "block_size": int(raw["block_size"]),
+                "summary_energy": float(raw["summary_energy"]),
+                "knn": int(raw["knn"]),
+                "seed": int(raw["seed"]),
+            }
+            attr_meta = meta["attributes"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path!r} is corrupt (missing or bad field: {exc})") from exc
+        arrays = _checked_sections(path, sections, n_docs, n_terms, knn_degree)
+        try:
+            engine = _core.SparseIndex.from_arrays(arrays, n_terms, n_docs, knn_degree)
+        except ValueError as exc:
+            raise ValueError(f"{path!r} is corrupt ({exc})") from exc
+        store = AttributeStore.from_sections(attr_meta, sections)
+        if len(store) != n_docs:
+            raise ValueError(f"{path!r} is corrupt (attribute rows do not match documents)")
+        return cls._create(engine, params, store)
+
+
+def _checked_sections(
+    path: str, sections: Mapping[str, np.ndarray], n_docs: int, n_terms: int, knn_degree: int
+) -> dict[str, np.ndarray]:
+    """The engine arrays of a file, with every offset and id checked against its target."""
+
+    def corrupt(what: str) -> ValueError:
+        return ValueError(f"{path!r} is corrupt ({what})")
+
+    if n_docs <= 0 or n_docs >= 2**32 - 1 or not 0 < n_terms <= 2**32 or knn_degree < 0:
+        raise corrupt("sizes out of range")
+    arrays: dict[str, np.ndarray] = {}
+    for name, dtype in _SECTIONS.items():
+        a = sections.get(f"sparse/{name}")
+        if a is None:
+            raise corrupt(f"section {name!r} missing")
+        if a.dtype != dtype or a.ndim != 1:
+            raise corrupt(f"section {name!r} has dtype {a.dtype}/{a.ndim}-D, expected 1-D {dtype}")
+        arrays[name] = a
+
+    def offsets(name: str, count: int, target: int) -> np.ndarray:
+        o = arrays[name]
+        if o.shape[0] != count + 1 or o[0] != 0 or int(o[-1]) != target:
+            raise corrupt(f"{name} does not span its {target} entries")
+        if (np.diff(o.astype(np.int64)) < 0).any():
+            raise corrupt(f"{name} decreases")
+        return o
+
+    def ids_below(name: str, bound: int) -> None:
+        a = arrays[name]
+        if a.size and int(a.max()) >= bound:
+            raise corrupt(f"{name} holds an id >= {bound}")
+
+    n_used = arrays["term_map"].shape[0]
+    n_blocks = arrays["block_offsets"].shape[0] - 1
+    n_dict = arrays["summary_terms"].shape[0]
+    n_entries = arrays["summary_entry_block"].shape[0]
+    ids_below("term_map", n_terms)
+    if n_blocks < 0:
+        raise corrupt("block_offsets is empty")
+    if arrays["forward_values"].shape != arrays["forward_terms"].shape:
+        raise corrupt("forward terms and values differ in length")
+    offsets("forward_offsets", n_docs, arrays["forward_terms"].shape[0])
+    ids_below("forward_terms", n_used)
+    offsets("list_offsets", n_used, n_blocks)
+    offsets("block_offsets", n_blocks, arrays["block_docs"].shape[0])
+    ids_below("block_docs", n_docs)
+    if arrays["list_max"].shape[0] != n_used or arrays["summary_steps"].shape[0] != n_blocks:
+        raise corrupt("list maxima or summary steps have the wrong length")
+    offsets("summary_term_offsets", n_used, n_dict)
+    offsets("summary_entry_offsets", n_used, n_entries)
+    ids_below("summary_terms", n_used)
+    if arrays["summary_entry_end"].shape[0] != n_dict:
+        raise corrupt("summary_entry_end has the wrong length")
+    if arrays["summary_entry_code"].shape[0] != n_entries:
+        raise corrupt("summary codes have the wrong length")
+    if arrays["knn_neighbours"].shape[0] != n_docs * knn_degree:
+        raise corrupt("knn graph has the wrong size")
+    knn = arrays["knn_neighbours"]
+    if knn.size and ((knn >= n_docs) & (knn != 0xFFFFFFFF)).any():
+        raise corrupt("knn graph names a document out of range")
+    return arrays

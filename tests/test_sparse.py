@@ -1,0 +1,583 @@
+"""SparseIndex against exact sparse inner-product search (scipy / numpy brute force)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from pyroaring import BitMap
+
+import fanns
+from fanns import _core
+from fanns._fileformat import read_index_file, write_index_file
+from fanns.datasets.bm25 import SparseRows, bm25_queries, bm25_vectors, load_texts, zipf_sparse
+from fanns.sparse import SparseIndex
+
+K = 10
+
+
+# ----------------------------------------------------------------------------- oracles
+
+
+def f16_rounded(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """The matrix as the forward index stores it (weights rounded to f16)."""
+    out = matrix.tocsr().copy()
+    out.sum_duplicates()
+    out.data = out.data.astype(np.float16).astype(np.float32)
+    return out
+
+
+def exact_scores(docs: sp.csr_matrix, queries: sp.csr_matrix) -> np.ndarray:
+    """Dense (nq, n) float64 inner products."""
+    return np.asarray((docs.astype(np.float64) @ queries.astype(np.float64).T).toarray().T)
+
+
+def exact_topk(scores: np.ndarray, k: int, mask: np.ndarray | None = None) -> np.ndarray:
+    """Top-k ids per row among positive scores (passing ``mask``), ties by smaller id."""
+    nq, n = scores.shape
+    ids = np.full((nq, k), -1, dtype=np.int64)
+    for i in range(nq):
+        ok = scores[i] > 0
+        if mask is not None:
+            ok &= mask[i] if mask.ndim == 2 else mask
+        cand = np.flatnonzero(ok)
+        best = cand[np.lexsort((cand, -scores[i, cand]))][:k]
+        ids[i, : best.size] = best
+    return ids
+
+
+def assert_same_topk(ids, scores, exact, truth, rtol=1e-5):
+    """Same top-k as ``truth``: equal scores, and equal ids wherever the float32
+    sums of the engine cannot order a near-tie differently from float64."""
+    want = np.where(truth >= 0, np.take_along_axis(exact, np.maximum(truth, 0), 1), -np.inf)
+    np.testing.assert_array_equal(ids >= 0, truth >= 0)
+    np.testing.assert_allclose(scores, want, rtol=rtol)
+    got = np.where(ids >= 0, np.take_along_axis(exact, np.maximum(ids, 0), 1), -np.inf)
+    np.testing.assert_allclose(got, want, rtol=rtol)
+    finite = np.where(np.isfinite(want), want, -1.0)
+    padded = np.concatenate([finite[:, :1] + 1, finite, finite[:, -1:] - 1], axis=1)
+    apart = np.abs(np.diff(padded, axis=1)) > 10 * rtol * np.abs(padded[:, 1:])
+    apart[:, :-1] |= ~np.isfinite(want)
+    stable = apart[:, :-1] & apart[:, 1:]
+    assert (ids[stable] == truth[stable]).all()
+    assert stable.mean() > 0.8
+
+
+def recall(found: np.ndarray, truth: np.ndarray) -> float:
+    hits = total = 0
+    for a, b in zip(found, truth):
+        b = b[b >= 0]
+        total += b.size
+        hits += len(set(a[a >= 0].tolist()) & set(b.tolist()))
+    return hits / total if total else 1.0
+
+
+def bitset_mask(n: int, fraction: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(n, dtype=bool)
+    mask[rng.choice(n, size=int(round(fraction * n)), replace=False)] = True
+    return mask
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def zipf_data():
+    docs = zipf_sparse(8000, 20000, nnz_mean=60, seed=3)
+    queries = zipf_sparse(150, 20000, nnz_mean=15, seed=4)
+    scores = exact_scores(docs, queries)
+    return docs, queries, scores
+
+
+@pytest.fixture(scope="module")
+def zipf_index(zipf_data):
+    docs, _, _ = zipf_data
+    years = [1990 + i % 30 for i in range(docs.shape[0])]
+    return SparseIndex.build(docs, attributes={"year": years})
+
+
+@pytest.fixture(scope="module")
+def small_exact():
+    """Weights that are small multiples of 1/16 and integer query weights: every
+    inner product is exact in float32, so ties are real and ids must match."""
+    rng = np.random.default_rng(11)
+    n, n_terms = 1500, 300
+    nnz = rng.integers(1, 25, size=n)
+    rows = np.repeat(np.arange(n), nnz)
+    cols = rng.integers(0, n_terms, size=rows.size)
+    vals = rng.integers(1, 33, size=rows.size) / 16.0
+    docs = sp.csr_matrix((vals.astype(np.float32), (rows, cols)), shape=(n, n_terms))
+    docs.sum_duplicates()
+    docs.data = np.minimum(docs.data, 4.0)  # keep sums of duplicates exact and small
+    q_rows = np.repeat(np.arange(40), 6)
+    q_cols = rng.integers(0, n_terms, size=q_rows.size)
+    q_vals = rng.integers(1, 4, size=q_rows.size).astype(np.float32)
+    queries = sp.csr_matrix((q_vals, (q_rows, q_cols)), shape=(40, n_terms))
+    queries.sum_duplicates()
+    return docs, queries
+
+
+# ----------------------------------------------------------------------------- f16 codec
+
+
+def test_f16_codec_matches_numpy():
+    bits = np.arange(0x7C00, dtype=np.uint16)  # every finite non-negative f16
+    np.testing.assert_array_equal(
+        _core.half_to_float(bits), bits.view(np.float16).astype(np.float32)
+    )
+    rng = np.random.default_rng(0)
+    values = np.concatenate(
+        [
+            rng.uniform(0, 65504, 200000),
+            rng.uniform(0, 1e-3, 100000),
+            rng.uniform(0, 1e-6, 100000),
+            [0.0, 2.0**-24, 2.0**-25, 3 * 2.0**-25, 6.1e-5, 65504.0, 65519.0, 1.0],
+        ]
+    ).astype(np.float32)
+    np.testing.assert_array_equal(
+        _core.float_to_half(values), values.astype(np.float16).view(np.uint16)
+    )
+
+
+# ----------------------------------------------------------------------------- exactness
+
+
+def test_exhaustive_mode_equals_brute_force_exactly(small_exact):
+    docs, queries = small_exact
+    index = SparseIndex.build(docs, n_postings=None, block_size=4, summary_energy=0.3)
+    result = index.search(queries, k=K, query_cut=None, heap_factor=0)
+    scores = exact_scores(docs, queries)  # exact: weights are f16-representable
+    truth = exact_topk(scores, K)
+    np.testing.assert_array_equal(result.ids, truth)
+    expected = np.where(truth >= 0, np.take_along_axis(scores, np.maximum(truth, 0), 1), -np.inf)
+    np.testing.assert_array_equal(result.scores, expected.astype(np.float32))
+    assert (result.plans == "inverted").all()
+
+
+def test_exhaustive_mode_random_weights(zipf_data):
+    docs, queries, _ = zipf_data
+    index = SparseIndex.build(docs, n_postings=None, threads=2)
+    result = index.search(queries, k=K, query_cut=None, heap_factor=0)
+    scores = exact_scores(f16_rounded(docs), queries)
+    assert_same_topk(result.ids, result.scores, scores, exact_topk(scores, K))
+
+
+def test_scores_are_inner_products_sorted(zipf_index, zipf_data):
+    docs, queries, _ = zipf_data
+    result = zipf_index.search(queries, k=K)
+    scores = exact_scores(f16_rounded(docs), queries)
+    found = result.ids >= 0
+    assert found.all()
+    want = np.take_along_axis(scores, result.ids, 1)
+    np.testing.assert_allclose(result.scores, want, rtol=1e-5)
+    assert (np.diff(result.scores, axis=1) <= 0).all()
+    assert result.ids.dtype == np.int64 and result.scores.dtype == np.float32
+    assert result.scored.shape == (queries.shape[0],) and (result.scored > 0).all()
+
+
+# ----------------------------------------------------------------------------- recall
+
+
+def test_recall_default_parameters_zipf(zipf_index, zipf_data):
+    docs, queries, scores = zipf_data
+    result = zipf_index.search(queries, k=K)
+    assert recall(result.ids, exact_topk(scores, K)) >= 0.95
+    # the pruning is doing work: far fewer documents scored than the exhaustive mode
+    full = zipf_index.search(queries, k=K, query_cut=None, heap_factor=0)
+    assert result.scored.sum() < 0.5 * full.scored.sum()
+
+
+def _arxiv_texts_dir() -> str:
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.normpath(os.path.join(here, "..", "..", "shared", "datasets", "arxiv-mini"))
+    if not os.path.isfile(os.path.join(path, "database_texts.jsonl.gz")):
+        pytest.skip(f"arxiv-mini texts not available at {path}")
+    return path
+
+
+def test_recall_default_parameters_bm25_arxiv():
+    texts, query_texts = load_texts(_arxiv_texts_dir(), limit=3000)
+    docs, vocab = bm25_vectors(texts)
+    queries = bm25_queries(query_texts[:200], vocab)
+    index = SparseIndex.build(docs)
+    result = index.search(queries, k=K)
+    truth = exact_topk(exact_scores(docs, queries), K)
+    assert recall(result.ids, truth) >= 0.95
+
+
+# ----------------------------------------------------------------------------- filters
+
+
+@pytest.mark.parametrize("fraction", [1.0, 0.5, 0.1, 0.01, 0.001, 0.0])
+def test_filters_never_violated_and_recall(zipf_index, zipf_data, fraction):
+    docs, queries, scores = zipf_data
+    n = docs.shape[0]
+    mask = bitset_mask(n, fraction, seed=int(fraction * 1000) + 1)
+    truth = exact_topk(scores, K, mask)
+    for threshold in (None, 0):
+        result = zipf_index.search(queries, k=K, filter=mask, exact_threshold=threshold)
+        found = result.ids[result.ids >= 0]
+        assert mask[found].all()
+        if fraction == 0.0:
+            assert (result.ids == -1).all() and (result.plans == "empty").all()
+            continue
+        r = recall(result.ids, truth)
+        if threshold is None or fraction >= 0.1:
+            assert r >= 0.95, (fraction, threshold, r)
+        if threshold == 0:
+            assert (result.plans == "inverted").all()
+    default = zipf_index.search(queries, k=K, filter=mask)
+    if 0 < mask.sum() <= 1000:
+        assert (default.plans == "exact").all()
+        rounded = exact_scores(f16_rounded(docs), queries)
+        assert_same_topk(default.ids, default.scores, rounded, exact_topk(rounded, K, mask))
+
+
+def test_filter_expressions_and_bitmaps(zipf_index, zipf_data):
+    docs, queries, scores = zipf_data
+    years = np.array([1990 + i % 30 for i in range(docs.shape[0])])
+    expr = fanns.field("year") >= 2015
+    by_expr = zipf_index.search(queries, k=K, filter=expr)
+    mask = years >= 2015
+    by_map = zipf_index.search(queries, k=K, filter=BitMap(np.flatnonzero(mask)))
+    np.testing.assert_array_equal(by_expr.ids, by_map.ids)
+    assert (years[by_expr.ids[by_expr.ids >= 0]] >= 2015).all()
+    assert recall(by_expr.ids, exact_topk(scores, K, mask)) >= 0.95
+
+
+def test_per_query_filter_list(zipf_index, zipf_data):
+    docs, queries, scores = zipf_data
+    nq, n = queries.shape[0], docs.shape[0]
+    masks = [bitset_mask(n, f, seed=i) for i, f in enumerate([0.5, 0.05, 0.002] * (nq // 3))]
+    masks += [bitset_mask(n, 0.3, seed=99)] * (nq - len(masks))
+    filters = [m if i % 7 else None for i, m in enumerate(masks)]
+    result = zipf_index.search(queries, k=K, filter=filters)
+    full_mask = np.stack([m if f is not None else np.ones(n, bool) for m, f in zip(masks, filters)])
+    for i in range(nq):
+        found = result.ids[i][result.ids[i] >= 0]
+        assert full_mask[i][found].all()
+    assert recall(result.ids, exact_topk(scores, K, full_mask)) >= 0.95
+    assert set(result.plans) <= {"inverted", "exact"}
+
+
+# ----------------------------------------------------------------------------- threads
+
+
+def test_thread_count_does_not_change_results(zipf_data):
+    docs, queries, _ = zipf_data
+    sub = docs[:3000]
+    one = SparseIndex.build(sub, threads=1, knn=4)
+    two = SparseIndex.build(sub, threads=2, knn=4)
+    a1 = one._engine.to_arrays()
+    a2 = two._engine.to_arrays()
+    for name in a1:
+        np.testing.assert_array_equal(a1[name], a2[name], err_msg=name)
+    mask = bitset_mask(sub.shape[0], 0.3, seed=5)
+    r1 = one.search(queries, k=K, threads=1, filter=mask)
+    r2 = one.search(queries, k=K, threads=2, filter=mask)
+    r0 = two.search(queries, k=K, threads=0, filter=mask)
+    for other in (r2, r0):
+        np.testing.assert_array_equal(r1.ids, other.ids)
+        np.testing.assert_array_equal(r1.scores, other.scores)
+        np.testing.assert_array_equal(r1.plans, other.plans)
+
+
+# ----------------------------------------------------------------------------- knn graph
+
+
+def test_knn_graph_refinement(zipf_data):
+    docs, queries, scores = zipf_data
+    sub, sub_scores = docs[:3000], scores[:, :3000]
+    index = SparseIndex.build(sub, knn=8)
+    parts = index.memory_bytes(by_part=True)
+    assert parts["knn"] == sub.shape[0] * 8 * 4
+    with_graph = index.search(queries, k=K, heap_factor=1.0)
+    without = index.search(queries, k=K, heap_factor=1.0, use_knn=False)
+    truth = exact_topk(sub_scores, K)
+    assert recall(with_graph.ids, truth) >= recall(without.ids, truth)
+    assert (with_graph.scored >= without.scored).all()
+    exhaustive = index.search(queries, k=K, query_cut=None, heap_factor=0)
+    assert recall(exhaustive.ids, truth) >= 0.99
+
+
+# ----------------------------------------------------------------------------- input forms
+
+
+def test_input_forms_agree(small_exact):
+    docs, queries = small_exact
+    base = SparseIndex.build(docs, n_postings=None)
+    want = base.search(queries, k=5, query_cut=None, heap_factor=0)
+    dicts = [
+        dict(zip(docs.indices[a:b].tolist(), docs.data[a:b].tolist()))
+        for a, b in zip(docs.indptr[:-1], docs.indptr[1:])
+    ]
+    forms = [
+        docs.tocsc(),
+        docs.tocoo(),
+        SparseRows(docs.indptr, docs.indices, docs.data, docs.shape),
+    ]
+    for form in forms:
+        index = SparseIndex.build(form, n_postings=None)
+        got = index.search(queries, k=5, query_cut=None, heap_factor=0)
+        np.testing.assert_array_equal(got.ids, want.ids)
+    from_dicts = SparseIndex.build(dicts, n_postings=None, n_terms=docs.shape[1])
+    q_dicts = [
+        dict(zip(queries.indices[a:b].tolist(), queries.data[a:b].tolist()))
+        for a, b in zip(queries.indptr[:-1], queries.indptr[1:])
+    ]
+    got = from_dicts.search(q_dicts, k=5, query_cut=None, heap_factor=0)
+    np.testing.assert_array_equal(got.ids, want.ids)
+    np.testing.assert_array_equal(got.scores, want.scores)
+    # fewer query columns than the index is fine
+    narrow = queries[:, : docs.shape[1] - 50]
+    np.testing.assert_array_equal(
+        base.search(narrow, k=5, query_cut=None, heap_factor=0).ids,
+        base.search(
+            sp.hstack([narrow, sp.csr_matrix((narrow.shape[0], 50))]).tocsr(),
+            k=5,
+            query_cut=None,
+            heap_factor=0,
+        ).ids,
+    )
+
+
+def test_duplicate_terms_are_summed():
+    indptr = np.array([0, 3, 4])
+    indices = np.array([1, 1, 2, 1])
+    data = np.array([0.5, 0.25, 1.0, 0.5], dtype=np.float32)
+    m = sp.csr_matrix((data, indices, indptr), shape=(2, 3))  # non-canonical: duplicates
+    index = SparseIndex.build(m, n_postings=None)
+    result = index.search([{1: 1.0}], k=2, query_cut=None, heap_factor=0)
+    assert result.ids.tolist() == [[0, 1]]
+    assert result.scores.tolist() == [[0.75, 0.5]]
+
+
+def test_properties_and_repr(zipf_index, zipf_data):
+    docs, _, _ = zipf_data
+    assert len(zipf_index) == docs.shape[0]
+    assert zipf_index.n_terms == docs.shape[1]
+    assert zipf_index.nnz == f16_rounded(docs).count_nonzero()
+    parts = zipf_index.memory_bytes(by_part=True)
+    assert set(parts) == {"forward", "postings", "summaries", "knn", "attributes"}
+    assert parts["forward"] >= zipf_index.nnz * 6
+    assert zipf_index.memory_bytes() == sum(parts.values())
+    assert "SparseIndex" in repr(zipf_index) and "n=8000" in repr(zipf_index)
+    assert zipf_index.params["block_size"] >= 1
+    r = zipf_index.search(zipf_data[1][:3], k=4)
+    ids, scores = r
+    assert ids.shape == scores.shape == (3, 4) and len(r) == 3 and "nq=3" in repr(r)
+
+
+def test_documents_without_shared_terms_are_not_returned():
+    docs = [{0: 1.0}, {1: 2.0}, {}, {0: 3.0, 1: 1.0}]
+    index = SparseIndex.build(docs, n_postings=None)
+    result = index.search([{0: 1.0}], k=3)
+    assert result.ids.tolist() == [[3, 0, -1]]
+    assert np.isneginf(result.scores[0, 2])
+    assert len(index) == 4 and index.n_terms == 2
+
+
+# ----------------------------------------------------------------------------- save / load
+
+
+def test_save_load_identical(tmp_path, zipf_data):
+    docs, queries, _ = zipf_data
+    sub = docs[:2000]
+    tags = [["a", "b"][i % 2] for i in range(sub.shape[0])]
+    index = SparseIndex.build(sub, attributes={"tag": tags}, knn=3)
+    path = tmp_path / "sparse.fanns"
+    index.save(path)
+    loaded = SparseIndex.load(path)
+    for flt in (None, fanns.field("tag") == "a"):
+        a = index.search(queries, k=K, filter=flt)
+        b = loaded.search(queries, k=K, filter=flt)
+        np.testing.assert_array_equal(a.ids, b.ids)
+        np.testing.assert_array_equal(a.scores, b.scores)
+    assert loaded.params == index.params
+    before, after = index.memory_bytes(by_part=True), loaded.memory_bytes(by_part=True)
+    assert {k: v for k, v in before.items() if k != "attributes"} == {
+        k: v for k, v in after.items() if k != "attributes"
+    }
+    assert len(loaded) == len(index) and loaded.n_terms == index.n_terms
+
+
+def test_corrupt_and_truncated_files_raise(tmp_path, small_exact):
+    docs, queries = small_exact
+    index = SparseIndex.build(docs)
+    path = tmp_path / "x.fanns"
+    index.save(path)
+    blob = path.read_bytes()
+    truncated = tmp_path / "t.fanns"
+    truncated.write_bytes(blob[: len(blob) - 100])
+    with pytest.raises(ValueError):
+        SparseIndex.load(truncated)
+    flipped = bytearray(blob)
+    flipped[len(blob) // 2] ^= 0xFF  # inside a checksummed section
+    bad = tmp_path / "f.fanns"
+    bad.write_bytes(bytes(flipped))
+    with pytest.raises(ValueError):
+        SparseIndex.load(bad)
+    with pytest.raises(ValueError):
+        SparseIndex.load(tmp_path / "missing.fanns")
+
+
+def _rewrite(tmp_path, source, edit):
+    meta, sections = read_index_file(source, "sparse")
+    sections = {k: np.array(v) for k, v in sections.items()}
+    edit(meta, sections)
+    out = tmp_path / "edited.fanns"
+    write_index_file(out, "sparse", meta, sections)
+    return out
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda m, s: s["sparse/block_docs"].__setitem__(0, 10**6),  # id out of range
+        lambda m, s: s["sparse/forward_offsets"].__setitem__(5, 10**9),  # offsets past end
+        lambda m, s: s["sparse/list_offsets"].__setitem__(1, 2**40),
+        lambda m, s: s.__setitem__("sparse/summary_steps", s["sparse/summary_steps"][:-1]),
+        lambda m, s: s.__setitem__("sparse/term_map", s["sparse/term_map"].astype(np.int64)),
+        lambda m, s: s.pop("sparse/forward_values"),
+        lambda m, s: m.__setitem__("n_docs", m["n_docs"] + 1),
+        lambda m, s: m.pop("params"),
+        # invariants only the engine checks: terms of a row not ascending, bad f16, bad block id
+        lambda m, s: s["sparse/forward_terms"].__setitem__(
+            slice(0, 2), s["sparse/forward_terms"][1::-1]
+        ),
+        lambda m, s: s["sparse/forward_values"].__setitem__(0, 0xFC00),
+        lambda m, s: s["sparse/summary_entry_block"].__setitem__(0, 60000),
+        lambda m, s: s["sparse/summary_entry_end"].__setitem__(0, 2**31),
+    ],
+)
+def test_inconsistent_sections_raise_value_error(tmp_path, small_exact, edit):
+    docs, queries = small_exact
+    index = SparseIndex.build(docs, block_size=4)
+    path = tmp_path / "ok.fanns"
+    index.save(path)
+    with pytest.raises(ValueError):
+        SparseIndex.load(_rewrite(tmp_path, path, edit))
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_bad_documents_raise(small_exact):
+    docs, _ = small_exact
+    neg = docs.copy()
+    neg.data[3] = -1.0
+    nan = docs.copy()
+    nan.data[3] = np.nan
+    big = docs.copy()
+    big.data[3] = 1e6
+    for bad in (neg, nan, big):
+        with pytest.raises(ValueError, match="row"):
+            SparseIndex.build(bad)
+    negative_id = sp.csr_matrix(
+        (np.ones(2, np.float32), np.array([0, -1]), np.array([0, 2])), shape=(1, 3)
+    )
+    with pytest.raises(ValueError, match="negative term id"):
+        SparseIndex.build(negative_id)
+    with pytest.raises(ValueError, match="outside"):
+        SparseIndex.build(SparseRows(np.array([0, 1]), np.array([7]), np.ones(1), (1, 3)))
+
+    class PastTheEnd:
+        indptr = np.array([0, 5])
+        indices = np.array([1])
+        data = np.ones(1)
+        shape = (1, 3)
+
+    with pytest.raises(ValueError, match="indptr"):
+        SparseIndex.build(PastTheEnd())
+    for bad_type in (np.ones((3, 3)), "text", 42, {0: 1.0}, [[0, 1]], [{"a": 1.0}], [{0: "x"}]):
+        with pytest.raises(TypeError):
+            SparseIndex.build(bad_type)
+    with pytest.raises(ValueError, match="empty"):
+        SparseIndex.build(sp.csr_matrix((0, 5), dtype=np.float32))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"n_postings": 0},
+        {"block_size": 0},
+        {"summary_energy": 0.0},
+        {"summary_energy": 1.5},
+        {"knn": -1},
+        {"threads": -1},
+        {"seed": -3},
+        {"n_terms": 10},
+    ],
+)
+def test_bad_build_parameters_raise(small_exact, kwargs):
+    docs, _ = small_exact
+    with pytest.raises(ValueError):
+        SparseIndex.build(docs, **kwargs)
+
+
+def test_bad_search_input_raises(zipf_index, zipf_data):
+    docs, queries, _ = zipf_data
+    wide = sp.csr_matrix((1, docs.shape[1] + 1), dtype=np.float32)
+    with pytest.raises(ValueError, match="columns"):
+        zipf_index.search(wide)
+    with pytest.raises(ValueError, match="columns"):
+        zipf_index.search([{docs.shape[1]: 1.0}])
+    neg = queries[:2].copy()
+    neg.data[0] = -1
+    with pytest.raises(ValueError, match="negative"):
+        zipf_index.search(neg)
+    nan = queries[:2].copy()
+    nan.data[0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        zipf_index.search(nan)
+    for k in (0, -1):
+        with pytest.raises(ValueError, match="k"):
+            zipf_index.search(queries[:2], k=k)
+    with pytest.raises(TypeError):
+        zipf_index.search(queries[:2], k=2.5)
+    with pytest.raises(ValueError):
+        zipf_index.search(queries[:2], heap_factor=-0.1)
+    with pytest.raises(ValueError):
+        zipf_index.search(queries[:2], query_cut=0)
+    with pytest.raises(ValueError):
+        zipf_index.search(queries[:2], filter=np.ones(5, dtype=bool))
+    with pytest.raises(ValueError):
+        zipf_index.search(queries[:2], filter=[None] * 3)
+    with pytest.raises(KeyError):
+        zipf_index.search(queries[:2], filter=fanns.field("nope") == 1)
+    with pytest.raises(TypeError):
+        zipf_index.search(np.ones((2, docs.shape[1])))
+    # the index still answers after the failures
+    assert zipf_index.search(queries[:2], k=3).ids.shape == (2, 3)
+
+
+def test_constructor_is_not_public():
+    with pytest.raises(TypeError):
+        SparseIndex()
+
+
+# ----------------------------------------------------------------------------- plain baseline
+
+
+def test_plain_inverted_baseline_exact_without_pruning(zipf_data):
+    docs, queries, _ = zipf_data
+    rounded = f16_rounded(docs)
+    plain = _core.PlainInvertedIndex.build(
+        rounded.indptr.astype(np.int64),
+        rounded.indices.astype(np.uint32),
+        rounded.data,
+        docs.shape[1],
+        0,
+        0,
+    )
+    q = queries.tocsr()
+    ids, scores = plain.search(
+        q.indptr.astype(np.int64), q.indices.astype(np.uint32), q.data, q.shape[1], K, 0, 0, 1
+    )
+    exact = exact_scores(rounded, queries)
+    want = np.take_along_axis(exact, exact_topk(exact, K), 1)
+    np.testing.assert_allclose(scores, want, rtol=1e-5)
+    assert recall(ids, exact_topk(exact, K)) >= 0.99
