@@ -7,8 +7,25 @@ from dataclasses import dataclass
 import numpy as np
 
 
-@dataclass(frozen=True)
-class SearchResult:
+class BatchResult:
+    """What every batch result shares: ``len`` is the number of queries, and the
+    ``repr`` counts how the queries were answered (``plans``)."""
+
+    ids: np.ndarray
+    plans: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    def __repr__(self) -> str:
+        nq, k = self.ids.shape
+        kinds, counts = np.unique(self.plans, return_counts=True)
+        plans = ", ".join(f"{kind}={count}" for kind, count in zip(kinds, counts))
+        return f"{type(self).__name__}(nq={nq}, k={k}, plans: {plans or 'none'})"
+
+
+@dataclass(frozen=True, repr=False)
+class SearchResult(BatchResult):
     """The answer to a batch of k-NN queries.
 
     Attributes:
@@ -34,12 +51,3 @@ class SearchResult:
     def __iter__(self):
         yield self.ids
         yield self.distances
-
-    def __len__(self) -> int:
-        return int(self.ids.shape[0])
-
-    def __repr__(self) -> str:
-        nq, k = self.ids.shape
-        kinds, counts = np.unique(self.plans, return_counts=True)
-        plans = ", ".join(f"{kind}={count}" for kind, count in zip(kinds, counts))
-        return f"SearchResult(nq={nq}, k={k}, plans: {plans or 'none'})"

@@ -48,6 +48,7 @@ from fanns._fileformat import read_index_file, write_index_file
 from fanns._validation import as_count, as_path
 from fanns.attributes import AttributeStore
 from fanns.filters import prepare_filters
+from fanns.result import BatchResult
 
 __all__ = ["SparseIndex", "SparseSearchResult"]
 
@@ -90,8 +91,8 @@ _SECTIONS: dict[str, np.dtype] = {
 }
 
 
-@dataclass(frozen=True)
-class SparseSearchResult:
+@dataclass(frozen=True, repr=False)
+class SparseSearchResult(BatchResult):
     """The answer to a batch of sparse queries.
 
     Attributes:
@@ -117,15 +118,6 @@ class SparseSearchResult:
     def __iter__(self):
         yield self.ids
         yield self.scores
-
-    def __len__(self) -> int:
-        return int(self.ids.shape[0])
-
-    def __repr__(self) -> str:
-        nq, k = self.ids.shape
-        kinds, counts = np.unique(self.plans, return_counts=True)
-        plans = ", ".join(f"{kind}={count}" for kind, count in zip(kinds, counts))
-        return f"SparseSearchResult(nq={nq}, k={k}, plans: {plans or 'none'})"
 
 
 @dataclass(frozen=True)
