@@ -7,7 +7,9 @@ import pytest
 
 import fanns
 from fanns import field
-from oracle import clustered_with_queries, exact_knn, recall
+from fanns._fileformat import read_index_file
+from fanns.range_graph import RangeGraph
+from oracle import clustered_with_queries, exact_distances, exact_knn, recall
 
 N, NQ, DIM = 8000, 30, 16
 
@@ -131,3 +133,76 @@ def test_bad_range_attribute():
         fanns.Index.build(data, attributes={"x": np.arange(50)}, range_attribute="nope")
     with pytest.raises(TypeError, match="name"):
         fanns.Index.build(data, attributes={"name": ["a"] * 50}, range_attribute="name")
+
+
+def test_range_graph_shares_the_index_vectors(world, tmp_path):
+    index, data, queries, keys, valid, _, _ = world
+    graph = index._range_graph
+    assert not graph.owns_vectors
+    # The same graph on its own holds a copy of the vectors on top of the links.
+    alone = RangeGraph.build(data, keys, valid=valid, M=16, ef_construction=100)
+    assert alone.owns_vectors
+    assert index.memory_bytes(by_part=True)["range_graph"] + data.nbytes == alone.memory_bytes()
+    path = tmp_path / "shared.fanns"
+    index.save(path)
+    _, sections = read_index_file(path, "hnsw")
+    assert "range/vectors" not in sections
+    loaded = fanns.Index.load(path)
+    assert not loaded._range_graph.owns_vectors
+    flt = field("date").between(20002000, 20004000)
+    np.testing.assert_array_equal(
+        index.search(queries, k=10, filter=flt).ids, loaded.search(queries, k=10, filter=flt).ids
+    )
+
+
+def test_narrow_ranges_are_scanned_exactly_by_the_range_graph(world):
+    index, data, queries, keys, valid, _, _ = world
+    ordered = np.sort(keys[valid])
+    lo, hi = int(ordered[1000]), int(ordered[1060])
+    mask = valid & (keys >= lo) & (keys <= hi)
+    flt = field("date").between(lo, hi)
+    info = index.explain(flt)
+    assert info["plan"] == "exact" and info["range_graph"]
+    assert info["passing"] == int(mask.sum()) and info["exact_threshold"] == 32 * 64
+    assert not index.explain(field("kind") == 1)["range_graph"]
+    result = index.search(queries, k=10, filter=flt)
+    assert set(result.plans) == {"exact"}
+    truth = exact_knn(queries, data, 10, "l2", mask)
+    dist = exact_distances(queries, data, "l2")
+    for i, row in enumerate(result.ids):
+        np.testing.assert_array_equal(row[: len(truth[i])], truth[i])
+        np.testing.assert_allclose(
+            result.distances[i, : len(truth[i])], dist[i, truth[i]], rtol=1e-4, atol=1e-3
+        )
+
+
+def test_one_batch_mixes_routed_and_main_graph_filters(world):
+    index, data, queries, keys, valid, tags, kind = world
+    ordered = np.sort(keys[valid])
+    narrow = (int(ordered[2000]), int(ordered[2050]))
+    wide = (int(ordered[1000]), int(ordered[5000]))
+    has_b = np.array(["b" in t for t in tags])
+    choices = [
+        (None, np.ones(N, bool)),
+        (field("date").between(*narrow), valid & (keys >= narrow[0]) & (keys <= narrow[1])),
+        (field("date").between(*wide), valid & (keys >= wide[0]) & (keys <= wide[1])),
+        (
+            field("date").between(*wide) & (field("kind") == 1),
+            valid & (keys >= wide[0]) & (keys <= wide[1]) & (kind == 1),
+        ),
+        (field("tags").contains("b"), has_b),
+        (field("date") >= int(ordered[100]), valid & (keys >= int(ordered[100]))),
+    ]
+    picks = [i % len(choices) for i in range(NQ)]
+    filters = [choices[p][0] for p in picks]
+    masks = [choices[p][1] for p in picks]
+    result = index.search(queries, k=10, filter=filters)
+    truth = exact_knn(queries, data, 10, "l2", masks)
+    for row, mask in zip(result.ids, masks):
+        assert mask[row[row >= 0]].all()
+        assert (row >= 0).sum() == min(10, int(mask.sum()))
+    assert recall(result.ids, truth) >= 0.95
+    # Each query gets what it would get alone.
+    for i in (1, 2, 3):
+        alone = index.search(queries[i : i + 1], k=10, filter=filters[i])
+        np.testing.assert_array_equal(alone.ids[0], result.ids[i])

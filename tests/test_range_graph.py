@@ -416,3 +416,58 @@ def test_properties_memory_and_repr(data, keyed):
     assert "RangeGraph" in repr(graph)
     with pytest.raises(ValueError):
         graph.keys[0] = 1
+
+
+def test_graph_keeps_its_own_copy_of_the_callers_vectors(data):
+    base, queries, _ = data
+    keys = np.arange(N)
+    mine = base.copy()
+    graph = RangeGraph.build(mine, keys)
+    before = graph.search(queries, K, 1000, 3000, exact_threshold=0)
+    mine[:] = 0.0  # the caller changing its array changes nothing
+    after = graph.search(queries, K, 1000, 3000, exact_threshold=0)
+    for a, b in zip(before, after):
+        np.testing.assert_array_equal(a, b)
+    assert graph.owns_vectors and graph.memory_bytes() >= base.nbytes
+
+
+def test_shared_vectors_must_be_given_back(data):
+    base, queries, _ = data
+    keys = np.arange(N)
+    graph = RangeGraph.build(base, keys)
+    meta, sections = graph.state()
+    vectors = sections.pop("vectors")
+    shared = dict(meta, shared_vectors=True)
+    with pytest.raises(ValueError, match="vectors="):
+        RangeGraph.from_state(shared, sections)
+    with pytest.raises(ValueError, match="vector block shape"):
+        RangeGraph.from_state(shared, sections, vectors=vectors[:-1])
+    with pytest.raises(ValueError, match="vector block shape"):
+        RangeGraph.from_state(shared, sections, vectors=vectors.astype(np.float64))
+    restored = RangeGraph.from_state(shared, sections, vectors=vectors)
+    assert not restored.owns_vectors
+    for a, b in zip(graph.search(queries, K, 100, 4000), restored.search(queries, K, 100, 4000)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="missing or mistyped vectors"):
+        RangeGraph.from_state(meta, sections)
+
+
+def test_search_positions_matches_search_and_checks_positions(data, keyed):
+    base, queries, _ = data
+    keys, graph = keyed["uncorrelated"]
+    lo, hi = random_ranges(keys, 900, NQ, np.random.default_rng(5))
+    start, stop = graph.positions(lo, hi)
+    for a, b in zip(
+        graph.search(queries, K, lo, hi), graph.search_positions(queries, K, start, stop)
+    ):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="start positions"):
+        graph.search_positions(queries, K, -1, 10)
+    with pytest.raises(ValueError, match="stop positions"):
+        graph.search_positions(queries, K, 0, N + 1)
+    with pytest.raises(TypeError, match="integer positions"):
+        graph.search_positions(queries, K, 0.5, 10)
+    with pytest.raises(ValueError, match="positions, got shape"):
+        graph.search_positions(queries, K, np.zeros(3, dtype=np.int64), 10)
+    with pytest.raises(ValueError, match="query_filter"):
+        graph.search_positions(queries, K, 0, 10, bitsets=[np.zeros((N + 63) // 64, np.uint64)])

@@ -67,6 +67,7 @@ public:
             range::RangeGraphBuilder(*fresh).build(data, rows, ord, n, threads);
         }
         graph_ = std::move(fresh);
+        rows_ = vectors;  // the graph reads these rows from now on
     }
 
     py::tuple search(const FloatMatrix& queries, std::size_t k, const PositionArray& lo, const PositionArray& hi,
@@ -135,7 +136,6 @@ public:
         const auto n = static_cast<py::ssize_t>(graph_->size());
         const auto depths = static_cast<py::ssize_t>(graph_->layout().depths());
         py::dict d;
-        d["vectors"] = as_numpy(s.vectors, {n, static_cast<py::ssize_t>(graph_->dim())});
         d["order"] = as_numpy(s.order, {n});
         d["links"] = as_numpy(s.links, {n, depths, static_cast<py::ssize_t>(graph_->slot_size())});
         d["entries"] = as_numpy(s.entries, {static_cast<py::ssize_t>(s.entries.size())});
@@ -143,20 +143,26 @@ public:
         return d;
     }
 
-    void restore(const py::dict& d) {
+    // `vectors`: the rows the graph was built over (total_rows x dim).
+    void restore(const py::dict& d, const FloatMatrix& vectors) {
         RangeGraph::State s;
-        s.vectors = section<float>(d, "vectors");
         s.order = section<std::uint32_t>(d, "order");
         s.links = section<std::uint32_t>(d, "links");
         s.entries = section<std::uint32_t>(d, "entries");
         if (!d.contains("total_rows")) throw py::value_error("corrupt range graph: missing total_rows");
         s.total_rows = d["total_rows"].cast<std::size_t>();
+        if (vectors.ndim() != 2 || std::size_t(vectors.shape(0)) != s.total_rows ||
+            std::size_t(vectors.shape(1)) != graph_->dim()) {
+            throw py::value_error("corrupt range graph: vectors must have shape (total_rows, dim)");
+        }
+        const float* rows = vectors.data();
         auto fresh = std::make_unique<RangeGraph>(graph_->dim(), graph_->metric(), graph_->params());
         {
             py::gil_scoped_release release;
-            fresh->restore(std::move(s));
+            fresh->restore(std::move(s), rows);
         }
         graph_ = std::move(fresh);
+        rows_ = vectors;
     }
 
     py::array_t<std::uint32_t> neighbours(std::size_t position, std::size_t depth) const {
@@ -180,6 +186,7 @@ public:
 
 private:
     std::unique_ptr<RangeGraph> graph_;
+    FloatMatrix rows_;  // keeps the rows the graph reads alive
 };
 
 }  // namespace
@@ -193,7 +200,7 @@ void register_range(py::module_& m) {
              py::arg("ef"), py::arg("threads"), py::arg("bitsets"), py::arg("query_filter"),
              py::arg("exact_threshold"), py::arg("max_links"), py::arg("entry_points"))
         .def("state", &RangeGraphIndex::state)
-        .def("restore", &RangeGraphIndex::restore, py::arg("state"))
+        .def("restore", &RangeGraphIndex::restore, py::arg("state"), py::arg("vectors"))
         .def("order", &RangeGraphIndex::order)
         .def("neighbours", &RangeGraphIndex::neighbours, py::arg("position"), py::arg("depth"))
         .def_property_readonly("size", &RangeGraphIndex::size)

@@ -38,8 +38,9 @@ class RangeGraphBuilder {
 public:
     explicit RangeGraphBuilder(RangeGraph& graph) : g_(graph) {}
 
-    // `data`: total_rows x dim, row-major, original row order. `order`: the
-    // rows that have a key, sorted by (key, id).
+    // `data`: total_rows x dim, row-major, original row order; the graph
+    // keeps reading it (see range_graph.h). `order`: the rows that have a
+    // key, sorted by (key, id).
     void build(const float* data, std::size_t total_rows, const std::uint32_t* order, std::size_t n,
                std::size_t threads) {
         if (total_rows >= 0xffffffffu) throw std::invalid_argument("too many rows");
@@ -50,15 +51,10 @@ public:
             if (seen[order[i]]) throw std::invalid_argument("row order repeats a row");
             seen[order[i]] = 1;
         }
-        const std::size_t dim = g_.dim_;
         const SegmentLayout layout(n, g_.params_.leaf_size);
-        std::vector<float> vectors(n * dim);
-        parallel_for(n, threads, 1024, [&](std::size_t p, std::size_t) {
-            std::memcpy(vectors.data() + p * dim, data + std::size_t(order[p]) * dim, dim * sizeof(float));
-        });
         g_.layout_ = layout;
         g_.total_rows_ = total_rows;
-        g_.vectors_ = std::move(vectors);
+        g_.rows_ = data;
         g_.order_.assign(order, order + n);
         g_.links_.assign(n * layout.depths() * g_.slot_size(), 0);
         g_.entries_.assign(layout.total_segments(), 0);
@@ -95,12 +91,13 @@ private:
     // Largest sibling scanned exactly instead of searched.
     std::size_t exact_limit() const { return kExactLimit; }
 
-    // Distances from `query` to the contiguous positions [begin, end).
+    // Distances from `query` to the positions [begin, end).
     void block_distances(const float* query, std::size_t begin, std::size_t end, std::vector<float>& out) const {
         const simd::Kernels& k = simd::active_kernels();
         out.resize(end - begin);
         const bool similarity = g_.metric_ != Metric::l2;
-        (similarity ? k.dot_rows : k.l2sq_rows)(query, g_.vector(begin), end - begin, g_.dim_, out.data());
+        (similarity ? k.dot_ids : k.l2sq_ids)(query, g_.rows_, g_.order_.data() + begin, end - begin, g_.dim_,
+                                              out.data());
         if (similarity) {
             for (float& v : out) v = 1.0f - v;
         }

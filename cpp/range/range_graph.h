@@ -29,11 +29,13 @@
 //   for n = 50k, 384-d).
 //
 // Layout. Rows with a key are sorted by (key, id); `order` maps a sorted
-// position to the original row id and the vectors are stored in sorted order,
-// so every segment is one contiguous block (this copy of the vectors belongs
-// to the range graph). Links are positions, not ids, so "inside the range" is
-// one comparison with no indirection, and a point's links for all depths are
-// contiguous: slot(pos, d) = [count, p0, p1, ...] with room for M links.
+// position to the original row id. The vectors are not copied: the graph
+// reads the caller's rows (in original row order, total_rows x dim) through
+// `order`, so an index and its range graph share one block of vectors; the
+// caller keeps that block alive and unchanged for the graph's lifetime.
+// Links are positions, not ids, so "inside the range" is one comparison with
+// no indirection, and a point's links for all depths are contiguous:
+// slot(pos, d) = [count, p0, p1, ...] with room for M links.
 // Every link at depth d stays inside the point's segment at depth d. Each
 // segment also stores an entry point: the member nearest its mean vector.
 //
@@ -81,8 +83,9 @@ public:
     const SegmentLayout& layout() const { return layout_; }
     std::size_t slot_size() const { return params_.M + 1; }
 
-    const float* vector(std::size_t position) const { return vectors_.data() + position * dim_; }
-    const float* vectors() const { return vectors_.data(); }
+    const float* vector(std::size_t position) const { return rows_ + std::size_t(order_[position]) * dim_; }
+    // Every row in original row order (total_rows x dim), not owned.
+    const float* rows() const { return rows_; }
     std::uint32_t row_id(std::size_t position) const { return order_[position]; }
     const std::uint32_t* order() const { return order_.data(); }
 
@@ -99,30 +102,31 @@ public:
     Distance distance() const { return Distance(metric_, dim_, simd::active_kernels()); }
     VisitedPool& visited_pool() const { return visited_pool_; }
 
+    // Bytes the graph owns (the shared rows are not counted).
     std::size_t memory_bytes() const {
-        return vectors_.capacity() * sizeof(float) + order_.capacity() * sizeof(std::uint32_t) +
-               links_.capacity() * sizeof(std::uint32_t) + entries_.capacity() * sizeof(std::uint32_t);
+        return order_.capacity() * sizeof(std::uint32_t) + links_.capacity() * sizeof(std::uint32_t) +
+               entries_.capacity() * sizeof(std::uint32_t);
     }
 
-    // Plain arrays: vectors (size x dim, sorted order), order (size), links
-    // (size x depths x (M + 1)), entries (one per segment).
+    // Plain arrays: order (size), links (size x depths x (M + 1)), entries
+    // (one per segment). The rows are the caller's.
     struct State {
         std::size_t total_rows = 0;
-        std::vector<float> vectors;
         std::vector<std::uint32_t> order;
         std::vector<std::uint32_t> links;
         std::vector<std::uint32_t> entries;
     };
 
-    State state() const { return State{total_rows_, vectors_, order_, links_, entries_}; }
+    State state() const { return State{total_rows_, order_, links_, entries_}; }
 
     // Checks every size, id and link; throws std::invalid_argument on the
-    // first inconsistency and leaves the graph unchanged.
-    void restore(State s) {
+    // first inconsistency and leaves the graph unchanged. `rows` (s.total_rows
+    // x dim, original row order) must outlive the graph.
+    void restore(State s, const float* rows) {
         auto fail = [](const std::string& what) { throw std::invalid_argument("corrupt range graph: " + what); };
         const std::size_t n = s.order.size();
         if (s.total_rows < n || s.total_rows >= 0xffffffffu) fail("row count");
-        if (s.vectors.size() != n * dim_) fail("vector block size");
+        if (rows == nullptr && s.total_rows > 0) fail("no rows");
         const SegmentLayout layout(n, params_.leaf_size);
         const std::size_t slot = slot_size();
         if (s.links.size() != n * layout.depths() * slot) fail("link block size");
@@ -149,12 +153,9 @@ public:
                 }
             }
         }
-        for (float v : s.vectors) {
-            if (!(v - v == 0.0f)) fail("non-finite vector value");
-        }
         layout_ = layout;
         total_rows_ = s.total_rows;
-        vectors_ = std::move(s.vectors);
+        rows_ = rows;
         order_ = std::move(s.order);
         links_ = std::move(s.links);
         entries_ = std::move(s.entries);
@@ -169,7 +170,7 @@ private:
     RangeGraphParams params_;
     std::size_t total_rows_ = 0;
     SegmentLayout layout_;
-    std::vector<float> vectors_;
+    const float* rows_ = nullptr;
     std::vector<std::uint32_t> order_;
     std::vector<std::uint32_t> links_;
     std::vector<std::uint32_t> entries_;

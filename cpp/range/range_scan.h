@@ -1,7 +1,7 @@
-// Exact search over the sorted positions [lo, hi) of a range graph: the
-// vectors of a range are one contiguous block, scored a block of rows at a
-// time; with a predicate, the passing positions are gathered first and
-// scored with the id-list kernel.
+// Exact search over the sorted positions [lo, hi) of a range graph: the row
+// ids of a range are one contiguous run of `order`, scored a block at a time
+// with the id-list kernel (which prefetches the rows ahead); with a
+// predicate, the passing rows are gathered first.
 #pragma once
 
 #include <algorithm>
@@ -16,10 +16,10 @@ namespace fanns::range {
 
 class RangeScanner {
 public:
-    RangeScanner(const float* base, std::size_t dim, Metric metric)
-        : base_(base), dim_(dim), similarity_(metric != Metric::l2) {
+    // `rows`: every row in original order; `order`: row id of each position.
+    RangeScanner(const float* rows, const std::uint32_t* order, std::size_t dim, Metric metric)
+        : rows_(rows), order_(order), dim_(dim), similarity_(metric != Metric::l2) {
         const simd::Kernels& k = simd::active_kernels();
-        rows_kernel_ = similarity_ ? k.dot_rows : k.l2sq_rows;
         ids_kernel_ = similarity_ ? k.dot_ids : k.l2sq_ids;
     }
 
@@ -30,22 +30,24 @@ public:
         if constexpr (!Pred::filters) {
             for (std::size_t start = lo; start < hi; start += kBlock) {
                 const std::size_t count = std::min(kBlock, hi - start);
-                rows_kernel_(query, base_ + start * dim_, count, dim_, distances_.data());
+                ids_kernel_(query, rows_, order_ + start, count, dim_, distances_.data());
                 for (std::size_t j = 0; j < count; ++j) {
                     offer(distances_[j], static_cast<std::uint32_t>(start + j), results);
                 }
             }
         } else {
             positions_.resize(kBlock);
+            ids_.resize(kBlock);
             std::size_t filled = 0;
             auto flush = [&]() {
-                ids_kernel_(query, base_, positions_.data(), filled, dim_, distances_.data());
+                ids_kernel_(query, rows_, ids_.data(), filled, dim_, distances_.data());
                 for (std::size_t j = 0; j < filled; ++j) offer(distances_[j], positions_[j], results);
                 filled = 0;
             };
             for (std::size_t p = lo; p < hi; ++p) {
                 if (!pred(static_cast<std::uint32_t>(p))) continue;
-                positions_[filled++] = static_cast<std::uint32_t>(p);
+                positions_[filled] = static_cast<std::uint32_t>(p);
+                ids_[filled++] = order_[p];
                 if (filled == kBlock) flush();
             }
             if (filled > 0) flush();
@@ -59,13 +61,14 @@ private:
     }
 
     static constexpr std::size_t kBlock = 256;
-    const float* base_;
+    const float* rows_;
+    const std::uint32_t* order_;
     std::size_t dim_;
     bool similarity_;
-    simd::RowsKernel rows_kernel_;
     simd::IdsKernel ids_kernel_;
     std::vector<float> distances_;
     std::vector<std::uint32_t> positions_;
+    std::vector<std::uint32_t> ids_;
 };
 
 }  // namespace fanns::range

@@ -40,7 +40,7 @@ queries, compiling each distinct filter once.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -52,10 +52,13 @@ from fanns.attributes import NUMERIC_TYPES, AttributeStore, bitmap_from_ids, bit
 __all__ = [
     "Expr",
     "Field",
+    "FilterGroups",
     "PreparedFilters",
     "compile_filter",
+    "compile_groups",
     "field",
     "find_range",
+    "group_filters",
     "prepare_filters",
     "split_conjuncts",
     "to_bitset",
@@ -753,13 +756,14 @@ class PreparedFilters:
 
     ``bitsets[j]``, ``bitmaps[j]``, ``counts[j]`` and ``expressions[j]`` describe
     the ``j``-th distinct filter; query ``i`` uses filter ``query_filter[i]``
-    (``-1``: unfiltered).
+    (``-1``: unfiltered). A filter left uncompiled (see :func:`compile_groups`)
+    has ``None`` bitmap and bitset and count ``-1``.
     """
 
-    bitsets: list[np.ndarray]
+    bitsets: list[np.ndarray | None]
     query_filter: np.ndarray
     counts: np.ndarray
-    bitmaps: list[BitMap]
+    bitmaps: list[BitMap | None]
     expressions: list[Any]
 
     def __len__(self) -> int:
@@ -770,24 +774,34 @@ def _looks_like_mask(items: Sequence[Any]) -> bool:
     return len(items) > 0 and isinstance(items[0], (bool, np.bool_))
 
 
-def prepare_filters(filter: Any, store: AttributeStore | None, n: int, nq: int) -> PreparedFilters:
-    """Compile the filter(s) of a batch of ``nq`` queries, each distinct one once.
+@dataclass(frozen=True)
+class FilterGroups:
+    """The distinct filters of a batch, before compilation.
+
+    Query ``i`` uses ``distinct[query_filter[i]]`` (``-1``: unfiltered).
+    """
+
+    distinct: list[Any]
+    query_filter: np.ndarray
+
+
+def group_filters(filter: Any, n: int, nq: int) -> FilterGroups:
+    """Collect the distinct filters of a batch of ``nq`` queries over ``n`` rows.
 
     ``filter`` is ``None`` (no filtering), one filter for every query, or a
     list/tuple of ``nq`` filters (``None`` entries are unfiltered). Identical
-    expressions (same :meth:`Expr.key`) and the same bitmap or mask object are
-    compiled once.
+    expressions (same :meth:`Expr.key`) and the same bitmap or mask object
+    are one group. Nothing is compiled or checked against the attributes:
+    see :func:`compile_groups`.
 
     Example:
-        >>> store = AttributeStore.from_input({"a": [1, 2, 3]}, n=3)
-        >>> p = prepare_filters([field("a") > 1, None, field("a") > 1], store, 3, 3)
-        >>> p.query_filter.tolist(), p.counts.tolist()
-        ([0, -1, 0], [2])
+        >>> g = group_filters([field("a") > 1, None, field("a") > 1], 3, 3)
+        >>> len(g.distinct), g.query_filter.tolist()
+        (1, [0, -1, 0])
     """
     if isinstance(nq, bool) or not isinstance(nq, (int, np.integer)) or nq < 0:
         raise ValueError(f"nq must be a non-negative integer, got {nq!r}")
     nq = int(nq)
-    store = _check_store(store, n)
     if filter is None:
         per_query: list[Any] = [None] * nq
     elif isinstance(filter, np.ndarray) and filter.dtype == object:
@@ -799,8 +813,6 @@ def prepare_filters(filter: Any, store: AttributeStore | None, n: int, nq: int) 
             per_query = list(filter)
     else:
         per_query = [filter] * nq
-        if nq == 0:
-            compile_filter(filter, store, n)  # still report a bad filter
     if len(per_query) != nq:
         raise ValueError(
             f"a list of filters needs one entry per query: got {len(per_query)} for {nq} queries"
@@ -817,14 +829,65 @@ def prepare_filters(filter: Any, store: AttributeStore | None, n: int, nq: int) 
             slot = slots[key] = len(distinct)
             distinct.append(item)
         query_filter[i] = slot
-    bitmaps = [compile_filter(item, store, n) for item in distinct]
+    return FilterGroups(distinct=distinct, query_filter=query_filter)
+
+
+def compile_groups(
+    groups: FilterGroups,
+    store: AttributeStore | None,
+    n: int,
+    *,
+    skip: Collection[int] = (),
+) -> PreparedFilters:
+    """Compile every distinct filter of ``groups`` except those numbered in ``skip``.
+
+    A skipped filter has ``None`` for its bitmap and bitset and ``-1`` for its
+    count; its expression is kept.
+
+    Example:
+        >>> store = AttributeStore.from_input({"a": [1, 2, 3]}, n=3)
+        >>> g = group_filters([field("a") > 1, field("a") == 1], 3, 2)
+        >>> compile_groups(g, store, 3, skip={1}).counts.tolist()
+        [2, -1]
+    """
+    store = _check_store(store, n)
+    bitmaps = [
+        None if j in skip else compile_filter(item, store, n)
+        for j, item in enumerate(groups.distinct)
+    ]
     return PreparedFilters(
-        bitsets=[to_bitset(b, n) for b in bitmaps],
-        query_filter=query_filter,
-        counts=np.array([len(b) for b in bitmaps], dtype=np.int64),
+        bitsets=[None if b is None else to_bitset(b, n) for b in bitmaps],
+        query_filter=groups.query_filter,
+        counts=np.array([-1 if b is None else len(b) for b in bitmaps], dtype=np.int64),
         bitmaps=bitmaps,
-        expressions=distinct,
+        expressions=list(groups.distinct),
     )
+
+
+def prepare_filters(filter: Any, store: AttributeStore | None, n: int, nq: int) -> PreparedFilters:
+    """Compile the filter(s) of a batch of ``nq`` queries, each distinct one once.
+
+    ``filter`` is ``None`` (no filtering), one filter for every query, or a
+    list/tuple of ``nq`` filters (``None`` entries are unfiltered). Identical
+    expressions (same :meth:`Expr.key`) and the same bitmap or mask object are
+    compiled once.
+
+    Example:
+        >>> store = AttributeStore.from_input({"a": [1, 2, 3]}, n=3)
+        >>> p = prepare_filters([field("a") > 1, None, field("a") > 1], store, 3, 3)
+        >>> p.query_filter.tolist(), p.counts.tolist()
+        ([0, -1, 0], [2])
+    """
+    store = _check_store(store, n)
+    groups = group_filters(filter, n, nq)
+    one_for_all = not (
+        filter is None
+        or (isinstance(filter, np.ndarray) and filter.dtype == object)
+        or (isinstance(filter, (list, tuple)) and not _looks_like_mask(filter))
+    )
+    if nq == 0 and one_for_all:
+        compile_filter(filter, store, n)  # still report a bad filter
+    return compile_groups(groups, store, n)
 
 
 # ----------------------------------------------------------------------------

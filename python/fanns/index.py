@@ -12,10 +12,10 @@ from fanns import _core
 from fanns._fileformat import read_index_file, write_index_file
 from fanns._validation import as_count, as_matrix, as_path, normalise_rows
 from fanns.attributes import AttributeStore
-from fanns.filters import prepare_filters
+from fanns.filters import PreparedFilters
 from fanns.range_graph import RangeGraph
 from fanns.result import SearchResult
-from fanns.routing import route_ranges
+from fanns.routing import RoutedFilters, route_filters
 
 METRICS = ("l2", "ip", "cosine")
 _PLAN_NAMES = np.array(list(_core.PLAN_NAMES))
@@ -118,7 +118,10 @@ class Index:
                 conjunct, a range on it (``field(a).between(lo, hi)``,
                 ``field(a) >= lo``, ...) are then answered by that graph when
                 the planner finds it cheaper; other conjuncts are checked as
-                a predicate during its traversal.
+                a predicate during its traversal. The range graph reads the
+                index's own vectors; it adds ``(M + 1) * 4`` bytes of links
+                per row and tree depth (about ``log2(n / range_leaf_size)``
+                depths) and takes several times an HNSW build.
             range_leaf_size: smallest segment of the range graph's tree.
 
         Returns:
@@ -159,13 +162,26 @@ class Index:
             "gamma": gamma,
             "m_beta": m_beta,
         }
+        if range_attribute is not None:
+            range_kind = _range_attribute_kind(store, range_attribute)
+            range_leaf_size = as_count(range_leaf_size, "range_leaf_size", minimum=2)
+            if range_leaf_size > 2**24:
+                raise ValueError(f"range_leaf_size must be <= 2**24, got {range_leaf_size}")
+        engine = _core.HnswIndex(data.shape[1], metric, M, M0, ef_construction, seed, m_beta)
+        engine.build(data, threads)
         range_graph = None
         if range_attribute is not None:
             range_graph = _build_range_graph(
-                data, store, range_attribute, metric, M, ef_construction, range_leaf_size, threads
+                engine,
+                store,
+                range_attribute,
+                range_kind,
+                metric,
+                M,
+                ef_construction,
+                range_leaf_size,
+                threads,
             )
-        engine = _core.HnswIndex(data.shape[1], metric, M, M0, ef_construction, seed, m_beta)
-        engine.build(data, threads)
         return cls._create(engine, metric, params, store, range_attribute, range_graph)
 
     # ----------------------------------------------------------- properties
@@ -262,29 +278,22 @@ class Index:
             q = normalise_rows(q, "queries")
         planner = self._planner(exact_threshold, ef)
         user_threshold = None if exact_threshold is None else planner["exact_threshold"]
-        prepared = prepare_filters(filter, self._store, len(self), q.shape[0])
-        routes = route_ranges(
-            prepared,
-            self._range_graph,
-            self._range_attribute,
-            self._store,
-            len(self),
-            planner["exact_threshold"],
-        )
-        routed = np.isin(prepared.query_filter, list(routes)) if routes else None
-        main = np.arange(q.shape[0]) if routed is None else np.flatnonzero(~routed)
+        routed = self._route(filter, q.shape[0], planner["exact_threshold"])
+        prepared = routed.prepared
+        on_range = routed.routed_queries()
         ids = np.full((q.shape[0], k), -1, dtype=np.int64)
         distances = np.full((q.shape[0], k), np.inf, dtype=np.float32)
         plans = np.empty(q.shape[0], dtype=_PLAN_DTYPE)
+        main = np.flatnonzero(~on_range)
         if len(main):
-            query_filter = prepared.query_filter[main] if len(prepared.bitsets) else None
+            bitsets, counts, query_filter = _subset_filters(prepared, prepared.query_filter[main])
             main_ids, main_distances, main_plans = self._engine.search(
-                q[main] if routed is not None else q,
+                q[main] if len(main) < q.shape[0] else q,
                 k,
                 ef,
                 threads,
-                list(prepared.bitsets),
-                [int(c) for c in prepared.counts],
+                bitsets,
+                counts,
                 query_filter,
                 planner,
             )
@@ -293,22 +302,39 @@ class Index:
                 main_distances,
                 _PLAN_NAMES[main_plans],
             )
-        for j, route in routes.items():
-            members = np.flatnonzero(prepared.query_filter == j)
-            r_ids, r_distances, r_plans = self._range_graph.search(
+        members = np.flatnonzero(on_range)
+        if len(members):
+            groups = prepared.query_filter[members]
+            routes = routed.routes
+            start = np.array([routes[j].start for j in groups.tolist()], dtype=np.uint64)
+            stop = np.array([routes[j].stop for j in groups.tolist()], dtype=np.uint64)
+            # Only filters with other conjuncts than the range carry a predicate.
+            rest = np.array([routes[j].has_rest for j in groups.tolist()], dtype=bool)
+            bitsets, _, query_filter = _subset_filters(prepared, np.where(rest, groups, -1))
+            r_ids, r_distances, r_plans = self._range_graph.search_positions(
                 q[members],
                 k,
-                route.lo,
-                route.hi,
-                lo_inclusive=route.lo_inclusive,
-                hi_inclusive=route.hi_inclusive,
+                start,
+                stop,
                 ef=ef,
-                bitset=prepared.bitsets[j] if route.has_rest else None,
+                bitsets=bitsets,
+                query_filter=query_filter,
                 threads=threads,
                 exact_threshold=user_threshold,
             )
             ids[members], distances[members], plans[members] = r_ids, r_distances, r_plans
         return SearchResult(ids=ids, distances=distances, plans=plans)
+
+    def _route(self, filter, nq: int, exact_threshold: int) -> RoutedFilters:
+        return route_filters(
+            filter,
+            self._store,
+            len(self),
+            nq,
+            range_graph=self._range_graph,
+            attribute=self._range_attribute,
+            exact_threshold=exact_threshold,
+        )
 
     def _planner(self, exact_threshold: int | None, ef: int) -> dict:
         if exact_threshold is None:
@@ -336,28 +362,31 @@ class Index:
         k = as_count(k, "k", minimum=1)
         ef = as_count(ef, "ef", minimum=1, allow_none=True)
         ef = max(k, 64) if ef is None else max(ef, k)
-        prepared = prepare_filters(filter, self._store, len(self), 1)
-        filtered = len(prepared.bitsets) > 0
-        passing = int(prepared.counts[0]) if filtered else len(self)
         planner = self._planner(exact_threshold, ef)
-        plan = self._engine.plan_for(passing, filtered, planner)
-        routes = route_ranges(
-            prepared,
-            self._range_graph,
-            self._range_attribute,
-            self._store,
-            len(self),
-            planner["exact_threshold"],
-        )
-        if routes:
-            plan = "range"
+        routed = self._route(filter, 1, planner["exact_threshold"])
+        prepared = routed.prepared
+        filtered = len(prepared.bitsets) > 0
+        route = routed.routes.get(0)
+        threshold = planner["exact_threshold"]
+        if route is not None:
+            passing = int(prepared.counts[0]) if route.has_rest else route.in_range
+            # The range graph scans narrow ranges (see RangeGraph.search).
+            range_threshold = planner["exact_threshold"] if exact_threshold is not None else 32 * ef
+            plan = "exact" if route.in_range <= range_threshold else "range"
+            threshold = range_threshold
+            if passing == 0:
+                plan = "empty"
+        else:
+            passing = int(prepared.counts[0]) if filtered else len(self)
+            plan = self._engine.plan_for(passing, filtered, planner)
         return {
             "plan": plan,
             "passing": passing,
             "n": len(self),
             "selectivity": passing / len(self) if len(self) else 0.0,
             "filter": repr(filter) if filtered else None,
-            "exact_threshold": planner["exact_threshold"],
+            "exact_threshold": threshold,
+            "range_graph": route is not None,
         }
 
     # ------------------------------------------------------------------ io
@@ -424,7 +453,9 @@ class Index:
                     for name, array in sections.items()
                     if name.startswith("range/")
                 }
-                range_graph = RangeGraph.from_state(range_meta["graph"], graph_sections)
+                range_graph = RangeGraph.from_state(
+                    range_meta["graph"], graph_sections, vectors=engine.vectors()
+                )
             except (KeyError, TypeError) as exc:
                 raise ValueError(f"{path!r} is corrupt (range graph: {exc})") from exc
             if range_graph.n != engine.size or range_attribute not in store:
@@ -432,17 +463,26 @@ class Index:
         return cls._create(engine, metric, params, store, range_attribute, range_graph)
 
 
-def _build_range_graph(
-    data: np.ndarray,
-    store: AttributeStore,
-    attribute: str,
-    metric: str,
-    M: int,
-    ef_construction: int,
-    leaf_size: int,
-    threads: int,
-) -> RangeGraph:
-    """A range graph over the ordered attribute ``attribute`` of the store."""
+def _subset_filters(
+    prepared: PreparedFilters, query_filter: np.ndarray
+) -> tuple[list[np.ndarray], list[int], np.ndarray | None]:
+    """The bitsets, counts and renumbered per-query indices of the distinct
+    filters that ``query_filter`` (indices into ``prepared``, -1: none) uses."""
+    used = np.unique(query_filter[query_filter >= 0])
+    if len(used) == 0:
+        return [], [], None
+    renumber = np.full(len(prepared.bitsets), -1, dtype=np.int32)
+    renumber[used] = np.arange(len(used), dtype=np.int32)
+    subset = np.where(query_filter >= 0, renumber[np.maximum(query_filter, 0)], -1)
+    bitsets = [prepared.bitsets[j] for j in used.tolist()]
+    if any(b is None for b in bitsets):
+        raise RuntimeError("a filter the engine needs was left uncompiled")
+    counts = [int(prepared.counts[j]) for j in used.tolist()]
+    return bitsets, counts, subset.astype(np.int32)
+
+
+def _range_attribute_kind(store: AttributeStore, attribute: str) -> str:
+    """The column type of ``attribute``, checked to be one a range graph orders."""
     if not isinstance(attribute, str):
         raise TypeError(
             f"range_attribute must be an attribute name, not {type(attribute).__name__}"
@@ -453,20 +493,37 @@ def _build_range_graph(
             f"range_attribute {attribute!r} is a {kind} column; "
             "a range graph needs int, float or date"
         )
+    return kind
+
+
+def _build_range_graph(
+    engine,
+    store: AttributeStore,
+    attribute: str,
+    kind: str,
+    metric: str,
+    M: int,
+    ef_construction: int,
+    leaf_size: int,
+    threads: int,
+) -> RangeGraph:
+    """A range graph over the ordered attribute ``attribute`` of the store,
+    reading the vectors of the built ``engine``."""
+    n = int(engine.size)
     rows, values = store.sorted_order(attribute)
-    keys = np.zeros(data.shape[0], dtype=np.float64 if kind == "float" else np.int64)
-    valid = np.zeros(data.shape[0], dtype=bool)
+    keys = np.zeros(n, dtype=np.float64 if kind == "float" else np.int64)
+    valid = np.zeros(n, dtype=bool)
     keys[rows] = values
     valid[rows] = True
-    return RangeGraph.build(
-        data,
-        keys,
-        valid=valid,
-        metric=metric,
-        M=M,
-        ef_construction=min(ef_construction, 100),
-        leaf_size=leaf_size,
-        threads=threads,
+    params = {
+        "M": M,
+        "ef_construction": min(ef_construction, 100),
+        "leaf_size": leaf_size,
+        "seed": 0,
+    }
+    # The graph reads the index's own (read-only) vectors: no second copy.
+    return RangeGraph._build_over(
+        engine.vectors(), keys, valid, metric, params, threads, owns_rows=False
     )
 
 

@@ -23,9 +23,8 @@ from fanns._validation import as_count, as_matrix
 METRICS = ("l2", "ip", "cosine")
 PLAN_NAMES = np.array(list(_core.RANGE_PLAN_NAMES))
 STATE_KIND = "range_graph"
-STATE_VERSION = 1
+STATE_VERSION = 2
 _SECTIONS = {
-    "vectors": np.float32,
     "order": np.uint32,
     "links": np.uint32,
     "entries": np.uint32,
@@ -141,9 +140,15 @@ class RangeGraph:
         raise TypeError("use RangeGraph.build(vectors, keys, ...) or RangeGraph.from_state(...)")
 
     @classmethod
-    def _create(cls, engine, keys: np.ndarray, metric: str, params: dict) -> RangeGraph:
+    def _create(
+        cls, engine, keys: np.ndarray, metric: str, params: dict, rows: np.ndarray, owns_rows: bool
+    ) -> RangeGraph:
         self = object.__new__(cls)
         self._engine = engine
+        # The rows the engine reads (it holds a reference too); a graph built
+        # inside an Index shares the index's vectors instead of owning a copy.
+        self._rows = rows
+        self._owns_rows = owns_rows
         keys = np.ascontiguousarray(keys)
         keys.flags.writeable = False
         self._keys = keys
@@ -170,8 +175,8 @@ class RangeGraph:
 
         Args:
             vectors: float32 (n, dim) array-like; the range graph keeps its own
-                copy in key order. For ``"cosine"`` rows are unit-normalised
-                (rows already of unit length are taken as they are).
+                copy. For ``"cosine"`` rows are unit-normalised (rows already
+                of unit length are taken as they are).
             keys: int or float key per row (dates as YYYYMMDD integers,
                 prices, ...). An object array may hold None for missing keys.
             valid: optional boolean mask (n,); rows with False (and rows whose
@@ -210,12 +215,33 @@ class RangeGraph:
         if metric == "cosine":
             data = _normalised(data, "vectors")
         values, mask = _as_keys(keys, valid, n)
-        rows = np.flatnonzero(mask)
-        order = rows[np.argsort(values[rows], kind="stable")].astype(np.uint32)
+        if np.may_share_memory(data, np.asarray(vectors)):
+            data = data.copy()  # never read rows the caller may still change
+        data.flags.writeable = False
         params = {"M": M, "ef_construction": ef_construction, "leaf_size": leaf_size, "seed": seed}
-        engine = _core.RangeGraphIndex(data.shape[1], metric, M, ef_construction, leaf_size)
-        engine.build(data, order, threads)
-        return cls._create(engine, values[order], metric, params)
+        return cls._build_over(data, values, mask, metric, params, threads, owns_rows=True)
+
+    @classmethod
+    def _build_over(
+        cls,
+        rows: np.ndarray,
+        values: np.ndarray,
+        mask: np.ndarray,
+        metric: str,
+        params: dict,
+        threads: int,
+        *,
+        owns_rows: bool,
+    ) -> RangeGraph:
+        """Build over ``rows`` (read-only float32 (n, dim), C order, normalised
+        for cosine), which the graph keeps reading; arguments already checked."""
+        keyed = np.flatnonzero(mask)
+        order = keyed[np.argsort(values[keyed], kind="stable")].astype(np.uint32)
+        engine = _core.RangeGraphIndex(
+            rows.shape[1], metric, params["M"], params["ef_construction"], params["leaf_size"]
+        )
+        engine.build(rows, order, threads)
+        return cls._create(engine, values[order], metric, params, rows, owns_rows)
 
     # ----------------------------------------------------------- properties
     @property
@@ -257,9 +283,16 @@ class RangeGraph:
         """Depths of the segment tree (one graph per segment at every depth)."""
         return int(self._engine.depths)
 
+    @property
+    def owns_vectors(self) -> bool:
+        """False when the graph reads the vectors of the index it belongs to."""
+        return self._owns_rows
+
     def memory_bytes(self) -> int:
-        """Bytes held: vectors in key order, links of every depth, order and keys."""
-        return int(self._engine.memory_bytes()) + int(self._keys.nbytes)
+        """Bytes held: links of every depth, order, keys, and the vectors when
+        the graph owns them (not when it shares an index's)."""
+        own = int(self._rows.nbytes) if self._owns_rows else 0
+        return int(self._engine.memory_bytes()) + int(self._keys.nbytes) + own
 
     def __repr__(self) -> str:
         return (
@@ -439,6 +472,50 @@ class RangeGraph:
             >>> ids, distances, plans = graph.search(queries, 10, lo=20210101, hi=None)
         """
         k = as_count(k, "k", minimum=1)
+        q = as_matrix(queries, "queries", dim=self.dim, allow_1d=True)
+        nq = q.shape[0]
+        start, stop = self.positions(
+            lo, hi, lo_inclusive=lo_inclusive, hi_inclusive=hi_inclusive, nq=nq
+        )
+        bitsets, query_filter = self._prepare_bitsets(bitset, nq)
+        return self.search_positions(
+            q,
+            k,
+            start,
+            stop,
+            ef=ef,
+            bitsets=bitsets,
+            query_filter=query_filter,
+            threads=threads,
+            exact_threshold=exact_threshold,
+            max_links=max_links,
+        )
+
+    def search_positions(
+        self,
+        queries,
+        k: int,
+        start,
+        stop,
+        *,
+        ef: int | None = None,
+        bitsets: Sequence[np.ndarray] = (),
+        query_filter: np.ndarray | None = None,
+        threads: int = 0,
+        exact_threshold: int | None = None,
+        max_links: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`search` over sorted positions ``[start, stop)`` from :meth:`positions`.
+
+        ``bitsets`` are packed predicates (``ceil(n / 64)`` uint64 words each)
+        and ``query_filter`` gives each query's bitset (-1: none); the other
+        arguments are those of :meth:`search`.
+
+        Example:
+            >>> start, stop = graph.positions(20210101, 20211231)
+            >>> ids, distances, plans = graph.search_positions(queries, 10, start, stop)
+        """
+        k = as_count(k, "k", minimum=1)
         threads = as_count(threads, "threads", minimum=0)
         ef = as_count(ef, "ef", minimum=1, allow_none=True)
         ef = max(k, 64) if ef is None else max(ef, k)
@@ -450,16 +527,37 @@ class RangeGraph:
         if self._metric == "cosine":
             q = _normalised(q, "queries")
         nq = q.shape[0]
-        start, stop = self.positions(
-            lo, hi, lo_inclusive=lo_inclusive, hi_inclusive=hi_inclusive, nq=nq
-        )
-        start = np.ascontiguousarray(np.broadcast_to(start, nq))
-        stop = np.ascontiguousarray(np.broadcast_to(stop, nq))
-        bitsets, query_filter = self._prepare_bitsets(bitset, nq)
+        start = self._position_array(start, "start", nq)
+        stop = self._position_array(stop, "stop", nq)
+        if bitsets and query_filter is None:
+            raise ValueError("bitsets need a query_filter")
         ids, distances, plans = self._engine.search(
-            q, k, start, stop, ef, threads, bitsets, query_filter, exact_threshold, max_links, 4
+            q,
+            k,
+            start,
+            stop,
+            ef,
+            threads,
+            list(bitsets),
+            query_filter,
+            exact_threshold,
+            max_links,
+            4,
         )
         return ids, distances, PLAN_NAMES[plans]
+
+    def _position_array(self, value, name: str, nq: int) -> np.ndarray:
+        """``value`` as nq sorted positions in [0, n] (uint64), checked."""
+        arr = np.asarray(value)
+        if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+            raise TypeError(f"{name} must hold integer positions, not {arr.dtype}")
+        if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] not in (1, nq)):
+            raise ValueError(
+                f"{name} must be one position or {nq} positions, got shape {arr.shape}"
+            )
+        if arr.size and (arr.min() < 0 or arr.max() > self.n):
+            raise ValueError(f"{name} positions must lie in [0, {self.n}]")
+        return np.ascontiguousarray(np.broadcast_to(arr.astype(np.uint64), nq))
 
     def _prepare_bitsets(self, bitset, nq: int) -> tuple[list[np.ndarray], np.ndarray | None]:
         if bitset is None:
@@ -485,6 +583,9 @@ class RangeGraph:
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """``(meta, sections)``: JSON-able parameters and named arrays.
 
+        A graph that shares an index's vectors leaves them out (``meta
+        ["shared_vectors"]``); :meth:`from_state` then needs them back.
+
         Example:
             >>> meta, sections = graph.state()
             >>> same = RangeGraph.from_state(meta, sections)
@@ -492,7 +593,10 @@ class RangeGraph:
         engine_state = self._engine.state()
         sections = {name: engine_state[name] for name in _SECTIONS}
         sections["keys"] = np.array(self._keys)
+        if self._owns_rows:
+            sections["vectors"] = np.array(self._rows)
         meta = {
+            "shared_vectors": not self._owns_rows,
             "kind": STATE_KIND,
             "version": STATE_VERSION,
             "n": self.n,
@@ -505,8 +609,18 @@ class RangeGraph:
         return meta, sections
 
     @classmethod
-    def from_state(cls, meta: dict[str, Any], sections: dict[str, np.ndarray]) -> RangeGraph:
+    def from_state(
+        cls,
+        meta: dict[str, Any],
+        sections: dict[str, np.ndarray],
+        *,
+        vectors: np.ndarray | None = None,
+    ) -> RangeGraph:
         """Rebuild a graph from :meth:`state` output; anything inconsistent raises ValueError.
+
+        ``vectors`` gives back the (n, dim) float32 rows of a graph that shared
+        them (``meta["shared_vectors"]``); the graph reads them from then on, so
+        they must not change.
 
         Example:
             >>> graph = RangeGraph.from_state(*old.state())
@@ -521,6 +635,9 @@ class RangeGraph:
                 for key in ("M", "ef_construction", "leaf_size", "seed")
             }
             key_dtype = np.dtype(meta["key_dtype"])
+            shared = meta["shared_vectors"]
+            if not isinstance(shared, bool):
+                raise TypeError("shared_vectors")
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"corrupt range graph state (meta: {exc})") from exc
         if metric not in METRICS:
@@ -541,8 +658,26 @@ class RangeGraph:
             if not isinstance(array, np.ndarray) or array.dtype != np.dtype(dtype):
                 raise ValueError(f"corrupt range graph state (section {name!r} has the wrong type)")
             arrays[name] = np.ascontiguousarray(array)
-        if arrays["vectors"].shape != (size, dim):
+        if shared:
+            if vectors is None:
+                raise ValueError("this range graph shares its index's vectors: pass vectors=")
+            rows = vectors
+        else:
+            rows = sections.get("vectors")
+            if not isinstance(rows, np.ndarray) or rows.dtype != np.float32:
+                raise ValueError("corrupt range graph state (missing or mistyped vectors)")
+            if not np.isfinite(rows).all():
+                raise ValueError("corrupt range graph state (non-finite vector value)")
+        if (
+            not isinstance(rows, np.ndarray)
+            or rows.dtype != np.float32
+            or rows.shape != (n, dim)
+            or not rows.flags.c_contiguous
+        ):
             raise ValueError("corrupt range graph state (vector block shape)")
+        if not shared:
+            rows = rows.copy()
+            rows.flags.writeable = False
         if arrays["order"].shape != (size,) or arrays["keys"].shape != (size,):
             raise ValueError("corrupt range graph state (order or keys length)")
         if arrays["links"].ndim != 3 or arrays["links"].shape[0] != size:
@@ -563,7 +698,7 @@ class RangeGraph:
         state = {name: arrays[name] for name in _SECTIONS}
         state["total_rows"] = n
         try:
-            engine.restore(state)
+            engine.restore(state, rows)
         except (ValueError, RuntimeError) as exc:
             raise ValueError(str(exc)) from exc
-        return cls._create(engine, keys.copy(), metric, params)
+        return cls._create(engine, keys.copy(), metric, params, rows, not shared)
