@@ -8,7 +8,7 @@ import pytest
 import fanns
 from fanns import field
 from fanns._fileformat import read_index_file
-from fanns.range_graph import RangeGraph
+from fanns.range_graph import EXACT_ROWS_PER_EF, RangeGraph
 from oracle import clustered_with_queries, exact_distances, exact_knn, recall
 
 N, NQ, DIM = 8000, 30, 16
@@ -140,7 +140,9 @@ def test_range_graph_shares_the_index_vectors(world, tmp_path):
     graph = index._range_graph
     assert not graph.owns_vectors
     # The same graph on its own holds a copy of the vectors on top of the links.
-    alone = RangeGraph.build(data, keys, valid=valid, M=16, ef_construction=100)
+    alone = RangeGraph.build(
+        data, keys, valid=valid, **{k: v for k, v in graph.params.items() if k != "seed"}
+    )
     assert alone.owns_vectors
     assert index.memory_bytes(by_part=True)["range_graph"] + data.nbytes == alone.memory_bytes()
     path = tmp_path / "shared.fanns"
@@ -163,7 +165,7 @@ def test_narrow_ranges_are_scanned_exactly_by_the_range_graph(world):
     flt = field("date").between(lo, hi)
     info = index.explain(flt)
     assert info["plan"] == "exact" and info["range_graph"]
-    assert info["passing"] == int(mask.sum()) and info["exact_threshold"] == 32 * 64
+    assert info["passing"] == int(mask.sum()) and info["exact_threshold"] == EXACT_ROWS_PER_EF * 64
     assert not index.explain(field("kind") == 1)["range_graph"]
     result = index.search(queries, k=10, filter=flt)
     assert set(result.plans) == {"exact"}

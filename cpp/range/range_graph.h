@@ -57,7 +57,7 @@ namespace fanns::range {
 
 struct RangeGraphParams {
     std::size_t M = 16;                 // out-degree of every elemental graph
-    std::size_t ef_construction = 100;  // candidates gathered per point and depth
+    std::size_t ef_construction = 64;   // candidates gathered per point and depth
     std::size_t leaf_size = 128;        // width of the smallest segments
 };
 

@@ -13,7 +13,7 @@ from fanns._fileformat import read_index_file, write_index_file
 from fanns._validation import as_count, as_matrix, as_path, normalise_rows
 from fanns.attributes import AttributeStore
 from fanns.filters import PreparedFilters
-from fanns.range_graph import RangeGraph
+from fanns.range_graph import EXACT_ROWS_PER_EF, RangeGraph
 from fanns.result import SearchResult
 from fanns.routing import RoutedFilters, route_filters
 
@@ -371,7 +371,11 @@ class Index:
         if route is not None:
             passing = int(prepared.counts[0]) if route.has_rest else route.in_range
             # The range graph scans narrow ranges (see RangeGraph.search).
-            range_threshold = planner["exact_threshold"] if exact_threshold is not None else 32 * ef
+            range_threshold = (
+                planner["exact_threshold"]
+                if exact_threshold is not None
+                else EXACT_ROWS_PER_EF * ef
+            )
             plan = "exact" if route.in_range <= range_threshold else "range"
             threshold = range_threshold
             if passing == 0:
@@ -517,7 +521,9 @@ def _build_range_graph(
     valid[rows] = True
     params = {
         "M": M,
-        "ef_construction": min(ef_construction, 100),
+        # 64 candidates per point and depth: on arxiv-mini recall@10 within
+        # 0.01 of 100 at equal search ef, for a markedly shorter build.
+        "ef_construction": min(ef_construction, 64),
         "leaf_size": leaf_size,
         "seed": 0,
     }
