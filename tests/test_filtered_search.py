@@ -227,7 +227,7 @@ def test_filter_errors(world):
 def test_acorn_gamma_graph_answers_restrictive_filters(world, tmp_path):
     """gamma > 1 expands level-0 lists, so two-hop traversal serves rarer filters."""
     _, data, queries, _, cols = world
-    index = fanns.Index.build(data, attributes={"u": cols["u"]}, gamma=3, seed=1)
+    index = fanns.Index.build(data, attributes={"u": cols["u"]}, gamma=3, seed=1, threads=1)
     assert index.params["M0"] == 48 and index.params["m_beta"] == 32
     plans = set()
     for s in (0.03, 0.1, 0.4):
