@@ -19,6 +19,12 @@ inline std::size_t resolve_threads(std::size_t requested) {
     return hw == 0 ? 1 : hw;
 }
 
+// Workers parallel_for(count, threads, ...) uses: per-thread scratch sized by
+// this covers every `worker` index it passes.
+inline std::size_t workers_for(std::size_t count, std::size_t requested) {
+    return std::min(resolve_threads(requested), std::max<std::size_t>(1, count));
+}
+
 // fn(i, worker) for every i; `worker` is in [0, threads) and lets callers
 // keep per-thread scratch space.
 template <class Fn>

@@ -17,10 +17,25 @@ inline bool closer(const Candidate& a, const Candidate& b) {
     return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
 }
 
-// The nearest `capacity` candidates seen so far; the farthest sits on top.
-class ResultHeap {
+// Rankings a ResultHeap can keep. Each says whether `a` ranks before `b`
+// (ties by smaller id) and whether a value `a` beats a value `b`.
+struct SmallerFirst {  // distances: smaller is better
+    bool operator()(const Candidate& a, const Candidate& b) const { return closer(a, b); }
+    static bool beats(float a, float b) { return a < b; }
+};
+struct LargerFirst {  // scores such as inner products: larger is better
+    bool operator()(const Candidate& a, const Candidate& b) const {
+        return a.distance > b.distance || (a.distance == b.distance && a.id < b.id);
+    }
+    static bool beats(float a, float b) { return a > b; }
+};
+
+// The best `capacity` candidates seen so far under `Rank`; the worst kept one
+// sits on top. `Candidate::distance` holds whatever value `Rank` orders.
+template <class Rank>
+class RankedHeap {
 public:
-    explicit ResultHeap(std::size_t capacity = 0) : capacity_(capacity) { items_.reserve(capacity + 1); }
+    explicit RankedHeap(std::size_t capacity = 0) : capacity_(capacity) { items_.reserve(capacity + 1); }
     void reset(std::size_t capacity) {
         capacity_ = capacity;
         items_.clear();
@@ -31,20 +46,20 @@ public:
     std::size_t size() const { return items_.size(); }
     float worst() const { return items_.front().distance; }
     // Whether a candidate at `distance` would enter the heap.
-    bool admits(float distance) const { return !full() || distance < worst(); }
+    bool admits(float distance) const { return !full() || Rank::beats(distance, worst()); }
     void push(Candidate c) {
         if (full()) {
-            if (!closer(c, items_.front())) return;
-            std::pop_heap(items_.begin(), items_.end(), closer);
+            if (capacity_ == 0 || !Rank()(c, items_.front())) return;
+            std::pop_heap(items_.begin(), items_.end(), Rank());
             items_.back() = c;
         } else {
             items_.push_back(c);
         }
-        std::push_heap(items_.begin(), items_.end(), closer);
+        std::push_heap(items_.begin(), items_.end(), Rank());
     }
-    // Moves the contents out, nearest first.
+    // Moves the contents out, best first.
     void sorted_into(std::vector<Candidate>& out) {
-        std::sort_heap(items_.begin(), items_.end(), closer);
+        std::sort_heap(items_.begin(), items_.end(), Rank());
         out.assign(items_.begin(), items_.end());
         items_.clear();
     }
@@ -54,6 +69,11 @@ private:
     std::size_t capacity_;
     std::vector<Candidate> items_;
 };
+
+// The nearest `capacity` candidates seen so far; the farthest sits on top.
+using ResultHeap = RankedHeap<SmallerFirst>;
+// The `capacity` largest scores seen so far; the smallest kept sits on top.
+using ScoreHeap = RankedHeap<LargerFirst>;
 
 // Unbounded queue of candidates to expand; the nearest sits on top.
 class CandidateQueue {

@@ -208,6 +208,82 @@ def test_recall_default_parameters_bm25_arxiv():
     assert recall(result.ids, truth) >= 0.95
 
 
+# ----------------------------------------------------------------------------- summaries
+
+
+def _summary_arrays(index: SparseIndex) -> dict:
+    return index._engine.to_arrays()
+
+
+def test_summary_cap_bounds_entries_and_memory(zipf_index, zipf_data):
+    docs, queries, scores = zipf_data
+    arrays = _summary_arrays(zipf_index)
+    per_block = np.diff(arrays["summary_offsets"].astype(np.int64))
+    cap = fanns.sparse.DEFAULT_SUMMARY_CAP
+    assert per_block.max() == cap  # the cap binds on these blocks
+    parts = zipf_index.memory_bytes(by_part=True)
+    assert parts["summaries"] <= parts["forward"]
+
+    uncapped = SparseIndex.build(docs, summary_cap=None)
+    wide = np.diff(_summary_arrays(uncapped)["summary_offsets"].astype(np.int64))
+    assert wide.max() > cap and wide.sum() > 2 * per_block.sum()
+    assert uncapped.memory_bytes(by_part=True)["summaries"] > parts["summaries"]
+
+    # a tight cap changes which blocks are visited, yet results stay exact inner products
+    tiny = SparseIndex.build(docs, summary_cap=2)
+    assert np.diff(_summary_arrays(tiny)["summary_offsets"].astype(np.int64)).max() <= 2
+    a = tiny.search(queries, k=K)
+    b = zipf_index.search(queries, k=K)
+    assert (a.scored != b.scored).any()
+    found = a.ids >= 0
+    exact = exact_scores(f16_rounded(docs), queries)
+    np.testing.assert_allclose(
+        a.scores[found], np.take_along_axis(exact, np.maximum(a.ids, 0), 1)[found], rtol=1e-5
+    )
+    # the defaults (cap 32) keep recall; recall is checked against brute force
+    assert recall(b.ids, exact_topk(scores, K)) >= 0.95
+
+
+def test_summary_vocabulary_is_the_multi_block_terms(zipf_data):
+    docs, _, _ = zipf_data
+    index = SparseIndex.build(docs, block_size=8)
+    arrays = _summary_arrays(index)
+    blocks = np.diff(arrays["list_offsets"].astype(np.int64))
+    block_offsets = arrays["block_offsets"].astype(np.int64)
+    list_offsets = arrays["list_offsets"].astype(np.int64)
+    lengths = block_offsets[list_offsets[1:]] - block_offsets[list_offsets[:-1]]
+    vocabulary = arrays["summary_vocabulary"].astype(np.int64)
+    np.testing.assert_array_equal(vocabulary, np.flatnonzero(lengths > 8))
+    # every entry names a vocabulary term other than its list's own term
+    block_list = np.repeat(np.arange(blocks.size), blocks)
+    owner = np.repeat(block_list, np.diff(arrays["summary_offsets"].astype(np.int64)))
+    named = vocabulary[arrays["summary_entry_term"].astype(np.int64)]
+    assert named.size > 0 and (named != owner).all()
+    # lists of one block carry no summary entries
+    single = blocks[block_list] == 1
+    assert (np.diff(arrays["summary_offsets"].astype(np.int64))[single] == 0).all()
+
+
+def test_posting_codes_bound_the_list_weight(zipf_data):
+    docs, _, _ = zipf_data
+    index = SparseIndex.build(docs)
+    arrays = _summary_arrays(index)
+    f16 = f16_rounded(docs).tocsc()
+    term_map = arrays["term_map"].astype(np.int64)
+    list_offsets = arrays["list_offsets"].astype(np.int64)
+    block_offsets = arrays["block_offsets"].astype(np.int64)
+    for t in range(0, term_map.size, 97):
+        a, b = block_offsets[list_offsets[t]], block_offsets[list_offsets[t + 1]]
+        docs_t = arrays["block_docs"][a:b].astype(np.int64)
+        codes = arrays["block_codes"][a:b].astype(np.float64)
+        column = f16[:, int(term_map[t])].toarray().ravel()
+        weights = column[docs_t]
+        step = float(arrays["list_max"][t]) / 255
+        assert (weights > 0).all()
+        assert (weights <= codes * step * (1 + 1e-6)).all()
+        assert (weights > (codes - 1) * step * (1 - 1e-6)).all()
+
+
 # ----------------------------------------------------------------------------- filters
 
 
@@ -449,8 +525,14 @@ def _rewrite(tmp_path, source, edit):
             slice(0, 2), s["sparse/forward_terms"][1::-1]
         ),
         lambda m, s: s["sparse/forward_values"].__setitem__(0, 0xFC00),
-        lambda m, s: s["sparse/summary_entry_block"].__setitem__(0, 60000),
-        lambda m, s: s["sparse/summary_entry_end"].__setitem__(0, 2**31),
+        lambda m, s: s["sparse/summary_entry_term"].__setitem__(0, 60000),
+        lambda m, s: s["sparse/summary_offsets"].__setitem__(1, 2**31),
+        lambda m, s: s["sparse/summary_vocabulary"].__setitem__(
+            slice(0, 2), s["sparse/summary_vocabulary"][1::-1]
+        ),
+        lambda m, s: s.__setitem__("sparse/block_codes", s["sparse/block_codes"][:-1]),
+        lambda m, s: s.__setitem__("sparse/summary_list_code", s["sparse/summary_list_code"][:-1]),
+        lambda m, s: m.__setitem__("format", 1),
     ],
 )
 def test_inconsistent_sections_raise_value_error(tmp_path, small_exact, edit):
@@ -506,6 +588,8 @@ def test_bad_documents_raise(small_exact):
         {"block_size": 0},
         {"summary_energy": 0.0},
         {"summary_energy": 1.5},
+        {"summary_cap": 0},
+        {"summary_cap": -4},
         {"knn": -1},
         {"threads": -1},
         {"seed": -3},
@@ -516,6 +600,12 @@ def test_bad_build_parameters_raise(small_exact, kwargs):
     docs, _ = small_exact
     with pytest.raises(ValueError):
         SparseIndex.build(docs, **kwargs)
+
+
+def test_summary_cap_must_be_an_integer(small_exact):
+    docs, _ = small_exact
+    with pytest.raises(TypeError):
+        SparseIndex.build(docs, summary_cap=2.5)
 
 
 def test_bad_search_input_raises(zipf_index, zipf_data):

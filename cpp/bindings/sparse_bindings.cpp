@@ -123,13 +123,13 @@ py::dict export_arrays(const sparse::SparseIndex& index) {
     d["list_offsets"] = to_numpy(a.list_offsets);
     d["block_offsets"] = to_numpy(a.block_offsets);
     d["block_docs"] = to_numpy(a.block_docs);
+    d["block_codes"] = to_numpy(a.block_codes);
     d["list_max"] = to_numpy(a.list_max);
-    d["summary_term_offsets"] = to_numpy(a.summary_term_offsets);
-    d["summary_entry_offsets"] = to_numpy(a.summary_entry_offsets);
-    d["summary_terms"] = to_numpy(a.summary_terms);
-    d["summary_entry_end"] = to_numpy(a.summary_entry_end);
-    d["summary_entry_block"] = to_numpy(a.summary_entry_block);
+    d["summary_vocabulary"] = to_numpy(a.summary_vocabulary);
+    d["summary_offsets"] = to_numpy(a.summary_offsets);
+    d["summary_entry_term"] = to_numpy(a.summary_entry_term);
     d["summary_entry_code"] = to_numpy(a.summary_entry_code);
+    d["summary_list_code"] = to_numpy(a.summary_list_code);
     d["summary_steps"] = to_numpy(a.summary_steps);
     d["knn_neighbours"] = to_numpy(a.knn_neighbours);
     return d;
@@ -148,13 +148,13 @@ std::unique_ptr<sparse::SparseIndex> import_arrays(const py::dict& d, std::uint6
     a.list_offsets = to_vector<std::uint64_t>(d, "list_offsets");
     a.block_offsets = to_vector<std::uint64_t>(d, "block_offsets");
     a.block_docs = to_vector<std::uint32_t>(d, "block_docs");
+    a.block_codes = to_vector<std::uint8_t>(d, "block_codes");
     a.list_max = to_vector<float>(d, "list_max");
-    a.summary_term_offsets = to_vector<std::uint64_t>(d, "summary_term_offsets");
-    a.summary_entry_offsets = to_vector<std::uint64_t>(d, "summary_entry_offsets");
-    a.summary_terms = to_vector<std::uint32_t>(d, "summary_terms");
-    a.summary_entry_end = to_vector<std::uint32_t>(d, "summary_entry_end");
-    a.summary_entry_block = to_vector<std::uint16_t>(d, "summary_entry_block");
+    a.summary_vocabulary = to_vector<std::uint32_t>(d, "summary_vocabulary");
+    a.summary_offsets = to_vector<std::uint64_t>(d, "summary_offsets");
+    a.summary_entry_term = to_vector<std::uint16_t>(d, "summary_entry_term");
     a.summary_entry_code = to_vector<std::uint8_t>(d, "summary_entry_code");
+    a.summary_list_code = to_vector<std::uint8_t>(d, "summary_list_code");
     a.summary_steps = to_vector<float>(d, "summary_steps");
     a.knn_neighbours = to_vector<std::uint32_t>(d, "knn_neighbours");
     py::gil_scoped_release release;
@@ -171,12 +171,13 @@ void register_sparse(py::module_& m) {
             [](const Array<std::int64_t>& indptr, const Array<std::uint32_t>& indices, const Array<float>& data,
                std::uint64_t n_cols, std::size_t n_postings, std::size_t block_size, float summary_energy,
                std::size_t knn, std::uint64_t seed, std::size_t knn_query_cut, float knn_heap_factor,
-               std::size_t threads) {
+               std::size_t threads, std::size_t summary_cap) {
                 const CsrView rows = csr_view(indptr, indices, data, n_cols);
                 sparse::BuildParams params;
                 params.n_postings = n_postings;
                 params.block_size = block_size;
                 params.summary_energy = summary_energy;
+                params.summary_cap = summary_cap;
                 params.knn = knn;
                 params.seed = seed;
                 params.knn_query_cut = knn_query_cut;
@@ -186,7 +187,7 @@ void register_sparse(py::module_& m) {
             },
             py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("n_terms"), py::arg("n_postings"),
             py::arg("block_size"), py::arg("summary_energy"), py::arg("knn"), py::arg("seed"),
-            py::arg("knn_query_cut"), py::arg("knn_heap_factor"), py::arg("threads"))
+            py::arg("knn_query_cut"), py::arg("knn_heap_factor"), py::arg("threads"), py::arg("summary_cap"))
         .def_static("from_arrays", &import_arrays, py::arg("arrays"), py::arg("n_terms"), py::arg("n_docs"),
                     py::arg("knn_degree"))
         .def("to_arrays", &export_arrays)

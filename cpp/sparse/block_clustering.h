@@ -14,9 +14,9 @@
 #include <utility>
 #include <vector>
 
+#include "parallel.h"
 #include "sparse/forward_index.h"
 #include "sparse/half.h"
-#include "sparse/parallel_for.h"
 #include "sparse/random.h"
 
 namespace fanns::sparse {

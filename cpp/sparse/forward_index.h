@@ -13,9 +13,9 @@
 #include <utility>
 #include <vector>
 
+#include "parallel.h"
 #include "sparse/csr_view.h"
 #include "sparse/half.h"
-#include "sparse/parallel_for.h"
 #include "sparse/term_map.h"
 
 namespace fanns::sparse {
@@ -122,6 +122,13 @@ public:
             if ((query_terms[term >> 6] >> (term & 63)) & 1u) sum += dense_query[term] * half_to_float(e->value);
         }
         return sum;
+    }
+
+    // Asks the memory system for the first cache lines of a document's row.
+    void prefetch_start(std::uint32_t doc) const {
+        const char* begin = reinterpret_cast<const char*>(entries_.data() + offsets_[doc]);
+        __builtin_prefetch(begin);
+        __builtin_prefetch(begin + 64);
     }
 
     // Asks the memory system for a document's row ahead of scoring it.

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "sparse/forward_index.h"
-#include "sparse/top_k.h"
-#include "sparse/visited_set.h"
+#include "topk.h"
+#include "visited.h"
 
 namespace fanns::sparse {
 
@@ -46,22 +46,22 @@ private:
 // returns how many documents it scored.
 template <class Predicate>
 std::size_t refine_with_neighbours(const KnnGraph& graph, const ForwardIndex& forward, const float* dense_query,
-                            const std::uint64_t* query_terms, const Predicate& accept, VisitedSet& visited, TopK& top,
+                            const std::uint64_t* query_terms, const Predicate& accept, VisitedTable& visited, ScoreHeap& top,
                             std::vector<std::uint32_t>& seeds) {
     if (graph.empty()) return 0;
     std::size_t scored = 0;
     seeds.clear();
-    for (const ScoredDoc& d : top.members()) seeds.push_back(d.id);
+    for (const Candidate& d : top.items()) seeds.push_back(d.id);
     for (std::uint32_t seed : seeds) {
         const std::uint32_t* nb = graph.neighbours_of(seed);
         for (std::size_t j = 0; j < graph.degree(); ++j) {
             const std::uint32_t doc = nb[j];
             if (doc == KnnGraph::kNone) break;
-            if (!visited.insert(doc)) continue;
+            if (!visited.try_insert(doc)) continue;
             if (Predicate::filters && !accept(doc)) continue;
             const float score = forward.score(dense_query, query_terms, doc);
             ++scored;
-            if (score > 0.0f) top.push(score, doc);
+            if (score > 0.0f) top.push(Candidate{score, doc});
         }
     }
     return scored;

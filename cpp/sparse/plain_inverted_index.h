@@ -15,15 +15,15 @@
 #include <string>
 #include <vector>
 
+#include "parallel.h"
 #include "sparse/csr_view.h"
 #include "sparse/forward_index.h"
 #include "sparse/half.h"
-#include "sparse/parallel_for.h"
 #include "sparse/posting_lists.h"
 #include "sparse/query_scratch_pool.h"
 #include "sparse/sparse_search.h"
 #include "sparse/term_map.h"
-#include "sparse/top_k.h"
+#include "topk.h"
 
 namespace fanns::sparse {
 
@@ -74,7 +74,7 @@ public:
         if (k == 0) throw std::invalid_argument("k must be at least 1");
         if (queries.n_cols > n_terms_) throw std::invalid_argument("queries have more columns than the index");
         queries.validate("queries", queries.nnz(), std::numeric_limits<float>::max());
-        const std::size_t workers = resolve_threads(threads, queries.n_rows);
+        const std::size_t workers = workers_for(queries.n_rows, threads);
         std::vector<std::unique_ptr<Scratch>> scratch(workers);
         parallel_for(queries.n_rows, workers, 4, [&](std::size_t q, std::size_t worker) {
             auto& s = scratch[worker];
@@ -103,7 +103,7 @@ private:
         QueryScratch query;
         std::vector<float> accumulator;
         std::vector<std::uint32_t> touched;
-        std::vector<ScoredDoc> candidates;
+        std::vector<Candidate> candidates;
     };
 
     PlainInvertedIndex() = default;
@@ -125,27 +125,30 @@ private:
                 s.accumulator[doc] += w * weights_[j];
             }
         }
-        TopK& top = s.query.top();
+        ScoreHeap& top = s.query.top();
         top.reset(k);
         if (rerank == 0) {
             for (std::uint32_t doc : s.touched) {
-                if (s.accumulator[doc] > 0.0f) top.push(s.accumulator[doc], doc);
+                if (s.accumulator[doc] > 0.0f) top.push(Candidate{s.accumulator[doc], doc});
             }
         } else {
             s.candidates.clear();
-            for (std::uint32_t doc : s.touched) s.candidates.push_back(ScoredDoc{s.accumulator[doc], doc});
+            for (std::uint32_t doc : s.touched) s.candidates.push_back(Candidate{s.accumulator[doc], doc});
             if (s.candidates.size() > rerank) {
                 std::nth_element(s.candidates.begin(), s.candidates.begin() + static_cast<std::ptrdiff_t>(rerank),
-                                 s.candidates.end(), ranks_before);
+                                 s.candidates.end(), LargerFirst());
                 s.candidates.resize(rerank);
             }
-            for (const ScoredDoc& c : s.candidates) {
+            for (const Candidate& c : s.candidates) forward_.prefetch_start(c.id);
+            for (std::size_t i = 0; i < s.candidates.size(); ++i) {
+                const Candidate& c = s.candidates[i];
+                if (i + 1 < s.candidates.size()) forward_.prefetch(s.candidates[i + 1].id);
                 const float score = forward_.score(s.query.dense(), s.query.present(), c.id);
-                if (score > 0.0f) top.push(score, c.id);
+                if (score > 0.0f) top.push(Candidate{score, c.id});
             }
         }
         for (std::uint32_t doc : s.touched) s.accumulator[doc] = 0.0f;
-        top.write_sorted(ids, scores);
+        write_ranked(top, k, s.query.ranked(), ids, scores);
         s.query.clear();
     }
 

@@ -5,6 +5,9 @@
 //
 // Layout: term t owns blocks [list_offsets[t], list_offsets[t+1]); block b
 // owns documents docs[block_offsets[b] .. block_offsets[b+1]), ascending.
+// codes[j] is docs[j]'s weight for the list's term, quantised to u8 rounded up
+// (weight <= code * list_max / 255), so a visited block can bound each of its
+// documents before scoring it.
 #pragma once
 
 #include <algorithm>
@@ -44,10 +47,12 @@ public:
     BlockedPostingLists() = default;
 
     BlockedPostingLists(std::vector<std::uint64_t> list_offsets, std::vector<std::uint64_t> block_offsets,
-                        std::vector<std::uint32_t> docs, std::vector<float> list_max, std::size_t n_docs)
+                        std::vector<std::uint32_t> docs, std::vector<std::uint8_t> codes, std::vector<float> list_max,
+                        std::size_t n_docs)
         : list_offsets_(std::move(list_offsets)),
           block_offsets_(std::move(block_offsets)),
           docs_(std::move(docs)),
+          codes_(std::move(codes)),
           list_max_(std::move(list_max)) {
         validate(n_docs);
     }
@@ -63,6 +68,9 @@ public:
     }
     const std::uint32_t* block_begin(std::uint64_t block) const { return docs_.data() + block_offsets_[block]; }
     const std::uint32_t* block_end(std::uint64_t block) const { return docs_.data() + block_offsets_[block + 1]; }
+    const std::uint8_t* block_codes(std::uint64_t block) const { return codes_.data() + block_offsets_[block]; }
+    // Weight of one unit of a posting code of list `term`.
+    float code_step(std::uint32_t term) const { return list_max_[term] / 255.0f; }
 
     // Largest weight of the term in any document (the kept postings hold it).
     float list_max(std::uint32_t term) const { return list_max_[term]; }
@@ -70,11 +78,12 @@ public:
     const std::vector<std::uint64_t>& list_offsets() const { return list_offsets_; }
     const std::vector<std::uint64_t>& block_offsets() const { return block_offsets_; }
     const std::vector<std::uint32_t>& docs() const { return docs_; }
+    const std::vector<std::uint8_t>& codes() const { return codes_; }
     const std::vector<float>& list_maxima() const { return list_max_; }
 
     std::size_t memory_bytes() const {
         return list_offsets_.size() * sizeof(std::uint64_t) + block_offsets_.size() * sizeof(std::uint64_t) +
-               docs_.size() * sizeof(std::uint32_t) + list_max_.size() * sizeof(float);
+               docs_.size() * (sizeof(std::uint32_t) + sizeof(std::uint8_t)) + list_max_.size() * sizeof(float);
     }
 
 private:
@@ -84,6 +93,7 @@ private:
         if (block_offsets_.empty() || block_offsets_.front() != 0) bad("block offsets must start at 0");
         if (list_offsets_.back() != block_offsets_.size() - 1) bad("list offsets do not cover the blocks");
         if (block_offsets_.back() != docs_.size()) bad("block offsets do not cover the documents");
+        if (codes_.size() != docs_.size()) bad("one code per posting expected");
         if (list_max_.size() != n_terms()) bad("list maxima have the wrong size");
         for (std::size_t t = 0; t + 1 < list_offsets_.size(); ++t) {
             if (list_offsets_[t + 1] < list_offsets_[t]) bad("list offsets decrease");
@@ -101,6 +111,7 @@ private:
     std::vector<std::uint64_t> list_offsets_;
     std::vector<std::uint64_t> block_offsets_;
     std::vector<std::uint32_t> docs_;
+    std::vector<std::uint8_t> codes_;
     std::vector<float> list_max_;
 };
 

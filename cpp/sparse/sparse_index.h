@@ -16,12 +16,12 @@
 #include <vector>
 
 #include "bitset.h"
+#include "parallel.h"
 #include "sparse/block_clustering.h"
 #include "sparse/csr_view.h"
 #include "sparse/forward_index.h"
 #include "sparse/half.h"
 #include "sparse/knn_graph.h"
-#include "sparse/parallel_for.h"
 #include "sparse/posting_lists.h"
 #include "sparse/query_scratch_pool.h"
 #include "sparse/sparse_search.h"
@@ -33,7 +33,8 @@ namespace fanns::sparse {
 struct BuildParams {
     std::size_t n_postings = 0;  // postings kept per term; 0 keeps all
     std::size_t block_size = 16;  // average documents per block
-    float summary_energy = 0.6f;
+    float summary_energy = 1.0f;
+    std::size_t summary_cap = 32;  // most entries per block summary; 0: no bound
     std::size_t knn = 0;  // neighbours per document in the k-NN graph; 0: no graph
     std::uint64_t seed = 0;
     // Heaviest terms of a document used to assign it to a block.
@@ -64,13 +65,13 @@ struct SparseIndexArrays {
     std::vector<std::uint64_t> list_offsets;
     std::vector<std::uint64_t> block_offsets;
     std::vector<std::uint32_t> block_docs;
+    std::vector<std::uint8_t> block_codes;
     std::vector<float> list_max;
-    std::vector<std::uint64_t> summary_term_offsets;
-    std::vector<std::uint64_t> summary_entry_offsets;
-    std::vector<std::uint32_t> summary_terms;
-    std::vector<std::uint32_t> summary_entry_end;
-    std::vector<std::uint16_t> summary_entry_block;
+    std::vector<std::uint32_t> summary_vocabulary;
+    std::vector<std::uint64_t> summary_offsets;
+    std::vector<std::uint16_t> summary_entry_term;
     std::vector<std::uint8_t> summary_entry_code;
+    std::vector<std::uint8_t> summary_list_code;
     std::vector<float> summary_steps;
     std::size_t knn_degree = 0;
     std::vector<std::uint32_t> knn_neighbours;
@@ -115,14 +116,14 @@ public:
             throw std::invalid_argument("posting lists: one list per term expected");
         }
         index->lists_ = BlockedPostingLists(std::move(a.list_offsets), std::move(a.block_offsets),
-                                            std::move(a.block_docs), std::move(a.list_max), a.n_docs);
+                                            std::move(a.block_docs), std::move(a.block_codes), std::move(a.list_max),
+                                            a.n_docs);
         index->summaries_ = BlockSummaries::from_arrays(
-            std::move(a.summary_term_offsets), std::move(a.summary_entry_offsets), std::move(a.summary_terms),
-            std::move(a.summary_entry_end), std::move(a.summary_entry_block), std::move(a.summary_entry_code),
-            std::move(a.summary_steps), index->lists_);
+            std::move(a.summary_vocabulary), std::move(a.summary_offsets), std::move(a.summary_entry_term),
+            std::move(a.summary_entry_code), std::move(a.summary_list_code), std::move(a.summary_steps),
+            index->lists_);
         if (a.knn_degree > 0) index->knn_ = KnnGraph(a.knn_degree, std::move(a.knn_neighbours), a.n_docs);
         else if (!a.knn_neighbours.empty()) throw std::invalid_argument("knn graph: neighbours without a degree");
-        index->compute_max_blocks();
         return index;
     }
 
@@ -137,13 +138,13 @@ public:
         a.list_offsets = lists_.list_offsets();
         a.block_offsets = lists_.block_offsets();
         a.block_docs = lists_.docs();
+        a.block_codes = lists_.codes();
         a.list_max = lists_.list_maxima();
-        a.summary_term_offsets = summaries_.list_term_offsets();
-        a.summary_entry_offsets = summaries_.list_entry_offsets();
-        a.summary_terms = summaries_.terms();
-        a.summary_entry_end = summaries_.entry_end();
-        a.summary_entry_block = summaries_.entry_block();
-        a.summary_entry_code = summaries_.entry_code();
+        a.summary_vocabulary = summaries_.vocabulary();
+        a.summary_offsets = summaries_.block_offsets();
+        a.summary_entry_term = summaries_.entry_terms();
+        a.summary_entry_code = summaries_.entry_codes();
+        a.summary_list_code = summaries_.list_codes();
         a.summary_steps = summaries_.steps();
         a.knn_degree = knn_.degree();
         a.knn_neighbours = knn_.neighbours();
@@ -180,7 +181,7 @@ public:
             }
         }
         const IndexView view = this->view();
-        const std::size_t workers = resolve_threads(threads, queries.n_rows);
+        const std::size_t workers = workers_for(queries.n_rows, threads);
         std::vector<std::unique_ptr<QueryScratch>> scratch(workers);
         parallel_for(queries.n_rows, workers, 4, [&](std::size_t q, std::size_t worker) {
             auto& s = scratch[worker];
@@ -203,7 +204,7 @@ public:
                 filtered.heap_factor = static_cast<float>(params.heap_factor * std::sqrt(std::min(1.0, pass_rate)));
                 search_inverted(view, filtered, AcceptBitset{filters.bitsets[static_cast<std::size_t>(f)]}, *s);
             }
-            s->top().write_sorted(ids + q * params.k, scores + q * params.k);
+            write_ranked(s->top(), params.k, s->ranked(), ids + q * params.k, scores + q * params.k);
             plans[q] = static_cast<std::uint8_t>(plan);
             scored[q] = static_cast<std::uint32_t>(std::min<std::size_t>(s->scored, 0xffffffffu));
             s->clear();
@@ -238,16 +239,8 @@ private:
 
     std::unique_ptr<QueryScratch> acquire_scratch() const {
         return pool_.acquire([&] {
-            return std::make_unique<QueryScratch>(terms_.size(), n_docs_, std::max<std::size_t>(1, max_blocks_));
+            return std::make_unique<QueryScratch>(terms_.size(), n_docs_, summaries_.vocabulary_size());
         });
-    }
-
-    void compute_max_blocks() {
-        max_blocks_ = 0;
-        for (std::size_t t = 0; t < lists_.n_terms(); ++t) {
-            const auto term = static_cast<std::uint32_t>(t);
-            max_blocks_ = std::max<std::size_t>(max_blocks_, lists_.end_block(term) - lists_.first_block(term));
-        }
     }
 
     // Transposes the forward index, prunes, clusters and summarises every list.
@@ -279,13 +272,21 @@ private:
         });
         struct ListPart {
             std::vector<std::uint32_t> docs;  // grouped by block
+            std::vector<std::uint8_t> codes;  // each document's weight for the term, quantised
             std::vector<std::uint32_t> block_sizes;
             float max_weight = 0.0f;
         };
         std::vector<ListPart> parts(n_lists);
         std::vector<ListSummaries> summary_parts(n_lists);
+        std::vector<std::uint64_t> pruned_lengths(n_lists);
+        for (std::size_t t = 0; t < n_lists; ++t) {
+            std::uint64_t length = starts[t + 1] - starts[t];
+            if (params.n_postings != 0) length = std::min<std::uint64_t>(length, params.n_postings);
+            pruned_lengths[t] = length;
+        }
+        std::vector<std::uint16_t> vocabulary = summary_vocabulary(pruned_lengths, params.block_size);
         const DocumentSketches sketches(forward_, std::max<std::size_t>(1, params.clustering_terms), threads);
-        const std::size_t workers = resolve_threads(threads, n_lists);
+        const std::size_t workers = workers_for(n_lists, threads);
         std::vector<std::unique_ptr<ClusteringScratch>> cluster_scratch(workers);
         std::vector<std::unique_ptr<SummaryScratch>> summary_scratch(workers);
         parallel_for(n_lists, workers, 1, [&](std::size_t i, std::size_t worker) {
@@ -320,34 +321,43 @@ private:
                 part.block_sizes[b] = static_cast<std::uint32_t>(block_starts[b + 1] - block_starts[b]);
             }
             part.docs.resize(docs.size());
+            part.codes.resize(docs.size());
             {
+                const float code_step = part.max_weight / 255.0f;
                 std::vector<std::size_t> cursor(block_starts.begin(), block_starts.end() - 1);
-                for (std::size_t j = 0; j < docs.size(); ++j) part.docs[cursor[assignment[j]]++] = docs[j];
+                for (std::size_t j = 0; j < docs.size(); ++j) {
+                    const std::size_t at = cursor[assignment[j]]++;
+                    part.docs[at] = docs[j];
+                    part.codes[at] = quantise_up(weights[j], code_step);
+                }
             }
             summary_parts[term] =
-                summarise_list(forward_, part.docs, block_starts, term, params.summary_energy, *summary_scratch[worker]);
+                summarise_list(forward_, part.docs, block_starts, term, params.summary_energy, params.summary_cap,
+                               vocabulary, *summary_scratch[worker]);
         });
         std::vector<Posting>().swap(all);
 
         std::vector<std::uint64_t> list_offsets(n_lists + 1, 0);
         std::vector<std::uint64_t> block_offsets(1, 0);
         std::vector<std::uint32_t> docs;
+        std::vector<std::uint8_t> codes;
         std::vector<float> list_max(n_lists, 0.0f);
         std::size_t total_docs = 0;
         for (const auto& p : parts) total_docs += p.docs.size();
         docs.reserve(total_docs);
+        codes.reserve(total_docs);
         for (std::size_t t = 0; t < n_lists; ++t) {
             ListPart& p = parts[t];
             list_offsets[t + 1] = list_offsets[t] + p.block_sizes.size();
             for (std::uint32_t size : p.block_sizes) block_offsets.push_back(block_offsets.back() + size);
             docs.insert(docs.end(), p.docs.begin(), p.docs.end());
+            codes.insert(codes.end(), p.codes.begin(), p.codes.end());
             list_max[t] = p.max_weight;
             p = ListPart();
         }
         lists_ = BlockedPostingLists(std::move(list_offsets), std::move(block_offsets), std::move(docs),
-                                     std::move(list_max), n_docs_);
-        summaries_ = BlockSummaries::concatenate(summary_parts);
-        compute_max_blocks();
+                                     std::move(codes), std::move(list_max), n_docs_);
+        summaries_ = BlockSummaries::concatenate(summary_parts, std::move(vocabulary));
     }
 
     // Each document's nearest neighbours, found by searching the index with
@@ -361,7 +371,7 @@ private:
         sp.heap_factor = params.knn_heap_factor;
         sp.use_knn = false;
         const IndexView view = this->view();
-        const std::size_t workers = resolve_threads(threads, n_docs_);
+        const std::size_t workers = workers_for(n_docs_, threads);
         std::vector<std::unique_ptr<QueryScratch>> scratch(workers);
         std::vector<std::vector<std::int64_t>> ids(workers, std::vector<std::int64_t>(sp.k));
         std::vector<std::vector<float>> scores(workers, std::vector<float>(sp.k));
@@ -371,7 +381,7 @@ private:
             const auto doc = static_cast<std::uint32_t>(d);
             s->load_document(forward_, doc);
             search_inverted(view, sp, AcceptAll{}, *s);
-            s->top().write_sorted(ids[worker].data(), scores[worker].data());
+            write_ranked(s->top(), sp.k, s->ranked(), ids[worker].data(), scores[worker].data());
             s->clear();
             std::size_t filled = 0;
             for (std::size_t j = 0; j < sp.k && filled < degree; ++j) {
@@ -389,7 +399,6 @@ private:
 
     std::uint64_t n_terms_ = 0;
     std::size_t n_docs_ = 0;
-    std::size_t max_blocks_ = 0;
     TermMap terms_;
     ForwardIndex forward_;
     BlockedPostingLists lists_;

@@ -3,11 +3,14 @@
 //
 // Take the lists of the query's `query_cut` most promising terms (largest
 // possible contribution q_t * max_d w_{d,t}) and estimate every block's best
-// score from its summary. Blocks are then visited best estimate first: each
-// unseen document of the block that passes the predicate is scored exactly
-// with the forward index, until k results are held and the next estimate is
-// below heap_factor * (k-th best score). heap_factor = 0 visits every block,
-// so with unpruned lists and every query term the result is exact. Documents
+// score from its summary. Blocks are then visited best estimate first, until k
+// results are held and the next estimate is below heap_factor * (k-th best
+// score). In a visited block each unseen document that passes the predicate
+// is bounded first: the block's estimate with the list term's part taken from
+// the document's own posting weight instead of the block's largest; below
+// heap_factor * (k-th best score) it is passed over, otherwise scored exactly
+// with the forward index. heap_factor = 0 visits and scores everything, so
+// with unpruned lists and every query term the result is exact. Documents
 // sharing no term with the query (score 0) are never returned.
 #pragma once
 
@@ -26,8 +29,8 @@
 #include "sparse/posting_lists.h"
 #include "sparse/summaries.h"
 #include "sparse/term_map.h"
-#include "sparse/top_k.h"
-#include "sparse/visited_set.h"
+#include "topk.h"
+#include "visited.h"
 
 namespace fanns::sparse {
 
@@ -35,7 +38,7 @@ namespace fanns::sparse {
 struct SearchParams {
     std::size_t k = 10;
     std::size_t query_cut = 0;  // 0: every query term
-    float heap_factor = 0.7f;   // 0: visit every block
+    float heap_factor = 0.6f;   // 0: visit every block
     bool use_knn = true;        // refine with the k-NN graph when there is one
 };
 
@@ -49,6 +52,8 @@ struct IndexView {
 
 struct ScoredBlock {
     float estimate;
+    float others;         // part of the estimate from terms other than the list's
+    float posting_scale;  // query weight of the list's term * its code step
     std::uint64_t block;
 };
 
@@ -60,11 +65,11 @@ inline bool visited_after(const ScoredBlock& a, const ScoredBlock& b) {
 // Per-thread state, reused across queries.
 class QueryScratch {
 public:
-    QueryScratch(std::size_t n_terms, std::size_t n_docs, std::size_t max_blocks_per_list)
+    QueryScratch(std::size_t n_terms, std::size_t n_docs, std::size_t summary_terms)
         : dense_(n_terms, 0.0f),
           present_((n_terms + 63) / 64, 0),
           visited_(n_docs),
-          block_score_(max_blocks_per_list) {}
+          summary_query_(std::max<std::size_t>(1, summary_terms), 0.0f) {}
 
     // Loads row `row` of `queries`: dense ids ascending, duplicates summed,
     // terms the index does not know and zero weights dropped.
@@ -101,8 +106,21 @@ public:
     // Documents scored exactly for the current query.
     std::size_t scored = 0;
 
+    // The query's weights by summary id (zero elsewhere), for block estimates.
+    const float* summary_query(const BlockSummaries& summaries) {
+        clear_summary_query();
+        for (std::size_t i = 0; i < terms_.size(); ++i) {
+            const std::uint16_t id = summaries.summary_id(terms_[i]);
+            if (id == kNotSummarised) continue;
+            summary_query_[id] = weights_[i];
+            summary_touched_.push_back(id);
+        }
+        return summary_query_.data();
+    }
+
     void clear() {
         scored = 0;
+        clear_summary_query();
         for (std::uint32_t t : terms_) {
             dense_[t] = 0.0f;
             present_[t >> 6] = 0;
@@ -115,14 +133,21 @@ public:
     const std::uint64_t* present() const { return present_.data(); }
     const std::vector<std::uint32_t>& terms() const { return terms_; }
     const std::vector<float>& weights() const { return weights_; }
-    VisitedSet& visited() { return visited_; }
-    TopK& top() { return top_; }
-    float* block_score() { return block_score_.data(); }
+    VisitedTable& visited() { return visited_; }
+    ScoreHeap& top() { return top_; }
+    std::vector<Candidate>& ranked() { return ranked_; }
+
     std::vector<std::uint32_t>& order() { return order_; }
     std::vector<std::uint32_t>& seeds() { return seeds_; }
+    std::vector<std::uint32_t>& pending() { return pending_; }
     std::vector<ScoredBlock>& queue() { return queue_; }
 
 private:
+    void clear_summary_query() {
+        for (std::uint16_t id : summary_touched_) summary_query_[id] = 0.0f;
+        summary_touched_.clear();
+    }
+
     void set(std::uint32_t term, float weight) {
         dense_[term] = weight;
         present_[term >> 6] |= std::uint64_t{1} << (term & 63);
@@ -133,13 +158,32 @@ private:
     std::vector<std::uint32_t> terms_;
     std::vector<float> weights_;
     std::vector<std::pair<std::uint32_t, float>> pairs_;
-    VisitedSet visited_;
-    TopK top_;
-    std::vector<float> block_score_;
+    VisitedTable visited_;
+    ScoreHeap top_;
+    std::vector<Candidate> ranked_;
+    std::vector<float> summary_query_;
+    std::vector<std::uint16_t> summary_touched_;
     std::vector<std::uint32_t> order_;
     std::vector<std::uint32_t> seeds_;
+    std::vector<std::uint32_t> pending_;
     std::vector<ScoredBlock> queue_;
 };
+
+// Writes the k best of `top` (emptied) best first, padding with id -1 and
+// score -inf; `ranked` is reusable work space.
+inline void write_ranked(ScoreHeap& top, std::size_t k, std::vector<Candidate>& ranked, std::int64_t* ids,
+                         float* scores) {
+    top.sorted_into(ranked);
+    for (std::size_t i = 0; i < k; ++i) {
+        if (i < ranked.size()) {
+            ids[i] = ranked[i].id;
+            scores[i] = ranked[i].distance;
+        } else {
+            ids[i] = -1;
+            scores[i] = -std::numeric_limits<float>::infinity();
+        }
+    }
+}
 
 // Positions (into terms) of the query terms to traverse, most promising
 // first: largest possible contribution weight * list_max(term), ties by
@@ -168,58 +212,77 @@ void search_inverted(const IndexView& index, const SearchParams& params, const P
                      QueryScratch& scratch) {
     const ForwardIndex& forward = *index.forward;
     const BlockedPostingLists& lists = *index.lists;
-    TopK& top = scratch.top();
-    VisitedSet& visited = scratch.visited();
+    ScoreHeap& top = scratch.top();
+    VisitedTable& visited = scratch.visited();
     top.reset(params.k);
-    visited.next_query();
+    visited.begin(forward.size());
     choose_query_terms([&](std::uint32_t t) { return lists.list_max(t); }, scratch.terms(), scratch.weights(),
                        params.query_cut, scratch.order());
     const float* dense = scratch.dense();
     const std::uint64_t* present = scratch.present();
-    float* block_score = scratch.block_score();
     const auto& terms = scratch.terms();
-    auto visit = [&](std::uint64_t block) {
-        const std::uint32_t* end = lists.block_end(block);
-        const std::uint32_t* d = lists.block_begin(block);
-        if (d != end) forward.prefetch(*d);
-        for (; d != end; ++d) {
+    const auto& weights = scratch.weights();
+    std::vector<std::uint32_t>& pending = scratch.pending();
+    // Scores a block's new documents whose bound others + posting_scale * code
+    // reaches `floor`: first every row is requested from memory, so the misses
+    // overlap, then the rows are scored in order.
+    auto visit = [&](const ScoredBlock& block, float floor) {
+        pending.clear();
+        const std::uint32_t* begin = lists.block_begin(block.block);
+        const std::uint32_t* end = lists.block_end(block.block);
+        const std::uint8_t* codes = lists.block_codes(block.block);
+        for (const std::uint32_t* d = begin; d != end; ++d) {
             const std::uint32_t doc = *d;
-            if (d + 1 != end) forward.prefetch(d[1]);
+            if (block.others + block.posting_scale * static_cast<float>(codes[d - begin]) < floor) continue;
             if (Predicate::filters && !accept(doc)) continue;
-            if (!visited.insert(doc)) continue;
-            const float score = forward.score(dense, present, doc);
-            ++scratch.scored;
-            if (score > 0.0f) top.push(score, doc);
+            if (!visited.try_insert(doc)) continue;
+            forward.prefetch_start(doc);
+            pending.push_back(doc);
         }
+        const std::size_t n = pending.size();
+        for (std::size_t i = 0; i < n; ++i) {
+            if (i + 1 < n) forward.prefetch(pending[i + 1]);
+            const float score = forward.score(dense, present, pending[i]);
+            if (score > 0.0f) top.push(Candidate{score, pending[i]});
+        }
+        scratch.scored += n;
     };
+    constexpr float kAlways = std::numeric_limits<float>::infinity();
     if (params.heap_factor <= 0.0f) {
         for (std::uint32_t position : scratch.order()) {
             const std::uint32_t term = terms[position];
-            for (std::uint64_t b = lists.first_block(term); b < lists.end_block(term); ++b) visit(b);
+            for (std::uint64_t b = lists.first_block(term); b < lists.end_block(term); ++b) {
+                visit(ScoredBlock{kAlways, kAlways, 0.0f, b}, 0.0f);
+            }
         }
     } else {
+        const BlockSummaries& summaries = *index.summaries;
+        const float* summary_query = scratch.summary_query(summaries);
         auto& queue = scratch.queue();
         queue.clear();
         for (std::uint32_t position : scratch.order()) {
             const std::uint32_t term = terms[position];
             const std::uint64_t first = lists.first_block(term);
-            const std::size_t n_blocks = static_cast<std::size_t>(lists.end_block(term) - first);
-            if (n_blocks == 0) continue;
-            if (n_blocks == 1) {  // no summary: always visited, first
-                queue.push_back(ScoredBlock{std::numeric_limits<float>::infinity(), first});
+            const std::uint64_t last = lists.end_block(term);
+            if (last - first == 1) {  // no summary: always visited, first, in full
+                queue.push_back(ScoredBlock{kAlways, kAlways, 0.0f, first});
                 continue;
             }
-            index.summaries->score_list(term, first, n_blocks, terms.data(), scratch.weights().data(), terms.size(),
-                                        block_score);
-            for (std::size_t b = 0; b < n_blocks; ++b) queue.push_back(ScoredBlock{block_score[b], first + b});
+            const float w = weights[position];
+            const float posting_scale = w * lists.code_step(term);
+            for (std::uint64_t b = first; b < last; ++b) {
+                const float others = summaries.other_terms(b, summary_query);
+                queue.push_back(ScoredBlock{others + w * summaries.list_term_max(b), others, posting_scale, b});
+            }
         }
         std::make_heap(queue.begin(), queue.end(), visited_after);
         while (!queue.empty()) {
             std::pop_heap(queue.begin(), queue.end(), visited_after);
             const ScoredBlock next = queue.back();
             queue.pop_back();
-            if (top.full() && next.estimate < params.heap_factor * top.threshold()) break;
-            visit(next.block);
+            const float floor = top.full() ? params.heap_factor * top.worst() : 0.0f;
+            if (next.estimate < floor) break;
+            visit(next, floor);
         }
     }
     if (params.use_knn && index.knn != nullptr) {
@@ -232,7 +295,7 @@ void search_inverted(const IndexView& index, const SearchParams& params, const P
 inline void search_exact(const IndexView& index, const SearchParams& params, const BitsetView& bits,
                          QueryScratch& scratch) {
     const ForwardIndex& forward = *index.forward;
-    TopK& top = scratch.top();
+    ScoreHeap& top = scratch.top();
     top.reset(params.k);
     const float* dense = scratch.dense();
     const std::uint64_t* present = scratch.present();
@@ -246,7 +309,7 @@ inline void search_exact(const IndexView& index, const SearchParams& params, con
             word &= word - 1;
             const float score = forward.score(dense, present, doc);
             ++scratch.scored;
-            if (score > 0.0f) top.push(score, doc);
+            if (score > 0.0f) top.push(Candidate{score, doc});
         }
     }
 }

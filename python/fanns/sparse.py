@@ -11,15 +11,21 @@ SIGIR 2024) keeps
 * a forward index with every document's full vector (f16 weights);
 * per term, the ``n_postings`` documents with the largest weights (static
   pruning), clustered into blocks of about ``block_size`` similar documents;
-* per block, a summary: the per-term maximum over its documents, pruned to
-  ``summary_energy`` of its L1 mass and quantised to 8 bits;
+* per block, a summary: the per-term maximum over its documents, quantised to
+  8 bits, for at most ``summary_cap`` terms (those with the largest total
+  weight in the block, among terms whose own list spans several blocks) plus
+  the list's own term;
+* per posting, the document's weight for the list's term, quantised to 8 bits;
 * optionally a k-NN graph (``knn`` neighbours per document) whose neighbours of
   the results are scored after the search (Seismic with a κ-NN graph, CIKM 2024).
 
 A query visits the lists of its ``query_cut`` most promising terms (largest
-``q_t * max_d w_{d,t}``); a block whose summary score is below
-``heap_factor`` times the current k-th best score is skipped, every other
-block's documents are scored exactly. Filters are checked before scoring, and a
+``q_t * max_d w_{d,t}``), blocks in order of their summary score; a block
+whose summary score is below ``heap_factor`` times the current k-th best
+score ends the search. In a visited block, a document whose bound (the
+block's score with the list term's part taken from the document's own
+posting weight) is below that line is passed over, every other one is scored
+exactly with the forward index. Filters are checked before scoring, and a
 filter passing few documents is answered by scoring exactly the documents it
 passes.
 
@@ -52,24 +58,38 @@ from fanns.result import BatchResult
 
 __all__ = ["SparseIndex", "SparseSearchResult"]
 
-# Defaults measured on BM25 vectors of arxiv-mini (3k and 50k abstracts, title
-# queries) and on synthetic Zipf sets (10k and 20k rows); see bench/sparse.md.
-# They are the fastest grid point whose recall@10 is >= 0.95 on all four.
-# Seismic's published defaults (block_size ~10, summary_energy 0.4,
-# heap_factor 0.9) lose recall on these sets: BM25 weights are flat, so a
-# 40% summary drops most of the terms queries use.
+# Defaults measured on BM25 vectors of arxiv-mini (50k abstracts, title
+# queries; 3k in the tests) and on synthetic Zipf sets (20k rows; 8k in the
+# tests); see bench/sparse.md. BM25-50k, one thread, query_cut=10:
+#
+#   summary_cap / block_size   summaries MiB   recall@10 / docs scored per query
+#   none (all terms) / 16          700          1.000 / 4,095 at heap_factor 0.9
+#   128 / 16                        95          0.945 / 741 at 0.9; 0.971 / 1,073 at 0.8
+#   32 / 16                         27          0.934 / 718 at 0.65; 0.952 / 886 at 0.6
+#   16 / 8                          30          0.942 / 657 at 0.5
+#   64 / 32                         25          0.935 / 938 at 0.8; 0.965 / 1,350 at 0.7
+#
+# (forward index: 32 MiB). Uncapped summaries are near upper bounds and make
+# the search visit most blocks; caps of 16-128 give about the same recall per
+# document scored, so the cap is set by memory: 32 keeps summaries below the
+# forward index. Ranking a block's terms by total weight rather than by maximum
+# matters: with the maximum, cap 32 reached only 0.67 recall at heap_factor 0.6
+# (rare terms crowd out the shared ones queries use). heap_factor 0.6 is the
+# largest value with recall@10 >= 0.95 on both BM25-50k (0.952) and Zipf-20k
+# (0.989; 0.961 at 0.7).
 DEFAULT_N_POSTINGS = 2000
 DEFAULT_BLOCK_SIZE = 16
-DEFAULT_SUMMARY_ENERGY = 0.6
+DEFAULT_SUMMARY_ENERGY = 1.0
+DEFAULT_SUMMARY_CAP = 32
 DEFAULT_QUERY_CUT = 10
-DEFAULT_HEAP_FACTOR = 0.7
+DEFAULT_HEAP_FACTOR = 0.6
 # Search used to build the k-NN graph (each document is a query).
 _KNN_QUERY_CUT = 10
 _KNN_HEAP_FACTOR = 0.9
 
 _F16_MAX = 65504.0
 _FILE_KIND = "sparse"
-_FORMAT = 1
+_FORMAT = 2
 _PLAN_NAMES = np.array(["inverted", "exact"])
 _SECTIONS: dict[str, np.dtype] = {
     "term_map": np.dtype(np.uint32),
@@ -79,13 +99,13 @@ _SECTIONS: dict[str, np.dtype] = {
     "list_offsets": np.dtype(np.uint64),
     "block_offsets": np.dtype(np.uint64),
     "block_docs": np.dtype(np.uint32),
+    "block_codes": np.dtype(np.uint8),
     "list_max": np.dtype(np.float32),
-    "summary_term_offsets": np.dtype(np.uint64),
-    "summary_entry_offsets": np.dtype(np.uint64),
-    "summary_terms": np.dtype(np.uint32),
-    "summary_entry_end": np.dtype(np.uint32),
-    "summary_entry_block": np.dtype(np.uint16),
+    "summary_vocabulary": np.dtype(np.uint32),
+    "summary_offsets": np.dtype(np.uint64),
+    "summary_entry_term": np.dtype(np.uint16),
     "summary_entry_code": np.dtype(np.uint8),
+    "summary_list_code": np.dtype(np.uint8),
     "summary_steps": np.dtype(np.float32),
     "knn_neighbours": np.dtype(np.uint32),
 }
@@ -292,6 +312,7 @@ class SparseIndex:
         n_postings: int | None = DEFAULT_N_POSTINGS,
         block_size: int = DEFAULT_BLOCK_SIZE,
         summary_energy: float = DEFAULT_SUMMARY_ENERGY,
+        summary_cap: int | None = DEFAULT_SUMMARY_CAP,
         knn: int = 0,
         threads: int = 0,
         seed: int = 0,
@@ -314,8 +335,15 @@ class SparseIndex:
             block_size: average documents per block (Seismic's list length /
                 β); lists are clustered into ``ceil(length / block_size)``
                 blocks.
-            summary_energy: fraction of each block summary's L1 mass kept
-                (Seismic's α), in (0, 1].
+            summary_energy: fraction of each block summary's mass kept
+                (Seismic's α), in (0, 1]: terms are kept, by total weight in
+                the block, until this fraction of the total is reached (and
+                at most ``summary_cap`` of them). ``1.0`` leaves the choice to
+                ``summary_cap``.
+            summary_cap: most terms per block summary besides the list's own
+                term (``None``: no bound). Summaries then take at most about
+                3 bytes x cap per block; the default keeps them below the
+                forward index on BM25 and Zipf data (see bench/sparse.md).
             knn: neighbours per document in the optional k-NN graph (0: none);
                 it costs a search per document at build time.
             threads: build threads; 0 uses every core. The GIL is released
@@ -337,6 +365,7 @@ class SparseIndex:
         summary_energy = _as_fraction(
             summary_energy, "summary_energy", low=0.0, high=1.0, low_open=True
         )
+        summary_cap = as_count(summary_cap, "summary_cap", minimum=1, allow_none=True)
         knn = as_count(knn, "knn", minimum=0)
         n_terms = as_count(n_terms, "n_terms", minimum=1, allow_none=True)
         csr = _as_csr(vectors, "vectors", max_weight=_F16_MAX)
@@ -364,11 +393,13 @@ class SparseIndex:
             _KNN_QUERY_CUT,
             _KNN_HEAP_FACTOR,
             threads,
+            summary_cap or 0,
         )
         params = {
             "n_postings": n_postings,
             "block_size": block_size,
             "summary_energy": summary_energy,
+            "summary_cap": summary_cap,
             "knn": knn,
             "seed": seed,
         }
@@ -426,7 +457,8 @@ class SparseIndex:
         return (
             f"<fanns.SparseIndex n={len(self)} n_terms={self.n_terms} nnz={self.nnz} "
             f"n_postings={p['n_postings']} block_size={p['block_size']} "
-            f"summary_energy={p['summary_energy']} knn={p['knn']} blocks={self.n_blocks} "
+            f"summary_energy={p['summary_energy']} summary_cap={p['summary_cap']} knn={p['knn']} "
+            f"blocks={self.n_blocks} "
             f"attributes=[{names}] memory={self.memory_bytes() / 2**20:.1f} MiB>"
         )
 
@@ -453,10 +485,12 @@ class SparseIndex:
             query_cut: posting lists visited per query (the query terms with the
                 largest ``q_t * max_d w_{d,t}``); ``None`` visits every query
                 term's list.
-            heap_factor: a block is skipped when its summary score is below
-                ``heap_factor`` times the current k-th best score; ``0`` visits
-                every block. With ``n_postings=None`` at build,
-                ``query_cut=None`` and ``heap_factor=0`` the search is exact.
+            heap_factor: the search ends at the first block whose summary
+                score is below ``heap_factor`` times the current k-th best
+                score, and documents whose bound is below that line are not
+                scored; ``0`` visits every block and scores every document.
+                With ``n_postings=None`` at build, ``query_cut=None`` and
+                ``heap_factor=0`` the search is exact.
                 Under a filter passing a fraction ``p`` of the documents it is
                 scaled by ``sqrt(p)`` (only passing documents are scored, so
                 visiting a block costs less).
@@ -555,6 +589,7 @@ class SparseIndex:
                 "n_postings": None if raw["n_postings"] is None else int(raw["n_postings"]),
                 "block_size": int(raw["block_size"]),
                 "summary_energy": float(raw["summary_energy"]),
+                "summary_cap": None if raw["summary_cap"] is None else int(raw["summary_cap"]),
                 "knn": int(raw["knn"]),
                 "seed": int(raw["seed"]),
             }
@@ -606,8 +641,8 @@ def _checked_sections(
 
     n_used = arrays["term_map"].shape[0]
     n_blocks = arrays["block_offsets"].shape[0] - 1
-    n_dict = arrays["summary_terms"].shape[0]
-    n_entries = arrays["summary_entry_block"].shape[0]
+    n_vocabulary = arrays["summary_vocabulary"].shape[0]
+    n_entries = arrays["summary_entry_term"].shape[0]
     ids_below("term_map", n_terms)
     if n_blocks < 0:
         raise corrupt("block_offsets is empty")
@@ -618,15 +653,20 @@ def _checked_sections(
     offsets("list_offsets", n_used, n_blocks)
     offsets("block_offsets", n_blocks, arrays["block_docs"].shape[0])
     ids_below("block_docs", n_docs)
+    if arrays["block_codes"].shape != arrays["block_docs"].shape:
+        raise corrupt("block_codes and block_docs differ in length")
     if arrays["list_max"].shape[0] != n_used or arrays["summary_steps"].shape[0] != n_blocks:
         raise corrupt("list maxima or summary steps have the wrong length")
-    offsets("summary_term_offsets", n_used, n_dict)
-    offsets("summary_entry_offsets", n_used, n_entries)
-    ids_below("summary_terms", n_used)
-    if arrays["summary_entry_end"].shape[0] != n_dict:
-        raise corrupt("summary_entry_end has the wrong length")
+    ids_below("summary_vocabulary", n_used)
+    vocabulary = arrays["summary_vocabulary"].astype(np.int64)
+    if n_vocabulary > 65535 or (np.diff(vocabulary) <= 0).any():
+        raise corrupt("summary_vocabulary is too long or not strictly increasing")
+    offsets("summary_offsets", n_blocks, n_entries)
+    ids_below("summary_entry_term", n_vocabulary)
     if arrays["summary_entry_code"].shape[0] != n_entries:
         raise corrupt("summary codes have the wrong length")
+    if arrays["summary_list_code"].shape[0] != n_blocks:
+        raise corrupt("summary_list_code has the wrong length")
     if arrays["knn_neighbours"].shape[0] != n_docs * knn_degree:
         raise corrupt("knn graph has the wrong size")
     knn = arrays["knn_neighbours"]
