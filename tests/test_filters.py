@@ -559,12 +559,21 @@ def test_prepare_single_filter(store):
 def test_prepare_per_query_dedupes(store, monkeypatch):
     calls = []
     original = filters_module.compile_filter
+    original_range = filters_module._range_bitset
 
     def counting(filter, store_, n):
         calls.append(filter)
         return original(filter, store_, n)
 
+    def counting_range(expr, store_):
+        # a lone range packed straight to a bitset counts as its compilation
+        packed = original_range(expr, store_)
+        if packed is not None:
+            calls.append(expr)
+        return packed
+
     monkeypatch.setattr(filters_module, "compile_filter", counting)
+    monkeypatch.setattr(filters_module, "_range_bitset", counting_range)
     mask = np.arange(N) % 3 == 0
     ids = BitMap(range(0, N, 7))
     per_query = [
@@ -738,3 +747,33 @@ def test_arxiv_workload_filters():
     for expr, pred in cases:
         expected = [i for i, r in enumerate(records) if pred(r)]
         assert list(compile_filter(expr, arxiv, n)) == expected, repr(expr)
+
+
+def test_lone_ranges_packed_directly_match_the_compiler():
+    rng = np.random.default_rng(17)
+    n = 3000
+    ints = rng.integers(-50, 50, size=n).astype(object)
+    ints[rng.random(n) < 0.1] = None
+    floats = rng.normal(size=n).round(2).astype(object)
+    floats[rng.random(n) < 0.1] = None
+    dates = rng.integers(20200101, 20200131, size=n)
+    store = AttributeStore.from_input(
+        {"i": list(ints), "f": list(floats), "d": dates}, n=n, types={"d": "date"}
+    )
+    exprs = []
+    for name, values in (("i", [-60, -3, 0, 2.5, 49, 200]), ("f", [-9.0, -0.5, 0.0, 0.25, 3.0])):
+        for v in values:
+            exprs += [field(name) < v, field(name) <= v, field(name) > v, field(name) >= v]
+            exprs += [field(name) == v, field(name).between(v, v + 1)]
+            exprs += [field(name).between(v, v - 1)]
+    exprs += [field("d").between(20200105, 20200110), field("d") >= 20200130]
+    for expr in exprs:
+        prepared = prepare_filters(expr, store, n, 1)
+        expected = compile_filter(expr, store, n)
+        assert np.array_equal(prepared.bitsets[0], to_bitset(expected, n)), expr
+        assert prepared.counts[0] == len(expected), expr
+        assert list(prepared.bitmaps[0]) == list(expected), expr
+    with pytest.raises(TypeError, match="'i'"):
+        prepare_filters(field("i") < "x", store, n, 1)
+    with pytest.raises(KeyError, match="nope"):
+        prepare_filters(field("nope") < 1, store, n, 1)

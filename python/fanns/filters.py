@@ -763,11 +763,21 @@ class PreparedFilters:
     bitsets: list[np.ndarray | None]
     query_filter: np.ndarray
     counts: np.ndarray
-    bitmaps: list[BitMap | None]
     expressions: list[Any]
 
     def __len__(self) -> int:
         return len(self.bitsets)
+
+    @property
+    def bitmaps(self) -> list[BitMap | None]:
+        """The passing ids of each distinct filter as a ``pyroaring.BitMap``
+        (made from its bitset on each access)."""
+        return [None if b is None else _bitset_ids(b) for b in self.bitsets]
+
+
+def _bitset_ids(bitset: np.ndarray) -> BitMap:
+    ids = np.flatnonzero(np.unpackbits(bitset.view(np.uint8), bitorder="little"))
+    return bitmap_from_ids(ids)
 
 
 def _looks_like_mask(items: Sequence[Any]) -> bool:
@@ -851,17 +861,48 @@ def compile_groups(
         [2, -1]
     """
     store = _check_store(store, n)
-    bitmaps = [
-        None if j in skip else compile_filter(item, store, n)
-        for j, item in enumerate(groups.distinct)
-    ]
+    bitsets: list[np.ndarray | None] = []
+    counts: list[int] = []
+    for j, item in enumerate(groups.distinct):
+        if j in skip:
+            bitsets.append(None)
+            counts.append(-1)
+            continue
+        packed = _range_bitset(item, store) if isinstance(item, Expr) else None
+        if packed is None:
+            bitmap = compile_filter(item, store, n)
+            packed = (to_bitset(bitmap, n), len(bitmap))
+        bitsets.append(packed[0])
+        counts.append(packed[1])
     return PreparedFilters(
-        bitsets=[None if b is None else to_bitset(b, n) for b in bitmaps],
+        bitsets=bitsets,
         query_filter=groups.query_filter,
-        counts=np.array([-1 if b is None else len(b) for b in bitmaps], dtype=np.int64),
-        bitmaps=bitmaps,
+        counts=np.array(counts, dtype=np.int64),
         expressions=list(groups.distinct),
     )
+
+
+def _range_bitset(expr: Expr, store: AttributeStore) -> tuple[np.ndarray, int] | None:
+    """The bitset and count of a lone range or comparison on a numeric column,
+    packed straight from the column's sorted order (the compiler's answer
+    without a bitmap); ``None`` for any other expression."""
+    if isinstance(expr, Between):
+        name, lo, hi, lo_inclusive, hi_inclusive = expr.name, expr.lo, expr.hi, True, True
+    elif isinstance(expr, Compare) and expr.op in ("==", "<", "<=", ">", ">="):
+        name, op, value = expr.name, expr.op, expr.value
+        if op == "==":
+            lo, hi, lo_inclusive, hi_inclusive = value, value, True, True
+        elif op in ("<", "<="):
+            lo, hi, lo_inclusive, hi_inclusive = None, value, True, op == "<="
+        else:
+            lo, hi, lo_inclusive, hi_inclusive = value, None, op == ">=", True
+    else:
+        return None
+    if name not in store or store.type_of(name) not in NUMERIC_TYPES:
+        return None  # the compiler raises or answers
+    if isinstance(expr, Compare):
+        _check_value(name, store.type_of(name), expr.value)
+    return store.range_bitset(name, lo, hi, lo_inclusive, hi_inclusive)
 
 
 def prepare_filters(filter: Any, store: AttributeStore | None, n: int, nq: int) -> PreparedFilters:
