@@ -444,8 +444,14 @@ def test_shared_vectors_must_be_given_back(data):
         RangeGraph.from_state(shared, sections, vectors=vectors[:-1])
     with pytest.raises(ValueError, match="vector block shape"):
         RangeGraph.from_state(shared, sections, vectors=vectors.astype(np.float64))
-    restored = RangeGraph.from_state(shared, sections, vectors=vectors)
-    assert not restored.owns_vectors
+    bad = vectors.copy()
+    bad[5, 3] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        RangeGraph.from_state(shared, sections, vectors=bad)
+    given = vectors.copy()
+    restored = RangeGraph.from_state(shared, sections, vectors=given)
+    assert restored.owns_vectors  # a copy: changing `given` later changes nothing
+    given[:] = 1e30
     for a, b in zip(graph.search(queries, K, 100, 4000), restored.search(queries, K, 100, 4000)):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="missing or mistyped vectors"):

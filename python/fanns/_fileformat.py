@@ -40,7 +40,8 @@ def _crc32(buffer: memoryview) -> int:
 
 
 def _as_bytes(array: np.ndarray) -> memoryview:
-    return memoryview(np.ascontiguousarray(array)).cast("B")
+    # reshape(-1): a view with a zero in its shape cannot be cast to bytes
+    return memoryview(np.ascontiguousarray(array).reshape(-1)).cast("B")
 
 
 def write_index_file(

@@ -259,7 +259,10 @@ class Index:
                 on it. The GIL is released.
             exact_threshold: filters passing at most this many rows are
                 answered by an exact scan (default ``4 * ef * M0``, where the
-                scan costs about what a filtered traversal does).
+                scan costs about what a filtered traversal does). Ranges the
+                range graph answers are scanned when they hold at most this
+                many rows (default ``16 * ef`` there: its scans read rows in
+                key order, and its traversal stays inside the range).
 
         Returns:
             :class:`SearchResult` with ``ids`` (int64), ``distances`` (float32)
@@ -370,16 +373,14 @@ class Index:
         threshold = planner["exact_threshold"]
         if route is not None:
             passing = int(prepared.counts[0]) if route.has_rest else route.in_range
-            # The range graph scans narrow ranges (see RangeGraph.search).
-            range_threshold = (
+            threshold = (
                 planner["exact_threshold"]
                 if exact_threshold is not None
                 else EXACT_ROWS_PER_EF * ef
             )
-            plan = "exact" if route.in_range <= range_threshold else "range"
-            threshold = range_threshold
-            if passing == 0:
-                plan = "empty"
+            plan = self._range_graph.plan_for(
+                route.in_range, passing if route.has_rest else None, ef, threshold
+            )
         else:
             passing = int(prepared.counts[0]) if filtered else len(self)
             plan = self._engine.plan_for(passing, filtered, planner)
@@ -451,18 +452,21 @@ class Index:
         range_attribute = range_graph = None
         if range_meta is not None:
             try:
-                range_attribute = range_meta["attribute"]
                 graph_sections = {
                     name[len("range/") :]: array
                     for name, array in sections.items()
                     if name.startswith("range/")
                 }
-                range_graph = RangeGraph.from_state(
-                    range_meta["graph"], graph_sections, vectors=engine.vectors()
+                range_attribute = range_meta["attribute"]
+                if not isinstance(range_attribute, str):
+                    raise TypeError("attribute name")
+                # The index's vectors were checked above and are read-only: share them.
+                range_graph = RangeGraph._restore(
+                    range_meta["graph"], graph_sections, engine.vectors(), trusted=True
                 )
             except (KeyError, TypeError) as exc:
                 raise ValueError(f"{path!r} is corrupt (range graph: {exc})") from exc
-            if range_graph.n != engine.size or range_attribute not in store:
+            if not _range_graph_matches(range_graph, store, range_attribute, metric, engine.size):
                 raise ValueError(f"{path!r} is corrupt (range graph does not match the index)")
         return cls._create(engine, metric, params, store, range_attribute, range_graph)
 
@@ -483,6 +487,23 @@ def _subset_filters(
         raise RuntimeError("a filter the engine needs was left uncompiled")
     counts = [int(prepared.counts[j]) for j in used.tolist()]
     return bitsets, counts, subset.astype(np.int32)
+
+
+def _range_graph_matches(
+    graph: RangeGraph, store: AttributeStore, attribute: str, metric: str, n: int
+) -> bool:
+    """Whether a loaded range graph orders exactly the rows of ``attribute`` by their values."""
+    if graph.n != n or graph.metric != metric or attribute not in store:
+        return False
+    if store.type_of(attribute) not in ("int", "float", "date"):
+        return False
+    rows, values = store.sorted_order(attribute)
+    order, keys = graph.order, graph.keys
+    if len(order) != len(rows) or not np.array_equal(np.sort(order), np.sort(rows)):
+        return False
+    by_row = np.zeros(n, dtype=np.float64 if keys.dtype == np.float64 else np.int64)
+    by_row[rows] = values
+    return bool(np.array_equal(by_row[order], keys))
 
 
 def _range_attribute_kind(store: AttributeStore, attribute: str) -> str:

@@ -90,6 +90,14 @@ def _as_keys(keys, valid, n: int) -> tuple[np.ndarray, np.ndarray]:
     return values, mask
 
 
+def _as_float(value: numbers.Real) -> float:
+    """``float(value)``, with integers beyond the float range as +-inf."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def _pack_bitset(value, n: int, what: str) -> np.ndarray:
     """A predicate as uint64 words over n row ids (bit i of word i // 64)."""
     words = (n + 63) // 64
@@ -381,7 +389,7 @@ class RangeGraph:
                 continue
             if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
                 raise TypeError(f"{name} bounds must be numbers or None, found {type(v).__name__}")
-            if math.isnan(v):
+            if not isinstance(v, numbers.Integral) and math.isnan(v):
                 raise ValueError(f"{name} contains NaN; use None for an unbounded side")
         return items
 
@@ -394,7 +402,7 @@ class RangeGraph:
         left = inclusive if lower else not inclusive
         out = np.empty(len(items), dtype=np.int64)
         if keys.dtype != np.int64:
-            values = np.array([math.nan if v is None else float(v) for v in items])
+            values = np.array([math.nan if v is None else _as_float(v) for v in items])
             found = np.searchsorted(keys, values, side="left" if left else "right")
             none = np.isnan(values)
             out[:] = np.where(none, 0 if lower else n, found)
@@ -551,6 +559,32 @@ class RangeGraph:
         )
         return ids, distances, PLAN_NAMES[plans]
 
+    def plan_for(
+        self, in_range: int, passing: int | None, ef: int, exact_threshold: int | None = None
+    ) -> str:
+        """The plan :meth:`search` picks for a range of ``in_range`` rows of which
+        ``passing`` pass the predicate (``None``: no predicate).
+
+        The engine estimates the pass rate from a sample of the range, so a
+        query near the switch point may take the other plan.
+
+        Example:
+            >>> graph.plan_for(100_000, None, ef=64)
+            'range'
+        """
+        k_ef = max(int(ef), 1)
+        threshold = EXACT_ROWS_PER_EF * k_ef if exact_threshold is None else int(exact_threshold)
+        if in_range <= 0 or passing == 0:
+            return "empty"
+        if in_range <= threshold:
+            return "exact"
+        if passing is not None:
+            rate = passing / in_range
+            # A gated traversal expands about ef / rate points of about M links each.
+            if passing <= threshold or passing <= k_ef * self._params["M"] / rate:
+                return "exact"
+        return "range"
+
     def _position_array(self, value, name: str, nq: int) -> np.ndarray:
         """``value`` as nq sorted positions in [0, n] (uint64), checked."""
         arr = np.asarray(value)
@@ -624,15 +658,37 @@ class RangeGraph:
         """Rebuild a graph from :meth:`state` output; anything inconsistent raises ValueError.
 
         ``vectors`` gives back the (n, dim) float32 rows of a graph that shared
-        them (``meta["shared_vectors"]``); the graph reads them from then on, so
-        they must not change.
+        an index's vectors (``meta["shared_vectors"]``); the graph keeps its
+        own copy of them.
 
         Example:
             >>> graph = RangeGraph.from_state(*old.state())
         """
+        return cls._restore(meta, sections, vectors, trusted=False)
+
+    @classmethod
+    def _restore(
+        cls,
+        meta: dict[str, Any],
+        sections: dict[str, np.ndarray],
+        vectors: np.ndarray | None,
+        *,
+        trusted: bool,
+    ) -> RangeGraph:
+        """:meth:`from_state`; with ``trusted`` (an index's own read-only,
+        checked vectors) a shared graph reads ``vectors`` without a copy."""
         try:
-            if meta["kind"] != STATE_KIND or int(meta["version"]) != STATE_VERSION:
-                raise ValueError("kind or version")
+            if meta["kind"] != STATE_KIND:
+                raise ValueError("kind")
+            version = int(meta["version"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"corrupt range graph state (meta: {exc})") from exc
+        if version != STATE_VERSION:
+            raise ValueError(
+                f"range graph state version {version} cannot be read by this fanns (it reads "
+                f"version {STATE_VERSION}); build the index again"
+            )
+        try:
             n, size, dim = int(meta["n"]), int(meta["size"]), int(meta["dim"])
             metric = meta["metric"]
             params = {
@@ -680,7 +736,13 @@ class RangeGraph:
             or not rows.flags.c_contiguous
         ):
             raise ValueError("corrupt range graph state (vector block shape)")
-        if not shared:
+        if shared and not trusted:
+            if not np.isfinite(rows).all():
+                raise ValueError("corrupt range graph state (non-finite vector value)")
+            if metric == "cosine":
+                rows = _normalised(rows, "vectors")
+        owned = not (shared and trusted)
+        if owned:
             rows = rows.copy()
             rows.flags.writeable = False
         if arrays["order"].shape != (size,) or arrays["keys"].shape != (size,):
@@ -706,4 +768,4 @@ class RangeGraph:
             engine.restore(state, rows)
         except (ValueError, RuntimeError) as exc:
             raise ValueError(str(exc)) from exc
-        return cls._create(engine, keys.copy(), metric, params, rows, not shared)
+        return cls._create(engine, keys.copy(), metric, params, rows, owned)
