@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from fanns import _core
-from fanns._validation import as_count, as_matrix
+from fanns._validation import as_count, as_matrix, normalise_rows
 
 METRICS = ("l2", "ip", "cosine")
 PLAN_NAMES = np.array(list(_core.RANGE_PLAN_NAMES))
@@ -121,13 +121,12 @@ def _pack_bitset(value, n: int, what: str) -> np.ndarray:
 
 
 def _normalised(matrix: np.ndarray, name: str) -> np.ndarray:
+    """``matrix`` itself when its rows are already of unit length, else
+    :func:`normalise_rows` of it (so the index's own vectors pass unchanged)."""
     norms = np.linalg.norm(matrix, axis=1)
-    if (norms == 0).any():
-        bad = int(np.flatnonzero(norms == 0)[0])
-        raise ValueError(f"{name} row {bad} is all zeros: the cosine metric needs a direction")
-    if np.all(np.abs(norms - 1.0) < 1e-5):
+    if len(norms) and np.all(np.abs(norms - 1.0) < 1e-5):
         return matrix
-    return np.ascontiguousarray(matrix / norms[:, None], dtype=np.float32)
+    return normalise_rows(matrix, name)
 
 
 class RangeGraph:

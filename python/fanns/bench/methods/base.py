@@ -92,6 +92,18 @@ class Method(ABC):
         self.details = {}
 
 
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), float32 C order, for peers that
+    implement cosine as inner product.
+
+    Example:
+        >>> unit_rows(np.array([[3.0, 4.0], [0.0, 0.0]])).tolist()
+        [[0.6000000238418579, 0.800000011920929], [0.0, 0.0]]
+    """
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.ascontiguousarray(x / np.where(norms > 0, norms, 1.0), dtype=np.float32)
+
+
 def pad_ids(ids: np.ndarray, k: int) -> np.ndarray:
     """Return ``ids`` as int64 with exactly ``k`` columns, padding with -1.
 

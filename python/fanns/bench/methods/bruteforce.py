@@ -11,18 +11,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from fanns.bench.blas import limit_blas_threads
-from fanns.bench.methods.base import BuildParams, Method
+from fanns.bench.methods.base import BuildParams, Method, unit_rows
 from fanns.bench.workloads import FilterGroup, QueryFilters
 
 if TYPE_CHECKING:
     from fanns.bench.config import BenchConfig
 
 METRICS = ("l2", "ip", "cosine")
-
-
-def _normalized(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
 class BruteForceMethod(Method):
@@ -58,7 +53,7 @@ class BruteForceMethod(Method):
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
         base = np.ascontiguousarray(vectors, dtype=np.float32)
         if metric == "cosine":
-            base = _normalized(base)
+            base = unit_rows(base)
         self._vectors = base
         self._norms = np.einsum("ij,ij->i", base, base, dtype=np.float32)
         self._metric = metric
@@ -111,7 +106,7 @@ class BruteForceMethod(Method):
             raise RuntimeError("build() must run before search()")
         q = np.ascontiguousarray(queries, dtype=np.float32)
         if self._metric == "cosine":
-            q = _normalized(q)
+            q = unit_rows(q)
         out = np.full((q.shape[0], k), -1, dtype=np.int64)
         with limit_blas_threads(1):
             for group in filters.groups:

@@ -10,15 +10,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fanns.bench.machine import usable_cores
-from fanns.bench.methods.base import BuildParams, Method
+from fanns.bench.methods.base import BuildParams, Method, unit_rows
 from fanns.bench.workloads import FilterGroup, QueryFilters
 
 METRICS = ("l2", "ip", "cosine")
-
-
-def _normalized(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.ascontiguousarray(x / np.where(norms > 0, norms, 1.0), dtype=np.float32)
 
 
 class FaissMethod(Method):
@@ -53,7 +48,7 @@ class FaissMethod(Method):
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
         data = np.ascontiguousarray(vectors, dtype=np.float32)
         if metric == "cosine":
-            data = _normalized(data)
+            data = unit_rows(data)
         kind = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
         index = faiss.IndexHNSWFlat(int(data.shape[1]), int(params.M), kind)
         index.hnsw.efConstruction = int(params.ef_construction)
@@ -95,7 +90,7 @@ class FaissMethod(Method):
             raise RuntimeError("build() must run before search()")
         q = np.ascontiguousarray(queries, dtype=np.float32)
         if self._metric == "cosine":
-            q = _normalized(q)
+            q = unit_rows(q)
         out = np.full((q.shape[0], k), -1, dtype=np.int64)
         previous = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(1)
