@@ -96,3 +96,40 @@ def test_search_results_agree_across_levels(tmp_path):
     for level, ids in outputs.items():
         # Rounding may differ in the last bit; nearly all ids must agree.
         assert (ids == reference).mean() > 0.97, level
+
+
+@pytest.mark.parametrize("level", _core.simd_levels())
+@pytest.mark.parametrize("dim", DIMS)
+@pytest.mark.parametrize("kind", ["l2", "ip"])
+def test_code_kernels_match_integer_sums(level, dim, kind):
+    rng = np.random.default_rng(dim + 7)
+    codes = rng.integers(0, 256, size=(9, dim), dtype=np.uint8)
+    codes[0] = 255  # the extremes of the code range
+    codes[1] = 0
+    # The largest query values that keep dim * max term inside int32.
+    if kind == "l2":
+        reach = int(np.floor(np.sqrt((2**31 - 1) / dim)))
+        queries = rng.integers(max(255 - reach, -32767), min(reach, 32767) + 1, size=(3, dim))
+        queries[0] = min(reach, 32767)
+        exact = ((queries[:, None, :].astype(np.int64) - codes[None].astype(np.int64)) ** 2).sum(-1)
+    else:
+        bound = min(32767, (2**31 - 1) // (dim * 255))
+        queries = rng.integers(-bound, bound + 1, size=(3, dim))
+        queries[0] = bound
+        queries[1] = -bound
+        exact = queries.astype(np.int64) @ codes.astype(np.int64).T
+    queries = queries.astype(np.int16)
+    got = _core.code_distances(kind, queries, codes, level)
+    np.testing.assert_array_equal(got, exact)
+    np.testing.assert_array_equal(got, _core.code_distances(kind, queries, codes, "scalar"))
+
+
+def test_code_kernels_reject_bad_arguments():
+    q = np.zeros((1, 4), np.int16)
+    c = np.zeros((2, 4), np.uint8)
+    with pytest.raises(ValueError, match="kind"):
+        _core.code_distances("cos", q, c, "scalar")
+    with pytest.raises(ValueError, match="same number of columns"):
+        _core.code_distances("l2", q, c[:, :3], "scalar")
+    with pytest.raises(ValueError, match="unknown SIMD level"):
+        _core.code_distances("l2", q, c, "sse9")

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "bindings/register.h"
+#include "simd/code_distance.h"
 #include "simd/distance.h"
 
 namespace py = pybind11;
@@ -50,6 +51,30 @@ py::array_t<float> pairwise(const std::string& kind, const Matrix& queries, cons
     return out;
 }
 
+using Int16Matrix = py::array_t<std::int16_t, py::array::c_style | py::array::forcecast>;
+using CodeMatrix = py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast>;
+
+py::array_t<std::int64_t> code_pairwise(const std::string& kind, const Int16Matrix& queries, const CodeMatrix& codes,
+                                        const std::string& level_name) {
+    if (queries.ndim() != 2 || codes.ndim() != 2 || queries.shape(1) != codes.shape(1)) {
+        throw py::value_error("queries and codes must be 2-D with the same number of columns");
+    }
+    const simd::CodeKernels& k = simd::code_kernels_for(level_from(level_name));
+    simd::CodeKernel kernel;
+    if (kind == "l2") kernel = k.l2sq_u8;
+    else if (kind == "ip") kernel = k.dot_u8;
+    else throw py::value_error("kind must be 'l2' or 'ip'");
+    const auto nq = static_cast<std::size_t>(queries.shape(0));
+    const auto nb = static_cast<std::size_t>(codes.shape(0));
+    const auto dim = static_cast<std::size_t>(queries.shape(1));
+    py::array_t<std::int64_t> out({nq, nb});
+    std::int64_t* o = out.mutable_data();
+    for (std::size_t i = 0; i < nq; ++i) {
+        for (std::size_t j = 0; j < nb; ++j) o[i * nb + j] = kernel(queries.data() + i * dim, codes.data() + j * dim, dim);
+    }
+    return out;
+}
+
 }  // namespace
 
 void register_simd(py::module_& m) {
@@ -68,6 +93,11 @@ void register_simd(py::module_& m) {
           py::arg("level"),
           "Dense (nq, nb) matrix of squared L2 ('l2') or inner products ('ip') computed with the "
           "kernels of the named SIMD level.");
+    m.def("code_distances", &code_pairwise, py::arg("kind"), py::arg("queries"), py::arg("codes"),
+          py::arg("level"),
+          "Dense (nq, nb) int32 sums of (q - c)^2 ('l2') or q * c ('ip') between int16 query rows and "
+          "uint8 code rows, computed with the 8-bit code kernels of the named SIMD level. The caller "
+          "keeps every sum inside int32.");
 }
 
 }  // namespace fanns::bindings

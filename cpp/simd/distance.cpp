@@ -2,6 +2,8 @@
 // FANNS_SIMD may ask for a lower level (for tests and comparisons).
 #include "simd/distance.h"
 
+#include "simd/code_distance.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -93,5 +95,20 @@ const Kernels& kernels_for(Level level) {
 }
 
 const Kernels& active_kernels() { return kernels_for(active_level()); }
+
+const CodeKernels& code_kernels_for(Level level) {
+    kernels_for(level);  // throws if the level is not available
+    switch (level) {
+#if defined(FANNS_WITH_AVX512)
+        case Level::avx512: return avx512_code_kernels();
+#endif
+#if defined(FANNS_WITH_AVX2)
+        case Level::avx2: return avx2_code_kernels();
+#endif
+        default: return scalar_code_kernels();
+    }
+}
+
+const CodeKernels& active_code_kernels() { return code_kernels_for(active_level()); }
 
 }  // namespace fanns::simd
