@@ -10,7 +10,7 @@ import pytest
 import fanns
 from fanns import field
 from fanns._fileformat import read_index_file, write_index_file
-from fanns.range_graph import EXACT_ROWS_PER_EF, RangeGraph
+from fanns.range_graph import SCAN_ROWS_PER_EF, RangeGraph
 from oracle import clustered_with_queries, exact_distances, exact_knn, recall
 
 N, NQ, DIM = 8000, 30, 16
@@ -61,7 +61,7 @@ def test_range_widths(world, width, exact_threshold):
         index, data, queries, field("date").between(lo, hi), mask, exact_threshold=exact_threshold
     )
     if exact_threshold == 10 and 0.01 <= width <= 0.5:
-        assert set(result.plans) <= {"range", "exact"} and "range" in set(result.plans)
+        assert set(result.plans) <= {"range", "exact", "scan"} and "range" in set(result.plans)
 
 
 @pytest.mark.parametrize("exact_threshold", [None, 10])
@@ -100,7 +100,7 @@ def test_range_combined_with_other_predicates(world):
         info = index.explain(flt, exact_threshold=10)
         assert info["range_graph"] and info["passing"] == int(mask.sum())
         # explain() models the engine's choice (its pass rate is sampled, ours exact)
-        assert info["plan"] in set(result.plans) <= {"range", "exact"}
+        assert info["plan"] in set(result.plans) <= {"range", "exact", "scan"}
 
 
 def test_per_query_ranges(world):
@@ -148,7 +148,9 @@ def test_range_graph_shares_the_index_vectors(world, tmp_path):
         data, keys, valid=valid, **{k: v for k, v in graph.params.items() if k != "seed"}
     )
     assert alone.owns_vectors
-    assert index.memory_bytes(by_part=True)["range_graph"] + data.nbytes == alone.memory_bytes()
+    parts = index.memory_bytes(by_part=True)
+    assert parts["range_codes"] == graph.code_bytes >= len(graph) * data.shape[1]
+    assert parts["range_graph"] + parts["range_codes"] + data.nbytes == alone.memory_bytes()
     path = tmp_path / "shared.fanns"
     index.save(path)
     _, sections = read_index_file(path, "hnsw")
@@ -169,7 +171,7 @@ def test_narrow_ranges_are_scanned_exactly_by_the_range_graph(world):
     flt = field("date").between(lo, hi)
     info = index.explain(flt)
     assert info["plan"] == "exact" and info["range_graph"]
-    assert info["passing"] == int(mask.sum()) and info["exact_threshold"] == EXACT_ROWS_PER_EF * 64
+    assert info["passing"] == int(mask.sum()) and info["exact_threshold"] == SCAN_ROWS_PER_EF * 64
     assert not index.explain(field("kind") == 1)["range_graph"]
     result = index.search(queries, k=10, filter=flt)
     assert set(result.plans) == {"exact"}
@@ -240,8 +242,8 @@ def test_explain_matches_the_plans_search_takes(world):
         for threshold in (None, 20, 10**6):
             info = index.explain(flt, exact_threshold=threshold)
             plans = set(index.search(queries, k=10, filter=flt, exact_threshold=threshold).plans)
-            if info["plan"] == "exact":
-                assert plans == {"exact"}, (flt, threshold)
+            if info["plan"] in ("exact", "scan"):
+                assert plans == {info["plan"]}, (flt, threshold)
             else:
                 assert info["plan"] in plans, (flt, threshold, info, plans)
 

@@ -49,9 +49,9 @@ std::vector<T> section(const py::dict& d, const char* key) {
 class RangeGraphIndex {
 public:
     RangeGraphIndex(std::size_t dim, const std::string& metric, std::size_t M, std::size_t ef_construction,
-                    std::size_t leaf_size)
+                    std::size_t leaf_size, bool quantized)
         : graph_(std::make_unique<RangeGraph>(dim, parse_metric(metric),
-                                              range::RangeGraphParams{M, ef_construction, leaf_size})) {}
+                                              range::RangeGraphParams{M, ef_construction, leaf_size, quantized})) {}
 
     void build(const FloatMatrix& vectors, const OrderArray& order, std::size_t threads) {
         if (vectors.ndim() != 2 || std::size_t(vectors.shape(1)) != graph_->dim()) {
@@ -183,6 +183,8 @@ public:
     std::size_t dim() const { return graph_->dim(); }
     std::size_t depths() const { return graph_->layout().depths(); }
     std::size_t memory_bytes() const { return graph_->memory_bytes(); }
+    std::size_t code_bytes() const { return graph_->codes().memory_bytes(); }
+    bool quantized() const { return !graph_->codes().empty(); }
 
 private:
     std::unique_ptr<RangeGraph> graph_;
@@ -193,8 +195,9 @@ private:
 
 void register_range(py::module_& m) {
     py::class_<RangeGraphIndex>(m, "RangeGraphIndex")
-        .def(py::init<std::size_t, const std::string&, std::size_t, std::size_t, std::size_t>(), py::arg("dim"),
-             py::arg("metric"), py::arg("M"), py::arg("ef_construction"), py::arg("leaf_size"))
+        .def(py::init<std::size_t, const std::string&, std::size_t, std::size_t, std::size_t, bool>(),
+             py::arg("dim"), py::arg("metric"), py::arg("M"), py::arg("ef_construction"), py::arg("leaf_size"),
+             py::arg("quantized"))
         .def("build", &RangeGraphIndex::build, py::arg("vectors"), py::arg("order"), py::arg("threads"))
         .def("search", &RangeGraphIndex::search, py::arg("queries"), py::arg("k"), py::arg("lo"), py::arg("hi"),
              py::arg("ef"), py::arg("threads"), py::arg("bitsets"), py::arg("query_filter"),
@@ -207,9 +210,11 @@ void register_range(py::module_& m) {
         .def_property_readonly("total_rows", &RangeGraphIndex::total_rows)
         .def_property_readonly("dim", &RangeGraphIndex::dim)
         .def_property_readonly("depths", &RangeGraphIndex::depths)
-        .def("memory_bytes", &RangeGraphIndex::memory_bytes);
+        .def("memory_bytes", &RangeGraphIndex::memory_bytes)
+        .def("code_bytes", &RangeGraphIndex::code_bytes)
+        .def_property_readonly("quantized", &RangeGraphIndex::quantized);
     py::list names;
-    for (auto p : {range::RangePlan::range, range::RangePlan::exact, range::RangePlan::empty}) {
+    for (auto p : {range::RangePlan::range, range::RangePlan::exact, range::RangePlan::empty, range::RangePlan::scan}) {
         names.append(range::range_plan_name(p));
     }
     m.attr("RANGE_PLAN_NAMES") = names;

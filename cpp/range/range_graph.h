@@ -39,6 +39,13 @@
 // Every link at depth d stays inside the point's segment at depth d. Each
 // segment also stores an entry point: the member nearest its mean vector.
 //
+// Quantised rows. With `quantized` (the default) the graph also keeps an
+// 8-bit code of every keyed row in position order (quantized_rows.h): a
+// quarter of the float row, and the rows of a range are one contiguous
+// block. Searches score candidates on the codes and score only the best ef
+// again on the float rows. Codes are derived from the rows, so they are
+// rebuilt on restore rather than stored.
+//
 // Construction: range_builder.h. Search: range_search.h.
 #pragma once
 
@@ -49,6 +56,7 @@
 #include <vector>
 
 #include "metric.h"
+#include "quantized_rows.h"
 #include "range/segment_layout.h"
 #include "simd/distance.h"
 #include "visited.h"
@@ -59,6 +67,7 @@ struct RangeGraphParams {
     std::size_t M = 16;                 // out-degree of every elemental graph
     std::size_t ef_construction = 64;   // candidates gathered per point and depth
     std::size_t leaf_size = 128;        // width of the smallest segments
+    bool quantized = true;              // keep 8-bit codes of the rows for searching
 };
 
 class RangeGraph {
@@ -88,6 +97,8 @@ public:
     const float* rows() const { return rows_; }
     std::uint32_t row_id(std::size_t position) const { return order_[position]; }
     const std::uint32_t* order() const { return order_.data(); }
+    // 8-bit codes by position; empty when not quantized.
+    const QuantizedRows& codes() const { return codes_; }
 
     const std::uint32_t* slot(std::size_t position, std::size_t depth) const {
         return links_.data() + (position * layout_.depths() + depth) * slot_size();
@@ -105,7 +116,7 @@ public:
     // Bytes the graph owns (the shared rows are not counted).
     std::size_t memory_bytes() const {
         return order_.capacity() * sizeof(std::uint32_t) + links_.capacity() * sizeof(std::uint32_t) +
-               entries_.capacity() * sizeof(std::uint32_t);
+               entries_.capacity() * sizeof(std::uint32_t) + codes_.memory_bytes();
     }
 
     // Plain arrays: order (size), links (size x depths x (M + 1)), entries
@@ -159,11 +170,17 @@ public:
         order_ = std::move(s.order);
         links_ = std::move(s.links);
         entries_ = std::move(s.entries);
+        encode_rows();
         visited_pool_.clear();
     }
 
 private:
     friend class RangeGraphBuilder;
+
+    void encode_rows() {
+        codes_.clear();
+        if (params_.quantized) codes_.assign(rows_, order_.data(), order_.size(), dim_, metric_);
+    }
 
     std::size_t dim_;
     Metric metric_;
@@ -174,6 +191,7 @@ private:
     std::vector<std::uint32_t> order_;
     std::vector<std::uint32_t> links_;
     std::vector<std::uint32_t> entries_;
+    QuantizedRows codes_;
     mutable VisitedPool visited_pool_;
 };
 

@@ -54,6 +54,17 @@ public:
         }
     }
 
+    // Scores the positions of `candidates` on the float rows and offers them
+    // to `results`.
+    void rescore(const float* query, const std::vector<Candidate>& candidates, ResultHeap& results) {
+        const std::size_t count = candidates.size();
+        distances_.resize(std::max(count, kBlock));
+        ids_.resize(std::max(count, kBlock));
+        for (std::size_t j = 0; j < count; ++j) ids_[j] = order_[candidates[j].id];
+        ids_kernel_(query, rows_, ids_.data(), count, dim_, distances_.data());
+        for (std::size_t j = 0; j < count; ++j) offer(distances_[j], candidates[j].id, results);
+    }
+
 private:
     void offer(float raw, std::uint32_t position, ResultHeap& results) const {
         const float d = similarity_ ? 1.0f - raw : raw;

@@ -15,10 +15,17 @@
 //          held, the walk resumes from the next unvisited row of the range,
 //          so a range no wider than ef is searched exhaustively. Points
 //          failing the predicate are traversed but never returned.
-//   exact  scan of the range: narrow ranges, predicates passing few rows in
-//          the range (estimated from a sample), or a traversal that found
-//          fewer than k rows.
+//   exact  scan of the range on the float rows: narrow ranges, predicates
+//          passing few rows in the range (estimated from a sample), or a
+//          traversal that found fewer than k rows; with quantised rows, also
+//          a scan that met no more than ef passing rows (all of them were
+//          scored again exactly).
+//   scan   scan of the range on the quantised rows where more than ef rows
+//          pass: the ef best by code are scored again on the float rows.
 //   empty  nothing in the range passes.
+// With quantised rows the traversal also runs on the codes, and its ef
+// results are scored again on the float rows: every returned distance is
+// exact.
 // Each query is answered by one thread with its own scratch space, so the
 // results do not depend on the number of threads.
 #pragma once
@@ -39,13 +46,14 @@
 
 namespace fanns::range {
 
-enum class RangePlan : std::int8_t { range = 0, exact = 1, empty = 2 };
+enum class RangePlan : std::int8_t { range = 0, exact = 1, empty = 2, scan = 3 };
 
 inline const char* range_plan_name(RangePlan plan) {
     switch (plan) {
         case RangePlan::range: return "range";
         case RangePlan::exact: return "exact";
         case RangePlan::empty: return "empty";
+        case RangePlan::scan: return "scan";
     }
     return "unknown";
 }
@@ -119,6 +127,33 @@ private:
         std::vector<Segment> cover;
         std::vector<std::uint32_t> fresh;
         std::unique_ptr<RangeScanner> scanner;
+        QuantizedRows::Query code;
+    };
+
+    // Distances on the float rows.
+    struct FloatScorer {
+        const RangeGraph& g;
+        Distance dist;
+        const float* query;
+        float operator()(std::uint32_t p) const { return dist(query, g.vector(p)); }
+        void prefetch(std::uint32_t p) const {
+            const char* row = reinterpret_cast<const char*>(g.vector(p));
+            __builtin_prefetch(row);
+            __builtin_prefetch(row + 64);
+            __builtin_prefetch(row + 128);
+        }
+    };
+
+    // Distances on the 8-bit codes (rows of a range are contiguous).
+    struct CodeScorer {
+        const QuantizedRows& codes;
+        const QuantizedRows::Query& query;
+        float operator()(std::uint32_t p) const { return codes.distance(query, p); }
+        void prefetch(std::uint32_t p) const {
+            const char* row = reinterpret_cast<const char*>(codes.row(p));
+            const std::size_t bytes = std::min<std::size_t>(codes.dim(), 512);
+            for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(row + b);
+        }
     };
 
     // Fraction of [lo, hi) passing `pred`, from at most kSample evenly spaced positions.
@@ -142,6 +177,7 @@ private:
         // No heap needs to hold more rows than the range has.
         const std::size_t k = std::min(params.k, width);
         const std::size_t ef = std::max(std::min(params.ef, width), k);
+        const bool coded = !g_.codes().empty();
         bool exact = width <= params.exact_threshold;
         if (!exact && Pred::filters) {
             const double rate = pass_rate(lo, hi, pred);
@@ -153,11 +189,26 @@ private:
             exact = passing <= double(params.exact_threshold) || passing <= traversal_cost;
         }
         if (!exact) {
-            traverse(query, lo, hi, ef, pred, params, s);
-            if (s.results.size() >= k) {
-                s.results.sorted_into(s.sorted);
-                return RangePlan::range;
+            if (coded) {
+                g_.codes().prepare(query, s.code);
+                traverse(CodeScorer{g_.codes(), s.code}, lo, hi, ef, pred, params, s);
+                if (s.results.size() >= k) {
+                    rescore(query, k, s);
+                    return RangePlan::range;
+                }
+            } else {
+                traverse(FloatScorer{g_, g_.distance(), query}, lo, hi, ef, pred, params, s);
+                if (s.results.size() >= k) {
+                    s.results.sorted_into(s.sorted);
+                    return RangePlan::range;
+                }
             }
+        } else if (coded && width > ef) {
+            g_.codes().prepare(query, s.code);
+            s.results.reset(ef);
+            const std::size_t met = scan_codes(lo, hi, pred, s);
+            rescore(query, k, s);
+            return met <= ef ? RangePlan::exact : RangePlan::scan;
         }
         s.results.reset(k);
         s.scanner->scan(query, lo, hi, pred, s.results);
@@ -165,18 +216,44 @@ private:
         return RangePlan::exact;
     }
 
+    // Offers every position of [lo, hi) passing `pred` to s.results by code;
+    // returns how many passed.
     template <class Pred>
-    void traverse(const float* query, std::size_t lo, std::size_t hi, std::size_t ef, const Pred& pred,
+    std::size_t scan_codes(std::size_t lo, std::size_t hi, const Pred& pred, Scratch& s) const {
+        const QuantizedRows& codes = g_.codes();
+        std::size_t met = 0;
+        for (std::size_t p = lo; p < hi; ++p) {
+            const auto position = static_cast<std::uint32_t>(p);
+            if constexpr (Pred::filters) {
+                if (!pred(position)) continue;
+            }
+            ++met;
+            const float d = codes.distance(s.code, position);
+            if (s.results.admits(d)) s.results.push({d, position});
+        }
+        return met;
+    }
+
+    // Scores the candidates in s.results again on the float rows and keeps
+    // the k best in s.sorted.
+    void rescore(const float* query, std::size_t k, Scratch& s) const {
+        s.results.sorted_into(s.sorted);
+        s.results.reset(k);
+        s.scanner->rescore(query, s.sorted, s.results);
+        s.results.sorted_into(s.sorted);
+    }
+
+    template <class Scorer, class Pred>
+    void traverse(const Scorer& score, std::size_t lo, std::size_t hi, std::size_t ef, const Pred& pred,
                   const RangeSearchParams& params, Scratch& s) const {
         const SegmentLayout& layout = g_.layout();
-        const Distance dist = g_.distance();
         auto lease = g_.visited_pool().acquire(g_.size());
         VisitedTable& visited = *lease;
         s.queue.clear();
         s.results.reset(ef);
         auto enter = [&](std::uint32_t p) {
             if (!visited.try_insert(p)) return;
-            const Candidate c{dist(query, g_.vector(p)), p};
+            const Candidate c{score(p), p};
             s.queue.push(c);
             if (pred(p)) s.results.push(c);
         };
@@ -224,24 +301,17 @@ private:
                 }
                 if (covered) break;
             }
-            if (n_fresh > 0) prefetch(s.fresh[0]);
+            if (n_fresh > 0) score.prefetch(s.fresh[0]);
             for (std::size_t j = 0; j < n_fresh; ++j) {
-                if (j + 1 < n_fresh) prefetch(s.fresh[j + 1]);
+                if (j + 1 < n_fresh) score.prefetch(s.fresh[j + 1]);
                 const std::uint32_t v = s.fresh[j];
-                const float dv = dist(query, g_.vector(v));
+                const float dv = score(v);
                 if (s.results.admits(dv)) {
                     s.queue.push({dv, v});
                     if (pred(v)) s.results.push({dv, v});
                 }
             }
         }
-    }
-
-    void prefetch(std::uint32_t position) const {
-        const char* p = reinterpret_cast<const char*>(g_.vector(position));
-        __builtin_prefetch(p);
-        __builtin_prefetch(p + 64);
-        __builtin_prefetch(p + 128);
     }
 
     // Writes the first k of s.sorted as original ids, ordered by (distance, id).

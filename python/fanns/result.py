@@ -38,8 +38,9 @@ class SearchResult(BatchResult):
         plans: array (nq,) of str naming how each query was answered:
             ``"graph"`` (plain HNSW), ``"filtered"`` (HNSW, filter checked in
             the loop), ``"acorn"`` (predicate-aware traversal), ``"range"``
-            (range graph), ``"exact"`` (scan over the passing rows) or
-            ``"empty"`` (nothing passes).
+            (range graph), ``"exact"`` (scan over the passing rows),
+            ``"scan"`` (range graph's scan on 8-bit codes, the best ef scored
+            again exactly) or ``"empty"`` (nothing passes).
 
     A result unpacks as ``ids, distances = index.search(...)``.
     """

@@ -1,0 +1,134 @@
+// 8-bit scalar quantisation of rows: a compact copy for scoring many
+// candidates cheaply, before the best few are scored again on the float rows.
+//
+// Dimension i maps [low_i, low_i + 255 * step] onto the codes 0..255. One
+// step serves every dimension (the widest dimension's span / 255), so both
+// distances become plain integer sums the code kernels compute exactly:
+//   l2   |q - x|^2 ~ step^2 * sum (u_i - c_i)^2        u_i = round((q_i - low_i) / step)
+//   dot  <q, x>    ~ <q, low> + step * t * sum r_i c_i  r_i = round(q_i / t)
+// The query's integers are bounded for the dimension (u_i clamped, t chosen
+// from max |q_i|) so that no int32 sum can overflow; that holds up to
+// kMaxDim dimensions. A query is prepared once and then scored against any
+// number of rows.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "metric.h"
+#include "simd/code_distance.h"
+
+namespace fanns {
+
+class QuantizedRows {
+public:
+    static constexpr std::size_t kMaxDim = 32768;
+    static bool supports(std::size_t dim) { return dim > 0 && dim <= kMaxDim; }
+
+    // A query ready to be scored: distance ~ offset + scale * kernel sum.
+    struct Query {
+        std::vector<std::int16_t> values;
+        float offset = 0.0f;
+        float scale = 0.0f;
+        simd::CodeKernel kernel = nullptr;
+    };
+
+    // Codes of rows[order[i] * dim ...] for the positions i in [0, n).
+    void assign(const float* rows, const std::uint32_t* order, std::size_t n, std::size_t dim, Metric metric) {
+        clear();
+        if (n == 0 || !supports(dim)) return;
+        dim_ = dim;
+        similarity_ = metric != Metric::l2;
+        low_.assign(dim, std::numeric_limits<float>::infinity());
+        std::vector<float> high(dim, -std::numeric_limits<float>::infinity());
+        for (std::size_t p = 0; p < n; ++p) {
+            const float* x = rows + std::size_t(order[p]) * dim;
+            for (std::size_t i = 0; i < dim; ++i) {
+                low_[i] = std::min(low_[i], x[i]);
+                high[i] = std::max(high[i], x[i]);
+            }
+        }
+        float span = 0.0f;
+        for (std::size_t i = 0; i < dim; ++i) span = std::max(span, high[i] - low_[i]);
+        step_ = span > 0.0f && std::isfinite(span) ? span / 255.0f : 1.0f;
+        codes_.resize(n * dim);
+        for (std::size_t p = 0; p < n; ++p) {
+            const float* x = rows + std::size_t(order[p]) * dim;
+            std::uint8_t* c = codes_.data() + p * dim;
+            for (std::size_t i = 0; i < dim; ++i) {
+                const float level = std::nearbyint((x[i] - low_[i]) / step_);
+                c[i] = static_cast<std::uint8_t>(std::clamp(level, 0.0f, 255.0f));
+            }
+        }
+        n_ = n;
+    }
+
+    void clear() {
+        codes_.clear();
+        codes_.shrink_to_fit();
+        low_.clear();
+        low_.shrink_to_fit();
+        n_ = dim_ = 0;
+    }
+
+    bool empty() const { return n_ == 0; }
+    std::size_t size() const { return n_; }
+    std::size_t dim() const { return dim_; }
+    const std::uint8_t* row(std::size_t position) const { return codes_.data() + position * dim_; }
+    std::size_t memory_bytes() const {
+        return codes_.capacity() * sizeof(std::uint8_t) + low_.capacity() * sizeof(float);
+    }
+
+    void prepare(const float* query, Query& out) const {
+        const simd::CodeKernels& k = simd::active_code_kernels();
+        out.values.resize(dim_);
+        if (!similarity_) {
+            // |u_i - c_i| <= reach keeps dim * reach^2 inside int32.
+            const double reach = std::floor(std::sqrt(double(std::numeric_limits<std::int32_t>::max()) / double(dim_)));
+            const float top = float(std::min(reach, 32767.0));
+            const float bottom = float(std::max(255.0 - reach, -32767.0));
+            for (std::size_t i = 0; i < dim_; ++i) {
+                const float u = std::nearbyint((query[i] - low_[i]) / step_);
+                out.values[i] = static_cast<std::int16_t>(std::isnan(u) ? 0.0f : std::clamp(u, bottom, top));
+            }
+            out.offset = 0.0f;
+            out.scale = step_ * step_;
+            out.kernel = k.l2sq_u8;
+            return;
+        }
+        // |r_i| <= bound keeps dim * bound * 255 inside int32.
+        const double bound = std::min(32767.0, std::floor(double(std::numeric_limits<std::int32_t>::max()) /
+                                                          (double(dim_) * 255.0)));
+        float largest = 0.0f;
+        double at_low = 0.0;
+        for (std::size_t i = 0; i < dim_; ++i) {
+            largest = std::max(largest, std::fabs(query[i]));
+            at_low += double(query[i]) * double(low_[i]);
+        }
+        const float t = largest > 0.0f && std::isfinite(largest) ? largest / float(bound) : 1.0f;
+        for (std::size_t i = 0; i < dim_; ++i) {
+            const float r = std::nearbyint(query[i] / t);
+            out.values[i] = static_cast<std::int16_t>(std::isnan(r) ? 0.0f : std::clamp(r, -float(bound), float(bound)));
+        }
+        out.offset = float(1.0 - at_low);
+        out.scale = -step_ * t;
+        out.kernel = k.dot_u8;
+    }
+
+    float distance(const Query& q, std::size_t position) const {
+        return q.offset + q.scale * float(q.kernel(q.values.data(), row(position), dim_));
+    }
+
+private:
+    std::vector<std::uint8_t> codes_;  // n x dim, in position order
+    std::vector<float> low_;           // per dimension
+    float step_ = 1.0f;
+    std::size_t n_ = 0;
+    std::size_t dim_ = 0;
+    bool similarity_ = false;
+};
+
+}  // namespace fanns
