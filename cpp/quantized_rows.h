@@ -6,10 +6,10 @@
 // distances become plain integer sums the code kernels compute exactly:
 //   l2   |q - x|^2 ~ step^2 * sum (u_i - c_i)^2        u_i = round((q_i - low_i) / step)
 //   dot  <q, x>    ~ <q, low> + step * t * sum r_i c_i  r_i = round(q_i / t)
-// The query's integers are bounded for the dimension (u_i clamped, t chosen
-// from max |q_i|) so that no int32 sum can overflow; that holds up to
-// kMaxDim dimensions. A query is prepared once and then scored against any
-// number of rows.
+// u_i are int16, clamped for the dimension so that no int32 sum overflows
+// (that holds up to kMaxDim dimensions); r_i are bytes in [-64, 64] (t =
+// max |q_i| / 64), which the byte multiply-add kernels need. A query is
+// prepared once and then scored against any number of rows.
 #pragma once
 
 #include <algorithm>
@@ -30,10 +30,12 @@ public:
 
     // A query ready to be scored: distance ~ offset + scale * kernel sum.
     struct Query {
-        std::vector<std::int16_t> values;
+        std::vector<std::int16_t> wide;   // u_i (l2)
+        std::vector<std::int8_t> narrow;  // r_i (dot)
         float offset = 0.0f;
         float scale = 0.0f;
-        simd::CodeKernel kernel = nullptr;
+        simd::CodeL2Kernel l2 = nullptr;
+        simd::CodeDotKernel dot = nullptr;
     };
 
     // Codes of rows[order[i] * dim ...] for the positions i in [0, n).
@@ -84,42 +86,45 @@ public:
 
     void prepare(const float* query, Query& out) const {
         const simd::CodeKernels& k = simd::active_code_kernels();
-        out.values.resize(dim_);
+        out.l2 = nullptr;
+        out.dot = nullptr;
         if (!similarity_) {
+            out.wide.resize(dim_);
             // |u_i - c_i| <= reach keeps dim * reach^2 inside int32.
             const double reach = std::floor(std::sqrt(double(std::numeric_limits<std::int32_t>::max()) / double(dim_)));
             const float top = float(std::min(reach, 32767.0));
             const float bottom = float(std::max(255.0 - reach, -32767.0));
             for (std::size_t i = 0; i < dim_; ++i) {
                 const float u = std::nearbyint((query[i] - low_[i]) / step_);
-                out.values[i] = static_cast<std::int16_t>(std::isnan(u) ? 0.0f : std::clamp(u, bottom, top));
+                out.wide[i] = static_cast<std::int16_t>(std::isnan(u) ? 0.0f : std::clamp(u, bottom, top));
             }
             out.offset = 0.0f;
             out.scale = step_ * step_;
-            out.kernel = k.l2sq_u8;
+            out.l2 = k.l2sq_u8;
             return;
         }
-        // |r_i| <= bound keeps dim * bound * 255 inside int32.
-        const double bound = std::min(32767.0, std::floor(double(std::numeric_limits<std::int32_t>::max()) /
-                                                          (double(dim_) * 255.0)));
+        out.narrow.resize(dim_);
+        const float bound = float(simd::kDotQueryBound);
         float largest = 0.0f;
         double at_low = 0.0;
         for (std::size_t i = 0; i < dim_; ++i) {
             largest = std::max(largest, std::fabs(query[i]));
             at_low += double(query[i]) * double(low_[i]);
         }
-        const float t = largest > 0.0f && std::isfinite(largest) ? largest / float(bound) : 1.0f;
+        const float t = largest > 0.0f && std::isfinite(largest) ? largest / bound : 1.0f;
         for (std::size_t i = 0; i < dim_; ++i) {
             const float r = std::nearbyint(query[i] / t);
-            out.values[i] = static_cast<std::int16_t>(std::isnan(r) ? 0.0f : std::clamp(r, -float(bound), float(bound)));
+            out.narrow[i] = static_cast<std::int8_t>(std::isnan(r) ? 0.0f : std::clamp(r, -bound, bound));
         }
         out.offset = float(1.0 - at_low);
         out.scale = -step_ * t;
-        out.kernel = k.dot_u8;
+        out.dot = k.dot_u8;
     }
 
     float distance(const Query& q, std::size_t position) const {
-        return q.offset + q.scale * float(q.kernel(q.values.data(), row(position), dim_));
+        const std::int32_t sum = q.dot != nullptr ? q.dot(q.narrow.data(), row(position), dim_)
+                                                  : q.l2(q.wide.data(), row(position), dim_);
+        return q.offset + q.scale * float(sum);
     }
 
 private:

@@ -12,7 +12,7 @@ import pytest
 import fanns
 from fanns import _core
 
-DIMS = [1, 3, 7, 8, 15, 16, 17, 31, 33, 384, 1000, 4096]
+DIMS = [1, 3, 7, 8, 15, 16, 17, 31, 33, 63, 64, 65, 97, 129, 384, 1000, 4096]
 
 
 @pytest.mark.parametrize("level", _core.simd_levels())
@@ -113,7 +113,7 @@ def test_code_kernels_match_integer_sums(level, dim, kind):
         queries[0] = min(reach, 32767)
         exact = ((queries[:, None, :].astype(np.int64) - codes[None].astype(np.int64)) ** 2).sum(-1)
     else:
-        bound = min(32767, (2**31 - 1) // (dim * 255))
+        bound = 64  # the byte multiply-add needs |q| <= 64
         queries = rng.integers(-bound, bound + 1, size=(3, dim))
         queries[0] = bound
         queries[1] = -bound
@@ -133,3 +133,5 @@ def test_code_kernels_reject_bad_arguments():
         _core.code_distances("l2", q, c[:, :3], "scalar")
     with pytest.raises(ValueError, match="unknown SIMD level"):
         _core.code_distances("l2", q, c, "sse9")
+    with pytest.raises(ValueError, match=r"\[-64, 64\]"):
+        _core.code_distances("ip", q + 65, c, "scalar")

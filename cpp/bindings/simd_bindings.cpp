@@ -59,18 +59,29 @@ py::array_t<std::int64_t> code_pairwise(const std::string& kind, const Int16Matr
     if (queries.ndim() != 2 || codes.ndim() != 2 || queries.shape(1) != codes.shape(1)) {
         throw py::value_error("queries and codes must be 2-D with the same number of columns");
     }
+    if (kind != "l2" && kind != "ip") throw py::value_error("kind must be 'l2' or 'ip'");
     const simd::CodeKernels& k = simd::code_kernels_for(level_from(level_name));
-    simd::CodeKernel kernel;
-    if (kind == "l2") kernel = k.l2sq_u8;
-    else if (kind == "ip") kernel = k.dot_u8;
-    else throw py::value_error("kind must be 'l2' or 'ip'");
     const auto nq = static_cast<std::size_t>(queries.shape(0));
     const auto nb = static_cast<std::size_t>(codes.shape(0));
     const auto dim = static_cast<std::size_t>(queries.shape(1));
+    std::vector<std::int8_t> narrow(queries.size());
+    if (kind == "ip") {
+        for (py::ssize_t j = 0; j < queries.size(); ++j) {
+            const std::int16_t v = queries.data()[j];
+            if (v < -simd::kDotQueryBound || v > simd::kDotQueryBound) {
+                throw py::value_error("'ip' query values must lie in [-64, 64]");
+            }
+            narrow[std::size_t(j)] = static_cast<std::int8_t>(v);
+        }
+    }
     py::array_t<std::int64_t> out({nq, nb});
     std::int64_t* o = out.mutable_data();
     for (std::size_t i = 0; i < nq; ++i) {
-        for (std::size_t j = 0; j < nb; ++j) o[i * nb + j] = kernel(queries.data() + i * dim, codes.data() + j * dim, dim);
+        for (std::size_t j = 0; j < nb; ++j) {
+            const std::uint8_t* row = codes.data() + j * dim;
+            o[i * nb + j] = kind == "l2" ? k.l2sq_u8(queries.data() + i * dim, row, dim)
+                                         : k.dot_u8(narrow.data() + i * dim, row, dim);
+        }
     }
     return out;
 }
@@ -95,9 +106,9 @@ void register_simd(py::module_& m) {
           "kernels of the named SIMD level.");
     m.def("code_distances", &code_pairwise, py::arg("kind"), py::arg("queries"), py::arg("codes"),
           py::arg("level"),
-          "Dense (nq, nb) int32 sums of (q - c)^2 ('l2') or q * c ('ip') between int16 query rows and "
-          "uint8 code rows, computed with the 8-bit code kernels of the named SIMD level. The caller "
-          "keeps every sum inside int32.");
+          "Dense (nq, nb) int32 sums of (q - c)^2 ('l2') or q * c ('ip') between integer query rows "
+          "(int16; within [-64, 64] for 'ip') and uint8 code rows, computed with the 8-bit code "
+          "kernels of the named SIMD level. For 'l2' the caller keeps every sum inside int32.");
 }
 
 }  // namespace fanns::bindings

@@ -221,9 +221,14 @@ private:
     template <class Pred>
     std::size_t scan_codes(std::size_t lo, std::size_t hi, const Pred& pred, Scratch& s) const {
         const QuantizedRows& codes = g_.codes();
+        const std::size_t row_bytes = codes.dim();
         std::size_t met = 0;
         for (std::size_t p = lo; p < hi; ++p) {
             const auto position = static_cast<std::uint32_t>(p);
+            if (p + kScanAhead < hi) {
+                const char* ahead = reinterpret_cast<const char*>(codes.row(p + kScanAhead));
+                for (std::size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(ahead + b);
+            }
             if constexpr (Pred::filters) {
                 if (!pred(position)) continue;
             }
@@ -330,6 +335,7 @@ private:
     }
 
     static constexpr std::size_t kSample = 512;
+    static constexpr std::size_t kScanAhead = 4;  // code rows fetched ahead of a scan
 
     const RangeGraph& g_;
 };

@@ -1,12 +1,14 @@
-// Kernels over 8-bit codes (see quantized_rows.h): a query prepared as int16
-// values against a row of uint8 codes, summed exactly in int32.
+// Kernels over 8-bit codes (see quantized_rows.h): a prepared query against a
+// row of uint8 codes, summed exactly in int32.
 //
-//   l2sq_u8  sum (q_i - c_i)^2
-//   dot_u8   sum q_i * c_i
+//   l2sq_u8  sum (q_i - c_i)^2  int16 query values; callers keep
+//                               dim * max (q_i - c_i)^2 inside int32
+//   dot_u8   sum q_i * c_i      int8 query values in [-kDotQueryBound,
+//                               kDotQueryBound], so that two products fit in
+//                               int16 (the multiply-add of unsigned by signed
+//                               bytes saturates there)
 //
-// Callers keep every partial sum inside int32 by bounding the query values
-// for the dimension (QuantizedRows does). Chosen with the float kernels'
-// level: fetch the table once per loop.
+// Chosen with the float kernels' level: fetch the table once per loop.
 #pragma once
 
 #include <cstddef>
@@ -16,12 +18,15 @@
 
 namespace fanns::simd {
 
-using CodeKernel = std::int32_t (*)(const std::int16_t* query, const std::uint8_t* codes, std::size_t dim);
+constexpr int kDotQueryBound = 64;
+
+using CodeL2Kernel = std::int32_t (*)(const std::int16_t* query, const std::uint8_t* codes, std::size_t dim);
+using CodeDotKernel = std::int32_t (*)(const std::int8_t* query, const std::uint8_t* codes, std::size_t dim);
 
 struct CodeKernels {
     Level level;
-    CodeKernel l2sq_u8;
-    CodeKernel dot_u8;
+    CodeL2Kernel l2sq_u8;
+    CodeDotKernel dot_u8;
 };
 
 // Kernels for a level; throws std::invalid_argument if not supported here.

@@ -1,5 +1,6 @@
-// AVX2 8-bit code kernels: codes widened to int16, pairs multiplied and
-// added into int32 lanes (vpmaddwd). Compiled with -mavx2 -mfma; only called
+// AVX2 8-bit code kernels: for l2, codes widened to int16 and squared
+// differences summed pairwise into int32 lanes (vpmaddwd); for dot, codes
+// multiplied as bytes (vpmaddubsw). Compiled with -mavx2 -mfma; only called
 // after the CPU was seen to support both.
 #include <immintrin.h>
 
@@ -44,17 +45,23 @@ std::int32_t l2sq_u8_avx2(const std::int16_t* q, const std::uint8_t* c, std::siz
     return total;
 }
 
-std::int32_t dot_u8_avx2(const std::int16_t* q, const std::uint8_t* c, std::size_t dim) {
+// Unsigned codes times signed query bytes, adjacent pairs summed into int16
+// (vpmaddubsw; |q| <= kDotQueryBound keeps them exact), then into int32.
+std::int32_t dot_u8_avx2(const std::int8_t* q, const std::uint8_t* c, std::size_t dim) {
+    const __m256i ones = _mm256_set1_epi16(1);
     __m256i acc0 = _mm256_setzero_si256();
     __m256i acc1 = _mm256_setzero_si256();
+    auto bytes = [](const void* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); };
     std::size_t i = 0;
-    for (; i + 32 <= dim; i += 32) {
-        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(query_at(q + i), widened(c + i)));
-        acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(query_at(q + i + 16), widened(c + i + 16)));
+    for (; i + 64 <= dim; i += 64) {
+        const __m256i p0 = _mm256_maddubs_epi16(bytes(c + i), bytes(q + i));
+        const __m256i p1 = _mm256_maddubs_epi16(bytes(c + i + 32), bytes(q + i + 32));
+        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(p0, ones));
+        acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(p1, ones));
     }
-    if (i + 16 <= dim) {
-        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(query_at(q + i), widened(c + i)));
-        i += 16;
+    if (i + 32 <= dim) {
+        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(_mm256_maddubs_epi16(bytes(c + i), bytes(q + i)), ones));
+        i += 32;
     }
     std::int32_t total = horizontal_sum(_mm256_add_epi32(acc0, acc1));
     for (; i < dim; ++i) total += std::int32_t(q[i]) * std::int32_t(c[i]);

@@ -1,5 +1,5 @@
-// AVX-512 (BW) 8-bit code kernels: 32 codes per step widened to int16 and
-// multiplied pairwise into int32 lanes; tails are scalar. Compiled with the
+// AVX-512 (BW) 8-bit code kernels: codes widened to int16 (l2) or multiplied
+// as bytes (dot), pairs summed into int32 lanes; tails are scalar. Compiled with the
 // AVX-512 flags; only called after the CPU and OS were seen to support them.
 #include <immintrin.h>
 
@@ -29,10 +29,16 @@ std::int32_t l2sq_u8_avx512(const std::int16_t* q, const std::uint8_t* c, std::s
     return total;
 }
 
-std::int32_t dot_u8_avx512(const std::int16_t* q, const std::uint8_t* c, std::size_t dim) {
+// Unsigned codes times signed query bytes, adjacent pairs summed into int16
+// (|q| <= kDotQueryBound keeps them exact), then into int32.
+std::int32_t dot_u8_avx512(const std::int8_t* q, const std::uint8_t* c, std::size_t dim) {
+    const __m512i ones = _mm512_set1_epi16(1);
     __m512i acc = _mm512_setzero_si512();
     std::size_t i = 0;
-    for (; i + 32 <= dim; i += 32) acc = _mm512_add_epi32(acc, _mm512_madd_epi16(query_at(q + i), widened(c + i)));
+    for (; i + 64 <= dim; i += 64) {
+        const __m512i p = _mm512_maddubs_epi16(_mm512_loadu_si512(c + i), _mm512_loadu_si512(q + i));
+        acc = _mm512_add_epi32(acc, _mm512_madd_epi16(p, ones));
+    }
     std::int32_t total = _mm512_reduce_add_epi32(acc);
     for (; i < dim; ++i) total += std::int32_t(q[i]) * std::int32_t(c[i]);
     return total;

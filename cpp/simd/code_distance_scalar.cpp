@@ -25,7 +25,7 @@ std::int32_t l2sq_u8_scalar(const std::int16_t* q, const std::uint8_t* c, std::s
     return total;
 }
 
-std::int32_t dot_u8_scalar(const std::int16_t* q, const std::uint8_t* c, std::size_t dim) {
+std::int32_t dot_u8_scalar(const std::int8_t* q, const std::uint8_t* c, std::size_t dim) {
     std::int32_t acc[kLanes] = {};
     std::size_t i = 0;
     for (; i + kLanes <= dim; i += kLanes) {

@@ -273,8 +273,9 @@ class Index:
                 answered by an exact scan (default ``4 * ef * M0``, where the
                 scan costs about what a filtered traversal does). Ranges the
                 range graph answers are scanned when they hold at most this
-                many rows (default ``16 * ef`` there: its scans read rows in
-                key order, and its traversal stays inside the range).
+                many rows (default ``64 * ef`` there, ``16 * ef`` without
+                row codes: its scans read a range's rows as one block, and
+                its traversal stays inside the range).
 
         Returns:
             :class:`SearchResult` with ``ids`` (int64), ``distances`` (float32)

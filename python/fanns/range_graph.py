@@ -445,7 +445,8 @@ class RangeGraph:
         # Integer keys: compare exactly, turning a fractional bound into the
         # nearest integer inside the range (x >= 2.5 is x >= 3; x <= 2.5 is x <= 2).
         info = np.iinfo(np.int64)
-        if all(type(v) is int and info.min <= v <= info.max for v in items):
+        low, high = int(info.min), int(info.max)
+        if all(type(v) is int and low <= v <= high for v in items):
             # Plain integer bounds (the common case): one vectorised lookup.
             targets = np.array(items, dtype=np.int64)
             out[:] = np.searchsorted(keys, targets, side="left" if left else "right")
@@ -509,7 +510,8 @@ class RangeGraph:
             threads: query threads (0: every core). Results do not depend on
                 it; the GIL is released.
             exact_threshold: ranges (or in-range passing rows) up to this size
-                are scanned exactly (default ``16 * ef``, where a scan of the
+                are scanned (default :meth:`default_exact_threshold`: ``64 *
+                ef`` on codes, ``16 * ef`` on float rows, where a scan of the
                 range costs about as much as the traversal). With ``bitset``,
                 ranges whose passing rows are few for the traversal (fewer
                 than about ``ef * M / pass rate``) are scanned as well.

@@ -17,7 +17,6 @@ graph, where a traversal gated by them is already cheap.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,8 +105,8 @@ def _range_candidates(
         if hit is None:
             continue
         lo, hi, lo_inclusive, hi_inclusive, rest = hit
-        if any(isinstance(v, float) and math.isnan(v) for v in (lo, hi)):
-            continue  # left to the compiler, which knows what NaN matches
+        if lo != lo or hi != hi:
+            continue  # NaN: left to the compiler, which knows what NaN matches
         found.setdefault((lo_inclusive, hi_inclusive), []).append((j, lo, hi, rest is not None))
     limit = MAX_RANGE_FRACTION * n
     candidates: dict[int, RangeRoute] = {}
