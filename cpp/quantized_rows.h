@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "metric.h"
+#include "parallel.h"
 #include "simd/code_distance.h"
 
 namespace fanns {
@@ -38,33 +39,48 @@ public:
         simd::CodeDotKernel dot = nullptr;
     };
 
-    // Codes of rows[order[i] * dim ...] for the positions i in [0, n).
-    void assign(const float* rows, const std::uint32_t* order, std::size_t n, std::size_t dim, Metric metric) {
+    // Codes of rows[order[i] * dim ...] for the positions i in [0, n), on
+    // `threads` threads (0: every core); the codes do not depend on it.
+    void assign(const float* rows, const std::uint32_t* order, std::size_t n, std::size_t dim, Metric metric,
+                std::size_t threads = 0) {
         clear();
         if (n == 0 || !supports(dim)) return;
         dim_ = dim;
         similarity_ = metric != Metric::l2;
-        low_.assign(dim, std::numeric_limits<float>::infinity());
-        std::vector<float> high(dim, -std::numeric_limits<float>::infinity());
-        for (std::size_t p = 0; p < n; ++p) {
+        // Per-worker extremes first, merged after: min and max do not depend
+        // on the order rows are seen in.
+        const std::size_t workers = workers_for(n, threads);
+        std::vector<float> lows(workers * dim, std::numeric_limits<float>::infinity());
+        std::vector<float> highs(workers * dim, -std::numeric_limits<float>::infinity());
+        parallel_for(n, threads, 512, [&](std::size_t p, std::size_t w) {
             const float* x = rows + std::size_t(order[p]) * dim;
+            float* lo = lows.data() + w * dim;
+            float* hi = highs.data() + w * dim;
             for (std::size_t i = 0; i < dim; ++i) {
-                low_[i] = std::min(low_[i], x[i]);
-                high[i] = std::max(high[i], x[i]);
+                lo[i] = std::min(lo[i], x[i]);
+                hi[i] = std::max(hi[i], x[i]);
+            }
+        });
+        low_.assign(lows.begin(), lows.begin() + dim);
+        std::vector<float> high(highs.begin(), highs.begin() + dim);
+        for (std::size_t w = 1; w < workers; ++w) {
+            for (std::size_t i = 0; i < dim; ++i) {
+                low_[i] = std::min(low_[i], lows[w * dim + i]);
+                high[i] = std::max(high[i], highs[w * dim + i]);
             }
         }
         float span = 0.0f;
         for (std::size_t i = 0; i < dim; ++i) span = std::max(span, high[i] - low_[i]);
         step_ = span > 0.0f && std::isfinite(span) ? span / 255.0f : 1.0f;
         codes_.resize(n * dim);
-        for (std::size_t p = 0; p < n; ++p) {
+        parallel_for(n, threads, 512, [&](std::size_t p, std::size_t) {
             const float* x = rows + std::size_t(order[p]) * dim;
             std::uint8_t* c = codes_.data() + p * dim;
             for (std::size_t i = 0; i < dim; ++i) {
                 const float level = std::nearbyint((x[i] - low_[i]) / step_);
                 c[i] = static_cast<std::uint8_t>(std::clamp(level, 0.0f, 255.0f));
             }
-        }
+        });
         n_ = n;
     }
 

@@ -277,6 +277,13 @@ def test_thread_count_changes_nothing(data, keyed):
     two = graph.search(queries, K, lo, hi, bitset=predicate, threads=3)
     for a, b in zip(one, two):
         np.testing.assert_array_equal(a, b)
+    # row codes built on one thread or several are the same: equal scans and traversals
+    for threshold in (0, 10**6):
+        a = single.search(queries, K, lo, hi, ef=12, exact_threshold=threshold)
+        b = graph.search(queries, K, lo, hi, ef=12, exact_threshold=threshold)
+        assert set(a[2].tolist()) == {"range" if threshold == 0 else "scan"}
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
 
 
 def test_state_round_trip_gives_identical_results(data, keyed):

@@ -58,7 +58,7 @@ public:
         g_.order_.assign(order, order + n);
         g_.links_.assign(n * layout.depths() * g_.slot_size(), 0);
         g_.entries_.assign(layout.total_segments(), 0);
-        g_.encode_rows();
+        g_.encode_rows(threads);
         g_.visited_pool_.clear();
         if (n == 0) return;
 

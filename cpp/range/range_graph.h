@@ -177,9 +177,9 @@ public:
 private:
     friend class RangeGraphBuilder;
 
-    void encode_rows() {
+    void encode_rows(std::size_t threads = 0) {
         codes_.clear();
-        if (params_.quantized) codes_.assign(rows_, order_.data(), order_.size(), dim_, metric_);
+        if (params_.quantized) codes_.assign(rows_, order_.data(), order_.size(), dim_, metric_, threads);
     }
 
     std::size_t dim_;
