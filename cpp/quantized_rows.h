@@ -1,20 +1,26 @@
 // 8-bit scalar quantisation of rows: a compact copy for scoring many
 // candidates cheaply, before the best few are scored again on the float rows.
 //
-// Dimension i maps [low_i, low_i + 255 * step] onto the codes 0..255. One
-// step serves every dimension (the widest dimension's span / 255), so both
-// distances become plain integer sums the code kernels compute exactly:
-//   l2   |q - x|^2 ~ step^2 * sum (u_i - c_i)^2        u_i = round((q_i - low_i) / step)
-//   dot  <q, x>    ~ <q, low> + step * t * sum r_i c_i  r_i = round(q_i / t)
-// u_i are int16, clamped for the dimension so that no int32 sum overflows
-// (that holds up to kMaxDim dimensions); r_i are bytes in [-64, 64] (t =
-// max |q_i| / 64), which the byte multiply-add kernels need. A query is
-// prepared once and then scored against any number of rows.
+// Dimension i maps its range [low_i, high_i] onto the codes 0..255 with step
+// s_i = (high_i - low_i) / 255. A row decodes to x^ = m + y, where m = low +
+// 127.5 s is the centre of the codes' box and y_i = s_i (c_i - 127.5). For a
+// query, v = q - a m (a = 1 or 0) and w_i = v_i s_i; both metrics then reduce
+// to one integer sum S = sum r_i c_i, r_i = round(w_i / t) with |r_i| <= 64
+// and t = max |w_i| / 64 (the byte multiply-add kernels compute S exactly),
+// plus one float per row, stored after the row's codes so that scoring a row
+// touches one place:
+//   l2   a = 1:  |q - x^|^2 = |v|^2 + 255 sum w_i - 2 t S + |y|^2
+//   dot          <q, x^>    = <q, m> - 127.5 sum w_i + t S + a <m, y>
+//        (a = 1 when that makes max |w_i| smaller)
+// Terms are taken about the centre, so no large terms cancel, and w stays
+// small enough for its bytes to resolve it, also for rows that share a large
+// common component (normalised embeddings often do).
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -29,13 +35,12 @@ public:
     static constexpr std::size_t kMaxDim = 32768;
     static bool supports(std::size_t dim) { return dim > 0 && dim <= kMaxDim; }
 
-    // A query ready to be scored: distance ~ offset + scale * kernel sum.
+    // A query ready to be scored: distance ~ offset + scale * S + row_weight * (row term).
     struct Query {
-        std::vector<std::int16_t> wide;   // u_i (l2)
-        std::vector<std::int8_t> narrow;  // r_i (dot)
+        std::vector<std::int8_t> bytes;  // r_i
         float offset = 0.0f;
         float scale = 0.0f;
-        simd::CodeL2Kernel l2 = nullptr;
+        float row_weight = 0.0f;
         simd::CodeDotKernel dot = nullptr;
     };
 
@@ -69,86 +74,100 @@ public:
                 high[i] = std::max(high[i], highs[w * dim + i]);
             }
         }
-        float span = 0.0f;
-        for (std::size_t i = 0; i < dim; ++i) span = std::max(span, high[i] - low_[i]);
-        step_ = span > 0.0f && std::isfinite(span) ? span / 255.0f : 1.0f;
-        codes_.resize(n * dim);
+        step_.resize(dim);
+        centre_.resize(dim);
+        for (std::size_t i = 0; i < dim; ++i) {
+            const float span = high[i] - low_[i];
+            step_[i] = span > 0.0f && std::isfinite(span) ? span / 255.0f : 0.0f;
+            centre_[i] = low_[i] + 127.5f * step_[i];
+        }
+        stride_ = (dim + 3) / 4 * 4 + sizeof(float);
+        codes_.assign(n * stride_, 0);
         parallel_for(n, threads, 512, [&](std::size_t p, std::size_t) {
             const float* x = rows + std::size_t(order[p]) * dim;
-            std::uint8_t* c = codes_.data() + p * dim;
+            std::uint8_t* c = codes_.data() + p * stride_;
+            double term = 0.0;  // |y|^2 (l2) or <m, y> (dot)
             for (std::size_t i = 0; i < dim; ++i) {
-                const float level = std::nearbyint((x[i] - low_[i]) / step_);
+                const float level = step_[i] > 0.0f ? std::nearbyint((x[i] - low_[i]) / step_[i]) : 0.0f;
                 c[i] = static_cast<std::uint8_t>(std::clamp(level, 0.0f, 255.0f));
+                const double y = double(step_[i]) * (double(c[i]) - 127.5);
+                term += similarity_ ? double(centre_[i]) * y : y * y;
             }
+            const float stored = float(term);
+            std::memcpy(c + stride_ - sizeof(float), &stored, sizeof(float));
         });
         n_ = n;
     }
 
     void clear() {
-        codes_.clear();
-        codes_.shrink_to_fit();
-        low_.clear();
-        low_.shrink_to_fit();
-        n_ = dim_ = 0;
+        codes_ = {};
+        low_ = {};
+        step_ = {};
+        centre_ = {};
+        n_ = dim_ = stride_ = 0;
     }
 
     bool empty() const { return n_ == 0; }
     std::size_t size() const { return n_; }
     std::size_t dim() const { return dim_; }
-    const std::uint8_t* row(std::size_t position) const { return codes_.data() + position * dim_; }
+    const std::uint8_t* row(std::size_t position) const { return codes_.data() + position * stride_; }
+    // Bytes from one row's codes to the next (codes, padding, row term).
+    std::size_t stride() const { return stride_; }
     std::size_t memory_bytes() const {
-        return codes_.capacity() * sizeof(std::uint8_t) + low_.capacity() * sizeof(float);
+        return codes_.capacity() * sizeof(std::uint8_t) +
+               (low_.capacity() + step_.capacity() + centre_.capacity()) * sizeof(float);
     }
 
     void prepare(const float* query, Query& out) const {
-        const simd::CodeKernels& k = simd::active_code_kernels();
-        out.l2 = nullptr;
-        out.dot = nullptr;
-        if (!similarity_) {
-            out.wide.resize(dim_);
-            // |u_i - c_i| <= reach keeps dim * reach^2 inside int32.
-            const double reach = std::floor(std::sqrt(double(std::numeric_limits<std::int32_t>::max()) / double(dim_)));
-            const float top = float(std::min(reach, 32767.0));
-            const float bottom = float(std::max(255.0 - reach, -32767.0));
-            for (std::size_t i = 0; i < dim_; ++i) {
-                const float u = std::nearbyint((query[i] - low_[i]) / step_);
-                out.wide[i] = static_cast<std::int16_t>(std::isnan(u) ? 0.0f : std::clamp(u, bottom, top));
-            }
-            out.offset = 0.0f;
-            out.scale = step_ * step_;
-            out.l2 = k.l2sq_u8;
-            return;
+        out.dot = simd::active_code_kernels().dot_u8;
+        out.bytes.resize(dim_);
+        // max |w_i| without and with centring the query
+        float plain = 0.0f, centred = 0.0f;
+        for (std::size_t i = 0; i < dim_; ++i) {
+            plain = std::max(plain, std::fabs(query[i] * step_[i]));
+            centred = std::max(centred, std::fabs((query[i] - centre_[i]) * step_[i]));
         }
-        out.narrow.resize(dim_);
+        const bool centre = !similarity_ || centred < plain;
+        const float largest = centre ? centred : plain;
         const float bound = float(simd::kDotQueryBound);
-        float largest = 0.0f;
-        double at_low = 0.0;
-        for (std::size_t i = 0; i < dim_; ++i) {
-            largest = std::max(largest, std::fabs(query[i]));
-            at_low += double(query[i]) * double(low_[i]);
-        }
         const float t = largest > 0.0f && std::isfinite(largest) ? largest / bound : 1.0f;
+        double v_norm = 0.0, w_sum = 0.0, at_centre = 0.0;
         for (std::size_t i = 0; i < dim_; ++i) {
-            const float r = std::nearbyint(query[i] / t);
-            out.narrow[i] = static_cast<std::int8_t>(std::isnan(r) ? 0.0f : std::clamp(r, -bound, bound));
+            const float v = centre ? query[i] - centre_[i] : query[i];
+            const float w = v * step_[i];
+            v_norm += double(v) * double(v);
+            w_sum += double(w);
+            at_centre += double(query[i]) * double(centre_[i]);
+            const float r = std::nearbyint(w / t);
+            out.bytes[i] = static_cast<std::int8_t>(std::isnan(r) ? 0.0f : std::clamp(r, -bound, bound));
         }
-        out.offset = float(1.0 - at_low);
-        out.scale = -step_ * t;
-        out.dot = k.dot_u8;
+        if (similarity_) {
+            // distance 1 - <q, x^>
+            out.offset = float(1.0 - at_centre + 127.5 * w_sum);
+            out.scale = -t;
+            out.row_weight = centre ? -1.0f : 0.0f;
+        } else {
+            out.offset = float(v_norm + 255.0 * w_sum);
+            out.scale = -2.0f * t;
+            out.row_weight = 1.0f;
+        }
     }
 
     float distance(const Query& q, std::size_t position) const {
-        const std::int32_t sum = q.dot != nullptr ? q.dot(q.narrow.data(), row(position), dim_)
-                                                  : q.l2(q.wide.data(), row(position), dim_);
-        return q.offset + q.scale * float(sum);
+        const std::uint8_t* c = row(position);
+        float term;
+        std::memcpy(&term, c + stride_ - sizeof(float), sizeof(float));
+        return q.offset + q.scale * float(q.dot(q.bytes.data(), c, dim_)) + q.row_weight * term;
     }
 
 private:
-    std::vector<std::uint8_t> codes_;  // n x dim, in position order
+    std::vector<std::uint8_t> codes_;  // n rows of `stride_` bytes, in position order
     std::vector<float> low_;           // per dimension
-    float step_ = 1.0f;
+    std::vector<float> step_;          // per dimension: (high - low) / 255, 0 for a constant dimension
+    std::vector<float> centre_;        // per dimension: low + 127.5 * step
     std::size_t n_ = 0;
     std::size_t dim_ = 0;
+    std::size_t stride_ = 0;
     bool similarity_ = false;
 };
 

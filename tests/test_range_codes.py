@@ -57,7 +57,8 @@ def test_codes_take_a_byte_per_dimension_and_are_optional(data, graphs):
     base, _, keys = data
     coded, plain = graphs[True], graphs[False]
     assert coded.params["quantized"] and not plain.params["quantized"]
-    assert coded.code_bytes == len(coded) * DIM + DIM * 4
+    # a byte per dimension and a float per row, three floats per dimension
+    assert coded.code_bytes == len(coded) * (DIM + 4) + 3 * DIM * 4
     assert plain.code_bytes == 0
     assert coded.memory_bytes() - plain.memory_bytes() == coded.code_bytes
     assert "quantized=True" in repr(coded)

@@ -54,34 +54,27 @@ py::array_t<float> pairwise(const std::string& kind, const Matrix& queries, cons
 using Int16Matrix = py::array_t<std::int16_t, py::array::c_style | py::array::forcecast>;
 using CodeMatrix = py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast>;
 
-py::array_t<std::int64_t> code_pairwise(const std::string& kind, const Int16Matrix& queries, const CodeMatrix& codes,
-                                        const std::string& level_name) {
+py::array_t<std::int64_t> code_dot_products(const Int16Matrix& queries, const CodeMatrix& codes,
+                                            const std::string& level_name) {
     if (queries.ndim() != 2 || codes.ndim() != 2 || queries.shape(1) != codes.shape(1)) {
         throw py::value_error("queries and codes must be 2-D with the same number of columns");
     }
-    if (kind != "l2" && kind != "ip") throw py::value_error("kind must be 'l2' or 'ip'");
     const simd::CodeKernels& k = simd::code_kernels_for(level_from(level_name));
     const auto nq = static_cast<std::size_t>(queries.shape(0));
     const auto nb = static_cast<std::size_t>(codes.shape(0));
     const auto dim = static_cast<std::size_t>(queries.shape(1));
-    std::vector<std::int8_t> narrow(queries.size());
-    if (kind == "ip") {
-        for (py::ssize_t j = 0; j < queries.size(); ++j) {
-            const std::int16_t v = queries.data()[j];
-            if (v < -simd::kDotQueryBound || v > simd::kDotQueryBound) {
-                throw py::value_error("'ip' query values must lie in [-64, 64]");
-            }
-            narrow[std::size_t(j)] = static_cast<std::int8_t>(v);
+    std::vector<std::int8_t> bytes(static_cast<std::size_t>(queries.size()));
+    for (std::size_t j = 0; j < bytes.size(); ++j) {
+        const std::int16_t v = queries.data()[j];
+        if (v < -simd::kDotQueryBound || v > simd::kDotQueryBound) {
+            throw py::value_error("query values must lie in [-64, 64]");
         }
+        bytes[j] = static_cast<std::int8_t>(v);
     }
     py::array_t<std::int64_t> out({nq, nb});
     std::int64_t* o = out.mutable_data();
     for (std::size_t i = 0; i < nq; ++i) {
-        for (std::size_t j = 0; j < nb; ++j) {
-            const std::uint8_t* row = codes.data() + j * dim;
-            o[i * nb + j] = kind == "l2" ? k.l2sq_u8(queries.data() + i * dim, row, dim)
-                                         : k.dot_u8(narrow.data() + i * dim, row, dim);
-        }
+        for (std::size_t j = 0; j < nb; ++j) o[i * nb + j] = k.dot_u8(bytes.data() + i * dim, codes.data() + j * dim, dim);
     }
     return out;
 }
@@ -104,11 +97,9 @@ void register_simd(py::module_& m) {
           py::arg("level"),
           "Dense (nq, nb) matrix of squared L2 ('l2') or inner products ('ip') computed with the "
           "kernels of the named SIMD level.");
-    m.def("code_distances", &code_pairwise, py::arg("kind"), py::arg("queries"), py::arg("codes"),
-          py::arg("level"),
-          "Dense (nq, nb) int32 sums of (q - c)^2 ('l2') or q * c ('ip') between integer query rows "
-          "(int16; within [-64, 64] for 'ip') and uint8 code rows, computed with the 8-bit code "
-          "kernels of the named SIMD level. For 'l2' the caller keeps every sum inside int32.");
+    m.def("code_dot_products", &code_dot_products, py::arg("queries"), py::arg("codes"), py::arg("level"),
+          "Dense (nq, nb) sums of q * c between integer query rows (values in [-64, 64]) and uint8 "
+          "code rows, computed with the 8-bit code kernel of the named SIMD level.");
 }
 
 }  // namespace fanns::bindings

@@ -151,7 +151,7 @@ private:
         float operator()(std::uint32_t p) const { return codes.distance(query, p); }
         void prefetch(std::uint32_t p) const {
             const char* row = reinterpret_cast<const char*>(codes.row(p));
-            const std::size_t bytes = std::min<std::size_t>(codes.dim(), 512);
+            const std::size_t bytes = std::min<std::size_t>(codes.stride(), 512);
             for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(row + b);
         }
     };
@@ -221,7 +221,7 @@ private:
     template <class Pred>
     std::size_t scan_codes(std::size_t lo, std::size_t hi, const Pred& pred, Scratch& s) const {
         const QuantizedRows& codes = g_.codes();
-        const std::size_t row_bytes = codes.dim();
+        const std::size_t row_bytes = codes.stride();
         std::size_t met = 0;
         for (std::size_t p = lo; p < hi; ++p) {
             const auto position = static_cast<std::uint32_t>(p);

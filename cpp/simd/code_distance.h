@@ -1,12 +1,10 @@
 // Kernels over 8-bit codes (see quantized_rows.h): a prepared query against a
 // row of uint8 codes, summed exactly in int32.
 //
-//   l2sq_u8  sum (q_i - c_i)^2  int16 query values; callers keep
-//                               dim * max (q_i - c_i)^2 inside int32
-//   dot_u8   sum q_i * c_i      int8 query values in [-kDotQueryBound,
-//                               kDotQueryBound], so that two products fit in
-//                               int16 (the multiply-add of unsigned by signed
-//                               bytes saturates there)
+//   dot_u8   sum q_i * c_i  with int8 query values in [-kDotQueryBound,
+//                           kDotQueryBound], so that two products fit in
+//                           int16 (the multiply-add of unsigned by signed
+//                           bytes saturates there)
 //
 // Chosen with the float kernels' level: fetch the table once per loop.
 #pragma once
@@ -20,12 +18,10 @@ namespace fanns::simd {
 
 constexpr int kDotQueryBound = 64;
 
-using CodeL2Kernel = std::int32_t (*)(const std::int16_t* query, const std::uint8_t* codes, std::size_t dim);
 using CodeDotKernel = std::int32_t (*)(const std::int8_t* query, const std::uint8_t* codes, std::size_t dim);
 
 struct CodeKernels {
     Level level;
-    CodeL2Kernel l2sq_u8;
     CodeDotKernel dot_u8;
 };
 

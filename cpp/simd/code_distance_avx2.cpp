@@ -1,6 +1,5 @@
-// AVX2 8-bit code kernels: for l2, codes widened to int16 and squared
-// differences summed pairwise into int32 lanes (vpmaddwd); for dot, codes
-// multiplied as bytes (vpmaddubsw). Compiled with -mavx2 -mfma; only called
+// AVX2 8-bit code kernel: codes multiplied by query bytes (vpmaddubsw), the
+// int16 pair sums widened into int32 lanes (vpmaddwd). Compiled with -mavx2 -mfma; only called
 // after the CPU was seen to support both.
 #include <immintrin.h>
 
@@ -14,35 +13,6 @@ inline std::int32_t horizontal_sum(__m256i v) {
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
     return _mm_cvtsi128_si32(s);
-}
-
-inline __m256i widened(const std::uint8_t* c) {
-    return _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c)));
-}
-
-inline __m256i query_at(const std::int16_t* q) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)); }
-
-std::int32_t l2sq_u8_avx2(const std::int16_t* q, const std::uint8_t* c, std::size_t dim) {
-    __m256i acc0 = _mm256_setzero_si256();
-    __m256i acc1 = _mm256_setzero_si256();
-    std::size_t i = 0;
-    for (; i + 32 <= dim; i += 32) {
-        const __m256i d0 = _mm256_sub_epi16(query_at(q + i), widened(c + i));
-        const __m256i d1 = _mm256_sub_epi16(query_at(q + i + 16), widened(c + i + 16));
-        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(d0, d0));
-        acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(d1, d1));
-    }
-    if (i + 16 <= dim) {
-        const __m256i d0 = _mm256_sub_epi16(query_at(q + i), widened(c + i));
-        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(d0, d0));
-        i += 16;
-    }
-    std::int32_t total = horizontal_sum(_mm256_add_epi32(acc0, acc1));
-    for (; i < dim; ++i) {
-        const std::int32_t d = std::int32_t(q[i]) - std::int32_t(c[i]);
-        total += d * d;
-    }
-    return total;
 }
 
 // Unsigned codes times signed query bytes, adjacent pairs summed into int16
@@ -71,7 +41,7 @@ std::int32_t dot_u8_avx2(const std::int8_t* q, const std::uint8_t* c, std::size_
 }  // namespace
 
 const CodeKernels& avx2_code_kernels() {
-    static const CodeKernels table{Level::avx2, l2sq_u8_avx2, dot_u8_avx2};
+    static const CodeKernels table{Level::avx2, dot_u8_avx2};
     return table;
 }
 

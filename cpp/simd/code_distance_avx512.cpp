@@ -1,5 +1,5 @@
-// AVX-512 (BW) 8-bit code kernels: codes widened to int16 (l2) or multiplied
-// as bytes (dot), pairs summed into int32 lanes; tails are scalar. Compiled with the
+// AVX-512 (BW) 8-bit code kernel: codes multiplied by query bytes, pairs
+// summed into int32 lanes; tails are scalar. Compiled with the
 // AVX-512 flags; only called after the CPU and OS were seen to support them.
 #include <immintrin.h>
 
@@ -7,27 +7,6 @@
 
 namespace fanns::simd {
 namespace {
-
-inline __m512i widened(const std::uint8_t* c) {
-    return _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c)));
-}
-
-inline __m512i query_at(const std::int16_t* q) { return _mm512_loadu_si512(q); }
-
-std::int32_t l2sq_u8_avx512(const std::int16_t* q, const std::uint8_t* c, std::size_t dim) {
-    __m512i acc = _mm512_setzero_si512();
-    std::size_t i = 0;
-    for (; i + 32 <= dim; i += 32) {
-        const __m512i d = _mm512_sub_epi16(query_at(q + i), widened(c + i));
-        acc = _mm512_add_epi32(acc, _mm512_madd_epi16(d, d));
-    }
-    std::int32_t total = _mm512_reduce_add_epi32(acc);
-    for (; i < dim; ++i) {
-        const std::int32_t d = std::int32_t(q[i]) - std::int32_t(c[i]);
-        total += d * d;
-    }
-    return total;
-}
 
 // Unsigned codes times signed query bytes, adjacent pairs summed into int16
 // (|q| <= kDotQueryBound keeps them exact), then into int32.
@@ -47,7 +26,7 @@ std::int32_t dot_u8_avx512(const std::int8_t* q, const std::uint8_t* c, std::siz
 }  // namespace
 
 const CodeKernels& avx512_code_kernels() {
-    static const CodeKernels table{Level::avx512, l2sq_u8_avx512, dot_u8_avx512};
+    static const CodeKernels table{Level::avx512, dot_u8_avx512};
     return table;
 }
 

@@ -1,29 +1,11 @@
-// Portable 8-bit code kernels: the reference for the wider levels. Eight
-// independent integer accumulators let compilers vectorise them at baseline.
+// Portable 8-bit code kernel: the reference for the wider levels. Eight
+// independent integer accumulators let compilers vectorise it at baseline.
 #include "simd/code_distance.h"
 
 namespace fanns::simd {
 namespace {
 
 constexpr std::size_t kLanes = 8;
-
-std::int32_t l2sq_u8_scalar(const std::int16_t* q, const std::uint8_t* c, std::size_t dim) {
-    std::int32_t acc[kLanes] = {};
-    std::size_t i = 0;
-    for (; i + kLanes <= dim; i += kLanes) {
-        for (std::size_t l = 0; l < kLanes; ++l) {
-            const std::int32_t d = std::int32_t(q[i + l]) - std::int32_t(c[i + l]);
-            acc[l] += d * d;
-        }
-    }
-    std::int32_t total = 0;
-    for (; i < dim; ++i) {
-        const std::int32_t d = std::int32_t(q[i]) - std::int32_t(c[i]);
-        total += d * d;
-    }
-    for (std::size_t l = 0; l < kLanes; ++l) total += acc[l];
-    return total;
-}
 
 std::int32_t dot_u8_scalar(const std::int8_t* q, const std::uint8_t* c, std::size_t dim) {
     std::int32_t acc[kLanes] = {};
@@ -40,7 +22,7 @@ std::int32_t dot_u8_scalar(const std::int8_t* q, const std::uint8_t* c, std::siz
 }  // namespace
 
 const CodeKernels& scalar_code_kernels() {
-    static const CodeKernels table{Level::scalar, l2sq_u8_scalar, dot_u8_scalar};
+    static const CodeKernels table{Level::scalar, dot_u8_scalar};
     return table;
 }
 

@@ -13,8 +13,8 @@ def simd_levels() -> list[str]: ...
 def pairwise_distances(
     kind: str, queries: npt.ArrayLike, base: npt.ArrayLike, level: str
 ) -> npt.NDArray[np.float32]: ...
-def code_distances(
-    kind: str, queries: npt.ArrayLike, codes: npt.ArrayLike, level: str
+def code_dot_products(
+    queries: npt.ArrayLike, codes: npt.ArrayLike, level: str
 ) -> npt.NDArray[np.int64]: ...
 
 class HnswIndex:
