@@ -124,10 +124,11 @@ class Index:
                 per row and tree depth (about ``log2(n / range_leaf_size)``
                 depths) and takes several times an HNSW build.
             range_leaf_size: smallest segment of the range graph's tree.
-            range_quantized: the range graph also keeps an 8-bit code of every
-                row (``dim`` bytes each) and searches on them, scoring its best
-                ``ef`` candidates again on the float vectors: several times
-                faster on ranges, for a quarter of the vectors' memory.
+            range_quantized: the range graph also keeps an 8-bit code of
+                every row (about ``dim + 4`` bytes each) and searches on them,
+                scoring its best ``ef`` candidates again on the float vectors:
+                several times faster on ranges, for a quarter of the vectors'
+                memory.
 
         Returns:
             A new :class:`Index`.

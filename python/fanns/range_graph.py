@@ -206,8 +206,9 @@ class RangeGraph:
             M: out-degree of the graph of every tree segment.
             ef_construction: candidates gathered per point and tree depth.
             leaf_size: width of the smallest tree segments.
-            quantized: also keep an 8-bit code of every keyed row (``dim``
-                bytes per row; at most 32768 dimensions) and search on the
+            quantized: also keep an 8-bit code of every keyed row (about
+                ``dim + 4`` bytes per row; at most 32768 dimensions, wider rows
+                are searched on floats) and search on the
                 codes, scoring the best ``ef`` candidates again on the float
                 rows. Ranges scan and traverse several times faster for a
                 quarter of the vectors' memory; False searches the float
