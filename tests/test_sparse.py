@@ -154,7 +154,7 @@ def test_exhaustive_mode_equals_brute_force_exactly(small_exact):
     np.testing.assert_array_equal(result.ids, truth)
     expected = np.where(truth >= 0, np.take_along_axis(scores, np.maximum(truth, 0), 1), -np.inf)
     np.testing.assert_array_equal(result.scores, expected.astype(np.float32))
-    assert (result.plans == "inverted").all()
+    assert (result.plans == "blocks").all()
 
 
 def test_exhaustive_mode_random_weights(zipf_data):
@@ -208,6 +208,110 @@ def test_recall_default_parameters_bm25_arxiv():
     assert recall(result.ids, truth) >= 0.95
 
 
+# ----------------------------------------------------------------------------- query plans
+
+FORCED_PLANS = ["blocks", "accumulate"]
+
+
+@pytest.mark.parametrize("plan", FORCED_PLANS)
+def test_forced_plan_exact_without_pruning(small_exact, plan):
+    docs, queries = small_exact
+    index = SparseIndex.build(docs, n_postings=None, block_size=4, summary_energy=0.3)
+    result = index.search(queries, k=K, query_cut=None, heap_factor=0, plan=plan)
+    scores = exact_scores(docs, queries)  # exact: weights are f16-representable
+    truth = exact_topk(scores, K)
+    np.testing.assert_array_equal(result.ids, truth)
+    expected = np.where(truth >= 0, np.take_along_axis(scores, np.maximum(truth, 0), 1), -np.inf)
+    np.testing.assert_array_equal(result.scores, expected.astype(np.float32))
+    assert (result.plans == plan).all()
+
+
+@pytest.mark.parametrize("plan", FORCED_PLANS)
+def test_forced_plan_exact_without_pruning_random_weights(zipf_data, plan):
+    docs, queries, _ = zipf_data
+    index = SparseIndex.build(docs[:4000], n_postings=None, threads=2)
+    result = index.search(queries, k=K, query_cut=None, heap_factor=0, plan=plan)
+    scores = exact_scores(f16_rounded(docs[:4000]), queries)
+    assert_same_topk(result.ids, result.scores, scores, exact_topk(scores, K))
+
+
+@pytest.mark.parametrize("plan", ["auto", *FORCED_PLANS])
+def test_plan_recall_with_defaults(zipf_index, zipf_data, plan):
+    docs, queries, scores = zipf_data
+    result = zipf_index.search(queries, k=K, plan=plan)
+    assert recall(result.ids, exact_topk(scores, K)) >= 0.95
+    rounded = exact_scores(f16_rounded(docs), queries)
+    found = result.ids >= 0
+    np.testing.assert_allclose(
+        result.scores[found], np.take_along_axis(rounded, result.ids, 1)[found], rtol=1e-5
+    )
+    if plan == "auto":
+        assert set(result.plans) <= {"blocks", "accumulate"}
+    else:
+        assert (result.plans == plan).all()
+
+
+def test_auto_plan_runs_the_plan_it_reports(zipf_index, zipf_data):
+    _, queries, _ = zipf_data
+    # a large rerank makes accumulation dearer, so both plans are chosen
+    settings = {"k": K, "query_cut": 4, "heap_factor": 0.3, "rerank": 2000}
+    auto = zipf_index.search(queries, **settings)
+    assert set(auto.plans) == {"blocks", "accumulate"}
+    for plan in FORCED_PLANS:
+        forced = zipf_index.search(queries, plan=plan, **settings)
+        rows = auto.plans == plan
+        np.testing.assert_array_equal(auto.ids[rows], forced.ids[rows])
+        np.testing.assert_array_equal(auto.scores[rows], forced.scores[rows])
+        np.testing.assert_array_equal(auto.scored[rows], forced.scored[rows])
+
+
+def test_accumulate_plan_rescores_rerank_documents(zipf_index, zipf_data):
+    docs, queries, scores = zipf_data
+    truth = exact_topk(scores, K)
+    small = zipf_index.search(queries, k=K, plan="accumulate", rerank=20)
+    large = zipf_index.search(queries, k=K, plan="accumulate", rerank=400)
+    assert (small.scored <= 20).all() and (large.scored <= 400).all()
+    assert large.scored.sum() > small.scored.sum()
+    assert recall(large.ids, truth) >= recall(small.ids, truth)
+    # rerank below k still rescores k documents
+    tiny = zipf_index.search(queries, k=K, plan="accumulate", rerank=1)
+    assert (tiny.scored <= K).all() and (tiny.ids[:, 0] >= 0).all()
+    assert tiny.scored.max() == K
+
+
+@pytest.mark.parametrize("plan", FORCED_PLANS)
+@pytest.mark.parametrize("fraction", [0.5, 0.05, 0.01])
+def test_forced_plan_filters_never_violated(zipf_index, zipf_data, plan, fraction):
+    docs, queries, scores = zipf_data
+    mask = bitset_mask(docs.shape[0], fraction, seed=int(fraction * 1000) + 7)
+    result = zipf_index.search(queries, k=K, filter=mask, exact_threshold=0, plan=plan)
+    found = result.ids[result.ids >= 0]
+    assert found.size > 0 and mask[found].all()
+    assert (result.plans == plan).all()
+    if fraction >= 0.5:
+        assert recall(result.ids, exact_topk(scores, K, mask)) >= 0.95
+    exhaustive = zipf_index.search(
+        queries, k=K, filter=mask, exact_threshold=0, plan=plan, heap_factor=0, query_cut=None
+    )
+    assert mask[exhaustive.ids[exhaustive.ids >= 0]].all()
+
+
+def test_bad_plan_parameters_raise(zipf_index, zipf_data):
+    _, queries, _ = zipf_data
+    for bad in ("fast", "AUTO", "", "exact"):
+        with pytest.raises(ValueError, match="plan"):
+            zipf_index.search(queries[:2], plan=bad)
+    for bad in (1, None, ["auto"]):
+        with pytest.raises(TypeError, match="plan"):
+            zipf_index.search(queries[:2], plan=bad)
+    for bad in (0, -5):
+        with pytest.raises(ValueError, match="rerank"):
+            zipf_index.search(queries[:2], rerank=bad)
+    with pytest.raises(TypeError, match="rerank"):
+        zipf_index.search(queries[:2], rerank=2.5)
+    assert zipf_index.search(queries[:2], k=3, plan="accumulate").ids.shape == (2, 3)
+
+
 # ----------------------------------------------------------------------------- summaries
 
 
@@ -232,8 +336,8 @@ def test_summary_cap_bounds_entries_and_memory(zipf_index, zipf_data):
     # a tight cap changes which blocks are visited, yet results stay exact inner products
     tiny = SparseIndex.build(docs, summary_cap=2)
     assert np.diff(_summary_arrays(tiny)["summary_offsets"].astype(np.int64)).max() <= 2
-    a = tiny.search(queries, k=K)
-    b = zipf_index.search(queries, k=K)
+    a = tiny.search(queries, k=K, plan="blocks")
+    b = zipf_index.search(queries, k=K, plan="blocks")
     assert (a.scored != b.scored).any()
     found = a.ids >= 0
     exact = exact_scores(f16_rounded(docs), queries)
@@ -304,7 +408,7 @@ def test_filters_never_violated_and_recall(zipf_index, zipf_data, fraction):
         if threshold is None or fraction >= 0.1:
             assert r >= 0.95, (fraction, threshold, r)
         if threshold == 0:
-            assert (result.plans == "inverted").all()
+            assert set(result.plans) <= {"blocks", "accumulate"}
     default = zipf_index.search(queries, k=K, filter=mask)
     if 0 < mask.sum() <= 1000:
         assert (default.plans == "exact").all()
@@ -336,7 +440,7 @@ def test_per_query_filter_list(zipf_index, zipf_data):
         found = result.ids[i][result.ids[i] >= 0]
         assert full_mask[i][found].all()
     assert recall(result.ids, exact_topk(scores, K, full_mask)) >= 0.95
-    assert set(result.plans) <= {"inverted", "exact"}
+    assert set(result.plans) <= {"blocks", "accumulate", "exact"}
 
 
 # ----------------------------------------------------------------------------- threads
@@ -531,6 +635,7 @@ def _rewrite(tmp_path, source, edit):
             slice(0, 2), s["sparse/summary_vocabulary"][1::-1]
         ),
         lambda m, s: s.__setitem__("sparse/block_codes", s["sparse/block_codes"][:-1]),
+        lambda m, s: s["sparse/block_codes"].__setitem__(0, 0),  # a zero posting weight
         lambda m, s: s.__setitem__("sparse/summary_list_code", s["sparse/summary_list_code"][:-1]),
         lambda m, s: m.__setitem__("format", 1),
     ],
@@ -671,3 +776,22 @@ def test_plain_inverted_baseline_exact_without_pruning(zipf_data):
     want = np.take_along_axis(exact, exact_topk(exact, K), 1)
     np.testing.assert_allclose(scores, want, rtol=1e-5)
     assert recall(ids, exact_topk(exact, K)) >= 0.99
+
+
+# ----------------------------------------------------------------------------- benchmark
+
+
+def test_benchmark_runs_on_small_synthetic_sets(tmp_path, capsys):
+    from fanns.bench import sparse as bench
+
+    bench.MEMORY_NOTES.clear()
+    argv = ["--data", str(tmp_path), "--zipf-docs", "600", "--zipf-terms", "2000"]
+    argv += ["--splade-docs", "600", "--queries", "12", "--latency-queries", "3"]
+    assert bench.main(argv) == 0
+    out = capsys.readouterr().out
+    table = [line for line in out.splitlines() if line.startswith("| Zipf") or "SPLADE" in line]
+    methods = {line.split("|")[2].strip() for line in table if line.startswith("|")}
+    assert {"scipy exact", "fanns SparseIndex", "plain inverted (n_postings=2000)"} <= methods
+    recalls = [float(line.split("|")[4]) for line in table if line.startswith("|")]
+    assert recalls and all(0.0 <= r <= 1.0 for r in recalls)
+    assert max(recalls) == 1.0  # the exact rows

@@ -69,13 +69,17 @@ py::tuple sparse_search(const sparse::SparseIndex& index, const Array<std::int64
                         const Array<std::uint32_t>& indices, const Array<float>& data, std::uint64_t n_cols,
                         std::size_t k, std::size_t query_cut, float heap_factor, bool use_knn,
                         const std::vector<Array<std::uint64_t>>& bitsets, const std::vector<std::size_t>& counts,
-                        const py::object& query_filter, std::size_t exact_threshold, std::size_t threads) {
+                        const py::object& query_filter, std::size_t exact_threshold, std::size_t threads,
+                        int plan, std::size_t rerank) {
     const CsrView q = csr_view(indptr, indices, data, n_cols);
     sparse::SearchParams params;
     params.k = k;
     params.query_cut = query_cut;
     params.heap_factor = heap_factor;
     params.use_knn = use_knn;
+    if (plan < 0 || plan > 2) throw py::value_error("plan must be 0 (automatic), 1 (blocks) or 2 (accumulate)");
+    params.plan = static_cast<sparse::QueryPlan>(plan);
+    params.rerank = rerank;
     sparse::QueryFilters filters;
     const std::size_t words = (index.n_docs() + 63) / 64;
     for (const auto& b : bitsets) {
@@ -193,7 +197,8 @@ void register_sparse(py::module_& m) {
         .def("to_arrays", &export_arrays)
         .def("search", &sparse_search, py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("n_cols"),
              py::arg("k"), py::arg("query_cut"), py::arg("heap_factor"), py::arg("use_knn"), py::arg("bitsets"),
-             py::arg("counts"), py::arg("query_filter"), py::arg("exact_threshold"), py::arg("threads"))
+             py::arg("counts"), py::arg("query_filter"), py::arg("exact_threshold"), py::arg("threads"),
+             py::arg("plan") = 0, py::arg("rerank") = 0)
         .def_property_readonly("n_terms", &sparse::SparseIndex::n_terms)
         .def_property_readonly("n_docs", &sparse::SparseIndex::n_docs)
         .def_property_readonly("n_used_terms", &sparse::SparseIndex::n_used_terms)

@@ -103,6 +103,7 @@ private:
         QueryScratch query;
         std::vector<float> accumulator;
         std::vector<std::uint32_t> touched;
+        std::vector<std::uint32_t> buffer;
         std::vector<Candidate> candidates;
     };
 
@@ -115,16 +116,25 @@ private:
         const auto& weights = s.query.weights();
         choose_query_terms([&](std::uint32_t t) { return list_max_[t]; }, terms, weights, query_cut,
                            s.query.order());
-        s.touched.clear();
+        // Room for every posting, so a document is appended without a branch and
+        // kept only when its accumulator was still zero (the buffer only grows).
+        std::uint64_t total = 0;
+        for (std::uint32_t position : s.query.order()) total += offsets_[terms[position] + 1] - offsets_[terms[position]];
+        if (s.buffer.size() < total) s.buffer.resize(total);
+        std::size_t n_touched = 0;
         for (std::uint32_t position : s.query.order()) {
             const std::uint32_t term = terms[position];
-            const float w = weights[position];
+            // At least the smallest normal float: a touched accumulator is never zero.
+            const float w = std::max(weights[position], std::numeric_limits<float>::min());
             for (std::uint64_t j = offsets_[term]; j < offsets_[term + 1]; ++j) {
                 const std::uint32_t doc = docs_[j];
-                if (s.accumulator[doc] == 0.0f) s.touched.push_back(doc);
-                s.accumulator[doc] += w * weights_[j];
+                const float before = s.accumulator[doc];
+                s.buffer[n_touched] = doc;
+                n_touched += before == 0.0f ? 1 : 0;
+                s.accumulator[doc] = before + std::max(w * weights_[j], std::numeric_limits<float>::min());
             }
         }
+        s.touched.assign(s.buffer.begin(), s.buffer.begin() + static_cast<std::ptrdiff_t>(n_touched));
         ScoreHeap& top = s.query.top();
         top.reset(k);
         if (rerank == 0) {

@@ -66,6 +66,9 @@ public:
     std::uint64_t list_length(std::uint32_t term) const {
         return block_offsets_[list_offsets_[term + 1]] - block_offsets_[list_offsets_[term]];
     }
+    // Postings of a term's list: docs()[posting_begin .. posting_end), blocks one after another.
+    std::uint64_t posting_begin(std::uint32_t term) const { return block_offsets_[list_offsets_[term]]; }
+    std::uint64_t posting_end(std::uint32_t term) const { return block_offsets_[list_offsets_[term + 1]]; }
     const std::uint32_t* block_begin(std::uint64_t block) const { return docs_.data() + block_offsets_[block]; }
     const std::uint32_t* block_end(std::uint64_t block) const { return docs_.data() + block_offsets_[block + 1]; }
     const std::uint8_t* block_codes(std::uint64_t block) const { return codes_.data() + block_offsets_[block]; }
@@ -105,6 +108,9 @@ private:
         }
         for (std::uint32_t d : docs_) {
             if (d >= n_docs) bad("document id out of range");
+        }
+        for (std::uint8_t c : codes_) {
+            if (c == 0) bad("posting codes must be at least 1");  // weights are positive, rounded up
         }
     }
 

@@ -17,12 +17,14 @@
 
 #include "bitset.h"
 #include "parallel.h"
+#include "sparse/accumulate_search.h"
 #include "sparse/block_clustering.h"
 #include "sparse/csr_view.h"
 #include "sparse/forward_index.h"
 #include "sparse/half.h"
 #include "sparse/knn_graph.h"
 #include "sparse/posting_lists.h"
+#include "sparse/query_plan.h"
 #include "sparse/query_scratch_pool.h"
 #include "sparse/sparse_search.h"
 #include "sparse/summaries.h"
@@ -52,7 +54,9 @@ struct QueryFilters {
     const std::int32_t* query_filter = nullptr;
 };
 
-enum class Plan : std::uint8_t { inverted = 0, exact = 1 };
+// What answered a query: blocked traversal, an exact scan of the documents a
+// filter passes, or accumulation over the pruned lists.
+enum class Plan : std::uint8_t { blocks = 0, exact = 1, accumulate = 2 };
 
 // Every array that defines an index, for saving and loading.
 struct SparseIndexArrays {
@@ -188,21 +192,31 @@ public:
             if (!s) s = acquire_scratch();
             s->load(terms_, queries, q);
             const std::int32_t f = filters.query_filter == nullptr ? -1 : filters.query_filter[q];
-            Plan plan = Plan::inverted;
-            if (f < 0) {
-                search_inverted(view, params, AcceptAll{}, *s);
-            } else if (filters.counts[static_cast<std::size_t>(f)] <= exact_threshold) {
+            Plan plan = Plan::blocks;
+            if (f >= 0 && filters.counts[static_cast<std::size_t>(f)] <= exact_threshold) {
                 plan = Plan::exact;
                 search_exact(view, params, filters.bitsets[static_cast<std::size_t>(f)], *s);
             } else {
-                // Only passing documents are scored, so a visited block costs about
-                // pass_rate of an unfiltered one: relax the skipping threshold to
-                // match, which keeps recall as the filtered k-th score drops.
-                SearchParams filtered = params;
-                const double pass_rate = static_cast<double>(filters.counts[static_cast<std::size_t>(f)]) /
-                                         static_cast<double>(std::max<std::size_t>(1, n_docs_));
-                filtered.heap_factor = static_cast<float>(params.heap_factor * std::sqrt(std::min(1.0, pass_rate)));
-                search_inverted(view, filtered, AcceptBitset{filters.bitsets[static_cast<std::size_t>(f)]}, *s);
+                choose_query_terms(view, params, *s);
+                plan = choose_plan(view, params, *s) == QueryPlan::blocks ? Plan::blocks : Plan::accumulate;
+                if (f < 0) {
+                    if (plan == Plan::accumulate) search_accumulate(view, params, AcceptAll{}, *s);
+                    else search_blocks(view, params, AcceptAll{}, *s);
+                } else {
+                    const AcceptBitset accept{filters.bitsets[static_cast<std::size_t>(f)]};
+                    if (plan == Plan::accumulate) {
+                        search_accumulate(view, params, accept, *s);
+                    } else {
+                        // Only passing documents are scored, so a visited block costs about
+                        // pass_rate of an unfiltered one: relax the skipping threshold to
+                        // match, which keeps recall as the filtered k-th score drops.
+                        const double pass_rate = static_cast<double>(filters.counts[static_cast<std::size_t>(f)]) /
+                                                 static_cast<double>(std::max<std::size_t>(1, n_docs_));
+                        SearchParams filtered = params;
+                        filtered.heap_factor = static_cast<float>(params.heap_factor * std::sqrt(std::min(1.0, pass_rate)));
+                        search_blocks(view, filtered, accept, *s);
+                    }
+                }
             }
             write_ranked(s->top(), params.k, s->ranked(), ids + q * params.k, scores + q * params.k);
             plans[q] = static_cast<std::uint8_t>(plan);

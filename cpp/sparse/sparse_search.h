@@ -35,11 +35,17 @@
 namespace fanns::sparse {
 
 
+// How a query is processed: blocked traversal with summaries, accumulation
+// over the same pruned lists, or whichever the cost model expects to be cheaper.
+enum class QueryPlan : std::uint8_t { automatic = 0, blocks = 1, accumulate = 2 };
+
 struct SearchParams {
     std::size_t k = 10;
     std::size_t query_cut = 0;  // 0: every query term
-    float heap_factor = 0.6f;   // 0: visit every block
+    float heap_factor = 0.6f;   // 0: visit every block / rescore every accumulator
     bool use_knn = true;        // refine with the k-NN graph when there is one
+    QueryPlan plan = QueryPlan::automatic;
+    std::size_t rerank = 0;  // accumulators rescored exactly (accumulate plan); 0: 10 * k
 };
 
 struct IndexView {
@@ -141,6 +147,13 @@ public:
     std::vector<std::uint32_t>& seeds() { return seeds_; }
     std::vector<std::uint32_t>& pending() { return pending_; }
     std::vector<ScoredBlock>& queue() { return queue_; }
+    std::vector<std::uint32_t>& touched() { return touched_; }
+    std::vector<Candidate>& candidates() { return candidates_; }
+    // Per-document accumulators, all zero between queries (users reset what they touch).
+    float* accumulator(std::size_t n_docs) {
+        if (accumulator_.size() < n_docs) accumulator_.assign(n_docs, 0.0f);
+        return accumulator_.data();
+    }
 
 private:
     void clear_summary_query() {
@@ -167,6 +180,9 @@ private:
     std::vector<std::uint32_t> seeds_;
     std::vector<std::uint32_t> pending_;
     std::vector<ScoredBlock> queue_;
+    std::vector<float> accumulator_;
+    std::vector<std::uint32_t> touched_;
+    std::vector<Candidate> candidates_;
 };
 
 // Writes the k best of `top` (emptied) best first, padding with id -1 and
@@ -206,22 +222,56 @@ void choose_query_terms(const ListMax& list_max, const std::vector<std::uint32_t
     }
 }
 
-// Approximate top-k of the loaded query through the blocked lists.
+// Chooses the loaded query's terms to traverse into scratch.order().
+inline void choose_query_terms(const IndexView& index, const SearchParams& params, QueryScratch& scratch) {
+    const BlockedPostingLists& lists = *index.lists;
+    choose_query_terms([&](std::uint32_t t) { return lists.list_max(t); }, scratch.terms(), scratch.weights(),
+                       params.query_cut, scratch.order());
+}
+
+// Fills scratch.queue() (unordered) with the blocks of the lists of the terms
+// in scratch.order(), each with its summary estimate. A list of one block has
+// no summary: it is always visited, first, in full.
+inline void fill_block_queue(const IndexView& index, QueryScratch& scratch) {
+    constexpr float kAlways = std::numeric_limits<float>::infinity();
+    const BlockedPostingLists& lists = *index.lists;
+    const BlockSummaries& summaries = *index.summaries;
+    const auto& terms = scratch.terms();
+    const auto& weights = scratch.weights();
+    const float* summary_query = scratch.summary_query(summaries);
+    auto& queue = scratch.queue();
+    queue.clear();
+    for (std::uint32_t position : scratch.order()) {
+        const std::uint32_t term = terms[position];
+        const std::uint64_t first = lists.first_block(term);
+        const std::uint64_t last = lists.end_block(term);
+        const float w = weights[position];
+        const float posting_scale = w * lists.code_step(term);
+        if (last - first == 1) {
+            queue.push_back(ScoredBlock{kAlways, kAlways, posting_scale, first});
+            continue;
+        }
+        for (std::uint64_t b = first; b < last; ++b) {
+            const float others = summaries.other_terms(b, summary_query);
+            queue.push_back(ScoredBlock{others + w * summaries.list_term_max(b), others, posting_scale, b});
+        }
+    }
+}
+
+// Approximate top-k of the loaded query through the blocked lists of the
+// terms in scratch.order() (choose_query_terms).
 template <class Predicate>
-void search_inverted(const IndexView& index, const SearchParams& params, const Predicate& accept,
-                     QueryScratch& scratch) {
+void search_blocks(const IndexView& index, const SearchParams& params, const Predicate& accept,
+                   QueryScratch& scratch) {
     const ForwardIndex& forward = *index.forward;
     const BlockedPostingLists& lists = *index.lists;
     ScoreHeap& top = scratch.top();
     VisitedTable& visited = scratch.visited();
     top.reset(params.k);
     visited.begin(forward.size());
-    choose_query_terms([&](std::uint32_t t) { return lists.list_max(t); }, scratch.terms(), scratch.weights(),
-                       params.query_cut, scratch.order());
     const float* dense = scratch.dense();
     const std::uint64_t* present = scratch.present();
     const auto& terms = scratch.terms();
-    const auto& weights = scratch.weights();
     std::vector<std::uint32_t>& pending = scratch.pending();
     // Scores a block's new documents whose bound others + posting_scale * code
     // reaches `floor`: first every row is requested from memory, so the misses
@@ -256,25 +306,8 @@ void search_inverted(const IndexView& index, const SearchParams& params, const P
             }
         }
     } else {
-        const BlockSummaries& summaries = *index.summaries;
-        const float* summary_query = scratch.summary_query(summaries);
         auto& queue = scratch.queue();
-        queue.clear();
-        for (std::uint32_t position : scratch.order()) {
-            const std::uint32_t term = terms[position];
-            const std::uint64_t first = lists.first_block(term);
-            const std::uint64_t last = lists.end_block(term);
-            if (last - first == 1) {  // no summary: always visited, first, in full
-                queue.push_back(ScoredBlock{kAlways, kAlways, 0.0f, first});
-                continue;
-            }
-            const float w = weights[position];
-            const float posting_scale = w * lists.code_step(term);
-            for (std::uint64_t b = first; b < last; ++b) {
-                const float others = summaries.other_terms(b, summary_query);
-                queue.push_back(ScoredBlock{others + w * summaries.list_term_max(b), others, posting_scale, b});
-            }
-        }
+        fill_block_queue(index, scratch);
         std::make_heap(queue.begin(), queue.end(), visited_after);
         while (!queue.empty()) {
             std::pop_heap(queue.begin(), queue.end(), visited_after);
@@ -289,6 +322,15 @@ void search_inverted(const IndexView& index, const SearchParams& params, const P
         scratch.scored += refine_with_neighbours(*index.knn, forward, dense, present, accept, visited, top,
                                                  scratch.seeds());
     }
+}
+
+// Approximate top-k of the loaded query through the blocked lists of its
+// `query_cut` most promising terms.
+template <class Predicate>
+void search_inverted(const IndexView& index, const SearchParams& params, const Predicate& accept,
+                     QueryScratch& scratch) {
+    choose_query_terms(index, params, scratch);
+    search_blocks(index, params, accept, scratch);
 }
 
 // Exact top-k of the loaded query over the documents a bitset passes.
