@@ -1,4 +1,4 @@
-"""BM25 vectors against a direct implementation of the formula, and the Zipf generator."""
+"""BM25 vectors against a direct implementation of the formula, and the synthetic generators."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from fanns.datasets.bm25 import (
     bm25_queries,
     bm25_vectors,
     load_texts,
+    splade_like_sparse,
     tokenize,
     zipf_sparse,
 )
@@ -142,6 +143,42 @@ def test_zipf_generator():
         zipf_sparse(10, 0)
     with pytest.raises(ValueError):
         zipf_sparse(10, 10, nnz_mean=0)
+
+
+def test_splade_like_generator():
+    x = splade_like_sparse(2000, 8000, nnz_mean=60, seed=7, n_topics=50)
+    y = splade_like_sparse(2000, 8000, nnz_mean=60, seed=7, n_topics=50)
+    z = splade_like_sparse(2000, 8000, nnz_mean=60, seed=8, n_topics=50)
+    assert x.shape == (2000, 8000) and x.dtype == np.float32
+    assert (x != y).nnz == 0 and (x != z).nnz > 0
+    assert 0.9 * 60 < x.nnz / 2000 < 1.1 * 60
+    assert np.diff(x.indptr).min() >= 1
+    for i in range(0, 2000, 97):  # distinct, ascending terms per row
+        assert (np.diff(x.indices[x.indptr[i] : x.indptr[i + 1]]) > 0).all()
+    assert np.isfinite(x.data).all() and (x.data > 0).all()
+    # skewed weights: the median is well below the mean of the top 5 %
+    top = np.quantile(x.data, 0.95)
+    assert np.median(x.data) < 0.3 * top
+    df = np.bincount(x.indices, minlength=8000)
+    assert df[:10].mean() > df[100:110].mean() > df[4000:4100].mean()
+    # rows drawn with the same topics share more terms than rows without topics
+    queries = splade_like_sparse(200, 8000, nnz_mean=20, seed=9, n_topics=50)
+    plain = splade_like_sparse(200, 8000, nnz_mean=20, seed=9, n_topics=50, topic_share=0.0)
+    shared = (queries.astype(bool).astype(np.float32) @ x.astype(bool).astype(np.float32).T).max(1)
+    shared_plain = (
+        plain.astype(bool).astype(np.float32) @ x.astype(bool).astype(np.float32).T
+    ).max(1)
+    assert shared.toarray().mean() > shared_plain.toarray().mean()
+    for kwargs in (
+        {"n_terms": 0},
+        {"nnz_mean": 0},
+        {"topic_share": 1.5},
+        {"n_topics": 0},
+        {"topic_terms": 9000},
+        {"weight_sigma": -1},
+    ):
+        with pytest.raises(ValueError):
+            splade_like_sparse(10, **{"n_terms": 8000, **kwargs})
 
 
 def test_sparse_rows_container():

@@ -1,9 +1,13 @@
 """Benchmark of the sparse index: ``python -m fanns.bench.sparse``.
 
 Compares, single-threaded, on BM25 vectors of the arXiv-for-FANNS abstracts
-(queries: the query titles) and on a synthetic Zipf set:
+(queries: the query titles), on a synthetic Zipf set and on a synthetic
+SPLADE-like set (``splade_like_sparse``: ~120 non-zeros per document, ~43 per
+query, skewed weights, topical terms):
 
-* ``fanns.SparseIndex`` swept over ``query_cut`` / ``heap_factor``;
+* ``fanns.SparseIndex`` swept over ``plan`` / ``query_cut`` / ``heap_factor`` /
+  ``rerank`` (``plan="auto"`` is the default; ``"blocks"`` forces the blocked
+  traversal);
 * exact search with SciPy (``X @ q`` per query; ``Q @ X.T`` for the batch, top-k
   taken from the sparse product);
 * a plain (unblocked) term-at-a-time inverted index with the same static
@@ -30,7 +34,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from fanns import _core
-from fanns.datasets.bm25 import bm25_queries, bm25_vectors, load_texts, zipf_sparse
+from fanns.datasets.bm25 import (
+    bm25_queries,
+    bm25_vectors,
+    load_texts,
+    splade_like_sparse,
+    zipf_sparse,
+)
 from fanns.sparse import SparseIndex
 
 K = 10
@@ -136,7 +146,7 @@ def bench_fanns(
     docs,
     queries,
     truth,
-    sweep: Sequence[tuple[int | None, float]],
+    sweep: Sequence[dict],
     n_latency: int,
     knn: int,
 ) -> list[Row]:
@@ -156,21 +166,26 @@ def bench_fanns(
     )
     rows = []
     singles = [queries[i] for i in range(n_latency)]
-    for cut, hf in sweep:
+    for setting in sweep:
+        kwargs = dict(setting)
         t = time.perf_counter()
-        result = index.search(queries, k=K, query_cut=cut, heap_factor=hf, threads=1)
+        result = index.search(queries, k=K, threads=1, **kwargs)
         batch_s = time.perf_counter() - t
         lat = _latencies(
-            lambda i, c=cut, h=hf: index.search(
-                singles[i], k=K, query_cut=c, heap_factor=h, threads=1
-            ),
-            n_latency,
+            lambda i, kw=kwargs: index.search(singles[i], k=K, threads=1, **kw), n_latency
         )
+        names, counts = np.unique(result.plans, return_counts=True)
+        shares = ", ".join(
+            f"{n} {c / result.plans.size:.0%}" for n, c in zip(names.tolist(), counts.tolist())
+        )
+        label = " ".join(f"{k}={v}" for k, v in kwargs.items())
+        if kwargs.get("plan", "auto") == "auto":
+            label += f" ({shares})"
         rows.append(
             Row(
                 name,
                 "fanns SparseIndex" + (f" knn={knn}" if knn else ""),
-                f"query_cut={cut} heap_factor={hf}",
+                label,
                 recall_at_k(result.ids, truth),
                 queries.shape[0] / batch_s,
                 *np.percentile(lat, [50, 99]),
@@ -254,6 +269,8 @@ def summary(rows: list[Row], target: float = 0.95) -> str:
             if r.dataset != dataset or r.recall < target:
                 continue
             key = "scipy" if r.method == "scipy exact" else r.method
+            if r.setting.startswith("plan=blocks"):
+                key += " (plan=blocks)"
             if key not in best or r.qps > best[key].qps:
                 best[key] = r
         scipy_batch = next(
@@ -279,17 +296,29 @@ def summary(rows: list[Row], target: float = 0.95) -> str:
     return "\n".join(lines)
 
 
-FANNS_SWEEP: list[tuple[int | None, float]] = [
-    (6, 0.6),
-    (8, 0.6),
-    (10, 0.8),
-    (10, 0.7),
-    (10, 0.65),
-    (10, 0.6),
-    (10, 0.5),
-    (None, 0.6),
+FANNS_SWEEP: list[dict] = [
+    {"plan": "auto", "query_cut": 10, "heap_factor": 0.6},  # the defaults
+    {"plan": "auto", "query_cut": 8},
+    {"plan": "auto", "query_cut": 6},
+    {"plan": "auto", "query_cut": 8, "rerank": 50},
+    {"plan": "auto", "query_cut": 10, "rerank": 50},
+    {"plan": "auto", "query_cut": 20},
+    {"plan": "blocks", "query_cut": 10, "heap_factor": 0.8},
+    {"plan": "blocks", "query_cut": 10, "heap_factor": 0.6},
+    {"plan": "blocks", "query_cut": 10, "heap_factor": 0.5},
+    {"plan": "blocks", "query_cut": 6, "heap_factor": 0.6},
 ]
-PLAIN_SWEEP = [(0, 0), (0, 20), (0, 50), (10, 50), (6, 50), (0, 100), (10, 100), (8, 100)]
+PLAIN_SWEEP = [
+    (0, 0),
+    (0, 50),
+    (0, 100),
+    (10, 50),
+    (6, 50),
+    (10, 100),
+    (8, 100),
+    (6, 100),
+    (20, 100),
+]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -307,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--zipf-docs", type=int, default=20000)
     parser.add_argument("--zipf-terms", type=int, default=30000)
+    parser.add_argument("--splade-docs", type=int, default=20000)
     parser.add_argument("--latency-queries", type=int, default=200)
     parser.add_argument("--knn", type=int, default=0, help="also build the k-NN graph")
     parser.add_argument("--plain-n-postings", type=int, default=2000)
@@ -332,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     datasets.append(
         (f"Zipf ({args.zipf_docs // 1000}k, {args.zipf_terms // 1000}k terms)", zdocs, zqueries)
     )
+    sdocs = splade_like_sparse(args.splade_docs, seed=1)
+    squeries = splade_like_sparse(args.queries, nnz_mean=43, seed=2)
+    datasets.append((f"SPLADE-like ({args.splade_docs // 1000}k)", sdocs, squeries))
 
     for name, docs, queries in datasets:
         truth = exact_topk(docs, queries)
