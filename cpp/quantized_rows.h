@@ -83,18 +83,35 @@ public:
         }
         stride_ = (dim + 3) / 4 * 4 + sizeof(float);
         codes_.assign(n * stride_, 0);
+        // Plain loops over contiguous arrays that compilers vectorise at the
+        // baseline ISA: encoding runs on every load, so it has to be cheap.
+        std::vector<float> inverse(dim);
+        for (std::size_t i = 0; i < dim; ++i) inverse[i] = step_[i] > 0.0f ? 1.0f / step_[i] : 0.0f;
         parallel_for(n, threads, 512, [&](std::size_t p, std::size_t) {
             const float* x = rows + std::size_t(order[p]) * dim;
             std::uint8_t* c = codes_.data() + p * stride_;
-            double term = 0.0;  // |y|^2 (l2) or <m, y> (dot)
             for (std::size_t i = 0; i < dim; ++i) {
-                const float level = step_[i] > 0.0f ? std::nearbyint((x[i] - low_[i]) / step_[i]) : 0.0f;
-                c[i] = static_cast<std::uint8_t>(std::clamp(level, 0.0f, 255.0f));
-                const double y = double(step_[i]) * (double(c[i]) - 127.5);
-                term += similarity_ ? double(centre_[i]) * y : y * y;
+                // nearest level, halves rounded up; the clamp keeps rounding
+                // error at the ends inside the code range
+                const float level = std::min(std::max((x[i] - low_[i]) * inverse[i] + 0.5f, 0.0f), 255.0f);
+                c[i] = static_cast<std::uint8_t>(static_cast<int>(level));
             }
-            const float stored = float(term);
-            std::memcpy(c + stride_ - sizeof(float), &stored, sizeof(float));
+            constexpr std::size_t kLanes = 8;  // |y|^2 (l2) or <m, y> (dot), y_i = s_i (c_i - 127.5)
+            float lanes[kLanes] = {};
+            std::size_t i = 0;
+            for (; i + kLanes <= dim; i += kLanes) {
+                for (std::size_t l = 0; l < kLanes; ++l) {
+                    const float y = step_[i + l] * (float(c[i + l]) - 127.5f);
+                    lanes[l] += similarity_ ? centre_[i + l] * y : y * y;
+                }
+            }
+            float term = 0.0f;
+            for (; i < dim; ++i) {
+                const float y = step_[i] * (float(c[i]) - 127.5f);
+                term += similarity_ ? centre_[i] * y : y * y;
+            }
+            for (std::size_t l = 0; l < kLanes; ++l) term += lanes[l];
+            std::memcpy(c + stride_ - sizeof(float), &term, sizeof(float));
         });
         n_ = n;
     }
