@@ -8,13 +8,18 @@
 // to one integer sum S = sum r_i c_i, r_i = round(w_i / t) with |r_i| <= 64
 // and t = max |w_i| / 64 (the byte multiply-add kernels compute S exactly),
 // plus one float per row, stored after the row's codes so that scoring a row
-// touches one place:
+// touches one place (NaN marks a row far outside the bounds, see below):
 //   l2   a = 1:  |q - x^|^2 = |v|^2 + 255 sum w_i - 2 t S + |y|^2
 //   dot          <q, x^>    = <q, m> - 127.5 sum w_i + t S + a <m, y>
 //        (a = 1 when that makes max |w_i| smaller)
 // Terms are taken about the centre, so no large terms cancel, and w stays
 // small enough for its bytes to resolve it, also for rows that share a large
 // common component (normalised embeddings often do).
+//
+// The bounds come from quantiles of a sample, not from the extremes, so one
+// extreme row cannot coarsen every other row's code. Rows outside the bounds
+// are pulled in; a row pulled far is marked, and searches score it on its
+// float row.
 #pragma once
 
 #include <algorithm>
@@ -38,9 +43,9 @@ public:
     // A query ready to be scored: distance ~ offset + scale * S + row_weight * (row term).
     struct Query {
         std::vector<std::int8_t> bytes;  // r_i
-        float offset = 0.0f;
-        float scale = 0.0f;
-        float row_weight = 0.0f;
+        double offset = 0.0;
+        double scale = 0.0;
+        double row_weight = 0.0;
         simd::CodeDotKernel dot = nullptr;
     };
 
@@ -52,65 +57,47 @@ public:
         if (n == 0 || !supports(dim)) return;
         dim_ = dim;
         similarity_ = metric != Metric::l2;
-        // Per-worker extremes first, merged after: min and max do not depend
-        // on the order rows are seen in.
-        const std::size_t workers = workers_for(n, threads);
-        std::vector<float> lows(workers * dim, std::numeric_limits<float>::infinity());
-        std::vector<float> highs(workers * dim, -std::numeric_limits<float>::infinity());
-        parallel_for(n, threads, 512, [&](std::size_t p, std::size_t w) {
-            const float* x = rows + std::size_t(order[p]) * dim;
-            float* lo = lows.data() + w * dim;
-            float* hi = highs.data() + w * dim;
-            for (std::size_t i = 0; i < dim; ++i) {
-                lo[i] = std::min(lo[i], x[i]);
-                hi[i] = std::max(hi[i], x[i]);
-            }
-        });
-        low_.assign(lows.begin(), lows.begin() + dim);
-        std::vector<float> high(highs.begin(), highs.begin() + dim);
-        for (std::size_t w = 1; w < workers; ++w) {
-            for (std::size_t i = 0; i < dim; ++i) {
-                low_[i] = std::min(low_[i], lows[w * dim + i]);
-                high[i] = std::max(high[i], highs[w * dim + i]);
-            }
-        }
-        step_.resize(dim);
-        centre_.resize(dim);
-        for (std::size_t i = 0; i < dim; ++i) {
-            const float span = high[i] - low_[i];
-            step_[i] = span > 0.0f && std::isfinite(span) ? span / 255.0f : 0.0f;
-            centre_[i] = low_[i] + 127.5f * step_[i];
-        }
+        choose_bounds(rows, order, n, threads);
         stride_ = (dim + 3) / 4 * 4 + sizeof(float);
         codes_.assign(n * stride_, 0);
+        // A row pulled in by the bounds by more than this (squared) is an
+        // outlier: its code says little, so it is marked to be scored on
+        // its float row. 12x the mean squared rounding error of a row.
+        float outlier_error = 0.0f;
+        for (std::size_t i = 0; i < dim; ++i) outlier_error += step_[i] * step_[i];
         // Plain loops over contiguous arrays that compilers vectorise at the
         // baseline ISA: encoding runs on every load, so it has to be cheap.
-        std::vector<float> inverse(dim);
-        for (std::size_t i = 0; i < dim; ++i) inverse[i] = step_[i] > 0.0f ? 1.0f / step_[i] : 0.0f;
+        std::vector<float> inverse(dim), high(dim);
+        for (std::size_t i = 0; i < dim; ++i) {
+            inverse[i] = step_[i] > 0.0f ? 1.0f / step_[i] : 0.0f;
+            high[i] = low_[i] + 255.0f * step_[i];
+        }
         parallel_for(n, threads, 512, [&](std::size_t p, std::size_t) {
             const float* x = rows + std::size_t(order[p]) * dim;
             std::uint8_t* c = codes_.data() + p * stride_;
-            for (std::size_t i = 0; i < dim; ++i) {
-                // nearest level, halves rounded up; the clamp keeps rounding
-                // error at the ends inside the code range
-                const float level = std::min(std::max((x[i] - low_[i]) * inverse[i] + 0.5f, 0.0f), 255.0f);
+            constexpr std::size_t kLanes = 8;
+            float pulled[kLanes] = {};  // squared distance moved by the bounds
+            float lanes[kLanes] = {};   // |y|^2 (l2) or <m, y> (dot), y_i = s_i (c_i - 127.5)
+            auto encode = [&](std::size_t i, float& moved, float& term) {
+                const float inside = std::min(std::max(x[i], low_[i]), high[i]);
+                moved += (x[i] - inside) * (x[i] - inside);
+                // nearest level, halves rounded up
+                const float level = std::min((inside - low_[i]) * inverse[i] + 0.5f, 255.0f);
                 c[i] = static_cast<std::uint8_t>(static_cast<int>(level));
-            }
-            constexpr std::size_t kLanes = 8;  // |y|^2 (l2) or <m, y> (dot), y_i = s_i (c_i - 127.5)
-            float lanes[kLanes] = {};
-            std::size_t i = 0;
-            for (; i + kLanes <= dim; i += kLanes) {
-                for (std::size_t l = 0; l < kLanes; ++l) {
-                    const float y = step_[i + l] * (float(c[i + l]) - 127.5f);
-                    lanes[l] += similarity_ ? centre_[i + l] * y : y * y;
-                }
-            }
-            float term = 0.0f;
-            for (; i < dim; ++i) {
                 const float y = step_[i] * (float(c[i]) - 127.5f);
                 term += similarity_ ? centre_[i] * y : y * y;
+            };
+            std::size_t i = 0;
+            for (; i + kLanes <= dim; i += kLanes) {
+                for (std::size_t l = 0; l < kLanes; ++l) encode(i + l, pulled[l], lanes[l]);
             }
-            for (std::size_t l = 0; l < kLanes; ++l) term += lanes[l];
+            float moved = 0.0f, term = 0.0f;
+            for (; i < dim; ++i) encode(i, moved, term);
+            for (std::size_t l = 0; l < kLanes; ++l) {
+                moved += pulled[l];
+                term += lanes[l];
+            }
+            if (moved > outlier_error) term = std::numeric_limits<float>::quiet_NaN();
             std::memcpy(c + stride_ - sizeof(float), &term, sizeof(float));
         });
         n_ = n;
@@ -138,46 +125,88 @@ public:
     void prepare(const float* query, Query& out) const {
         out.dot = simd::active_code_kernels().dot_u8;
         out.bytes.resize(dim_);
-        // max |w_i| without and with centring the query
-        float plain = 0.0f, centred = 0.0f;
+        // In double: w_i = v_i s_i may be far below float's range for rows of
+        // tiny magnitude.
+        double plain = 0.0, centred = 0.0;  // max |w_i| without and with centring
         for (std::size_t i = 0; i < dim_; ++i) {
-            plain = std::max(plain, std::fabs(query[i] * step_[i]));
-            centred = std::max(centred, std::fabs((query[i] - centre_[i]) * step_[i]));
+            plain = std::max(plain, std::fabs(double(query[i]) * double(step_[i])));
+            centred = std::max(centred, std::fabs((double(query[i]) - double(centre_[i])) * double(step_[i])));
         }
         const bool centre = !similarity_ || centred < plain;
-        const float largest = centre ? centred : plain;
-        const float bound = float(simd::kDotQueryBound);
-        const float t = largest > 0.0f && std::isfinite(largest) ? largest / bound : 1.0f;
+        const double largest = centre ? centred : plain;
+        const double bound = simd::kDotQueryBound;
+        const double t = largest > 0.0 && std::isfinite(largest) ? largest / bound : 1.0;
         double v_norm = 0.0, w_sum = 0.0, at_centre = 0.0;
         for (std::size_t i = 0; i < dim_; ++i) {
-            const float v = centre ? query[i] - centre_[i] : query[i];
-            const float w = v * step_[i];
-            v_norm += double(v) * double(v);
-            w_sum += double(w);
+            const double v = centre ? double(query[i]) - double(centre_[i]) : double(query[i]);
+            const double w = v * double(step_[i]);
+            v_norm += v * v;
+            w_sum += w;
             at_centre += double(query[i]) * double(centre_[i]);
-            const float r = std::nearbyint(w / t);
-            out.bytes[i] = static_cast<std::int8_t>(std::isnan(r) ? 0.0f : std::clamp(r, -bound, bound));
+            const double r = std::nearbyint(w / t);
+            out.bytes[i] = static_cast<std::int8_t>(std::isnan(r) ? 0.0 : std::clamp(r, -bound, bound));
         }
         if (similarity_) {
             // distance 1 - <q, x^>
-            out.offset = float(1.0 - at_centre + 127.5 * w_sum);
+            out.offset = 1.0 - at_centre + 127.5 * w_sum;
             out.scale = -t;
-            out.row_weight = centre ? -1.0f : 0.0f;
+            out.row_weight = centre ? -1.0 : 0.0;
         } else {
-            out.offset = float(v_norm + 255.0 * w_sum);
-            out.scale = -2.0f * t;
-            out.row_weight = 1.0f;
+            out.offset = v_norm + 255.0 * w_sum;
+            out.scale = -2.0 * t;
+            out.row_weight = 1.0;
         }
     }
 
+    // Approximate distance; NaN for a row marked as an outlier (score it on
+    // its float row instead).
     float distance(const Query& q, std::size_t position) const {
         const std::uint8_t* c = row(position);
         float term;
         std::memcpy(&term, c + stride_ - sizeof(float), sizeof(float));
-        return q.offset + q.scale * float(q.dot(q.bytes.data(), c, dim_)) + q.row_weight * term;
+        return float(q.offset + q.scale * double(q.dot(q.bytes.data(), c, dim_)) + q.row_weight * double(term));
     }
 
 private:
+    // Per-dimension bounds from a sample of the rows: the 0.1% and 99.9%
+    // quantiles widened by a quarter of their span on each side, never past
+    // the sample's extremes. A few extreme rows cannot stretch the steps of
+    // every other row; rows outside the bounds are pulled in (and marked
+    // when pulled far).
+    void choose_bounds(const float* rows, const std::uint32_t* order, std::size_t n, std::size_t threads) {
+        const std::size_t dim = dim_;
+        const std::size_t sample = std::min(n, std::max<std::size_t>(1024, kSampleValues / dim));
+        std::vector<float> block(sample * dim);
+        for (std::size_t j = 0; j < sample; ++j) {
+            const std::size_t p = j * n / sample;  // evenly spaced positions
+            std::memcpy(block.data() + j * dim, rows + std::size_t(order[p]) * dim, dim * sizeof(float));
+        }
+        const std::size_t cut = sample >= 16 ? std::max<std::size_t>(1, sample / 1000) : 0;
+        low_.assign(dim, 0.0f);
+        step_.assign(dim, 0.0f);
+        centre_.assign(dim, 0.0f);
+        std::vector<std::vector<float>> columns(workers_for(dim, threads), std::vector<float>(sample));
+        parallel_for(dim, threads, 8, [&](std::size_t i, std::size_t w) {
+            std::vector<float>& column = columns[w];
+            for (std::size_t j = 0; j < sample; ++j) column[j] = block[j * dim + i];
+            const auto [smallest, largest] = std::minmax_element(column.begin(), column.end());
+            const float lo_all = *smallest, hi_all = *largest;
+            std::nth_element(column.begin(), column.begin() + cut, column.end());
+            const float lo_q = column[cut];
+            std::nth_element(column.begin(), column.end() - 1 - cut, column.end());
+            const float hi_q = column[sample - 1 - cut];
+            const float margin = 0.25f * (hi_q - lo_q);
+            const float lo = std::max(lo_all, lo_q - margin);
+            const float hi = std::min(hi_all, hi_q + margin);
+            const float span = hi - lo;
+            low_[i] = lo;
+            step_[i] = span > 0.0f && std::isfinite(span) ? span / 255.0f : 0.0f;
+            centre_[i] = lo + 127.5f * step_[i];
+        });
+    }
+
+    static constexpr std::size_t kSampleValues = std::size_t(1) << 22;  // floats copied to choose the bounds
+
     std::vector<std::uint8_t> codes_;  // n rows of `stride_` bytes, in position order
     std::vector<float> low_;           // per dimension
     std::vector<float> step_;          // per dimension: (high - low) / 255, 0 for a constant dimension

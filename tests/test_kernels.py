@@ -122,5 +122,16 @@ def test_code_kernel_rejects_bad_arguments():
         _core.code_dot_products(q, c[:, :3], "scalar")
     with pytest.raises(ValueError, match="unknown SIMD level"):
         _core.code_dot_products(q, c, "sse9")
-    with pytest.raises(ValueError, match=r"\[-64, 64\]"):
+    # out-of-range values are errors, never wrapped into the kernel's types
+    with pytest.raises(ValueError, match=r"queries values must lie in \[-64, 64\]"):
         _core.code_dot_products(q + 65, c, "scalar")
+    with pytest.raises(ValueError, match=r"queries values must lie"):
+        _core.code_dot_products(q.astype(np.int64) + 65546, c, "scalar")
+    with pytest.raises(ValueError, match=r"codes values must lie in \[0, 255\]"):
+        _core.code_dot_products(q, c.astype(np.int64) + 256, "scalar")
+    with pytest.raises(ValueError, match=r"codes values must lie"):
+        _core.code_dot_products(q, c.astype(np.int64) - 1, "scalar")
+    with pytest.raises(TypeError, match="integers"):
+        _core.code_dot_products(q + 1.9, c, "scalar")
+    with pytest.raises(ValueError, match="2-D"):
+        _core.code_dot_products(q[0], c, "scalar")

@@ -63,6 +63,10 @@ def test_codes_take_a_byte_per_dimension_and_are_optional(data, graphs):
     assert coded.memory_bytes() - plain.memory_bytes() == coded.code_bytes
     assert "quantized=True" in repr(coded)
     assert coded.default_exact_threshold(10) == SCAN_ROWS_PER_EF * 10
+    assert coded.quantized and not plain.quantized
+    # search raises ef to k: a range of 8 rows with k=10 is scanned exactly
+    assert coded.plan_for(8, None, ef=5, k=10) == "exact"
+    assert coded.plan_for(8, None, ef=5) == "scan"
     assert plain.default_exact_threshold(10) == EXACT_ROWS_PER_EF * 10
 
 
@@ -148,7 +152,9 @@ def test_rows_too_wide_for_codes_are_searched_on_floats():
     rng = np.random.default_rng(9)
     base = rng.standard_normal((40, 33000)).astype(np.float32)
     graph = RangeGraph.build(base, np.arange(40), leaf_size=8)
-    assert graph.code_bytes == 0
+    assert graph.code_bytes == 0 and not graph.quantized and graph.params["quantized"]
+    assert "quantized=False" in repr(graph)
+    assert graph.plan_for(30, None, ef=4, exact_threshold=10**6) == "exact"
     ids, _, plans = graph.search(base[:2], 3, 0, 30, ef=4, exact_threshold=10**6)
     assert set(plans.tolist()) == {"exact"}
     assert ids[:, 0].tolist() == [0, 1]
@@ -181,7 +187,7 @@ def test_bad_quantized_arguments_raise_type_error(data):
         )
 
 
-def test_index_without_codes_never_scans_on_codes(data):
+def test_index_without_codes_never_scans_on_codes(data, tmp_path):
     base, queries, keys = data
     index = fanns.Index.build(
         base, attributes={"k": keys}, range_attribute="k", range_quantized=False
@@ -193,5 +199,47 @@ def test_index_without_codes_never_scans_on_codes(data):
     result = index.search(queries, k=K, filter=flt)
     assert info["plan"] in set(result.plans) and "scan" not in set(result.plans)
     assert info["exact_threshold"] == EXACT_ROWS_PER_EF * 64
-    loaded_params = index._range_graph.params
-    assert loaded_params["quantized"] is False
+    assert not index._range_graph.quantized
+    index.save(tmp_path / "plain.fanns")
+    loaded = fanns.Index.load(tmp_path / "plain.fanns")
+    assert loaded._range_graph.params["quantized"] is False and not loaded._range_graph.quantized
+    again = loaded.search(queries, k=K, filter=flt)
+    np.testing.assert_array_equal(again.ids, result.ids)
+    np.testing.assert_array_equal(again.plans, result.plans)
+
+
+@pytest.mark.parametrize("factor", [30.0, 300.0])
+def test_a_few_extreme_rows_do_not_coarsen_the_others(factor):
+    rng = np.random.default_rng(12)
+    n, dim = 3000, 32
+    base = rng.standard_normal((n, dim)).astype(np.float32)
+    extreme = [17, 1500]
+    base[extreme] *= factor
+    keys = np.arange(n)
+    graph = RangeGraph.build(base, keys)
+    queries = base[rng.integers(0, n, 25)] + 0.3 * rng.standard_normal((25, dim)).astype(np.float32)
+    lo, hi = np.full(25, 1000), np.full(25, 2999)  # holds one of the extreme rows
+    masks = [(keys >= 1000) & (keys <= 2999)] * 25
+    truth = exact_knn(queries, base, K, mask=masks)
+    for threshold in (10**6, 0):
+        ids, distances, plans = graph.search(queries, K, lo, hi, ef=32, exact_threshold=threshold)
+        assert set(plans.tolist()) == {"scan" if threshold else "range"}
+        check(base, queries, ids, distances, masks)
+        assert recall(ids, truth) >= 0.95
+    # an extreme row is found where it is the answer: it is scored on its float row
+    near = base[extreme] * 1.01
+    ids, _, plans = graph.search(near, 1, ef=16, exact_threshold=10**6)
+    assert ids[:, 0].tolist() == extreme and set(plans.tolist()) == {"scan"}
+
+
+@pytest.mark.parametrize("metric", ["l2", "cosine"])
+def test_rows_of_tiny_magnitude_keep_their_ranking(data, metric):
+    base, queries, keys = data
+    masks = [np.ones(N, bool)] * NQ
+    found = {}
+    for scale in (1.0, 1e-21):
+        graph = RangeGraph.build(base * scale, keys, metric=metric)
+        ids, _, plans = graph.search(queries * scale, K, ef=20, exact_threshold=10**6)
+        assert set(plans.tolist()) == {"scan"}
+        found[scale] = recall(ids, exact_knn(queries, base, K, metric, mask=masks))
+    assert found[1.0] >= 0.95 and found[1e-21] >= found[1.0] - 0.03

@@ -51,30 +51,43 @@ py::array_t<float> pairwise(const std::string& kind, const Matrix& queries, cons
     return out;
 }
 
-using Int16Matrix = py::array_t<std::int16_t, py::array::c_style | py::array::forcecast>;
-using CodeMatrix = py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast>;
+// Integer matrices, checked before narrowing: a value outside the kernel's
+// range is an error, never wrapped.
+std::vector<std::int64_t> checked_integers(const py::array& array, const char* name, std::int64_t lo,
+                                           std::int64_t hi) {
+    const char kind = array.dtype().kind();
+    if (kind != 'i' && kind != 'u') throw py::type_error(std::string(name) + " must hold integers");
+    if (array.ndim() != 2) throw py::value_error(std::string(name) + " must be 2-D");
+    auto values = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(array);
+    if (!values) throw py::type_error(std::string(name) + " must hold integers");
+    std::vector<std::int64_t> out(values.data(), values.data() + values.size());
+    for (std::int64_t v : out) {
+        if (v < lo || v > hi) {
+            throw py::value_error(std::string(name) + " values must lie in [" + std::to_string(lo) + ", " +
+                                  std::to_string(hi) + "]");
+        }
+    }
+    return out;
+}
 
-py::array_t<std::int64_t> code_dot_products(const Int16Matrix& queries, const CodeMatrix& codes,
+py::array_t<std::int64_t> code_dot_products(const py::array& queries, const py::array& codes,
                                             const std::string& level_name) {
-    if (queries.ndim() != 2 || codes.ndim() != 2 || queries.shape(1) != codes.shape(1)) {
-        throw py::value_error("queries and codes must be 2-D with the same number of columns");
+    const std::vector<std::int64_t> q = checked_integers(queries, "queries", -simd::kDotQueryBound,
+                                                         simd::kDotQueryBound);
+    const std::vector<std::int64_t> c = checked_integers(codes, "codes", 0, 255);
+    if (queries.shape(1) != codes.shape(1)) {
+        throw py::value_error("queries and codes must have the same number of columns");
     }
     const simd::CodeKernels& k = simd::code_kernels_for(level_from(level_name));
     const auto nq = static_cast<std::size_t>(queries.shape(0));
     const auto nb = static_cast<std::size_t>(codes.shape(0));
     const auto dim = static_cast<std::size_t>(queries.shape(1));
-    std::vector<std::int8_t> bytes(static_cast<std::size_t>(queries.size()));
-    for (std::size_t j = 0; j < bytes.size(); ++j) {
-        const std::int16_t v = queries.data()[j];
-        if (v < -simd::kDotQueryBound || v > simd::kDotQueryBound) {
-            throw py::value_error("query values must lie in [-64, 64]");
-        }
-        bytes[j] = static_cast<std::int8_t>(v);
-    }
+    const std::vector<std::int8_t> bytes(q.begin(), q.end());
+    const std::vector<std::uint8_t> rows(c.begin(), c.end());
     py::array_t<std::int64_t> out({nq, nb});
     std::int64_t* o = out.mutable_data();
     for (std::size_t i = 0; i < nq; ++i) {
-        for (std::size_t j = 0; j < nb; ++j) o[i * nb + j] = k.dot_u8(bytes.data() + i * dim, codes.data() + j * dim, dim);
+        for (std::size_t j = 0; j < nb; ++j) o[i * nb + j] = k.dot_u8(bytes.data() + i * dim, rows.data() + j * dim, dim);
     }
     return out;
 }

@@ -144,11 +144,16 @@ private:
         }
     };
 
-    // Distances on the 8-bit codes (rows of a range are contiguous).
+    // Distances on the 8-bit codes (rows of a range are contiguous); rows
+    // marked as outliers are scored on their float rows.
     struct CodeScorer {
         const QuantizedRows& codes;
         const QuantizedRows::Query& query;
-        float operator()(std::uint32_t p) const { return codes.distance(query, p); }
+        FloatScorer exact;
+        float operator()(std::uint32_t p) const {
+            const float d = codes.distance(query, p);
+            return d == d ? d : exact(p);
+        }
         void prefetch(std::uint32_t p) const {
             const char* row = reinterpret_cast<const char*>(codes.row(p));
             const std::size_t bytes = std::min<std::size_t>(codes.stride(), 512);
@@ -191,7 +196,8 @@ private:
         if (!exact) {
             if (coded) {
                 g_.codes().prepare(query, s.code);
-                traverse(CodeScorer{g_.codes(), s.code}, lo, hi, ef, pred, params, s);
+                traverse(CodeScorer{g_.codes(), s.code, FloatScorer{g_, g_.distance(), query}}, lo, hi, ef, pred,
+                         params, s);
                 if (s.results.size() >= k) {
                     rescore(query, k, s);
                     return RangePlan::range;
@@ -206,7 +212,7 @@ private:
         } else if (coded && width > ef) {
             g_.codes().prepare(query, s.code);
             s.results.reset(ef);
-            const std::size_t met = scan_codes(lo, hi, pred, s);
+            const std::size_t met = scan_codes(query, lo, hi, pred, s);
             rescore(query, k, s);
             return met <= ef ? RangePlan::exact : RangePlan::scan;
         }
@@ -219,8 +225,9 @@ private:
     // Offers every position of [lo, hi) passing `pred` to s.results by code;
     // returns how many passed.
     template <class Pred>
-    std::size_t scan_codes(std::size_t lo, std::size_t hi, const Pred& pred, Scratch& s) const {
+    std::size_t scan_codes(const float* query, std::size_t lo, std::size_t hi, const Pred& pred, Scratch& s) const {
         const QuantizedRows& codes = g_.codes();
+        const CodeScorer score{codes, s.code, FloatScorer{g_, g_.distance(), query}};
         const std::size_t row_bytes = codes.stride();
         std::size_t met = 0;
         for (std::size_t p = lo; p < hi; ++p) {
@@ -233,7 +240,7 @@ private:
                 if (!pred(position)) continue;
             }
             ++met;
-            const float d = codes.distance(s.code, position);
+            const float d = score(position);
             if (s.results.admits(d)) s.results.push({d, position});
         }
         return met;

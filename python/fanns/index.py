@@ -276,7 +276,9 @@ class Index:
                 range graph answers are scanned when they hold at most this
                 many rows (default ``64 * ef`` there, ``16 * ef`` without
                 row codes: its scans read a range's rows as one block, and
-                its traversal stays inside the range).
+                its traversal stays inside the range). On row codes such a
+                scan keeps the ``ef`` best by code and scores them exactly
+                (plan ``"scan"``); it is exact when at most ``ef`` rows pass.
 
         Returns:
             :class:`SearchResult` with ``ids`` (int64), ``distances`` (float32)
@@ -393,7 +395,7 @@ class Index:
                 else self._range_graph.default_exact_threshold(ef)
             )
             plan = self._range_graph.plan_for(
-                route.in_range, passing if route.has_rest else None, ef, threshold
+                route.in_range, passing if route.has_rest else None, ef, threshold, k=k
             )
         else:
             passing = int(prepared.counts[0]) if filtered else len(self)

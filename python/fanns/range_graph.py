@@ -329,6 +329,14 @@ class RangeGraph:
         return self._owns_rows
 
     @property
+    def quantized(self) -> bool:
+        """Whether searches run on 8-bit row codes. False when built with
+        ``quantized=False``, and also when codes cannot be kept (no keyed
+        rows, or more than 32768 dimensions) while ``params["quantized"]``
+        still records what was asked."""
+        return bool(self._engine.quantized)
+
+    @property
     def code_bytes(self) -> int:
         """Bytes of the 8-bit row codes (0 when not quantized); part of
         :meth:`memory_bytes`."""
@@ -344,7 +352,7 @@ class RangeGraph:
         return (
             f"<fanns.RangeGraph rows={len(self)}/{self.n} dim={self.dim} metric={self._metric!r} "
             f"M={self._params['M']} leaf_size={self._params['leaf_size']} depths={self.depths} "
-            f"quantized={self._params['quantized']} "
+            f"quantized={self.quantized} "
             f"memory={self.memory_bytes() / 2**20:.1f} MiB>"
         )
 
@@ -513,7 +521,11 @@ class RangeGraph:
             exact_threshold: ranges (or in-range passing rows) up to this size
                 are scanned (default :meth:`default_exact_threshold`: ``64 *
                 ef`` on codes, ``16 * ef`` on float rows, where a scan of the
-                range costs about as much as the traversal). With ``bitset``,
+                range costs about as much as the traversal). On codes a scan
+                that meets more than ``ef`` passing rows keeps the ``ef`` best
+                by code and scores them exactly (plan ``"scan"``): raise ``ef``
+                for more recall, or build with ``quantized=False`` for scans
+                that are always exact. With ``bitset``,
                 ranges whose passing rows are few for the traversal (fewer
                 than about ``ef * M / pass rate``) are scanned as well.
             max_links: neighbours gathered per expanded point (default 2 * M).
@@ -616,7 +628,13 @@ class RangeGraph:
         return per_ef * max(int(ef), 1)
 
     def plan_for(
-        self, in_range: int, passing: int | None, ef: int, exact_threshold: int | None = None
+        self,
+        in_range: int,
+        passing: int | None,
+        ef: int,
+        exact_threshold: int | None = None,
+        *,
+        k: int = 1,
     ) -> str:
         """The plan :meth:`search` picks for a range of ``in_range`` rows of which
         ``passing`` pass the predicate (``None``: no predicate).
@@ -628,7 +646,7 @@ class RangeGraph:
             >>> graph.plan_for(100_000, None, ef=64)
             'range'
         """
-        k_ef = max(int(ef), 1)
+        k_ef = max(int(ef), int(k), 1)  # search raises ef to k
         threshold = (
             self.default_exact_threshold(k_ef) if exact_threshold is None else int(exact_threshold)
         )
