@@ -193,26 +193,25 @@ private:
                                                      : std::numeric_limits<double>::infinity();
             exact = passing <= double(params.exact_threshold) || passing <= traversal_cost;
         }
+        const FloatScorer on_floats{g_, g_.distance(), query};
+        if (coded && (!exact || width > ef)) g_.codes().prepare(query, s.code);
         if (!exact) {
             if (coded) {
-                g_.codes().prepare(query, s.code);
-                traverse(CodeScorer{g_.codes(), s.code, FloatScorer{g_, g_.distance(), query}}, lo, hi, ef, pred,
-                         params, s);
-                if (s.results.size() >= k) {
-                    rescore(query, k, s);
-                    return RangePlan::range;
-                }
+                traverse(CodeScorer{g_.codes(), s.code, on_floats}, lo, hi, ef, pred, params, s);
             } else {
-                traverse(FloatScorer{g_, g_.distance(), query}, lo, hi, ef, pred, params, s);
-                if (s.results.size() >= k) {
+                traverse(on_floats, lo, hi, ef, pred, params, s);
+            }
+            if (s.results.size() >= k) {
+                if (coded) {
+                    rescore(query, k, s);
+                } else {
                     s.results.sorted_into(s.sorted);
-                    return RangePlan::range;
                 }
+                return RangePlan::range;
             }
         } else if (coded && width > ef) {
-            g_.codes().prepare(query, s.code);
             s.results.reset(ef);
-            const std::size_t met = scan_codes(query, lo, hi, pred, s);
+            const std::size_t met = scan_codes(CodeScorer{g_.codes(), s.code, on_floats}, lo, hi, pred, s);
             rescore(query, k, s);
             return met <= ef ? RangePlan::exact : RangePlan::scan;
         }
@@ -225,9 +224,9 @@ private:
     // Offers every position of [lo, hi) passing `pred` to s.results by code;
     // returns how many passed.
     template <class Pred>
-    std::size_t scan_codes(const float* query, std::size_t lo, std::size_t hi, const Pred& pred, Scratch& s) const {
-        const QuantizedRows& codes = g_.codes();
-        const CodeScorer score{codes, s.code, FloatScorer{g_, g_.distance(), query}};
+    std::size_t scan_codes(const CodeScorer& score, std::size_t lo, std::size_t hi, const Pred& pred,
+                           Scratch& s) const {
+        const QuantizedRows& codes = score.codes;
         const std::size_t row_bytes = codes.stride();
         std::size_t met = 0;
         for (std::size_t p = lo; p < hi; ++p) {
