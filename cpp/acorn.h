@@ -39,11 +39,10 @@ enum class TraversalOutcome { gated, two_hop, exhausted };
 
 // Runs the traversal into `results` (capacity ef). Returns how it ended:
 // `exhausted` means the caller should answer with an exact scan instead.
-template <class Pred>
-TraversalOutcome adaptive_search(const Hnsw& g, const float* query, std::uint32_t entry, std::size_t ef,
+template <class Pred, class Scorer>
+TraversalOutcome adaptive_search(const Hnsw& g, const Scorer& score, std::uint32_t entry, std::size_t ef,
                                  std::size_t k, const Pred& pred, const AdaptiveParams& p,
-                                 const Distance& dist, VisitedTable& visited, CandidateQueue& queue,
-                                 ResultHeap& results) {
+                                 VisitedTable& visited, CandidateQueue& queue, ResultHeap& results) {
     queue.clear();
     results.reset(ef);
     bool two_hop = p.start_two_hop;
@@ -51,7 +50,7 @@ TraversalOutcome adaptive_search(const Hnsw& g, const float* query, std::uint32_
     const std::size_t max_collect = p.max_collect ? p.max_collect : g.params().M0;
     std::uint32_t fresh[Hnsw::kMaxSlot];
 
-    const float d0 = dist(query, g.vector(entry));
+    const float d0 = score(entry);
     ++scored;
     visited.insert(entry);
     queue.push({d0, entry});
@@ -92,13 +91,9 @@ TraversalOutcome adaptive_search(const Hnsw& g, const float* query, std::uint32_
             }
         }
         for (std::size_t j = 0; j < n_fresh; ++j) {
-            if (j + 1 < n_fresh) {
-                const char* next = reinterpret_cast<const char*>(g.vector(fresh[j + 1]));
-                __builtin_prefetch(next);
-                __builtin_prefetch(next + 64);
-            }
+            if (j + 1 < n_fresh) score.prefetch(fresh[j + 1]);
             const std::uint32_t v = fresh[j];
-            const float d = dist(query, g.vector(v));
+            const float d = score(v);
             const bool passes = two_hop || pred(v);
             scored_passing += passes;
             if (results.admits(d)) {

@@ -1,13 +1,15 @@
 // Hierarchical navigable small-world graph (Malkov & Yashunin, 2018).
 //
-// Layout: vectors in one contiguous row-major block; level-0 neighbour lists
+// Layout: rows in a RowStore (float rows plus an optional 8-bit encoding that
+// searches read); level-0 neighbour lists
 // in one contiguous block of fixed-size slots [count, id0, id1, ...]; upper
 // levels (few nodes) in small per-node arrays. Construction inserts nodes in
 // parallel with a spin lock per node; levels are drawn from a seeded generator
 // before insertion, so a build with one thread is deterministic.
 //
-// Search is a template over a predicate (see bitset.h): with AcceptAll the
-// filter checks compile away.
+// Search is a template over a predicate (see bitset.h; with AcceptAll the
+// filter checks compile away) and over a scorer (store/scorers.h: floats or
+// codes). Construction always compares float rows.
 #pragma once
 
 #include <algorithm>
@@ -27,6 +29,8 @@
 #include "metric.h"
 #include "parallel.h"
 #include "simd/distance.h"
+#include "store/row_store.h"
+#include "store/scorers.h"
 #include "topk.h"
 #include "visited.h"
 
@@ -43,6 +47,8 @@ struct HnswParams {
     // them, so that the passing subgraph of a restrictive filter stays
     // connected within two hops.
     std::size_t m_beta = 0;
+    // What searches read: float rows, or 8-bit codes with exact rescoring.
+    Storage storage = Storage::f32;
 };
 
 class SpinLock {
@@ -63,7 +69,7 @@ public:
     static constexpr std::uint32_t kNone = 0xffffffffu;
 
     Hnsw(std::size_t dim, Metric metric, const HnswParams& params)
-        : dim_(dim), metric_(metric), params_(params) {
+        : dim_(dim), metric_(metric), params_(params), store_(dim, metric, params.storage) {
         if (dim == 0) throw std::invalid_argument("dimension must be positive");
         if (params_.M < 2) throw std::invalid_argument("M must be at least 2");
         if (params_.M0 < params_.M) throw std::invalid_argument("M0 must be at least M");
@@ -77,8 +83,9 @@ public:
     std::size_t dim() const { return dim_; }
     Metric metric() const { return metric_; }
     const HnswParams& params() const { return params_; }
-    const float* vector(std::uint32_t id) const { return vectors_.data() + std::size_t(id) * dim_; }
-    const float* vectors() const { return vectors_.data(); }
+    const float* vector(std::uint32_t id) const { return store_.row(id); }
+    const float* vectors() const { return store_.rows(); }
+    const RowStore& store() const { return store_; }
     std::uint32_t entry_point() const { return entry_; }
     int max_level() const { return max_level_; }
     int level(std::uint32_t id) const { return levels_[id]; }
@@ -103,7 +110,7 @@ public:
         if (size_ != 0) throw std::logic_error("index is already built");
         if (n >= kNone) throw std::invalid_argument("too many vectors");
         slot0_ = params_.M0 + 1;
-        vectors_.assign(data, data + n * dim_);
+        store_.assign(data, n);
         links0_.assign(n * slot0_, 0);
         upper_.assign(n, {});
         levels_.assign(n, 0);
@@ -124,12 +131,14 @@ public:
         parallel_for(n - 1, threads, 64, [&](std::size_t i, std::size_t) {
             insert(static_cast<std::uint32_t>(i + 1), dist);
         });
+        store_.encode(threads);
     }
 
     // Greedy descent through the upper levels to a level-0 entry point.
-    std::uint32_t descend(const float* query, const Distance& dist) const {
+    template <class Scorer>
+    std::uint32_t descend(const Scorer& score) const {
         std::uint32_t current = entry_;
-        float current_d = dist(query, vector(current));
+        float current_d = score(current);
         for (int lc = max_level_; lc > 0; --lc) {
             bool moved = true;
             while (moved) {
@@ -137,7 +146,7 @@ public:
                 std::size_t count;
                 const std::uint32_t* nbrs = neighbours(current, lc, &count);
                 for (std::size_t j = 0; j < count; ++j) {
-                    const float d = dist(query, vector(nbrs[j]));
+                    const float d = score(nbrs[j]);
                     if (d < current_d) {
                         current_d = d;
                         current = nbrs[j];
@@ -152,13 +161,12 @@ public:
     // Best-first search on level 0 from `entry`. Every node is traversed,
     // only nodes that pass `pred` enter the results. Stops when the nearest
     // unexpanded candidate is farther than the ef-th result.
-    template <class Pred>
-    void search_level0(const float* query, std::uint32_t entry, std::size_t ef, const Pred& pred,
-                       const Distance& dist, VisitedTable& visited, CandidateQueue& queue,
-                       ResultHeap& results) const {
+    template <class Pred, class Scorer>
+    void search_level0(const Scorer& score, std::uint32_t entry, std::size_t ef, const Pred& pred,
+                       VisitedTable& visited, CandidateQueue& queue, ResultHeap& results) const {
         queue.clear();
         results.reset(ef);
-        const float d0 = dist(query, vector(entry));
+        const float d0 = score(entry);
         visited.insert(entry);
         queue.push({d0, entry});
         if (pred(entry)) results.push({d0, entry});
@@ -175,11 +183,11 @@ public:
                 const std::uint32_t v = nbrs[j];
                 if (visited.try_insert(v)) fresh[n_fresh++] = v;
             }
-            if (n_fresh > 0) prefetch_vector(fresh[0]);
+            if (n_fresh > 0) score.prefetch(fresh[0]);
             for (std::size_t j = 0; j < n_fresh; ++j) {
-                if (j + 1 < n_fresh) prefetch_vector(fresh[j + 1]);
+                if (j + 1 < n_fresh) score.prefetch(fresh[j + 1]);
                 const std::uint32_t v = fresh[j];
-                const float d = dist(query, vector(v));
+                const float d = score(v);
                 if (results.admits(d)) {
                     queue.push({d, v});
                     if (pred(v)) results.push({d, v});
@@ -188,13 +196,14 @@ public:
         }
     }
 
-    std::size_t memory_bytes() const {
-        std::size_t total = vectors_.capacity() * sizeof(float) + links0_.capacity() * sizeof(std::uint32_t) +
-                            levels_.capacity() + upper_.capacity() * sizeof(std::vector<std::uint32_t>) +
-                            size_ * sizeof(SpinLock);
+    // Bytes of the graph alone: links, levels and locks (rows: store()).
+    std::size_t link_bytes() const {
+        std::size_t total = links0_.capacity() * sizeof(std::uint32_t) + levels_.capacity() +
+                            upper_.capacity() * sizeof(std::vector<std::uint32_t>) + size_ * sizeof(SpinLock);
         for (const auto& u : upper_) total += u.capacity() * sizeof(std::uint32_t);
         return total;
     }
+    std::size_t memory_bytes() const { return link_bytes() + store_.float_bytes() + store_.code_bytes(); }
 
     // Serialised state: plain arrays, validated on restore.
     struct State {
@@ -209,7 +218,7 @@ public:
 
     State state() const {
         State s;
-        s.vectors = vectors_;
+        s.vectors = store_.float_rows();
         s.links0 = links0_;
         s.levels = levels_;
         s.upper_offsets.resize(size_ + 1, 0);
@@ -248,7 +257,8 @@ public:
             check_slot(s.links0.data() + i * slot0, params_.M0, n, fail);
         }
         slot0_ = slot0;
-        vectors_ = std::move(s.vectors);
+        store_.adopt(std::move(s.vectors));
+        store_.encode(0);
         links0_ = std::move(s.links0);
         levels_ = std::move(s.levels);
         upper_ = std::move(upper);
@@ -273,13 +283,6 @@ private:
             if (slot[1 + j] >= n) fail("neighbour id");
         }
     }
-
-    void prefetch_vector(std::uint32_t id) const {
-        const char* p = reinterpret_cast<const char*>(vector(id));
-        const std::size_t bytes = std::min<std::size_t>(dim_ * sizeof(float), kPrefetchBytes);
-        for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
-    }
-    static constexpr std::size_t kPrefetchBytes = 1024;
 
     std::uint32_t* slot(std::uint32_t id, int lc) {
         if (lc == 0) return links0_.data() + std::size_t(id) * slot0_;
@@ -481,7 +484,7 @@ private:
     double level_scale_ = 1.0;
     std::size_t size_ = 0;
     std::size_t slot0_ = 0;
-    std::vector<float> vectors_;
+    RowStore store_;
     std::vector<std::uint32_t> links0_;
     std::vector<std::vector<std::uint32_t>> upper_;
     std::vector<std::uint8_t> levels_;

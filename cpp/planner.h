@@ -8,7 +8,10 @@
 
 namespace fanns {
 
-enum class Plan : std::int8_t { graph = 0, filtered = 1, acorn = 2, exact = 3, empty = 4 };
+// exact: every passing row scored on its float row.
+// scan:  every passing row scored on its code, the best ef scored again on
+//        their float rows (rows stored as codes, more than ef passing).
+enum class Plan : std::int8_t { graph = 0, filtered = 1, acorn = 2, exact = 3, empty = 4, scan = 5 };
 
 inline const char* plan_name(Plan p) {
     switch (p) {
@@ -17,6 +20,7 @@ inline const char* plan_name(Plan p) {
         case Plan::acorn: return "acorn";
         case Plan::exact: return "exact";
         case Plan::empty: return "empty";
+        case Plan::scan: return "scan";
     }
     return "unknown";
 }
@@ -39,13 +43,23 @@ struct PlannerParams {
     std::size_t max_collect = 0;
 };
 
-inline Plan choose_plan(std::size_t n, std::size_t passing, bool filtered, std::size_t degree,
-                        const PlannerParams& p) {
-    if (n == 0 || passing == 0) return Plan::empty;
-    if (!filtered || passing >= n) return Plan::graph;
-    if (passing <= p.exact_threshold) return Plan::exact;
-    const double selectivity = double(passing) / double(n);
-    if (selectivity * double(degree) * double(degree) < p.min_two_hop_degree) return Plan::exact;
+// What the plan depends on besides the planner's knobs.
+struct PlanInput {
+    std::size_t n;        // rows in the index
+    std::size_t passing;  // rows passing the filter (n when unfiltered)
+    bool filtered;
+    std::size_t degree;   // level-0 links per node
+    std::size_t ef;       // candidates a search keeps
+    bool coded;           // rows stored as 8-bit codes
+};
+
+inline Plan choose_plan(const PlanInput& in, const PlannerParams& p) {
+    if (in.n == 0 || in.passing == 0) return Plan::empty;
+    if (!in.filtered || in.passing >= in.n) return Plan::graph;
+    const double selectivity = double(in.passing) / double(in.n);
+    const bool scan = in.passing <= p.exact_threshold ||
+                      selectivity * double(in.degree) * double(in.degree) < p.min_two_hop_degree;
+    if (scan) return in.coded && in.passing > in.ef ? Plan::scan : Plan::exact;
     return selectivity < p.two_hop_selectivity ? Plan::acorn : Plan::filtered;
 }
 

@@ -49,8 +49,9 @@ public:
         simd::CodeDotKernel dot = nullptr;
     };
 
-    // Codes of rows[order[i] * dim ...] for the positions i in [0, n), on
-    // `threads` threads (0: every core); the codes do not depend on it.
+    // Codes of rows[order[i] * dim ...] for the positions i in [0, n) (row i
+    // itself when `order` is null), on `threads` threads (0: every core); the
+    // codes do not depend on it.
     void assign(const float* rows, const std::uint32_t* order, std::size_t n, std::size_t dim, Metric metric,
                 std::size_t threads = 0) {
         clear();
@@ -73,7 +74,7 @@ public:
             high[i] = low_[i] + 255.0f * step_[i];
         }
         parallel_for(n, threads, 512, [&](std::size_t p, std::size_t) {
-            const float* x = rows + std::size_t(order[p]) * dim;
+            const float* x = rows + std::size_t(order ? order[p] : p) * dim;
             std::uint8_t* c = codes_.data() + p * stride_;
             constexpr std::size_t kLanes = 8;
             float pulled[kLanes] = {};  // squared distance moved by the bounds
@@ -179,7 +180,7 @@ private:
         std::vector<float> block(sample * dim);
         for (std::size_t j = 0; j < sample; ++j) {
             const std::size_t p = j * n / sample;  // evenly spaced positions
-            std::memcpy(block.data() + j * dim, rows + std::size_t(order[p]) * dim, dim * sizeof(float));
+            std::memcpy(block.data() + j * dim, rows + std::size_t(order ? order[p] : p) * dim, dim * sizeof(float));
         }
         const std::size_t cut = sample >= 16 ? std::max<std::size_t>(1, sample / 1000) : 0;
         low_.assign(dim, 0.0f);

@@ -4,9 +4,13 @@
 //   graph     plain HNSW traversal (no filter, or every row passes)
 //   filtered  traversal with the predicate gating the results
 //   acorn     two-hop predicate-aware traversal (acorn.h)
-//   exact     SIMD scan over the passing ids
+//   exact     SIMD scan over the passing ids on their float rows
+//   scan      the same scan on 8-bit codes, the best ef scored again exactly
 //   empty     nothing passes the filter
 // planner.h picks the starting plan; the traversal may change it per query.
+// When the rows are stored as codes, traversals compare codes and score
+// their ef best candidates again on the float rows: every returned distance
+// is exact.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +23,7 @@
 #include "hnsw.h"
 #include "parallel.h"
 #include "planner.h"
+#include "store/scorers.h"
 
 namespace fanns {
 
@@ -50,23 +55,28 @@ public:
 
     void run(const BatchRequest& req, const BatchOutput& out) const {
         const std::size_t n = graph_.size();
-        // Starting plan per query; exact queries are grouped by filter.
-        std::vector<std::vector<std::uint32_t>> exact_groups(req.filters.size());
+        // Starting plan per query; scanned queries are grouped by filter (a
+        // filter's plan depends only on its count, so one plan per group).
+        std::vector<std::vector<std::uint32_t>> scan_groups(req.filters.size());
+        std::vector<Plan> scan_plan(req.filters.size(), Plan::exact);
         std::vector<Task> tasks;
         for (std::size_t qi = 0; qi < req.nq; ++qi) {
             const int f = filter_of(req, qi);
-            const std::size_t passing = f >= 0 ? req.filters[std::size_t(f)].count : n;
-            const Plan plan = choose_plan(n, passing, f >= 0, graph_.params().M0, req.planner);
-            if (plan == Plan::exact) exact_groups[std::size_t(f)].push_back(static_cast<std::uint32_t>(qi));
-            else tasks.push_back({f, {static_cast<std::uint32_t>(qi)}, plan});
+            const Plan plan = plan_for(req, f);
+            if (plan == Plan::exact || plan == Plan::scan) {
+                scan_groups[std::size_t(f)].push_back(static_cast<std::uint32_t>(qi));
+                scan_plan[std::size_t(f)] = plan;
+            } else {
+                tasks.push_back({f, {static_cast<std::uint32_t>(qi)}, plan});
+            }
         }
         std::vector<std::vector<std::uint32_t>> passing(req.filters.size());
-        for (std::size_t f = 0; f < exact_groups.size(); ++f) {
-            const auto& group = exact_groups[f];
+        for (std::size_t f = 0; f < scan_groups.size(); ++f) {
+            const auto& group = scan_groups[f];
             if (group.empty()) continue;
             passing[f] = passing_ids(req.filters[f].bits, n);
             for (std::size_t i = 0; i < group.size(); i += kGroup) {
-                Task t{int(f), {}, Plan::exact};
+                Task t{int(f), {}, scan_plan[f]};
                 t.queries.assign(group.begin() + i, group.begin() + std::min(group.size(), i + kGroup));
                 tasks.push_back(std::move(t));
             }
@@ -75,12 +85,23 @@ public:
         parallel_for(tasks.size(), req.threads, 1, [&](std::size_t ti, std::size_t worker) {
             const Task& t = tasks[ti];
             if (t.plan == Plan::exact) answer_exact_group(req, t, passing[std::size_t(t.filter)], scratch[worker], out);
+            else if (t.plan == Plan::scan) answer_scan_group(req, t, passing[std::size_t(t.filter)], scratch[worker], out);
             else answer_one(req, t.queries[0], t.plan, scratch[worker], out);
         });
     }
 
+    // The starting plan of a query with filter f (-1: none).
+    Plan plan_for(const BatchRequest& req, int f) const {
+        const std::size_t n = graph_.size();
+        const std::size_t passing = f >= 0 ? req.filters[std::size_t(f)].count : n;
+        const PlanInput in{n, passing, f >= 0, graph_.params().M0, std::max(req.ef, req.k), graph_.store().coded()};
+        return choose_plan(in, req.planner);
+    }
+
 private:
     static constexpr std::size_t kGroup = 16;
+    static constexpr std::size_t kScanBlock = 64;  // passing rows per block of a code scan
+    static constexpr std::size_t kScanAhead = 4;   // rows fetched ahead of a code scan
 
     struct Task {
         int filter;
@@ -93,6 +114,10 @@ private:
         ResultHeap results;
         std::vector<Candidate> sorted;
         std::vector<ResultHeap> heaps;
+        QuantizedRows::Query code;
+        std::vector<QuantizedRows::Query> codes;
+        std::vector<float> rescore_distances;
+        std::vector<std::uint32_t> rescore_ids;
     };
 
     static int filter_of(const BatchRequest& req, std::size_t qi) {
@@ -103,6 +128,14 @@ private:
 
     ExactScanner scanner() const {
         return ExactScanner(graph_.vectors(), graph_.dim(), graph_.metric(), simd::active_kernels());
+    }
+
+    // Moves the candidates of s.results (scored on codes) into s.results
+    // again, rescored on the float rows, keeping the best k.
+    void rescore_results(const float* q, std::size_t k, Scratch& s) const {
+        s.results.sorted_into(s.sorted);
+        s.results.reset(k);
+        rescore(graph_.store(), q, s.sorted, s.results, s.rescore_distances, s.rescore_ids);
     }
 
     static void emit(ResultHeap& results, std::vector<Candidate>& sorted, const BatchRequest& req, std::size_t qi,
@@ -134,37 +167,88 @@ private:
         for (std::size_t i = 0; i < t.queries.size(); ++i) emit(s.heaps[i], s.sorted, req, t.queries[i], Plan::exact, out);
     }
 
-    void answer_one(const BatchRequest& req, std::size_t qi, Plan plan, Scratch& s, const BatchOutput& out) const {
-        const std::size_t n = graph_.size();
+    // Queries sharing a filter, scored on codes a block of passing rows at a
+    // time (each block read once for the group while it is in cache); each
+    // query's best ef by code are scored again on the float rows.
+    void answer_scan_group(const BatchRequest& req, const Task& t, const std::vector<std::uint32_t>& ids,
+                           Scratch& s, const BatchOutput& out) const {
+        const RowStore& store = graph_.store();
         const std::size_t ef = std::max(req.ef, req.k);
-        const int f = filter_of(req, qi);
-        const QueryFilter* filter = f >= 0 ? &req.filters[std::size_t(f)] : nullptr;
-        const float* q = query(req, qi);
-        s.results.reset(req.k);
-        if (plan != Plan::empty) {
-            const Distance dist = graph_.distance();
-            auto lease = graph_.visited_pool().acquire(n);
-            const std::uint32_t entry = graph_.descend(q, dist);
-            if (plan == Plan::graph) {
-                graph_.search_level0(q, entry, ef, AcceptAll{}, dist, *lease, s.queue, s.results);
-            } else {
-                AdaptiveParams ap;
-                ap.start_two_hop = plan == Plan::acorn;
-                ap.switch_pass_rate = req.planner.switch_pass_rate;
-                ap.max_collect = req.planner.max_collect;
-                ap.budget = static_cast<std::size_t>(req.planner.budget_factor * double(filter->count)) + 256;
-                const TraversalOutcome outcome = adaptive_search(graph_, q, entry, ef, req.k, AcceptBitset{filter->bits},
-                                                                 ap, dist, *lease, s.queue, s.results);
-                plan = outcome == TraversalOutcome::exhausted ? Plan::exact
-                       : outcome == TraversalOutcome::two_hop ? Plan::acorn
-                                                               : Plan::filtered;
-                if (plan == Plan::exact) {
-                    s.results.reset(req.k);
-                    scanner().scan(q, filter->bits, n, s.results);
+        const std::size_t count = t.queries.size();
+        s.heaps.resize(count);
+        s.codes.resize(count);
+        for (std::size_t i = 0; i < count; ++i) {
+            store.codes().prepare(query(req, t.queries[i]), s.codes[i]);
+            s.heaps[i].reset(ef);
+        }
+        for (std::size_t start = 0; start < ids.size(); start += kScanBlock) {
+            const std::size_t len = std::min(kScanBlock, ids.size() - start);
+            const std::uint32_t* block = ids.data() + start;
+            for (std::size_t i = 0; i < count; ++i) {
+                const CodeScorer score(store, s.codes[i], query(req, t.queries[i]));
+                ResultHeap& heap = s.heaps[i];
+                for (std::size_t j = 0; j < len; ++j) {
+                    // The first query brings the block in; later ones find it in cache.
+                    if (i == 0 && start + j + kScanAhead < ids.size()) score.prefetch(block[j + kScanAhead]);
+                    const float d = score(block[j]);
+                    if (heap.admits(d)) heap.push({d, block[j]});
                 }
             }
         }
+        for (std::size_t i = 0; i < count; ++i) {
+            const float* q = query(req, t.queries[i]);
+            s.heaps[i].sorted_into(s.sorted);
+            s.results.reset(req.k);
+            rescore(store, q, s.sorted, s.results, s.rescore_distances, s.rescore_ids);
+            emit(s.results, s.sorted, req, t.queries[i], Plan::scan, out);
+        }
+    }
+
+    void answer_one(const BatchRequest& req, std::size_t qi, Plan plan, Scratch& s, const BatchOutput& out) const {
+        const float* q = query(req, qi);
+        s.results.reset(req.k);
+        if (plan != Plan::empty) {
+            const RowStore& store = graph_.store();
+            if (store.coded()) {
+                store.codes().prepare(q, s.code);
+                plan = traverse(req, qi, plan, CodeScorer(store, s.code, q), s);
+            } else {
+                plan = traverse(req, qi, plan, FloatScorer(store, q), s);
+            }
+        }
         emit(s.results, s.sorted, req, qi, plan, out);
+    }
+
+    // Graph search for one query with `score`; leaves the k best, scored
+    // exactly, in s.results and returns the plan that answered.
+    template <class Scorer>
+    Plan traverse(const BatchRequest& req, std::size_t qi, Plan plan, const Scorer& score, Scratch& s) const {
+        const std::size_t n = graph_.size();
+        const std::size_t ef = std::max(req.ef, req.k);
+        const int f = filter_of(req, qi);
+        const float* q = query(req, qi);
+        auto lease = graph_.visited_pool().acquire(n);
+        const std::uint32_t entry = graph_.descend(score);
+        if (plan == Plan::graph) {
+            graph_.search_level0(score, entry, ef, AcceptAll{}, *lease, s.queue, s.results);
+        } else {
+            const QueryFilter& filter = req.filters[std::size_t(f)];
+            AdaptiveParams ap;
+            ap.start_two_hop = plan == Plan::acorn;
+            ap.switch_pass_rate = req.planner.switch_pass_rate;
+            ap.max_collect = req.planner.max_collect;
+            ap.budget = static_cast<std::size_t>(req.planner.budget_factor * double(filter.count)) + 256;
+            const TraversalOutcome outcome = adaptive_search(graph_, score, entry, ef, req.k, AcceptBitset{filter.bits},
+                                                             ap, *lease, s.queue, s.results);
+            if (outcome == TraversalOutcome::exhausted) {
+                s.results.reset(req.k);
+                scanner().scan(q, filter.bits, n, s.results);
+                return Plan::exact;
+            }
+            plan = outcome == TraversalOutcome::two_hop ? Plan::acorn : Plan::filtered;
+        }
+        if (Scorer::approximate) rescore_results(q, req.k, s);
+        return plan;
     }
 
     const Hnsw& graph_;

@@ -17,8 +17,8 @@ from oracle import clustered_with_queries, exact_distances, exact_knn, recall
 N, NQ, DIM, TAGS = 6000, 40, 16, 30
 
 
-@pytest.fixture(scope="module")
-def world():
+@pytest.fixture(scope="module", params=["sq8", "f32"])
+def world(request):
     data, queries, labels, qlabels = clustered_with_queries(N, NQ, DIM, seed=21)
     rng = np.random.default_rng(5)
     u = rng.random(N)
@@ -32,7 +32,7 @@ def world():
         "tags": tags,
         "year": year,
     }
-    index = fanns.Index.build(data, attributes=attributes, seed=1)
+    index = fanns.Index.build(data, attributes=attributes, seed=1, storage=request.param)
     columns = {
         "cluster": np.array(attributes["cluster"]),
         "u": u,
@@ -199,8 +199,11 @@ def test_explain_reports_plan_and_selectivity(world):
     assert info["selectivity"] == pytest.approx(info["passing"] / N)
     assert info["plan"] == "filtered"
     assert index.explain(field("u") < 0.1, exact_threshold=10)["plan"] == "acorn"
-    # By default a scan over fewer rows than a traversal would score is exact.
-    assert index.explain(field("u") < 0.5)["plan"] == "exact"
+    # By default rows fewer than a traversal would score are scanned: on
+    # codes (then rescored) when the index keeps them, else exactly.
+    scan = "scan" if index.storage == "sq8" else "exact"
+    assert index.explain(field("u") < 0.5)["plan"] == scan
+    assert index.explain(field("u") < 0.5, ef=4000)["plan"] == "exact"
     assert index.explain(field("u") < 0.5)["exact_threshold"] == 4 * 64 * index.params["M0"]
     assert index.explain(field("u") < 0.5, ef=1)["exact_threshold"] == 4 * 10 * index.params["M0"]
     assert index.explain(field("u") < 0)["plan"] == "empty"

@@ -56,9 +56,9 @@ PlannerParams planner_params(const py::dict& d) {
 class HnswIndex {
 public:
     HnswIndex(std::size_t dim, const std::string& metric, std::size_t M, std::size_t M0,
-              std::size_t ef_construction, std::uint64_t seed, std::size_t m_beta)
+              std::size_t ef_construction, std::uint64_t seed, std::size_t m_beta, const std::string& storage)
         : graph_(std::make_unique<Hnsw>(dim, parse_metric(metric),
-                                        HnswParams{M, M0, ef_construction, seed, m_beta})) {}
+                                        HnswParams{M, M0, ef_construction, seed, m_beta, parse_storage(storage)})) {}
 
     void build(const FloatMatrix& vectors, std::size_t threads) {
         if (vectors.ndim() != 2 || std::size_t(vectors.shape(1)) != graph_->dim()) {
@@ -113,8 +113,9 @@ public:
         return py::make_tuple(ids, dists, plans);
     }
 
-    std::string plan_for(std::size_t passing, bool filtered, const py::dict& planner) const {
-        return plan_name(choose_plan(graph_->size(), passing, filtered, graph_->params().M0, planner_params(planner)));
+    std::string plan_for(std::size_t passing, bool filtered, std::size_t ef, const py::dict& planner) const {
+        const PlanInput in{graph_->size(), passing, filtered, graph_->params().M0, ef, graph_->store().coded()};
+        return plan_name(choose_plan(in, planner_params(planner)));
     }
 
     py::dict state() const {
@@ -147,6 +148,15 @@ public:
     std::size_t size() const { return graph_->size(); }
     std::size_t dim() const { return graph_->dim(); }
     std::size_t memory_bytes() const { return graph_->memory_bytes(); }
+    py::dict memory_parts() const {
+        py::dict d;
+        d["links"] = graph_->link_bytes();
+        d["codes"] = graph_->store().code_bytes();
+        d["rows"] = graph_->store().float_bytes();
+        return d;
+    }
+    std::string storage() const { return storage_name(graph_->params().storage); }
+    bool coded() const { return graph_->store().coded(); }
     py::array_t<float> vectors_view(py::object self) const {
         const auto n = static_cast<py::ssize_t>(graph_->size());
         const auto d = static_cast<py::ssize_t>(graph_->dim());
@@ -171,22 +181,28 @@ private:
 void register_hnsw(py::module_& m) {
     py::class_<HnswIndex>(m, "HnswIndex")
         .def(py::init<std::size_t, const std::string&, std::size_t, std::size_t, std::size_t, std::uint64_t,
-                      std::size_t>(),
+                      std::size_t, const std::string&>(),
              py::arg("dim"), py::arg("metric"), py::arg("M"), py::arg("M0"), py::arg("ef_construction"),
-             py::arg("seed"), py::arg("m_beta") = 0)
+             py::arg("seed"), py::arg("m_beta") = 0, py::arg("storage") = "f32")
         .def("build", &HnswIndex::build, py::arg("vectors"), py::arg("threads"))
         .def("search", &HnswIndex::search, py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"),
              py::arg("bitsets"), py::arg("counts"), py::arg("query_filter"), py::arg("planner"))
-        .def("plan_for", &HnswIndex::plan_for, py::arg("passing"), py::arg("filtered"), py::arg("planner"))
+        .def("plan_for", &HnswIndex::plan_for, py::arg("passing"), py::arg("filtered"), py::arg("ef"),
+             py::arg("planner"))
         .def("state", &HnswIndex::state)
         .def("restore", &HnswIndex::restore, py::arg("state"))
         .def("vectors", [](py::object self) { return self.cast<const HnswIndex&>().vectors_view(self); })
         .def("neighbours", &HnswIndex::neighbours, py::arg("id"), py::arg("level"))
         .def_property_readonly("size", &HnswIndex::size)
         .def_property_readonly("dim", &HnswIndex::dim)
-        .def("memory_bytes", &HnswIndex::memory_bytes);
+        .def("memory_bytes", &HnswIndex::memory_bytes)
+        .def("memory_parts", &HnswIndex::memory_parts)
+        .def_property_readonly("storage", &HnswIndex::storage)
+        .def_property_readonly("coded", &HnswIndex::coded);
     py::list names;
-    for (Plan p : {Plan::graph, Plan::filtered, Plan::acorn, Plan::exact, Plan::empty}) names.append(plan_name(p));
+    for (Plan p : {Plan::graph, Plan::filtered, Plan::acorn, Plan::exact, Plan::empty, Plan::scan}) {
+        names.append(plan_name(p));
+    }
     m.attr("PLAN_NAMES") = names;
 }
 

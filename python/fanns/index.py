@@ -18,6 +18,7 @@ from fanns.result import SearchResult
 from fanns.routing import RoutedFilters, route_filters
 
 METRICS = ("l2", "ip", "cosine")
+STORAGES = ("sq8", "f32")
 _PLAN_NAMES = np.array(list(_core.PLAN_NAMES))
 _PLAN_DTYPE = "<U8"
 _FILE_KIND = "hnsw"
@@ -89,6 +90,7 @@ class Index:
         range_attribute: str | None = None,
         range_leaf_size: int = 128,
         range_quantized: bool = True,
+        storage: str = "sq8",
     ) -> Index:
         """Build an index over ``vectors`` (n, dim).
 
@@ -129,6 +131,12 @@ class Index:
                 scoring its best ``ef`` candidates again on the float vectors:
                 several times faster on ranges, for a quarter of the vectors'
                 memory.
+            storage: what searches read. ``"sq8"`` (default): an 8-bit code
+                per row and dimension (``dim + 4`` bytes a row, beside the
+                float rows); graph traversals and scans compare codes and
+                score their ``ef`` best candidates again on the float rows,
+                so every returned distance is exact. ``"f32"``: the float rows
+                only. The graph is built on the float rows either way.
 
         Returns:
             A new :class:`Index`.
@@ -138,6 +146,8 @@ class Index:
         """
         if not isinstance(metric, str) or metric not in METRICS:
             raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
+        if not isinstance(storage, str) or storage not in STORAGES:
+            raise ValueError(f"unknown storage {storage!r}; expected one of {', '.join(STORAGES)}")
         M = as_count(M, "M", minimum=2, maximum=512)
         ef_construction = as_count(ef_construction, "ef_construction", minimum=1)
         threads = as_count(threads, "threads", minimum=0, maximum=4096)
@@ -167,6 +177,7 @@ class Index:
             "seed": seed,
             "gamma": gamma,
             "m_beta": m_beta,
+            "storage": storage,
         }
         if range_attribute is not None:
             range_kind = _range_attribute_kind(store, range_attribute)
@@ -177,7 +188,7 @@ class Index:
                 raise TypeError(
                     f"range_quantized must be True or False, not {type(range_quantized).__name__}"
                 )
-        engine = _core.HnswIndex(data.shape[1], metric, M, M0, ef_construction, seed, m_beta)
+        engine = _core.HnswIndex(data.shape[1], metric, M, M0, ef_construction, seed, m_beta, storage)
         engine.build(data, threads)
         range_graph = None
         if range_attribute is not None:
@@ -211,8 +222,13 @@ class Index:
 
     @property
     def params(self) -> dict:
-        """Construction parameters (M, M0, ef_construction, seed, gamma, m_beta)."""
+        """Construction parameters (M, M0, ef_construction, seed, gamma, m_beta, storage)."""
         return dict(self._params)
+
+    @property
+    def storage(self) -> str:
+        """What searches read: ``"sq8"`` (8-bit codes, exact rescoring) or ``"f32"``."""
+        return self._params["storage"]
 
     @property
     def attributes(self) -> AttributeStore:
@@ -225,11 +241,12 @@ class Index:
         return self._engine.vectors()
 
     def memory_bytes(self, *, by_part: bool = False) -> int | dict[str, int]:
-        """Bytes held by the index; ``by_part=True`` gives a dict per component."""
-        parts = {
-            "graph": int(self._engine.memory_bytes()),
-            "attributes": int(self._store.memory_bytes()),
-        }
+        """Bytes held by the index; ``by_part=True`` gives a dict per component:
+        ``links`` (the graph), ``codes`` (8-bit rows), ``rows`` (float rows),
+        ``attributes``, and with a range graph ``range_graph`` and
+        ``range_codes``."""
+        parts = {name: int(size) for name, size in self._engine.memory_parts().items()}
+        parts["attributes"] = int(self._store.memory_bytes())
         if self._range_graph is not None:
             codes = self._range_graph.code_bytes
             parts["range_graph"] = int(self._range_graph.memory_bytes()) - codes
@@ -241,6 +258,7 @@ class Index:
         return (
             f"<fanns.Index n={len(self)} dim={self.dim} metric={self.metric!r} "
             f"M={self._params['M']} ef_construction={self._params['ef_construction']} "
+            f"storage={self.storage!r} "
             f"attributes=[{names}] "
             + (f"range_graph={self._range_attribute!r} " if self._range_graph is not None else "")
             + f"memory={self.memory_bytes() / 2**20:.1f} MiB "
@@ -399,7 +417,7 @@ class Index:
             )
         else:
             passing = int(prepared.counts[0]) if filtered else len(self)
-            plan = self._engine.plan_for(passing, filtered, planner)
+            plan = self._engine.plan_for(passing, filtered, ef, planner)
         return {
             "plan": plan,
             "passing": passing,
@@ -443,6 +461,8 @@ class Index:
         try:
             metric = meta["metric"]
             params = {key: int(meta["params"][key]) for key in _PARAM_KEYS}
+            # Files from before storage was a choice searched float rows.
+            params["storage"] = meta["params"].get("storage", "f32")
             dim = int(meta["dim"])
             state = {name: sections[f"hnsw/{name}"] for name in _ENGINE_SECTIONS}
             state["entry"] = int(meta["entry"])
@@ -460,6 +480,7 @@ class Index:
             params["ef_construction"],
             params["seed"],
             params["m_beta"],
+            params["storage"],
         )
         engine.restore(state)
         store = AttributeStore.from_sections(attr_meta, sections)
@@ -580,6 +601,8 @@ def _check_loaded(path: str, metric, dim: int, params: dict, state: dict) -> Non
 
     if metric not in METRICS or not 0 < dim < 2**31:
         raise corrupt("metric or dimension")
+    if params["storage"] not in STORAGES:
+        raise corrupt(f"unknown storage {params['storage']!r}")
     M, M0 = params["M"], params["M0"]
     if not (2 <= M <= 512 and M <= M0 <= 1024 and 0 <= params["m_beta"] <= M0):
         raise corrupt("graph degree parameters")

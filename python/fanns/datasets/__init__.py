@@ -30,6 +30,7 @@ from fanns.datasets.download import (
     download_file,
 )
 from fanns.datasets.groundtruth import compute_ground_truth, exact_knn, write_ground_truth
+from fanns.datasets.lift import lift_dataset, lift_vectors
 from fanns.datasets.synthetic import synthetic_arxiv
 from fanns.datasets.vecs import (
     fvecs_shape,
@@ -72,6 +73,8 @@ __all__ = [
     "ground_truth_filename",
     "iter_fvecs",
     "iter_jsonl",
+    "lift_dataset",
+    "lift_vectors",
     "load_arxiv_fanns",
     "make_workload",
     "read_fvecs",

@@ -5,6 +5,7 @@ Examples::
     python -m fanns.datasets download small /data/arxiv-small
     python -m fanns.datasets synthetic /data/synthetic --n 20000 --dim 128
     python -m fanns.datasets groundtruth /data/arxiv-small --workloads em r
+    python -m fanns.datasets lift ../shared/datasets/arxiv-mini /data/arxiv-mini-4096 --dim 4096
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 from fanns.datasets.arxiv import GROUND_TRUTH_FILES, load_arxiv_fanns, write_arxiv_layout
 from fanns.datasets.download import DATASET_SIZES, DEFAULT_BASE_URL, download_arxiv_fanns
 from fanns.datasets.groundtruth import compute_ground_truth, write_ground_truth
+from fanns.datasets.lift import lift_dataset
 from fanns.datasets.synthetic import synthetic_arxiv
 
 
@@ -44,6 +46,15 @@ def _parser() -> argparse.ArgumentParser:
     syn.add_argument("--seed", type=int, default=0, help="random seed")
     syn.add_argument("--k", type=int, default=100, help="ground-truth depth")
     syn.add_argument("--threads", type=int, default=0, help="threads (0: all cores)")
+
+    lift = sub.add_parser(
+        "lift", help="write a copy of a dataset lifted to a higher dimension (no ground truth)"
+    )
+    lift.add_argument("source", help="dataset directory (published layout)")
+    lift.add_argument("dir", help="destination directory")
+    lift.add_argument("--dim", type=int, default=4096, help="target dimension")
+    lift.add_argument("--noise", type=float, default=0.1, help="norm of the added noise")
+    lift.add_argument("--seed", type=int, default=0, help="seed of the projection and noise")
 
     gt = sub.add_parser("groundtruth", help="compute exact ground truth for a dataset directory")
     gt.add_argument("dir", help="dataset directory (published layout)")
@@ -87,6 +98,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(
                 f"wrote {dataset.name} ({len(dataset)} x {dataset.dim}, {dataset.nq} queries) "
                 f"to {args.dir} in {time.perf_counter() - started:.1f} s"
+            )
+        elif args.command == "lift":
+            started = time.perf_counter()
+            lift_dataset(args.source, args.dir, dim=args.dim, noise=args.noise, seed=args.seed)
+            print(
+                f"wrote {args.source} lifted to {args.dim}-d in {args.dir} in "
+                f"{time.perf_counter() - started:.1f} s; compute its ground truth with "
+                f"'python -m fanns.datasets groundtruth {args.dir}'"
             )
         else:
             dataset = load_arxiv_fanns(args.dir, ground_truth=False)

@@ -118,3 +118,17 @@ class FannsRangeMethod(FannsMethod):
         ):
             return {"range_attribute": self.range_attribute}
         return {}
+
+
+class FannsF32Method(FannsMethod):
+    """fanns searching its float rows (``storage="f32"``), beside the default 8-bit codes.
+
+    Example:
+        >>> FannsF32Method().name
+        'fanns-f32'
+    """
+
+    name: ClassVar[str] = "fanns-f32"
+
+    def extra_build_options(self, attributes: Sequence[dict[str, Any]] | None) -> dict[str, Any]:
+        return {"storage": "f32"}
