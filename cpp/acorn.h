@@ -49,6 +49,7 @@ TraversalOutcome adaptive_search(const Hnsw& g, const Scorer& score, std::uint32
     std::size_t scored = 0, scored_passing = 0;
     const std::size_t max_collect = p.max_collect ? p.max_collect : g.params().M0;
     std::uint32_t fresh[Hnsw::kMaxSlot];
+    float scores[Hnsw::kMaxSlot];
 
     const float d0 = score(entry);
     ++scored;
@@ -90,10 +91,10 @@ TraversalOutcome adaptive_search(const Hnsw& g, const Scorer& score, std::uint32
                 }
             }
         }
+        score.batch(fresh, n_fresh, scores);
         for (std::size_t j = 0; j < n_fresh; ++j) {
-            if (j + 1 < n_fresh) score.prefetch(fresh[j + 1]);
             const std::uint32_t v = fresh[j];
-            const float d = score(v);
+            const float d = scores[j];
             const bool passes = two_hop || pred(v);
             scored_passing += passes;
             if (results.admits(d)) {

@@ -171,6 +171,7 @@ public:
         queue.push({d0, entry});
         if (pred(entry)) results.push({d0, entry});
         std::uint32_t fresh[kMaxSlot];
+        float scores[kMaxSlot];
         while (!queue.empty()) {
             const Candidate current = queue.top();
             if (results.full() && current.distance > results.worst()) break;
@@ -183,11 +184,10 @@ public:
                 const std::uint32_t v = nbrs[j];
                 if (visited.try_insert(v)) fresh[n_fresh++] = v;
             }
-            if (n_fresh > 0) score.prefetch(fresh[0]);
+            score.batch(fresh, n_fresh, scores);
             for (std::size_t j = 0; j < n_fresh; ++j) {
-                if (j + 1 < n_fresh) score.prefetch(fresh[j + 1]);
                 const std::uint32_t v = fresh[j];
-                const float d = score(v);
+                const float d = scores[j];
                 if (results.admits(d)) {
                     queue.push({d, v});
                     if (pred(v)) results.push({d, v});

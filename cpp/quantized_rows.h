@@ -47,6 +47,7 @@ public:
         double scale = 0.0;
         double row_weight = 0.0;
         simd::CodeDotKernel dot = nullptr;
+        simd::CodeDotIdsKernel dot_ids = nullptr;
     };
 
     // Codes of rows[order[i] * dim ...] for the positions i in [0, n) (row i
@@ -124,7 +125,9 @@ public:
     }
 
     void prepare(const float* query, Query& out) const {
-        out.dot = simd::active_code_kernels().dot_u8;
+        const simd::CodeKernels& kernels = simd::active_code_kernels();
+        out.dot = kernels.dot_u8;
+        out.dot_ids = kernels.dot_u8_ids;
         out.bytes.resize(dim_);
         // In double: w_i = v_i s_i may be far below float's range for rows of
         // tiny magnitude.
@@ -167,6 +170,23 @@ public:
         std::memcpy(&term, c + stride_ - sizeof(float), sizeof(float));
         return float(q.offset + q.scale * double(q.dot(q.bytes.data(), c, dim_)) + q.row_weight * double(term));
     }
+
+    // distance() of the rows at `positions` into out[0..count), one kernel
+    // call per block of rows.
+    void distances(const Query& q, const std::uint32_t* positions, std::size_t count, float* out) const {
+        std::int32_t sums[kBatch];
+        for (std::size_t start = 0; start < count; start += kBatch) {
+            const std::size_t len = std::min(kBatch, count - start);
+            q.dot_ids(q.bytes.data(), codes_.data(), stride_, positions + start, len, dim_, sums);
+            for (std::size_t j = 0; j < len; ++j) {
+                float term;
+                std::memcpy(&term, row(positions[start + j]) + stride_ - sizeof(float), sizeof(float));
+                out[start + j] =
+                    float(q.offset + q.scale * double(sums[j]) + q.row_weight * double(term));
+            }
+        }
+    }
+    static constexpr std::size_t kBatch = 128;
 
 private:
     // Per-dimension bounds from a sample of the rows: the 0.1% and 99.9%

@@ -101,7 +101,6 @@ public:
 private:
     static constexpr std::size_t kGroup = 16;
     static constexpr std::size_t kScanBlock = 64;  // passing rows per block of a code scan
-    static constexpr std::size_t kScanAhead = 4;   // rows fetched ahead of a code scan
 
     struct Task {
         int filter;
@@ -181,17 +180,17 @@ private:
             store.codes().prepare(query(req, t.queries[i]), s.codes[i]);
             s.heaps[i].reset(ef);
         }
+        float scores[kScanBlock];
         for (std::size_t start = 0; start < ids.size(); start += kScanBlock) {
             const std::size_t len = std::min(kScanBlock, ids.size() - start);
             const std::uint32_t* block = ids.data() + start;
+            // The first query brings the block in (its kernel fetches rows
+            // ahead); the others find it in cache.
             for (std::size_t i = 0; i < count; ++i) {
-                const CodeScorer score(store, s.codes[i], query(req, t.queries[i]));
+                CodeScorer(store, s.codes[i], query(req, t.queries[i])).batch(block, len, scores);
                 ResultHeap& heap = s.heaps[i];
                 for (std::size_t j = 0; j < len; ++j) {
-                    // The first query brings the block in; later ones find it in cache.
-                    if (i == 0 && start + j + kScanAhead < ids.size()) score.prefetch(block[j + kScanAhead]);
-                    const float d = score(block[j]);
-                    if (heap.admits(d)) heap.push({d, block[j]});
+                    if (heap.admits(scores[j])) heap.push({scores[j], block[j]});
                 }
             }
         }

@@ -19,10 +19,16 @@ namespace fanns::simd {
 constexpr int kDotQueryBound = 64;
 
 using CodeDotKernel = std::int32_t (*)(const std::int8_t* query, const std::uint8_t* codes, std::size_t dim);
+// dot_u8 of one query against the rows `ids` of a code block whose rows are
+// `stride` bytes apart: out[j] = sum_i query[i] * base[ids[j] * stride + i].
+using CodeDotIdsKernel = void (*)(const std::int8_t* query, const std::uint8_t* base, std::size_t stride,
+                                  const std::uint32_t* ids, std::size_t count, std::size_t dim,
+                                  std::int32_t* out);
 
 struct CodeKernels {
     Level level;
     CodeDotKernel dot_u8;
+    CodeDotIdsKernel dot_u8_ids;
 };
 
 // Kernels for a level; throws std::invalid_argument if not supported here.

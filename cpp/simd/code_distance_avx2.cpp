@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include "simd/code_distance.h"
+#include "simd/code_loops.h"
 
 namespace fanns::simd {
 namespace {
@@ -41,7 +42,7 @@ std::int32_t dot_u8_avx2(const std::int8_t* q, const std::uint8_t* c, std::size_
 }  // namespace
 
 const CodeKernels& avx2_code_kernels() {
-    static const CodeKernels table{Level::avx2, dot_u8_avx2};
+    static const CodeKernels table = detail::make_code_kernels<dot_u8_avx2>(Level::avx2);
     return table;
 }
 

@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include "simd/code_distance.h"
+#include "simd/code_loops.h"
 
 namespace fanns::simd {
 namespace {
@@ -26,7 +27,7 @@ std::int32_t dot_u8_avx512(const std::int8_t* q, const std::uint8_t* c, std::siz
 }  // namespace
 
 const CodeKernels& avx512_code_kernels() {
-    static const CodeKernels table{Level::avx512, dot_u8_avx512};
+    static const CodeKernels table = detail::make_code_kernels<dot_u8_avx512>(Level::avx512);
     return table;
 }
 

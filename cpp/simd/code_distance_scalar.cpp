@@ -1,6 +1,7 @@
 // Portable 8-bit code kernel: the reference for the wider levels. Eight
 // independent integer accumulators let compilers vectorise it at baseline.
 #include "simd/code_distance.h"
+#include "simd/code_loops.h"
 
 namespace fanns::simd {
 namespace {
@@ -22,7 +23,7 @@ std::int32_t dot_u8_scalar(const std::int8_t* q, const std::uint8_t* c, std::siz
 }  // namespace
 
 const CodeKernels& scalar_code_kernels() {
-    static const CodeKernels table{Level::scalar, dot_u8_scalar};
+    static const CodeKernels table = detail::make_code_kernels<dot_u8_scalar>(Level::scalar);
     return table;
 }
 

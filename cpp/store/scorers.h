@@ -1,6 +1,7 @@
 // Per-query scorers over a RowStore: what graph traversals and scans call
-// for the distance from the query to a row. Search loops are templates over
-// the scorer, so the choice of encoding is made once per query, not per row.
+// for the distance from the query to a row, one row or a batch of rows (one
+// kernel call that fetches rows ahead). Search loops are templates over the
+// scorer, so the choice of encoding is made once per query, not per row.
 //
 //   FloatScorer  exact distances on the float rows
 //   CodeScorer   approximate distances on 8-bit codes (rows marked as
@@ -9,6 +10,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -18,22 +20,29 @@
 
 namespace fanns {
 
+constexpr std::size_t kRescoreBatch = 4;  // float rows rescored between two stop tests
+
 struct FloatScorer {
     static constexpr bool approximate = false;
     const RowStore& store;
     Distance dist;
+    simd::IdsKernel ids_kernel;
     const float* query;
 
     FloatScorer(const RowStore& s, const float* q)
-        : store(s), dist(s.metric(), s.dim(), simd::active_kernels()), query(q) {}
+        : store(s),
+          dist(s.metric(), s.dim(), simd::active_kernels()),
+          ids_kernel(dist.similarity ? simd::active_kernels().dot_ids : simd::active_kernels().l2sq_ids),
+          query(q) {}
 
     float operator()(std::uint32_t id) const { return dist(query, store.row(id)); }
-    void prefetch(std::uint32_t id) const {
-        const char* p = reinterpret_cast<const char*>(store.row(id));
-        const std::size_t bytes = std::min<std::size_t>(store.dim() * sizeof(float), kPrefetchBytes);
-        for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
+    // Distances to `count` rows at once (one kernel call, rows fetched ahead).
+    void batch(const std::uint32_t* ids, std::size_t count, float* out) const {
+        ids_kernel(query, store.rows(), ids, count, store.dim(), out);
+        if (dist.similarity) {
+            for (std::size_t j = 0; j < count; ++j) out[j] = 1.0f - out[j];
+        }
     }
-    static constexpr std::size_t kPrefetchBytes = 1024;
 };
 
 struct CodeScorer {
@@ -50,31 +59,49 @@ struct CodeScorer {
         const float d = codes.distance(prepared, id);
         return d == d ? d : exact(id);
     }
-    void prefetch(std::uint32_t id) const {
-        const char* p = reinterpret_cast<const char*>(codes.row(id));
-        const std::size_t bytes = std::min<std::size_t>(codes.stride(), kPrefetchBytes);
-        for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
+    void batch(const std::uint32_t* ids, std::size_t count, float* out) const {
+        codes.distances(prepared, ids, count, out);
+        for (std::size_t j = 0; j < count; ++j) {
+            if (out[j] != out[j]) out[j] = exact(ids[j]);
+        }
     }
-    static constexpr std::size_t kPrefetchBytes = 1024;
 };
 
-// Scores `candidates` (any order) again on the float rows and keeps the best
-// results.capacity() of them in `results`; `scratch` is reused between calls.
+// Scores `candidates` again on the float rows and keeps the best
+// results.capacity() of them in `results`; the scratch vectors are reused
+// between calls.
+//
+// `candidates` come best first by their code distance. Once `results` is
+// full, a candidate whose code distance exceeds the worst kept exact
+// distance by more than twice the largest code error seen so far is
+// unlikely to enter, and neither is any after it: rescoring stops there.
+// The float rows are the costly part (a 4096-d row is 16 KiB), so most
+// queries rescore little more than k rows.
 inline void rescore(const RowStore& store, const float* query, const std::vector<Candidate>& candidates,
                     ResultHeap& results, std::vector<float>& scratch_distances,
                     std::vector<std::uint32_t>& scratch_ids) {
     const std::size_t count = candidates.size();
     if (count == 0) return;
     const simd::Kernels& k = simd::active_kernels();
+    const simd::IdsKernel kernel = store.metric() != Metric::l2 ? k.dot_ids : k.l2sq_ids;
     const bool similarity = store.metric() != Metric::l2;
     scratch_ids.resize(count);
     scratch_distances.resize(count);
     for (std::size_t j = 0; j < count; ++j) scratch_ids[j] = candidates[j].id;
-    (similarity ? k.dot_ids : k.l2sq_ids)(query, store.rows(), scratch_ids.data(), count, store.dim(),
-                                          scratch_distances.data());
-    for (std::size_t j = 0; j < count; ++j) {
-        const float d = similarity ? 1.0f - scratch_distances[j] : scratch_distances[j];
-        if (results.admits(d)) results.push({d, scratch_ids[j]});
+    float largest_error = 0.0f;
+    std::size_t done = 0;
+    while (done < count) {
+        if (results.full() && candidates[done].distance > results.worst() + 2.0f * largest_error) break;
+        // Rows in small batches: the kernel fetches ahead within one, and
+        // the stop test runs between them.
+        const std::size_t batch = std::min(count - done, kRescoreBatch);
+        kernel(query, store.rows(), scratch_ids.data() + done, batch, store.dim(), scratch_distances.data() + done);
+        for (std::size_t j = done; j < done + batch; ++j) {
+            const float d = similarity ? 1.0f - scratch_distances[j] : scratch_distances[j];
+            largest_error = std::max(largest_error, std::fabs(d - candidates[j].distance));
+            if (results.admits(d)) results.push({d, scratch_ids[j]});
+        }
+        done += batch;
     }
 }
 
