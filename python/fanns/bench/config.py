@@ -43,6 +43,7 @@ class BenchConfig:
     threads_build: int = 0
     repeats: int = 3
     warmup: int = 1
+    clock: str = "wall"
     out: str = "fanns-bench-results"
     max_queries: int | None = None
     metric: str = "l2"
@@ -52,6 +53,9 @@ class BenchConfig:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+CLOCKS = ("wall", "cpu")
 
 
 def _positive_int(text: str) -> int:
@@ -149,6 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--repeats", type=_positive_int, default=d.repeats, help="timed runs per point")
     p.add_argument("--warmup", type=_non_negative_int, default=d.warmup, help="untimed runs first")
+    p.add_argument(
+        "--clock",
+        choices=CLOCKS,
+        default=d.clock,
+        help="what a query's time is: wall-clock seconds, or the process's CPU seconds (steadier "
+        "on a shared machine; every method's searches run on the calling thread or count their "
+        "own threads' time)",
+    )
     p.add_argument("--out", default=d.out, help="output directory")
     p.add_argument("--max-queries", type=_positive_int, default=None, help="use the first Q")
     p.add_argument("--metric", choices=METRICS, default=d.metric)
