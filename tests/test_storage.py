@@ -204,3 +204,33 @@ def test_explain_names_the_plan_search_takes():
             assert plans == {planned}
         else:
             assert planned in plans or plans <= {"filtered", "acorn", "exact"}
+
+
+@pytest.mark.parametrize("storage", ["sq8", "f32"])
+def test_range_graph_reads_the_index_codes(tmp_path, storage):
+    """With codes in the row store, the range graph reads them (no second copy);
+    answers stay exact in distance and close to brute force, also after a load."""
+    base, queries, _, _ = clustered_with_queries(4000, 20, 24, seed=11)
+    year = np.random.default_rng(3).integers(1990, 2030, size=4000)
+    index = fanns.Index.build(
+        base, attributes={"year": year}, M=8, seed=1, storage=storage, range_attribute="year"
+    )
+    graph = index._range_graph
+    parts = index.memory_bytes(by_part=True)
+    assert graph.quantized
+    if storage == "sq8":
+        assert graph.shares_codes and parts["range_codes"] == 0 and parts["codes"] > 0
+    else:
+        assert not graph.shares_codes and parts["range_codes"] > 0 and parts["codes"] == 0
+    path = tmp_path / "ranged.fanns"
+    index.save(path)
+    loaded = fanns.Index.load(path)
+    assert loaded._range_graph.shares_codes == graph.shares_codes
+    for lo, hi in ((1991, 1992), (2000, 2010), (1990, 2029)):
+        flt = field("year").between(lo, hi)
+        mask = (year >= lo) & (year <= hi)
+        result = check(index, base, queries, flt, mask, ef=64, exact_threshold=0)
+        assert set(result.plans) <= {"range", "exact", "scan", "graph"}
+        again = loaded.search(queries, k=10, ef=64, filter=flt, exact_threshold=0)
+        np.testing.assert_array_equal(result.ids, again.ids)
+        np.testing.assert_array_equal(result.distances, again.distances)

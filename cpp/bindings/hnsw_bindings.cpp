@@ -156,6 +156,13 @@ public:
         return d;
     }
     std::string storage() const { return storage_name(graph_->params().storage); }
+    // The row codes, for a range graph over the same rows to read (None
+    // without codes). The capsule does not keep the index alive: holders
+    // keep the index object itself.
+    py::object codes_handle() const {
+        if (!graph_->store().coded()) return py::none();
+        return py::capsule(static_cast<const void*>(&graph_->store().codes()), kCodesCapsule);
+    }
     bool coded() const { return graph_->store().coded(); }
     py::array_t<float> vectors_view(py::object self) const {
         const auto n = static_cast<py::ssize_t>(graph_->size());
@@ -198,7 +205,8 @@ void register_hnsw(py::module_& m) {
         .def("memory_bytes", &HnswIndex::memory_bytes)
         .def("memory_parts", &HnswIndex::memory_parts)
         .def_property_readonly("storage", &HnswIndex::storage)
-        .def_property_readonly("coded", &HnswIndex::coded);
+        .def_property_readonly("coded", &HnswIndex::coded)
+        .def("codes_handle", &HnswIndex::codes_handle);
     py::list names;
     for (Plan p : {Plan::graph, Plan::filtered, Plan::acorn, Plan::exact, Plan::empty, Plan::scan}) {
         names.append(plan_name(p));

@@ -53,7 +53,7 @@ public:
         : graph_(std::make_unique<RangeGraph>(dim, parse_metric(metric),
                                               range::RangeGraphParams{M, ef_construction, leaf_size, quantized})) {}
 
-    void build(const FloatMatrix& vectors, const OrderArray& order, std::size_t threads) {
+    void build(const FloatMatrix& vectors, const OrderArray& order, std::size_t threads, const py::object& codes_from) {
         if (vectors.ndim() != 2 || std::size_t(vectors.shape(1)) != graph_->dim()) {
             throw py::value_error("vectors must have shape (n, dim)");
         }
@@ -62,12 +62,14 @@ public:
         const std::uint32_t* ord = order.data();
         const std::size_t rows = vectors.shape(0), n = order.shape(0);
         auto fresh = std::make_unique<RangeGraph>(graph_->dim(), graph_->metric(), graph_->params());
+        fresh->share_codes(shared_codes(codes_from));
         {
             py::gil_scoped_release release;
             range::RangeGraphBuilder(*fresh).build(data, rows, ord, n, threads);
         }
         graph_ = std::move(fresh);
         rows_ = vectors;  // the graph reads these rows from now on
+        codes_owner_ = codes_from;
     }
 
     py::tuple search(const FloatMatrix& queries, std::size_t k, const PositionArray& lo, const PositionArray& hi,
@@ -144,7 +146,7 @@ public:
     }
 
     // `vectors`: the rows the graph was built over (total_rows x dim).
-    void restore(const py::dict& d, const FloatMatrix& vectors) {
+    void restore(const py::dict& d, const FloatMatrix& vectors, const py::object& codes_from) {
         RangeGraph::State s;
         s.order = section<std::uint32_t>(d, "order");
         s.links = section<std::uint32_t>(d, "links");
@@ -157,12 +159,14 @@ public:
         }
         const float* rows = vectors.data();
         auto fresh = std::make_unique<RangeGraph>(graph_->dim(), graph_->metric(), graph_->params());
+        fresh->share_codes(shared_codes(codes_from));
         {
             py::gil_scoped_release release;
             fresh->restore(std::move(s), rows);
         }
         graph_ = std::move(fresh);
         rows_ = vectors;
+        codes_owner_ = codes_from;
     }
 
     py::array_t<std::uint32_t> neighbours(std::size_t position, std::size_t depth) const {
@@ -183,12 +187,24 @@ public:
     std::size_t dim() const { return graph_->dim(); }
     std::size_t depths() const { return graph_->layout().depths(); }
     std::size_t memory_bytes() const { return graph_->memory_bytes(); }
-    std::size_t code_bytes() const { return graph_->codes().memory_bytes(); }
+    std::size_t code_bytes() const { return graph_->own_code_bytes(); }
     bool quantized() const { return !graph_->codes().empty(); }
+    bool shares_codes() const { return graph_->shares_codes(); }
 
 private:
+    // The codes of `owner` (an index over the same rows, or None).
+    static const QuantizedRows* shared_codes(const py::object& owner) {
+        if (owner.is_none()) return nullptr;
+        const py::object handle = owner.attr("codes_handle")();
+        if (handle.is_none()) return nullptr;
+        const auto capsule = py::reinterpret_borrow<py::capsule>(handle);
+        if (std::string(capsule.name()) != kCodesCapsule) throw py::type_error("not an index's row codes");
+        return static_cast<const QuantizedRows*>(capsule.get_pointer());
+    }
+
     std::unique_ptr<RangeGraph> graph_;
-    FloatMatrix rows_;  // keeps the rows the graph reads alive
+    FloatMatrix rows_;         // keeps the rows the graph reads alive
+    py::object codes_owner_;   // keeps the index whose codes the graph reads alive
 };
 
 }  // namespace
@@ -198,12 +214,14 @@ void register_range(py::module_& m) {
         .def(py::init<std::size_t, const std::string&, std::size_t, std::size_t, std::size_t, bool>(),
              py::arg("dim"), py::arg("metric"), py::arg("M"), py::arg("ef_construction"), py::arg("leaf_size"),
              py::arg("quantized"))
-        .def("build", &RangeGraphIndex::build, py::arg("vectors"), py::arg("order"), py::arg("threads"))
+        .def("build", &RangeGraphIndex::build, py::arg("vectors"), py::arg("order"), py::arg("threads"),
+             py::arg("codes_from") = py::none())
         .def("search", &RangeGraphIndex::search, py::arg("queries"), py::arg("k"), py::arg("lo"), py::arg("hi"),
              py::arg("ef"), py::arg("threads"), py::arg("bitsets"), py::arg("query_filter"),
              py::arg("exact_threshold"), py::arg("max_links"), py::arg("entry_points"))
         .def("state", &RangeGraphIndex::state)
-        .def("restore", &RangeGraphIndex::restore, py::arg("state"), py::arg("vectors"))
+        .def("restore", &RangeGraphIndex::restore, py::arg("state"), py::arg("vectors"),
+             py::arg("codes_from") = py::none())
         .def("order", &RangeGraphIndex::order)
         .def("neighbours", &RangeGraphIndex::neighbours, py::arg("position"), py::arg("depth"))
         .def_property_readonly("size", &RangeGraphIndex::size)
@@ -212,7 +230,8 @@ void register_range(py::module_& m) {
         .def_property_readonly("depths", &RangeGraphIndex::depths)
         .def("memory_bytes", &RangeGraphIndex::memory_bytes)
         .def("code_bytes", &RangeGraphIndex::code_bytes)
-        .def_property_readonly("quantized", &RangeGraphIndex::quantized);
+        .def_property_readonly("quantized", &RangeGraphIndex::quantized)
+        .def_property_readonly("shares_codes", &RangeGraphIndex::shares_codes);
     py::list names;
     for (auto p : {range::RangePlan::range, range::RangePlan::exact, range::RangePlan::empty, range::RangePlan::scan}) {
         names.append(range::range_plan_name(p));

@@ -5,6 +5,9 @@
 
 namespace fanns::bindings {
 
+// Name of the capsule an index hands its row codes over in.
+inline constexpr const char* kCodesCapsule = "fanns.row_codes";
+
 void register_simd(pybind11::module_& m);
 void register_hnsw(pybind11::module_& m);
 void register_range(pybind11::module_& m);

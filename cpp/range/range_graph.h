@@ -39,12 +39,13 @@
 // Every link at depth d stays inside the point's segment at depth d. Each
 // segment also stores an entry point: the member nearest its mean vector.
 //
-// Quantised rows. With `quantized` (the default) the graph also keeps an
-// 8-bit code of every keyed row in position order (quantized_rows.h): a
-// quarter of the float row, and the rows of a range are one contiguous
-// block. Searches score candidates on the codes and score only the best ef
-// again on the float rows. Codes are derived from the rows, so they are
-// rebuilt on restore rather than stored.
+// Quantised rows. With `quantized` (the default) searches score candidates
+// on 8-bit codes of the rows (quantized_rows.h) and score only the best ef
+// again on the float rows. When the index's row store already keeps codes of
+// every row (in row order), the graph reads those through `order`
+// (share_codes): one copy of the codes for both. Otherwise it keeps its own,
+// in position order, so the rows of a range are one contiguous block. Codes
+// are derived from the rows, so they are rebuilt on restore, not stored.
 //
 // Construction: range_builder.h. Search: range_search.h.
 #pragma once
@@ -97,8 +98,16 @@ public:
     const float* rows() const { return rows_; }
     std::uint32_t row_id(std::size_t position) const { return order_[position]; }
     const std::uint32_t* order() const { return order_.data(); }
-    // 8-bit codes by position; empty when not quantized.
-    const QuantizedRows& codes() const { return codes_; }
+    // 8-bit codes, read at code_row(position); empty when not quantized.
+    const QuantizedRows& codes() const { return shared_codes_ ? *shared_codes_ : codes_; }
+    std::uint32_t code_row(std::size_t position) const {
+        return shared_codes_ ? order_[position] : static_cast<std::uint32_t>(position);
+    }
+    // Reads `codes` (every row, in row order; must outlive the graph)
+    // instead of keeping codes of its own. Call before build or restore.
+    void share_codes(const QuantizedRows* codes) { shared_codes_ = codes; }
+    bool shares_codes() const { return shared_codes_ != nullptr; }
+    std::size_t own_code_bytes() const { return codes_.memory_bytes(); }
 
     const std::uint32_t* slot(std::size_t position, std::size_t depth) const {
         return links_.data() + (position * layout_.depths() + depth) * slot_size();
@@ -179,7 +188,15 @@ private:
 
     void encode_rows(std::size_t threads = 0) {
         codes_.clear();
-        if (params_.quantized) codes_.assign(rows_, order_.data(), order_.size(), dim_, metric_, threads);
+        if (!params_.quantized) {
+            shared_codes_ = nullptr;
+        } else if (shared_codes_ != nullptr) {
+            if (shared_codes_->size() != total_rows_ || shared_codes_->dim() != dim_) {
+                throw std::invalid_argument("shared row codes do not cover the graph's rows");
+            }
+        } else {
+            codes_.assign(rows_, order_.data(), order_.size(), dim_, metric_, threads);
+        }
     }
 
     std::size_t dim_;
@@ -192,6 +209,7 @@ private:
     std::vector<std::uint32_t> links_;
     std::vector<std::uint32_t> entries_;
     QuantizedRows codes_;
+    const QuantizedRows* shared_codes_ = nullptr;
     mutable VisitedPool visited_pool_;
 };
 

@@ -151,11 +151,11 @@ private:
         const QuantizedRows::Query& query;
         FloatScorer exact;
         float operator()(std::uint32_t p) const {
-            const float d = codes.distance(query, p);
+            const float d = codes.distance(query, exact.g.code_row(p));
             return d == d ? d : exact(p);
         }
         void prefetch(std::uint32_t p) const {
-            const char* row = reinterpret_cast<const char*>(codes.row(p));
+            const char* row = reinterpret_cast<const char*>(codes.row(exact.g.code_row(p)));
             const std::size_t bytes = std::min<std::size_t>(codes.stride(), 512);
             for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(row + b);
         }
@@ -232,7 +232,7 @@ private:
         for (std::size_t p = lo; p < hi; ++p) {
             const auto position = static_cast<std::uint32_t>(p);
             if (p + kScanAhead < hi) {
-                const char* ahead = reinterpret_cast<const char*>(codes.row(p + kScanAhead));
+                const char* ahead = reinterpret_cast<const char*>(codes.row(score.exact.g.code_row(p + kScanAhead)));
                 for (std::size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(ahead + b);
             }
             if constexpr (Pred::filters) {

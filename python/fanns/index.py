@@ -499,7 +499,11 @@ class Index:
                     raise TypeError("attribute name")
                 # The index's vectors were checked above and are read-only: share them.
                 range_graph = RangeGraph._restore(
-                    range_meta["graph"], graph_sections, engine.vectors(), trusted=True
+                    range_meta["graph"],
+                    graph_sections,
+                    engine.vectors(),
+                    trusted=True,
+                    codes_from=engine,
                 )
             except (KeyError, TypeError) as exc:
                 raise ValueError(f"{path!r} is corrupt (range graph: {exc})") from exc
@@ -587,9 +591,10 @@ def _build_range_graph(
         "quantized": quantized,
         "seed": 0,
     }
-    # The graph reads the index's own (read-only) vectors: no second copy.
+    # The graph reads the index's own (read-only) vectors, and its row codes
+    # when it keeps them: no second copy of either.
     return RangeGraph._build_over(
-        engine.vectors(), keys, valid, metric, params, threads, owns_rows=False
+        engine.vectors(), keys, valid, metric, params, threads, owns_rows=False, codes_from=engine
     )
 
 

@@ -267,9 +267,12 @@ class RangeGraph:
         threads: int,
         *,
         owns_rows: bool,
+        codes_from=None,
     ) -> RangeGraph:
         """Build over ``rows`` (read-only float32 (n, dim), C order, normalised
-        for cosine), which the graph keeps reading; arguments already checked."""
+        for cosine), which the graph keeps reading; arguments already checked.
+        ``codes_from``: the engine of an index over the same rows whose row
+        codes the graph reads instead of keeping its own."""
         keyed = np.flatnonzero(mask)
         order = keyed[np.argsort(values[keyed], kind="stable")].astype(np.uint32)
         engine = _core.RangeGraphIndex(
@@ -280,7 +283,7 @@ class RangeGraph:
             params["leaf_size"],
             params["quantized"],
         )
-        engine.build(rows, order, threads)
+        engine.build(rows, order, threads, codes_from)
         return cls._create(engine, values[order], metric, params, rows, owns_rows)
 
     # ----------------------------------------------------------- properties
@@ -337,9 +340,15 @@ class RangeGraph:
         return bool(self._engine.quantized)
 
     @property
+    def shares_codes(self) -> bool:
+        """Whether the graph reads the row codes of the index it belongs to
+        (``Index.build(storage="sq8")``) rather than keeping its own."""
+        return bool(self._engine.shares_codes)
+
+    @property
     def code_bytes(self) -> int:
-        """Bytes of the 8-bit row codes (0 when not quantized); part of
-        :meth:`memory_bytes`."""
+        """Bytes of the graph's own 8-bit row codes (0 when not quantized or
+        when it reads its index's codes); part of :meth:`memory_bytes`."""
         return int(self._engine.code_bytes())
 
     def memory_bytes(self) -> int:
@@ -754,9 +763,11 @@ class RangeGraph:
         vectors: np.ndarray | None,
         *,
         trusted: bool,
+        codes_from=None,
     ) -> RangeGraph:
         """:meth:`from_state`; with ``trusted`` (an index's own read-only,
-        checked vectors) a shared graph reads ``vectors`` without a copy."""
+        checked vectors) a shared graph reads ``vectors`` without a copy, and
+        the row codes of ``codes_from`` (that index's engine) when it has them."""
         try:
             if meta["kind"] != STATE_KIND:
                 raise ValueError("kind")
@@ -851,7 +862,7 @@ class RangeGraph:
         state = {name: arrays[name] for name in _SECTIONS}
         state["total_rows"] = n
         try:
-            engine.restore(state, rows)
+            engine.restore(state, rows, codes_from if trusted else None)
         except (ValueError, RuntimeError) as exc:
             raise ValueError(str(exc)) from exc
         return cls._create(engine, keys.copy(), metric, params, rows, owned)
