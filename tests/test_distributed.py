@@ -284,31 +284,31 @@ def test_save_load_round_trip(tmp_path, data, sharded):
 
 def test_dead_actor_raises_shard_error_or_partial(data):
     base, queries, attributes = data
-    index = ShardedIndex.build(base, attributes=attributes, shards=3, M=8)
+    index = ShardedIndex.build(base, attributes=attributes, shards=2, M=8)
     ray.kill(index.actors[1])
     with pytest.raises(ShardError, match="shard 1") as caught:
         index.search(queries, k=5)
     assert caught.value.shard == 1 and isinstance(caught.value, RuntimeError)
     result = index.search(queries, k=5, filter=field("cat") == "c4", allow_partial=True, **EXACT)
-    assert result.shards_failed == (1,) and result.shards_answered == (0, 2)
+    assert result.shards_failed == (1,) and result.shards_answered == (0,)
     assert not result.complete
-    alive = (shard_of(np.arange(N), 3) != 1) & _mask(attributes, "cat", lambda v: v == "c4")
+    alive = (shard_of(np.arange(N), 2) != 1) & _mask(attributes, "cat", lambda v: v == "c4")
     _check_exact(result, exact_knn(queries, base, 5, mask=alive), base, queries, alive)
     index.close()
 
 
 def test_dead_actor_restarts_from_saved_file(tmp_path, data):
     base, queries, attributes = data
-    index = ShardedIndex.build(base, attributes=attributes, shards=3, M=8)
+    index = ShardedIndex.build(base, attributes=attributes, shards=2, M=8)
     expected = index.search(queries, k=10, filter=field("price") < 50, **EXACT)
     index.save(tmp_path / "saved")
-    old = index.actors[2]
+    old = index.actors[1]
     ray.kill(old)
     result = index.search(queries, k=10, filter=field("price") < 50, **EXACT)
     np.testing.assert_array_equal(result.ids, expected.ids)
     np.testing.assert_array_equal(result.distances, expected.distances)
-    assert index.actors[2] is not old and result.complete
-    assert index.shard_counters()[2]["searches"] == 1  # the new actor answered
+    assert index.actors[1] is not old and result.complete
+    assert index.shard_counters()[1]["searches"] == 1  # the new actor answered
     index.close()
 
 

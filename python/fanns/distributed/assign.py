@@ -33,7 +33,7 @@ import numpy as np
 
 from fanns.attributes import NUMERIC_TYPES, AttributeStore
 
-__all__ = ["assign_by_hash", "assign_by_key", "shard_of", "splitmix64"]
+__all__ = ["assign_by_hash", "assign_by_key", "shard_members", "shard_of", "splitmix64"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -114,3 +114,17 @@ def assign_by_key(store: AttributeStore, key: str, ids: np.ndarray, shards: int)
         assignment[rows[cuts[s] : cuts[s + 1]]] = s
     assert assignment.shape == (n,)
     return assignment
+
+
+def shard_members(assignment: np.ndarray, global_ids: np.ndarray, shards: int) -> list[np.ndarray]:
+    """Input positions of each shard's rows, in increasing global id."""
+    order = np.lexsort((global_ids, assignment))
+    bounds = np.searchsorted(assignment[order], np.arange(shards + 1))
+    members = [order[bounds[s] : bounds[s + 1]] for s in range(shards)]
+    for s, rows in enumerate(members):
+        if len(rows) == 0:
+            raise ValueError(
+                f"shard {s} would hold no rows ({len(global_ids)} rows over {shards} shards); "
+                "use fewer shards"
+            )
+    return members

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import inspect
 import os
-import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from pyroaring import BitMap, FrozenBitMap
 
 from fanns._validation import as_count, as_matrix, as_path
 from fanns.attributes import AttributeStore
 from fanns.distributed import storage
-from fanns.distributed.assign import assign_by_hash, assign_by_key
+from fanns.distributed.assign import assign_by_hash, assign_by_key, shard_members
+from fanns.distributed.cluster import ShardPool
+from fanns.distributed.filtering import check_filter, may_pass, search_options
 from fanns.distributed.inputs import (
     check_ids,
     read_dataset,
@@ -24,10 +24,8 @@ from fanns.distributed.inputs import (
     shard_columns,
     split_columns,
 )
-from fanns.distributed.result import ShardedSearchResult, ShardError, merge_shard_results
-from fanns.distributed.shard import ShardServer
-from fanns.distributed.stats import NONE, verdict
-from fanns.filters import Expr, compile_filter, group_filters
+from fanns.distributed.result import ShardedSearchResult, merge_shard_results
+from fanns.filters import group_filters
 from fanns.index import Index
 
 _INDEX_PARAMS = tuple(
@@ -35,16 +33,6 @@ _INDEX_PARAMS = tuple(
     for name in inspect.signature(Index.build).parameters
     if name not in ("cls", "vectors", "attributes", "attribute_types")
 )
-
-
-def _ray():
-    try:
-        import ray
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("fanns.distributed needs Ray: pip install 'fanns[ray]'") from exc
-    if not ray.is_initialized():
-        ray.init()
-    return ray
 
 
 class ShardedIndex:
@@ -76,16 +64,12 @@ class ShardedIndex:
         raise TypeError("use ShardedIndex.build(vectors, ...) or ShardedIndex.load(directory)")
 
     @classmethod
-    def _create(cls, actors: list, infos: list[dict], meta: dict, actor_class) -> ShardedIndex:
+    def _create(cls, pool: ShardPool, meta: dict) -> ShardedIndex:
         self = object.__new__(cls)
-        self._actors = list(actors)
-        self._infos = list(infos)
-        self._meta = meta  # n, dim, metric, custom_ids, assignment, attribute_types, params
-        self._actor_class = actor_class
+        self._pool = pool
+        self._meta = meta  # see _META_KEYS
         self._schema = schema_store(meta["attribute_types"], meta["attribute_names"])
-        self._files: list[dict] | None = None
         self._directory: str | None = None
-        self._lock = threading.Lock()
         return self
 
     # ------------------------------------------------------------------ build
@@ -131,7 +115,6 @@ class ShardedIndex:
             >>> index = ShardedIndex.build(vectors, attributes=records, shards=4,
             ...                            shard_key="update_date", M=16)
         """
-        ray = _ray()
         unknown = sorted(set(index_params) - set(_INDEX_PARAMS))
         if unknown:
             raise TypeError(f"unknown index parameter {unknown[0]!r} for fanns.Index.build")
@@ -157,7 +140,7 @@ class ShardedIndex:
             assignment = assign_by_key(store, shard_key, global_ids, shards)
             how = {"by": "key", "attribute": shard_key}
         del store
-        members = _shard_rows(assignment, global_ids, shards)
+        members = shard_members(assignment, global_ids, shards)
         meta = {
             "n": int(n),
             "dim": int(dim),
@@ -168,18 +151,16 @@ class ShardedIndex:
             "attribute_names": list(columns),
             "params": {k: v for k, v in index_params.items() if k != "threads"},
         }
-        actor_class = _actor_class(ray, concurrency, actor_options)
-        actors = [actor_class.remote(s) for s in range(shards)]
-        calls = []
-        for s, rows in enumerate(members):
-            # Each shard's vectors go to the object store on their own; the
-            # driver never holds more than one shard's copy.
-            block = ray.put(np.ascontiguousarray(data[rows], dtype=np.float32))
+        pool = ShardPool(concurrency, actor_options)
+        args = []
+        for rows in members:
+            # One shard's vectors at a time go to the object store (a memory
+            # map is read there shard by shard); the driver keeps no copy.
+            block = pool.ray.put(np.ascontiguousarray(data[rows], dtype=np.float32))
             part = shard_columns(columns, rows)
-            calls.append(actors[s].build.remote(block, part, types, global_ids[rows], index_params))
-            del block
-        infos = _gather(ray, actors, calls, progress)
-        return cls._create(actors, infos, meta, actor_class)
+            args.append((block, part, types, global_ids[rows], index_params))
+        pool.start(shards, "build", args, progress)
+        return cls._create(pool, meta)
 
     # ----------------------------------------------------------- properties
     def __len__(self) -> int:
@@ -198,22 +179,22 @@ class ShardedIndex:
     @property
     def shards(self) -> int:
         """Number of shards."""
-        return len(self._actors)
+        return len(self._pool.actors)
 
     @property
     def actors(self) -> list:
         """The Ray actor handle of every shard, by shard number."""
-        return list(self._actors)
+        return list(self._pool.actors)
 
     @property
     def shard_rows(self) -> list[int]:
         """Rows held by each shard."""
-        return [info["rows"] for info in self._infos]
+        return [info["rows"] for info in self._pool.infos]
 
     @property
     def params(self) -> dict:
         """Construction parameters of the shards' indexes."""
-        return dict(self._infos[0]["params"])
+        return dict(self._pool.infos[0]["params"])
 
     @property
     def attribute_types(self) -> dict[str, str]:
@@ -228,7 +209,7 @@ class ShardedIndex:
     @property
     def shard_statistics(self) -> list[dict]:
         """Per-shard attribute statistics used to skip shards (min/max, value sets, counts)."""
-        return [info["stats"] for info in self._infos]
+        return [info["stats"] for info in self._pool.infos]
 
     @property
     def directory(self) -> str | None:
@@ -237,7 +218,7 @@ class ShardedIndex:
 
     def memory_bytes(self, *, by_shard: bool = False) -> int | list[int]:
         """Bytes held by the shards' actors (index and id map); ``by_shard=True`` lists them."""
-        parts = [info["memory_bytes"] for info in self._infos]
+        parts = [info["memory_bytes"] for info in self._pool.infos]
         return parts if by_shard else sum(parts)
 
     def __repr__(self) -> str:
@@ -253,15 +234,13 @@ class ShardedIndex:
 
     def shard_counters(self) -> list[dict[str, int]]:
         """Calls each shard's actor served since it started (searches, queries, explains)."""
-        ray = _ray()
-        return [self._collect(ray, s, "counters", ()) for s in range(self.shards)]
+        calls = {s: () for s in range(self.shards)}
+        answers, _ = self._pool.scatter("counters", calls)
+        return [answers[s] for s in range(self.shards)]
 
     def close(self) -> None:
         """Stop the shards' actors; the index cannot be searched afterwards."""
-        ray = _ray()
-        for actor in self._actors:
-            ray.kill(actor)
-        self._closed = True
+        self._pool.close()
 
     def __enter__(self) -> ShardedIndex:
         return self
@@ -302,16 +281,15 @@ class ShardedIndex:
             >>> result.ids.shape, result.shards_answered
             ((100, 10), (0, 1, 2, 3))
         """
-        ray = _ray()
         k = as_count(k, "k", minimum=1)
-        options = self._options(ef, threads, exact_threshold)
+        options = search_options(ef, threads, exact_threshold)
         q = as_matrix(queries, "queries", dim=self.dim, allow_1d=True)
         nq = q.shape[0]
         groups = group_filters(filter, len(self), nq)
-        distinct = [self._checked_filter(item) for item in groups.distinct]
-        may = self._may_pass(distinct)
+        distinct = [self._check(item) for item in groups.distinct]
+        may = may_pass(distinct, self.shard_statistics, self.shards)
         query_filter = groups.query_filter
-        q_ref = ray.put(q)
+        q_ref = self._pool.ray.put(q)
         calls: dict[int, tuple] = {}
         skipped = []
         for s in range(self.shards):
@@ -322,7 +300,9 @@ class ShardedIndex:
             rows = None if wanted.all() else np.flatnonzero(wanted)
             shard_filter = query_filter if rows is None else query_filter[rows]
             calls[s] = (q_ref, rows, distinct, shard_filter, k, options)
-        answers, failed = self._scatter(ray, "search", calls, allow_partial, timeout)
+        answers, failed = self._pool.scatter(
+            "search", calls, allow_partial=allow_partial, timeout=timeout
+        )
         parts = {s: (*answer, calls[s][1]) for s, answer in answers.items()}
         ids, distances, plans, shard_plans = merge_shard_results(parts, nq, k, self.shards)
         return ShardedSearchResult(
@@ -349,15 +329,14 @@ class ShardedIndex:
             >>> index.explain(fanns.field("update_date") >= 20240101)["skipped"]
             [0, 1]
         """
-        ray = _ray()
         options = {"k": as_count(k, "k", minimum=1)}
-        options.update(self._options(ef, None, exact_threshold))
+        options.update(search_options(ef, None, exact_threshold))
         groups = group_filters(filter, len(self), 1)
         item = groups.distinct[0] if groups.distinct else None
-        checked = None if item is None else self._checked_filter(item)
-        may = self._may_pass([checked])[0] if checked is not None else np.ones(self.shards, bool)
+        checked = None if item is None else self._check(item)
+        may = may_pass([checked], self.shard_statistics, self.shards)[0]
         calls = {s: (checked, options) for s in range(self.shards) if may[s]}
-        answers, _ = self._scatter(ray, "explain", calls, False, None)
+        answers, _ = self._pool.scatter("explain", calls)
         per_shard = [
             answers.get(s) or {"shard": s, "plan": "skipped", "passing": 0, "n": rows}
             for s, rows in enumerate(self.shard_rows)
@@ -374,102 +353,8 @@ class ShardedIndex:
             "skipped": [s for s in range(self.shards) if not may[s]],
         }
 
-    def _options(self, ef, threads, exact_threshold) -> dict:
-        options = {"ef": as_count(ef, "ef", minimum=1, allow_none=True)}
-        options["exact_threshold"] = as_count(
-            exact_threshold, "exact_threshold", minimum=0, allow_none=True
-        )
-        if threads is not None:
-            options["threads"] = as_count(threads, "threads", minimum=0, maximum=4096)
-        return options
-
-    def _checked_filter(self, item: Any) -> Any:
-        """Check one distinct filter on the driver, so bad input fails before any shard runs."""
-        n = len(self)
-        if isinstance(item, Expr):
-            compile_filter(item, self._schema, 0)  # unknown attributes, type mismatches
-            return item
-        if isinstance(item, (BitMap, FrozenBitMap)):
-            if not self._meta["custom_ids"] and len(item) and item.max() >= n:
-                raise ValueError(f"filter bitmap holds id {item.max()}, but the index has {n} ids")
-            return item
-        if isinstance(item, (np.ndarray, list, tuple)):
-            if self._meta["custom_ids"]:
-                raise TypeError(
-                    "a boolean mask selects rows by global id and needs the default ids; "
-                    "pass a pyroaring.BitMap of ids instead"
-                )
-            bitmap = compile_filter(item, None, n)  # dtype and length errors
-            return np.asarray(item, dtype=bool) if len(bitmap) else BitMap()
-        return compile_filter(item, None, n)  # raises the single index's TypeError
-
-    def _may_pass(self, distinct: list[Any]) -> np.ndarray:
-        """(filters, shards) bool: False where statistics prove no row of the shard passes."""
-        may = np.ones((max(len(distinct), 1), self.shards), dtype=bool)
-        for j, item in enumerate(distinct):
-            if isinstance(item, Expr):
-                may[j] = [verdict(item, info["stats"]) != NONE for info in self._infos]
-            elif isinstance(item, (BitMap, FrozenBitMap)) and len(item) == 0:
-                may[j] = False
-        return may
-
-    # ------------------------------------------------------------- failures
-    def _scatter(self, ray, method: str, calls: dict, allow_partial: bool, timeout):
-        """Send ``calls[s]`` to shard s, collect the answers; ``(answers, failed shards)``."""
-        if getattr(self, "_closed", False):
-            raise RuntimeError("this ShardedIndex was closed")
-        refs = {s: getattr(self._actors[s], method).remote(*args) for s, args in calls.items()}
-        answers, failed = {}, []
-        for s, ref in refs.items():
-            try:
-                answers[s] = self._collect(ray, s, method, calls[s], ref, timeout)
-            except ShardError:
-                if not allow_partial:
-                    raise
-                failed.append(s)
-        return answers, failed
-
-    def _collect(self, ray, s: int, method: str, args: tuple, ref=None, timeout=None):
-        """The answer of shard s; a dead actor is restarted from its file and asked once more."""
-        from ray.exceptions import GetTimeoutError, RayActorError
-
-        actor = self._actors[s]
-        try:
-            if ref is None:
-                ref = getattr(actor, method).remote(*args)
-            return ray.get(ref, timeout=timeout)
-        except GetTimeoutError as exc:
-            raise ShardError(s, f"no answer within {timeout} s") from exc
-        except RayActorError as exc:
-            if self._files is None:
-                raise ShardError(
-                    s,
-                    f"its actor died ({type(exc).__name__}); the index was not saved, so the "
-                    "shard cannot be restarted (save() makes shards restartable)",
-                ) from exc
-            cause = exc
-        self._restart(ray, s, actor, cause)
-        try:
-            return ray.get(getattr(self._actors[s], method).remote(*args), timeout=timeout)
-        except (GetTimeoutError, RayActorError) as exc:
-            raise ShardError(s, f"failed again after a restart from its file: {exc}") from exc
-
-    def _restart(self, ray, s: int, dead, cause: Exception) -> None:
-        with self._lock:
-            if self._actors[s] is not dead:
-                return  # another call already restarted it
-            files = self._files[s]
-            actor = self._actor_class.remote(s)
-            try:
-                info = ray.get(actor.load.remote(files["index"], files["ids"], files["checksums"]))
-            except Exception as exc:
-                ray.kill(actor)
-                raise ShardError(
-                    s,
-                    f"its actor died ({type(cause).__name__}) and restarting it from "
-                    f"{files['index']!r} failed: {exc}",
-                ) from exc
-            self._actors[s], self._infos[s] = actor, info
+    def _check(self, item: Any) -> Any:
+        return check_filter(item, self._schema, len(self), self._meta["custom_ids"])
 
     # ------------------------------------------------------------------ io
     def save(self, directory: str | os.PathLike) -> None:
@@ -484,7 +369,6 @@ class ShardedIndex:
             >>> index.save("/data/arxiv-sharded")
             >>> index = ShardedIndex.load("/data/arxiv-sharded")
         """
-        ray = _ray()
         directory = os.path.abspath(as_path(directory, "directory"))
         try:
             os.makedirs(directory, exist_ok=True)
@@ -495,9 +379,9 @@ class ShardedIndex:
         paths = [tuple(os.path.join(directory, name) for name in pair) for pair in names]
         calls = {s: paths[s] for s in range(self.shards)}
         try:
-            sums, _ = self._scatter(ray, "save", calls, False, None)
+            sums, _ = self._pool.scatter("save", calls)
         except BaseException:
-            storage.remove_stale_files(directory, _current_files(directory))
+            storage.remove_stale_files(directory, storage.current_files(directory))
             raise
         entries = [
             {
@@ -505,7 +389,7 @@ class ShardedIndex:
                 "ids": names[s][1],
                 "index_sha256": sums[s]["index"],
                 "ids_sha256": sums[s]["ids"],
-                "rows": self._infos[s]["rows"],
+                "rows": self._pool.infos[s]["rows"],
             }
             for s in range(self.shards)
         ]
@@ -517,7 +401,7 @@ class ShardedIndex:
 
     def _set_files(self, directory: str, manifest: dict) -> None:
         self._directory = directory
-        self._files = [
+        self._pool.files = [
             {
                 "index": os.path.join(directory, e["index"]),
                 "ids": os.path.join(directory, e["ids"]),
@@ -539,7 +423,6 @@ class ShardedIndex:
 
         A missing or altered file raises ``ValueError`` naming it.
         """
-        ray = _ray()
         directory = os.path.abspath(as_path(directory, "directory"))
         concurrency = as_count(concurrency, "concurrency", minimum=1, maximum=1024)
         manifest = storage.read_manifest(directory)
@@ -548,21 +431,15 @@ class ShardedIndex:
             raise ValueError(
                 f"{directory!r}: the manifest misses {sorted(set(_META_KEYS) - set(meta))}"
             )
-        actor_class = _actor_class(ray, concurrency, actor_options)
-        self = cls._create([], [], meta, actor_class)
+        self = cls._create(ShardPool(concurrency, actor_options), meta)
         self._set_files(directory, manifest)
-        actors = [actor_class.remote(s) for s in range(len(self._files))]
-        calls = [
-            actor.load.remote(f["index"], f["ids"], f["checksums"])
-            for actor, f in zip(actors, self._files)
-        ]
-        infos = _gather(ray, actors, calls, progress)
-        rows = [info["rows"] for info in infos]
+        files = self._pool.files
+        args = [(f["index"], f["ids"], f["checksums"]) for f in files]
+        self._pool.start(len(files), "load", args, progress)
+        rows = [info["rows"] for info in self._pool.infos]
         if rows != [e["rows"] for e in manifest["shards"]] or sum(rows) != meta["n"]:
-            for actor in actors:
-                ray.kill(actor)
+            self._pool.close()
             raise ValueError(f"{directory!r}: the shard files do not match the manifest's rows")
-        self._actors, self._infos = actors, infos
         return self
 
 
@@ -576,54 +453,3 @@ _META_KEYS = (
     "attribute_names",
     "params",
 )
-
-
-def _current_files(directory: str) -> set[str]:
-    """Shard files named by the directory's manifest (none without one)."""
-    try:
-        manifest = storage.read_manifest(directory)
-    except ValueError:
-        return set()
-    return {e[key] for e in manifest["shards"] for key in ("index", "ids")}
-
-
-def _actor_class(ray, concurrency: int, actor_options: dict[str, Any] | None):
-    options = {"scheduling_strategy": "SPREAD", "max_concurrency": concurrency}
-    if actor_options is not None:
-        if not isinstance(actor_options, dict):
-            raise TypeError(f"actor_options must be a dict, not {type(actor_options).__name__}")
-        options.update(actor_options)
-    return ray.remote(ShardServer).options(**options)
-
-
-def _shard_rows(assignment: np.ndarray, global_ids: np.ndarray, shards: int) -> list[np.ndarray]:
-    """Input positions of each shard's rows, in increasing global id."""
-    order = np.lexsort((global_ids, assignment))
-    bounds = np.searchsorted(assignment[order], np.arange(shards + 1))
-    members = [order[bounds[s] : bounds[s + 1]] for s in range(shards)]
-    for s, rows in enumerate(members):
-        if len(rows) == 0:
-            raise ValueError(
-                f"shard {s} would hold no rows ({len(global_ids)} rows over {shards} shards); "
-                "use fewer shards"
-            )
-    return members
-
-
-def _gather(ray, actors: list, calls: list, progress) -> list[dict]:
-    """Wait for one call per actor, reporting progress; on failure stop every actor."""
-    pending = {ref: s for s, ref in enumerate(calls)}
-    infos: list[dict | None] = [None] * len(calls)
-    try:
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            for ref in ready:
-                s = pending.pop(ref)
-                infos[s] = ray.get(ref)
-                if progress is not None:
-                    progress(len(calls) - len(pending), len(calls))
-    except BaseException:
-        for actor in actors:
-            ray.kill(actor)
-        raise
-    return infos  # type: ignore[return-value]

@@ -16,7 +16,14 @@ import re
 import tempfile
 from typing import Any
 
-__all__ = ["MANIFEST", "read_manifest", "remove_stale_files", "shard_file_names", "write_manifest"]
+__all__ = [
+    "MANIFEST",
+    "current_files",
+    "read_manifest",
+    "remove_stale_files",
+    "shard_file_names",
+    "write_manifest",
+]
 
 MANIFEST = "manifest.json"
 FORMAT = "fanns-sharded"
@@ -96,3 +103,12 @@ def remove_stale_files(directory: str, keep: set[str]) -> None:
                 os.unlink(os.path.join(directory, name))
             except OSError:
                 pass
+
+
+def current_files(directory: str) -> set[str]:
+    """Shard files named by the directory's manifest (none without one)."""
+    try:
+        manifest = read_manifest(directory)
+    except ValueError:
+        return set()
+    return {e[key] for e in manifest["shards"] for key in ("index", "ids")}
