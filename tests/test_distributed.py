@@ -195,6 +195,35 @@ def test_custom_ids_and_progress(data):
     index.close()
 
 
+# Ray Data warns about its own deprecated settings when it starts.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data")
+def test_build_from_ray_dataset(data):
+    pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install 'fanns[ray]')")
+    base, queries, attributes = data
+    rows = 600
+    doc_ids = np.arange(rows) * 7 + 100
+    items = [
+        {
+            "vector": base[i],
+            "cat": str(attributes["cat"][i]),
+            "tags": attributes["tags"][i],
+            "doc": int(doc_ids[i]),
+        }
+        for i in range(rows)
+    ]
+    dataset = ray.data.from_items(items)
+    index = ShardedIndex.build(dataset, shards=2, ids="doc", M=8)
+    assert len(index) == rows and index.attribute_types == {"cat": "string", "tags": "strings"}
+    mask = _mask(attributes, "tags", lambda v: "c" in v)[:rows]
+    result = index.search(queries, k=5, filter=field("tags").contains("c"), **EXACT)
+    truth = [doc_ids[row] for row in exact_knn(queries, base[:rows], 5, mask=mask)]
+    for got, true in zip(result.ids, truth):
+        np.testing.assert_array_equal(got, true)
+    index.close()
+    with pytest.raises(KeyError, match="embedding"):
+        ShardedIndex.build(dataset, shards=2, vector_column="embedding")
+
+
 def test_shard_key_skips_shards_that_cannot_pass(data):
     base, queries, attributes = data
     index = ShardedIndex.build(base, attributes=attributes, shards=SHARDS, shard_key="year", M=8)

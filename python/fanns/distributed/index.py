@@ -95,7 +95,9 @@ class ShardedIndex:
             vectors: (n, dim) array-like (a memory map is read one shard at a
                 time) or a Ray Dataset whose ``vector_column`` holds the vectors;
                 a dataset's other columns are the attributes (or those named
-                in ``attributes``) and ``ids`` may name one of its columns.
+                in ``attributes``) and ``ids`` may name one of its columns
+                (without it a row's id is its position in the order the
+                dataset yields rows). A dataset is read once through the driver.
             attributes, attribute_types: as for :meth:`fanns.Index.build`.
             shards: number of shards (actors).
             ids: global ids of the rows (distinct integers >= 0); default the
@@ -232,8 +234,9 @@ class ShardedIndex:
             f"memory={self.memory_bytes() / 2**20:.1f} MiB>"
         )
 
-    def shard_counters(self) -> list[dict[str, int]]:
-        """Calls each shard's actor served since it started (searches, queries, explains)."""
+    def shard_counters(self) -> list[dict[str, Any]]:
+        """Per shard, what its actor served since it started: ``searches`` (calls),
+        ``queries``, ``explains``, and ``search_seconds`` spent in the shard's search."""
         calls = {s: () for s in range(self.shards)}
         answers, _ = self._pool.scatter("counters", calls)
         return [answers[s] for s in range(self.shards)]

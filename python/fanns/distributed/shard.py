@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -42,7 +43,7 @@ class ShardServer:
         self._index: Index | None = None
         self._ids = np.zeros(0, dtype=np.int64)
         self._lock = threading.Lock()
-        self._counters = {"searches": 0, "queries": 0, "explains": 0}
+        self._counters = {"searches": 0, "queries": 0, "explains": 0, "search_seconds": 0.0}
 
     # ------------------------------------------------------------- building
     def build(
@@ -98,8 +99,9 @@ class ShardServer:
             "pid": os.getpid(),
         }
 
-    def counters(self) -> dict[str, int]:
-        """Calls served since the actor started (searches, queries searched, explains)."""
+    def counters(self) -> dict[str, Any]:
+        """Calls served since the actor started (searches, queries searched, explains)
+        and the seconds spent in :meth:`fanns.Index.search`."""
         with self._lock:
             return dict(self._counters, shard=self._shard)
 
@@ -117,12 +119,15 @@ class ShardServer:
         ``distinct[query_filter[i]]`` each (-1: none); return global ids."""
         index = self._require()
         q = queries if rows is None else queries[rows]
+        local = [self._local_filter(item) for item in distinct]
+        per_query = [None if j < 0 else local[j] for j in query_filter.tolist()]
+        start = time.perf_counter()
+        result = index.search(q, k, filter=per_query, **options)
+        elapsed = time.perf_counter() - start
         with self._lock:
             self._counters["searches"] += 1
             self._counters["queries"] += int(q.shape[0])
-        local = [self._local_filter(item) for item in distinct]
-        per_query = [None if j < 0 else local[j] for j in query_filter.tolist()]
-        result = index.search(q, k, filter=per_query, **options)
+            self._counters["search_seconds"] += elapsed
         found = result.ids >= 0
         ids = np.where(found, self._ids[np.where(found, result.ids, 0)], -1)
         return ids, result.distances, result.plans
