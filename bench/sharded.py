@@ -85,6 +85,9 @@ def main() -> None:
     parser.add_argument("--M", type=int, default=16)
     parser.add_argument("--ef-construction", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1, help="search threads per shard")
+    parser.add_argument(
+        "--build-threads", type=int, default=1, help="build threads per shard (1: reproducible)"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--num-cpus", type=int, default=os.cpu_count())
     parser.add_argument("--out", default=None, help="write the measurements as JSON here")
@@ -98,7 +101,7 @@ def main() -> None:
     queries = ds.queries[:nq]
     names = [w for w in args.workloads.split(",") if w]
     loads = _workloads(ds, names, nq, k)
-    params = {"M": args.M, "ef_construction": args.ef_construction}
+    params = {"M": args.M, "ef_construction": args.ef_construction, "threads": args.build_threads}
     search = {"ef": ef, "threads": args.threads}
 
     start = time.perf_counter()
@@ -168,7 +171,8 @@ def main() -> None:
 def _print(report: dict) -> None:
     single = report["single"]["workloads"]
     print(f"n={report['n']} dim={report['dim']} nq={report['nq']} ef={report['ef']}")
-    print(f"single: build {report['single']['build_s']:.1f} s")
+    memory = report["single"]["memory_bytes"] / 2**20
+    print(f"single: build {report['single']['build_s']:.1f} s, memory {memory:.1f} MiB")
     header = "| shards | workload | recall | single recall | batch ms | single ms | "
     print(header + "slowest shard ms | sum of shards ms | overhead ms | overhead |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")

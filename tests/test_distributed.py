@@ -269,6 +269,8 @@ def test_bad_input_fails_before_any_shard_runs(data, sharded):
     assert sharded.shard_counters() == before
     with pytest.raises(TypeError, match="unknown index parameter 'Mx'"):
         ShardedIndex.build(queries, shards=2, Mx=3)
+    with pytest.raises(ValueError, match="unknown metric"):
+        ShardedIndex.build(queries, shards=2, metric="hamming")
     with pytest.raises(ValueError, match="no rows"):
         ShardedIndex.build(queries[:2], shards=8)
     with pytest.raises(KeyError, match="missing"):

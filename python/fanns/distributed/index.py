@@ -26,7 +26,7 @@ from fanns.distributed.inputs import (
 )
 from fanns.distributed.result import ShardedSearchResult, merge_shard_results
 from fanns.filters import group_filters
-from fanns.index import Index
+from fanns.index import METRICS, Index
 
 _INDEX_PARAMS = tuple(
     name
@@ -120,6 +120,9 @@ class ShardedIndex:
         unknown = sorted(set(index_params) - set(_INDEX_PARAMS))
         if unknown:
             raise TypeError(f"unknown index parameter {unknown[0]!r} for fanns.Index.build")
+        metric = index_params.get("metric", "l2")
+        if not isinstance(metric, str) or metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
         shards = as_count(shards, "shards", minimum=1, maximum=65536)
         concurrency = as_count(concurrency, "concurrency", minimum=1, maximum=1024)
         if progress is not None and not callable(progress):
@@ -146,7 +149,7 @@ class ShardedIndex:
         meta = {
             "n": int(n),
             "dim": int(dim),
-            "metric": index_params.get("metric", "l2"),
+            "metric": metric,
             "custom_ids": custom_ids,
             "assignment": how,
             "attribute_types": types,
@@ -399,8 +402,8 @@ class ShardedIndex:
         manifest = {"format": storage.FORMAT, "version": storage.VERSION, "shards": entries}
         manifest.update(self._meta)
         storage.write_manifest(directory, manifest)
-        storage.remove_stale_files(directory, {name for pair in names for name in pair})
         self._set_files(directory, manifest)
+        storage.remove_stale_files(directory, {name for pair in names for name in pair})
 
     def _set_files(self, directory: str, manifest: dict) -> None:
         self._directory = directory
