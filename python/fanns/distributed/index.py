@@ -239,7 +239,8 @@ class ShardedIndex:
 
     def shard_counters(self) -> list[dict[str, Any]]:
         """Per shard, what its actor served since it started: ``searches`` (calls),
-        ``queries``, ``explains``, and ``search_seconds`` spent in the shard's search."""
+        ``queries``, ``explains``, ``search_seconds`` spent in the shard's search and
+        ``search_cpu_seconds``, its CPU time (complete with ``threads=1``)."""
         calls = {s: () for s in range(self.shards)}
         answers, _ = self._pool.scatter("counters", calls)
         return [answers[s] for s in range(self.shards)]
