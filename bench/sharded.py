@@ -10,7 +10,7 @@ scheduling, returning and merging the answers), and the CPU time of the shards'
 searches (exact with one search thread per shard) against the single index's.
 
     nice -n 5 python bench/sharded.py --dataset ../shared/datasets/arxiv-mini \\
-        --shards 1,2,4 --ef 64 --out bench-results/sharded.json
+        --shards 1,2,4 --ef 32,64 --out bench-results/sharded.json
 """
 
 from __future__ import annotations
@@ -77,12 +77,38 @@ def _merge_seconds(nq, k, shards, repeats=5):
     return _timed(lambda: merge_shard_results(parts, nq, k, shards), repeats)[2]
 
 
+def _sharded_batch(index, queries, k, flt, truth, ef, args) -> dict:
+    """One batch on the sharded index, ``args.repeats`` times: medians of the timings."""
+    runs = []
+    for _ in range(args.repeats):
+        before = index.shard_counters()
+        begin = time.perf_counter()
+        result = index.search(queries, k, filter=flt, ef=ef, threads=args.threads)
+        wall = time.perf_counter() - begin
+        after = index.shard_counters()
+        spent = [a["search_seconds"] - b["search_seconds"] for a, b in zip(after, before)]
+        cpu = [a["search_cpu_seconds"] - b["search_cpu_seconds"] for a, b in zip(after, before)]
+        # Everything outside the search of the shard that finished last:
+        # checking and shipping the batch, Ray's scheduling, the replies, the merge.
+        runs.append((wall, max(spent), wall - max(spent), max(cpu), sum(cpu)))
+    wall, slowest, overhead, cpu_max, cpu_sum = (statistics.median(c) for c in zip(*runs))
+    return {
+        "recall": mean_recall(result.ids, truth, k),
+        "batch_s": wall,
+        "slowest_shard_s": slowest,
+        "overhead_s": overhead,
+        "overhead_fraction": overhead / wall,
+        "shard_cpu_max_s": cpu_max,
+        "shard_cpu_sum_s": cpu_sum,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="../shared/datasets/arxiv-mini")
     parser.add_argument("--shards", default="1,2,4")
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
-    parser.add_argument("--ef", type=int, default=64)
+    parser.add_argument("--ef", default="64", help="comma-separated ef values")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--max-queries", type=int, default=1000)
     parser.add_argument("--M", type=int, default=16)
@@ -100,12 +126,12 @@ def main() -> None:
 
     ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
     ds = load_arxiv_fanns(args.dataset)
-    nq, k, ef = min(args.max_queries, ds.nq), args.k, args.ef
+    nq, k = min(args.max_queries, ds.nq), args.k
+    efs = [int(v) for v in args.ef.split(",")]
     queries = ds.queries[:nq]
     names = [w for w in args.workloads.split(",") if w]
     loads = _workloads(ds, names, nq, k)
     params = {"M": args.M, "ef_construction": args.ef_construction, "threads": args.build_threads}
-    search = {"ef": ef, "threads": args.threads}
 
     start = time.perf_counter()
     single = fanns.Index.build(ds.vectors, attributes=ds.attributes, **params)
@@ -113,25 +139,29 @@ def main() -> None:
         "n": len(ds),
         "dim": ds.dim,
         "nq": nq,
-        "ef": ef,
         "k": k,
         "threads_per_shard": args.threads,
         "single": {
             "build_s": time.perf_counter() - start,
-            "memory_bytes": single.memory_bytes(),
+            "memory_bytes": single.memory_bytes(by_part=True),
             "workloads": {},
         },
         "sharded": {},
     }
     for name, (flt, truth) in loads.items():
-        result, seconds, cpu = _timed(
-            lambda flt=flt: single.search(queries, k, filter=flt, **search), args.repeats
-        )
-        report["single"]["workloads"][name] = {
-            "recall": mean_recall(result.ids, truth, k),
-            "batch_s": seconds,
-            "batch_cpu_s": cpu,
-        }
+        report["single"]["workloads"][name] = {}
+        for ef in efs:
+            result, seconds, cpu = _timed(
+                lambda flt=flt, ef=ef: single.search(
+                    queries, k, filter=flt, ef=ef, threads=args.threads
+                ),
+                args.repeats,
+            )
+            report["single"]["workloads"][name][str(ef)] = {
+                "recall": mean_recall(result.ids, truth, k),
+                "batch_s": seconds,
+                "batch_cpu_s": cpu,
+            }
     for shards in [int(s) for s in args.shards.split(",")]:
         start = time.perf_counter()
         index = ShardedIndex.build(ds.vectors, attributes=ds.attributes, shards=shards, **params)
@@ -142,31 +172,8 @@ def main() -> None:
             "workloads": {},
         }
         for name, (flt, truth) in loads.items():
-            runs = []
-            for _ in range(args.repeats):
-                before = index.shard_counters()
-                begin = time.perf_counter()
-                result = index.search(queries, k, filter=flt, **search)
-                wall = time.perf_counter() - begin
-                after = index.shard_counters()
-                spent = [a["search_seconds"] - b["search_seconds"] for a, b in zip(after, before)]
-                cpu = [
-                    a["search_cpu_seconds"] - b["search_cpu_seconds"] for a, b in zip(after, before)
-                ]
-                # Everything outside the search of the shard that finished last:
-                # checking and shipping the batch, Ray's scheduling, the replies, the merge.
-                runs.append((wall, max(spent), wall - max(spent), max(cpu), sum(cpu)))
-            wall, slowest, overhead, cpu_max, cpu_sum = (
-                statistics.median(column) for column in zip(*runs)
-            )
             entry["workloads"][name] = {
-                "recall": mean_recall(result.ids, truth, k),
-                "batch_s": wall,
-                "slowest_shard_s": slowest,
-                "overhead_s": overhead,
-                "overhead_fraction": overhead / wall,
-                "shard_cpu_max_s": cpu_max,
-                "shard_cpu_sum_s": cpu_sum,
+                str(ef): _sharded_batch(index, queries, k, flt, truth, ef, args) for ef in efs
             }
         report["sharded"][str(shards)] = entry
         index.close()
@@ -180,23 +187,25 @@ def main() -> None:
 
 def _print(report: dict) -> None:
     single = report["single"]["workloads"]
-    print(f"n={report['n']} dim={report['dim']} nq={report['nq']} ef={report['ef']}")
-    memory = report["single"]["memory_bytes"] / 2**20
+    print(f"n={report['n']} dim={report['dim']} nq={report['nq']} k={report['k']}")
+    memory = sum(report["single"]["memory_bytes"].values()) / 2**20
     print(f"single: build {report['single']['build_s']:.1f} s, memory {memory:.1f} MiB")
     print(
-        "| shards | workload | recall | single recall | batch ms | slowest shard ms | "
+        "| shards | workload | ef | recall | single recall | batch ms | slowest shard ms | "
         "overhead ms | overhead | shard CPU ms (max / sum) | single CPU ms |"
     )
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for shards, entry in report["sharded"].items():
-        for name, w in entry["workloads"].items():
-            print(
-                f"| {shards} | {name} | {w['recall']:.4f} | {single[name]['recall']:.4f} | "
-                f"{w['batch_s'] * 1e3:.0f} | {w['slowest_shard_s'] * 1e3:.0f} | "
-                f"{w['overhead_s'] * 1e3:.1f} | {w['overhead_fraction']:.1%} | "
-                f"{w['shard_cpu_max_s'] * 1e3:.0f} / {w['shard_cpu_sum_s'] * 1e3:.0f} | "
-                f"{single[name]['batch_cpu_s'] * 1e3:.0f} |"
-            )
+        for name, by_ef in entry["workloads"].items():
+            for ef, w in by_ef.items():
+                one = single[name][ef]
+                print(
+                    f"| {shards} | {name} | {ef} | {w['recall']:.4f} | {one['recall']:.4f} | "
+                    f"{w['batch_s'] * 1e3:.0f} | {w['slowest_shard_s'] * 1e3:.0f} | "
+                    f"{w['overhead_s'] * 1e3:.1f} | {w['overhead_fraction']:.1%} | "
+                    f"{w['shard_cpu_max_s'] * 1e3:.0f} / {w['shard_cpu_sum_s'] * 1e3:.0f} | "
+                    f"{one['batch_cpu_s'] * 1e3:.0f} |"
+                )
         memory = sum(entry["memory_bytes"]) / 2**20
         print(
             f"shards={shards}: build {entry['build_s']:.1f} s, memory {memory:.1f} MiB, "
