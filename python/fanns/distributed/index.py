@@ -290,13 +290,16 @@ class ShardedIndex:
         """
         k = as_count(k, "k", minimum=1)
         options = search_options(ef, threads, exact_threshold)
+        if not isinstance(allow_partial, (bool, np.bool_)):
+            raise TypeError(f"allow_partial must be True or False, not {allow_partial!r}")
         q = as_matrix(queries, "queries", dim=self.dim, allow_1d=True)
         nq = q.shape[0]
         groups = group_filters(filter, len(self), nq)
         distinct = [self._check(item) for item in groups.distinct]
         may = may_pass(distinct, self.shard_statistics, self.shards)
         query_filter = groups.query_filter
-        q_ref = self._pool.ray.put(q)
+        # The batch and its filters are serialised once, whatever the number of shards.
+        q_ref, distinct_ref = self._pool.ray.put(q), self._pool.ray.put(distinct)
         calls: dict[int, tuple] = {}
         skipped = []
         for s in range(self.shards):
@@ -306,7 +309,7 @@ class ShardedIndex:
                 continue
             rows = None if wanted.all() else np.flatnonzero(wanted)
             shard_filter = query_filter if rows is None else query_filter[rows]
-            calls[s] = (q_ref, rows, distinct, shard_filter, k, options)
+            calls[s] = (q_ref, rows, distinct_ref, shard_filter, k, options)
         answers, failed = self._pool.scatter(
             "search", calls, allow_partial=allow_partial, timeout=timeout
         )
