@@ -231,6 +231,8 @@ public:
     }
 
     void restore(State s) {
+        // Readers (a range graph over these rows) may hold the rows and codes.
+        if (size_ != 0) throw std::logic_error("index is already built");
         const std::size_t n = s.levels.size();
         const std::size_t slot0 = params_.M0 + 1;
         auto fail = [](const std::string& what) { throw std::invalid_argument("corrupt index: " + what); };

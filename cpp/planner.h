@@ -3,14 +3,15 @@
 // (acorn.h) can still change mode, or fall back to an exact scan, per query.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
 namespace fanns {
 
 // exact: every passing row scored on its float row.
-// scan:  every passing row scored on its code, the best ef scored again on
-//        their float rows (rows stored as codes, more than ef passing).
+// scan:  every passing row scored on its code, the best scan_depth() scored
+//        again on their float rows (rows stored as codes, more passing).
 enum class Plan : std::int8_t { graph = 0, filtered = 1, acorn = 2, exact = 3, empty = 4, scan = 5 };
 
 inline const char* plan_name(Plan p) {
@@ -43,13 +44,17 @@ struct PlannerParams {
     std::size_t max_collect = 0;
 };
 
+// Candidates a scan on codes keeps to rescore: ef, and never fewer than 2k,
+// so that a small ef still leaves the codes' ranking some slack.
+inline std::size_t scan_depth(std::size_t ef, std::size_t k) { return std::max(ef, 2 * k); }
+
 // What the plan depends on besides the planner's knobs.
 struct PlanInput {
     std::size_t n;        // rows in the index
     std::size_t passing;  // rows passing the filter (n when unfiltered)
     bool filtered;
     std::size_t degree;   // level-0 links per node
-    std::size_t ef;       // candidates a search keeps
+    std::size_t depth;    // scan_depth(ef, k)
     bool coded;           // rows stored as 8-bit codes
 };
 
@@ -59,7 +64,7 @@ inline Plan choose_plan(const PlanInput& in, const PlannerParams& p) {
     const double selectivity = double(in.passing) / double(in.n);
     const bool scan = in.passing <= p.exact_threshold ||
                       selectivity * double(in.degree) * double(in.degree) < p.min_two_hop_degree;
-    if (scan) return in.coded && in.passing > in.ef ? Plan::scan : Plan::exact;
+    if (scan) return in.coded && in.passing > in.depth ? Plan::scan : Plan::exact;
     return selectivity < p.two_hop_selectivity ? Plan::acorn : Plan::filtered;
 }
 

@@ -94,7 +94,7 @@ public:
     Plan plan_for(const BatchRequest& req, int f) const {
         const std::size_t n = graph_.size();
         const std::size_t passing = f >= 0 ? req.filters[std::size_t(f)].count : n;
-        const PlanInput in{n, passing, f >= 0, graph_.params().M0, std::max(req.ef, req.k), graph_.store().coded()};
+        const PlanInput in{n, passing, f >= 0, graph_.params().M0, scan_depth(req.ef, req.k), graph_.store().coded()};
         return choose_plan(in, req.planner);
     }
 
@@ -168,17 +168,17 @@ private:
 
     // Queries sharing a filter, scored on codes a block of passing rows at a
     // time (each block read once for the group while it is in cache); each
-    // query's best ef by code are scored again on the float rows.
+    // query's best scan_depth() by code are scored again on the float rows.
     void answer_scan_group(const BatchRequest& req, const Task& t, const std::vector<std::uint32_t>& ids,
                            Scratch& s, const BatchOutput& out) const {
         const RowStore& store = graph_.store();
-        const std::size_t ef = std::max(req.ef, req.k);
+        const std::size_t depth = scan_depth(req.ef, req.k);
         const std::size_t count = t.queries.size();
         s.heaps.resize(count);
         s.codes.resize(count);
         for (std::size_t i = 0; i < count; ++i) {
             store.codes().prepare(query(req, t.queries[i]), s.codes[i]);
-            s.heaps[i].reset(ef);
+            s.heaps[i].reset(depth);
         }
         float scores[kScanBlock];
         for (std::size_t start = 0; start < ids.size(); start += kScanBlock) {

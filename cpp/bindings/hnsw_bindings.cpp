@@ -113,8 +113,10 @@ public:
         return py::make_tuple(ids, dists, plans);
     }
 
-    std::string plan_for(std::size_t passing, bool filtered, std::size_t ef, const py::dict& planner) const {
-        const PlanInput in{graph_->size(), passing, filtered, graph_->params().M0, ef, graph_->store().coded()};
+    std::string plan_for(std::size_t passing, bool filtered, std::size_t ef, std::size_t k,
+                         const py::dict& planner) const {
+        const PlanInput in{graph_->size(), passing,           filtered, graph_->params().M0, scan_depth(ef, k),
+                           graph_->store().coded()};
         return plan_name(choose_plan(in, planner_params(planner)));
     }
 
@@ -195,7 +197,7 @@ void register_hnsw(py::module_& m) {
         .def("search", &HnswIndex::search, py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"),
              py::arg("bitsets"), py::arg("counts"), py::arg("query_filter"), py::arg("planner"))
         .def("plan_for", &HnswIndex::plan_for, py::arg("passing"), py::arg("filtered"), py::arg("ef"),
-             py::arg("planner"))
+             py::arg("k"), py::arg("planner"))
         .def("state", &HnswIndex::state)
         .def("restore", &HnswIndex::restore, py::arg("state"))
         .def("vectors", [](py::object self) { return self.cast<const HnswIndex&>().vectors_view(self); })

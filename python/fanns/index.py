@@ -289,14 +289,18 @@ class Index:
             threads: query threads; 0 uses every core. Results do not depend
                 on it. The GIL is released.
             exact_threshold: filters passing at most this many rows are
-                answered by an exact scan (default ``4 * ef * M0``, where the
-                scan costs about what a filtered traversal does). Ranges the
-                range graph answers are scanned when they hold at most this
-                many rows (default ``64 * ef`` there, ``16 * ef`` without
-                row codes: its scans read a range's rows as one block, and
-                its traversal stays inside the range). On row codes such a
-                scan keeps the ``ef`` best by code and scores them exactly
-                (plan ``"scan"``); it is exact when at most ``ef`` rows pass.
+                answered by a scan of the passing rows instead of a graph
+                traversal (default ``4 * ef * M0``, where the scan costs about
+                what a filtered traversal does). With ``storage="sq8"`` the
+                scan reads codes, keeps the ``max(ef, 2 * k)`` best by code
+                and scores them exactly (plan ``"scan"``); when no more rows
+                than that pass, or on float rows, it scores every passing
+                row exactly (plan ``"exact"``). Ranges the range graph
+                answers are scanned when they hold at most this many rows
+                (default ``64 * ef`` there, ``16 * ef`` without row codes: its
+                scans read a range's rows as one block, and its traversal
+                stays inside the range); on codes such a scan keeps the
+                ``ef`` best.
 
         Returns:
             :class:`SearchResult` with ``ids`` (int64), ``distances`` (float32)
@@ -417,7 +421,7 @@ class Index:
             )
         else:
             passing = int(prepared.counts[0]) if filtered else len(self)
-            plan = self._engine.plan_for(passing, filtered, ef, planner)
+            plan = self._engine.plan_for(passing, filtered, ef, k, planner)
         return {
             "plan": plan,
             "passing": passing,
