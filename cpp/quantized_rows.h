@@ -18,9 +18,9 @@
 //
 // The bounds come from quantiles of a sample, not from the extremes, so one
 // extreme row cannot coarsen every other row's code. Rows outside the bounds
-// are pulled in; a row pulled far (in all, or by more than a step in any one
-// dimension) is marked, and searches score it on its float row. Every
-// unmarked row is then within 1.5 steps of its code in every dimension.
+// are pulled in; a row pulled far is marked, and searches score it on its
+// float row. (A row pulled a few steps in one dimension only stays coded:
+// marking those marks most rows of wide data.)
 #pragma once
 
 #include <algorithm>
@@ -65,18 +65,15 @@ public:
         codes_.assign(n * stride_, 0);
         // A row pulled in by the bounds by more than this (squared) is an
         // outlier: its code says little, so it is marked to be scored on
-        // its float row. 12x the mean squared rounding error of a row. So is
-        // a row pulled by more than one step in any dimension: its code
-        // there could rank it far from where it is.
+        // its float row. 12x the mean squared rounding error of a row.
         float outlier_error = 0.0f;
         for (std::size_t i = 0; i < dim; ++i) outlier_error += step_[i] * step_[i];
         // Plain loops over contiguous arrays that compilers vectorise at the
         // baseline ISA: encoding runs on every load, so it has to be cheap.
-        std::vector<float> inverse(dim), high(dim), step_squared(dim);
+        std::vector<float> inverse(dim), high(dim);
         for (std::size_t i = 0; i < dim; ++i) {
             inverse[i] = step_[i] > 0.0f ? 1.0f / step_[i] : 0.0f;
             high[i] = low_[i] + 255.0f * step_[i];
-            step_squared[i] = step_[i] * step_[i];
         }
         parallel_for(n, threads, 512, [&](std::size_t p, std::size_t) {
             const float* x = rows + std::size_t(order ? order[p] : p) * dim;
@@ -84,12 +81,9 @@ public:
             constexpr std::size_t kLanes = 8;
             float pulled[kLanes] = {};  // squared distance moved by the bounds
             float lanes[kLanes] = {};   // |y|^2 (l2) or <m, y> (dot), y_i = s_i (c_i - 127.5)
-            float beyond[kLanes] = {};  // largest (moved in one dimension)^2 - step^2
-            auto encode = [&](std::size_t i, float& moved, float& term, float& far) {
+            auto encode = [&](std::size_t i, float& moved, float& term) {
                 const float inside = std::min(std::max(x[i], low_[i]), high[i]);
-                const float shift = (x[i] - inside) * (x[i] - inside);
-                moved += shift;
-                far = std::max(far, shift - step_squared[i]);
+                moved += (x[i] - inside) * (x[i] - inside);
                 // nearest level, halves rounded up
                 const float level = std::min((inside - low_[i]) * inverse[i] + 0.5f, 255.0f);
                 c[i] = static_cast<std::uint8_t>(static_cast<int>(level));
@@ -98,16 +92,15 @@ public:
             };
             std::size_t i = 0;
             for (; i + kLanes <= dim; i += kLanes) {
-                for (std::size_t l = 0; l < kLanes; ++l) encode(i + l, pulled[l], lanes[l], beyond[l]);
+                for (std::size_t l = 0; l < kLanes; ++l) encode(i + l, pulled[l], lanes[l]);
             }
-            float moved = 0.0f, term = 0.0f, far = 0.0f;
-            for (; i < dim; ++i) encode(i, moved, term, far);
+            float moved = 0.0f, term = 0.0f;
+            for (; i < dim; ++i) encode(i, moved, term);
             for (std::size_t l = 0; l < kLanes; ++l) {
                 moved += pulled[l];
                 term += lanes[l];
-                far = std::max(far, beyond[l]);
             }
-            if (moved > outlier_error || far > 0.0f) term = std::numeric_limits<float>::quiet_NaN();
+            if (moved > outlier_error) term = std::numeric_limits<float>::quiet_NaN();
             std::memcpy(c + stride_ - sizeof(float), &term, sizeof(float));
         });
         n_ = n;

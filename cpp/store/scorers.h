@@ -77,9 +77,8 @@ struct CodeScorer {
 // code distance exceeds the worst kept exact distance by more than three
 // times the largest code error seen so far is unlikely to enter, and neither
 // is any after it: rescoring stops there. Rows scored on their float rows
-// already (outliers, see quantized_rows.h: every other row is within 1.5
-// steps of its code in each dimension) tell nothing of the codes' error and
-// are not counted. The float rows are the costly part (a 4096-d row is
+// already (outliers, see quantized_rows.h) tell nothing of the codes' error
+// and are not counted. The float rows are the costly part (a 4096-d row is
 // 16 KiB), so most queries rescore a few rows more than k.
 inline void rescore(const RowStore& store, const float* query, const std::vector<Candidate>& candidates,
                     ResultHeap& results, std::vector<float>& scratch_distances,
