@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from fanns.bench.methods.base import BuildParams, Method, pad_ids
 from fanns.bench.methods.bruteforce import BruteForceMethod
+from fanns.bench.methods.chroma_method import ChromaMethod
 from fanns.bench.methods.faiss_method import FaissMethod
 from fanns.bench.methods.fanns_method import FannsMethod, FannsRangeMethod
 from fanns.bench.methods.hnswlib_method import HnswlibMethod
+from fanns.bench.methods.lancedb_method import LanceDBMethod
 
 METHODS: dict[str, type[Method]] = {}
 
@@ -36,7 +38,15 @@ def get_method(name: str) -> Method:
         ) from None
 
 
-for _cls in (FannsMethod, FannsRangeMethod, HnswlibMethod, FaissMethod, BruteForceMethod):
+for _cls in (
+    FannsMethod,
+    FannsRangeMethod,
+    HnswlibMethod,
+    FaissMethod,
+    BruteForceMethod,
+    ChromaMethod,
+    LanceDBMethod,
+):
     register_method(_cls)
 
 __all__ = ["METHODS", "BuildParams", "Method", "get_method", "pad_ids", "register_method"]
