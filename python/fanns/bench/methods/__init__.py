@@ -4,7 +4,7 @@ Adding a method means writing one :class:`Method` subclass and registering it::
 
     >>> from fanns.bench.methods import METHODS, register_method
     >>> sorted(METHODS)[:2]
-    ['bruteforce', 'faiss']
+    ['bruteforce', 'chroma']
 """
 
 from __future__ import annotations

@@ -158,6 +158,11 @@ class ChromaMethod(PeerMethod):
                 ids=[str(int(i)) for i in chunk], metadatas=[{key: True}] * int(chunk.size)
             )
 
+    def selected_ids(self, where: Any) -> np.ndarray:
+        with _quiet():
+            found = self._collection.get(where=where, include=[])["ids"]
+        return np.sort(np.array([int(i) for i in found], dtype=np.int64))
+
     def _path(self) -> str:
         return os.path.join(self.workdir, "chroma")
 

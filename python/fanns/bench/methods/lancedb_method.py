@@ -169,6 +169,10 @@ class LanceDBMethod(PeerMethod):
         self._scalar_index(key, "Bitmap")
         return lance_identifier(key)
 
+    def selected_ids(self, where: Any) -> np.ndarray:
+        query = self._table.search().where(where).select(["id"]).limit(self._n)
+        return np.sort(query.to_arrow().column("id").to_numpy().astype(np.int64))
+
     def search_group(self, queries: np.ndarray, k: int, sweep_value: Any, where: Any) -> list:
         setting = parse_setting(sweep_value)
         rows = []

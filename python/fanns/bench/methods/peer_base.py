@@ -100,6 +100,11 @@ class PeerMethod(Method):
     def search_group(self, queries: np.ndarray, k: int, sweep_value: Any, where: Any) -> list:
         """Ids (each a sequence, best first) of every query of one group under ``where``."""
 
+    @abstractmethod
+    def selected_ids(self, where: Any) -> np.ndarray:
+        """Sorted ids of every row the peer's own filter ``where`` selects (an exact scan of
+        the store, no vector search): what a translated filter is checked against."""
+
     def _group_filter(self, filters: QueryFilters, group: FilterGroup) -> tuple[Any, str, str]:
         """``(filter, how, note)`` for one group, computed once and cached on the group."""
         cached = group.cache.get(self.name)

@@ -251,7 +251,7 @@ def _lance_leaf(expr: Expr, schema: PeerSchema) -> str:
 def _lance(expr: Expr, schema: PeerSchema) -> str:
     if isinstance(expr, Not):
         # NULL (a missing value) must count as "does not pass", so ~ passes it
-        return f"(({_lance(expr.term, schema)}) IS NOT TRUE)"
+        return f"({_lance(expr.term, schema)} IS NOT TRUE)"
     if isinstance(expr, (And, Or)):
         joiner = " AND " if isinstance(expr, And) else " OR "
         text = joiner.join(_lance(t, schema) for t in expr.terms)
@@ -267,7 +267,7 @@ def lance_where(expr: Expr, schema: PeerSchema) -> str:
         >>> from fanns.filters import field
         >>> lance_where(~(field("n") == 3) | field("s").isin(["a"]),
         ...             PeerSchema({"n": "int", "s": "string"}))
-        "(((`n` = 3)) IS NOT TRUE) OR (`s` IN ('a'))"
+        "((`n` = 3) IS NOT TRUE) OR (`s` IN ('a'))"
     """
     if not isinstance(expr, Expr):
         raise TypeError(f"expected a filter expression, got {type(expr).__name__}")
