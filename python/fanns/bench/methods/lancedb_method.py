@@ -84,17 +84,6 @@ def arrow_table(
     return pa.table(columns)
 
 
-def _directory_bytes(path: str) -> int:
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.path.getsize(os.path.join(root, name))
-            except OSError:
-                pass
-    return total
-
-
 class LanceDBMethod(PeerMethod):
     """LanceDB with IVF_HNSW_SQ and SQL pre-filters.
 
@@ -194,8 +183,6 @@ class LanceDBMethod(PeerMethod):
         details: dict[str, Any] = {"partitions": self._partitions, **parse_setting(sweep_value)}
         if sweep_value == FLAT:
             details["flat"] = True
-        if self._tmp is not None:
-            details["disk_bytes"] = _directory_bytes(self._tmp)
         return details
 
     def close(self) -> None:

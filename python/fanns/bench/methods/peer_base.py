@@ -8,10 +8,14 @@ A workload's filter reaches a peer in one of two ways, recorded in every point's
   no attribute expression, or an untranslatable expression) are tagged with a boolean
   attribute added to the peer's store for that filter, and the query filters on it. Tagging
   happens in :meth:`PeerMethod.prepare`, before the timed runs.
+
+Points also report ``disk_bytes``, the size of the peer's files (after the build and any
+tagging).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from abc import abstractmethod
@@ -29,6 +33,18 @@ NATIVE = "native"
 MATERIALISED = "materialised"
 
 
+def directory_bytes(path: str) -> int:
+    """Total size of the files below ``path``."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.path.getsize(os.path.join(root, name))
+            except OSError:  # a file the peer removed meanwhile
+                pass
+    return total
+
+
 class PeerMethod(Method):
     """Base of the database peers: subclasses build their store in :meth:`build_store`, give
     the translator (:meth:`translate`) and the materialiser (:meth:`materialise`), and answer
@@ -44,6 +60,7 @@ class PeerMethod(Method):
         self._n = 0
         self._metric = "l2"
         self._masks = 0
+        self._disk_bytes = 0
 
     @property
     def workdir(self) -> str:
@@ -72,6 +89,7 @@ class PeerMethod(Method):
         self._metric = metric
         self._masks = 0
         self.build_store(data, records, metric, params)
+        self._disk_bytes = directory_bytes(self.workdir)
 
     @property
     def schema(self) -> PeerSchema:
@@ -127,6 +145,7 @@ class PeerMethod(Method):
                 self._masks += 1
                 note = f"{reason}: {self.materialise_note.format(key=key)}"
                 result = (self.materialise(group.ids, key), MATERIALISED, note)
+                self._disk_bytes = directory_bytes(self.workdir)
         group.cache[self.name] = result
         return result
 
@@ -158,7 +177,7 @@ class PeerMethod(Method):
             for i, ids in zip(group.queries, rows):
                 ids = np.asarray(ids, dtype=np.int64)[:k]
                 out[i, : ids.size] = ids
-        self.details = self.search_details(sweep_value)
+        self.details = {**self.search_details(sweep_value), "disk_bytes": self._disk_bytes}
         if filters.kind != "none":
             self.details["filter_queries"] = counts
             if notes:
