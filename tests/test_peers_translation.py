@@ -255,3 +255,22 @@ def test_translators_reject_bad_input():
         lance_where(field("missing") == 1, SCHEMA)
     with pytest.raises(Untranslatable):
         lance_where(field("cats") == "a", SCHEMA)
+
+
+def test_missing_package_skips_the_peer_with_the_extra_named(tmp_path, monkeypatch):
+    from fanns.bench.methods import METHODS
+
+    monkeypatch.setattr(METHODS["chroma"], "requires", ("fanns_no_such_module",))
+    config = BenchConfig(
+        n=200,
+        dim=4,
+        nq=3,
+        methods=["chroma"],
+        workloads=["unfiltered"],
+        out=str(tmp_path),
+        progress=False,
+        plots=False,
+    )
+    results = run_benchmark(config, log=lambda message: None)
+    assert results.points == [] and "fanns[peers]" in results.skipped["chroma"]
+    assert "fanns_no_such_module" in results.skipped["chroma"]

@@ -62,6 +62,13 @@ class PeerMethod(Method):
         self._masks = 0
         self._disk_bytes = 0
 
+    @classmethod
+    def missing_dependency(cls) -> str | None:
+        reason = super().missing_dependency()
+        if reason is None:
+            return None
+        return f"{reason}; install the optional peers with pip install 'fanns[peers]'"
+
     @property
     def workdir(self) -> str:
         """The temporary directory this method's files live in (removed by :meth:`close`)."""
