@@ -145,6 +145,17 @@ class ChromaMethod(PeerMethod):
     def translate(self, expr: Any) -> Any:
         return chroma_where(expr, self.schema)
 
+    def translation_note(self, expr: Any) -> str | None:
+        lists = sorted(n for n in expr.attributes() if self.schema.type_of(n) == LIST_TYPE)
+        if not lists:
+            return None
+        names = ", ".join(repr(n) for n in lists)
+        example = chroma_list_key(lists[0], "<value>")
+        return (
+            f"list-valued attribute {names} stored as one boolean metadata key per value "
+            f"({example!r}, set at build); contains() tests those keys"
+        )
+
     def materialise(self, ids: np.ndarray, key: str) -> Any:
         batch = int(self._client.get_max_batch_size())
         with _quiet():

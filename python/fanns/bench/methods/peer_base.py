@@ -4,6 +4,8 @@ their files in, the attribute schema, and per filter group the peer's own filter
 A workload's filter reaches a peer in one of two ways, recorded in every point's ``details``:
 
 - ``native``: the fanns expression translated into the peer's filter language;
+- ``rewritten``: translated, but over a form of the attributes the peer stores instead of the
+  original (Chroma keeps a list-valued attribute as one boolean key per value, set at build);
 - ``materialised``: rows the peer's language cannot select exactly (a synthetic row mask with
   no attribute expression, or an untranslatable expression) are tagged with a boolean
   attribute added to the peer's store for that filter, and the query filters on it. Tagging
@@ -30,6 +32,7 @@ from fanns.bench.workloads import FilterGroup, QueryFilters
 
 METRICS = ("l2", "ip", "cosine")
 NATIVE = "native"
+REWRITTEN = "rewritten"
 MATERIALISED = "materialised"
 
 
@@ -117,6 +120,11 @@ class PeerMethod(Method):
     def translate(self, expr: Any) -> Any:
         """The peer's filter for a fanns expression (raise :class:`Untranslatable`)."""
 
+    def translation_note(self, expr: Any) -> str | None:
+        """How a translated ``expr`` departs from the attributes as given (``None``: it does
+        not)."""
+        return None
+
     @abstractmethod
     def materialise(self, ids: np.ndarray, key: str) -> Any:
         """Tag rows ``ids`` with boolean attribute ``key`` and return the filter selecting them."""
@@ -145,7 +153,9 @@ class PeerMethod(Method):
             try:
                 if expr is None:
                     raise Untranslatable(reason)
-                result = (self.translate(expr), NATIVE, "")
+                where = self.translate(expr)
+                note = self.translation_note(expr)
+                result = (where, REWRITTEN if note else NATIVE, note or "")
             except Untranslatable as exc:
                 reason = str(exc)
                 key = f"fanns_mask_{self._masks}"
@@ -170,7 +180,7 @@ class PeerMethod(Method):
             raise RuntimeError("build() must run before search()")
         q = np.ascontiguousarray(queries, dtype=np.float32)
         out = np.full((q.shape[0], k), -1, dtype=np.int64)
-        counts = {NATIVE: 0, MATERIALISED: 0}
+        counts = {NATIVE: 0, REWRITTEN: 0, MATERIALISED: 0}
         notes: dict[str, None] = {}
         for group in filters.groups:
             where, how, note = self._group_filter(filters, group)
@@ -188,7 +198,7 @@ class PeerMethod(Method):
         if filters.kind != "none":
             self.details["filter_queries"] = counts
             if notes:
-                self.details["filter_materialised"] = list(notes)
+                self.details["filter_notes"] = list(notes)
         return out
 
     def search_details(self, sweep_value: Any) -> dict[str, Any]:
