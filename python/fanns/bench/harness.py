@@ -199,6 +199,7 @@ def _run_method(
         for workload in workloads:
             desc = f"{name} / {workload.name}"
             try:
+                method.prepare(workload.filters)
                 for value in progress(
                     values, total=len(values), desc=desc, enabled=config.progress
                 ):

@@ -4,16 +4,18 @@ Adding a method means writing one :class:`Method` subclass and registering it::
 
     >>> from fanns.bench.methods import METHODS, register_method
     >>> sorted(METHODS)[:2]
-    ['bruteforce', 'faiss']
+    ['bruteforce', 'chroma']
 """
 
 from __future__ import annotations
 
 from fanns.bench.methods.base import BuildParams, Method, pad_ids
 from fanns.bench.methods.bruteforce import BruteForceMethod
+from fanns.bench.methods.chroma_method import ChromaMethod
 from fanns.bench.methods.faiss_method import FaissMethod
 from fanns.bench.methods.fanns_method import FannsF32Method, FannsMethod, FannsRangeMethod
 from fanns.bench.methods.hnswlib_method import HnswlibMethod
+from fanns.bench.methods.lancedb_method import LanceDBMethod
 
 METHODS: dict[str, type[Method]] = {}
 
@@ -43,6 +45,8 @@ for _cls in (
     HnswlibMethod,
     FaissMethod,
     BruteForceMethod,
+    ChromaMethod,
+    LanceDBMethod,
 ):
     register_method(_cls)
 

@@ -83,6 +83,13 @@ class Method(ABC):
         ``config.k`` and deduplicated (graph searches need ``ef >= k``)."""
         return sorted({max(int(ef), int(config.k)) for ef in config.efs})
 
+    def prepare(self, filters: QueryFilters) -> None:
+        """Ready a workload's filters before its sweep (untimed; by default nothing to do).
+
+        Peers whose filter language cannot express a filter store it here, once per workload.
+        """
+        return None
+
     def memory_bytes(self) -> int | None:
         """Memory the built index reports for itself, ``None`` when it has no such report."""
         return None
