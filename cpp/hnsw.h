@@ -17,7 +17,6 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -26,6 +25,7 @@
 #include "bitset.h"
 #include "metric.h"
 #include "parallel.h"
+#include "random.h"
 #include "simd/distance.h"
 #include "topk.h"
 #include "visited.h"
@@ -70,7 +70,6 @@ public:
         if (params_.m_beta > params_.M0) throw std::invalid_argument("m_beta must be at most M * gamma");
         if (params_.M0 >= kMaxSlot) throw std::invalid_argument("M * gamma is too large");
         if (params_.ef_construction < 1) throw std::invalid_argument("ef_construction must be positive");
-        level_scale_ = 1.0 / std::log(double(params_.M));
     }
 
     std::size_t size() const { return size_; }
@@ -108,11 +107,9 @@ public:
         upper_.assign(n, {});
         levels_.assign(n, 0);
         locks_ = std::make_unique<SpinLock[]>(n);
-        std::mt19937_64 rng(params_.seed);
-        std::uniform_real_distribution<double> uniform(0.0, 1.0);
+        SplitMix64 rng(params_.seed);
         for (std::size_t i = 0; i < n; ++i) {
-            const double u = std::max(uniform(rng), 1e-300);
-            const int lvl = std::min(kMaxLevel, static_cast<int>(-std::log(u) * level_scale_));
+            const int lvl = geometric_level(rng, params_.M, kMaxLevel);
             levels_[i] = static_cast<std::uint8_t>(lvl);
             if (lvl > 0) upper_[i].assign(std::size_t(lvl) * (params_.M + 1), 0);
         }
@@ -478,7 +475,6 @@ private:
     std::size_t dim_;
     Metric metric_;
     HnswParams params_;
-    double level_scale_ = 1.0;
     std::size_t size_ = 0;
     std::size_t slot0_ = 0;
     std::vector<float> vectors_;
