@@ -28,6 +28,7 @@
 #include "random.h"
 #include "simd/distance.h"
 #include "topk.h"
+#include "validate.h"
 #include "visited.h"
 
 namespace fanns {
@@ -101,6 +102,7 @@ public:
     void build(const float* data, std::size_t n, std::size_t threads) {
         if (size_ != 0) throw std::logic_error("index is already built");
         if (n >= kNone) throw std::invalid_argument("too many vectors");
+        check_rows(data, n, dim_, "vectors");
         slot0_ = params_.M0 + 1;
         vectors_.assign(data, data + n * dim_);
         links0_.assign(n * slot0_, 0);
@@ -223,6 +225,7 @@ public:
         const std::size_t slot0 = params_.M0 + 1;
         auto fail = [](const std::string& what) { throw std::invalid_argument("corrupt index: " + what); };
         if (s.vectors.size() != n * dim_) fail("vector block size");
+        check_rows(s.vectors.data(), n, dim_, "stored vectors");
         if (s.links0.size() != n * slot0) fail("level-0 link block size");
         if (s.upper_offsets.size() != n + 1 || s.upper_offsets[0] != 0) fail("upper link offsets");
         if (s.upper_offsets[n] != s.upper_links.size()) fail("upper link block size");

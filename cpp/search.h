@@ -19,6 +19,7 @@
 #include "hnsw.h"
 #include "parallel.h"
 #include "planner.h"
+#include "validate.h"
 
 namespace fanns {
 
@@ -48,8 +49,9 @@ class HnswSearcher {
 public:
     explicit HnswSearcher(const Hnsw& graph) : graph_(graph) {}
 
-    void run(const BatchRequest& req, const BatchOutput& out) const {
+    void run(const BatchRequest& request, const BatchOutput& out) const {
         const std::size_t n = graph_.size();
+        const BatchRequest req = checked(request);
         // Starting plan per query; exact queries are grouped by filter.
         std::vector<std::vector<std::uint32_t>> exact_groups(req.filters.size());
         std::vector<Task> tasks;
@@ -81,6 +83,22 @@ public:
 
 private:
     static constexpr std::size_t kGroup = 16;
+
+    // The request with every argument the search relies on checked, and each
+    // filter's count recounted from its bits.
+    BatchRequest checked(const BatchRequest& request) const {
+        check_planner(request.planner, Hnsw::kMaxSlot);
+        check_result_size(request.nq, request.k, graph_.size());
+        check_rows(request.queries, request.nq, graph_.dim(), "queries");
+        BatchRequest req = request;
+        for (QueryFilter& f : req.filters) {
+            if (f.bits.words == nullptr || f.bits.size != graph_.size()) {
+                throw std::invalid_argument("a filter bitset does not cover every row");
+            }
+            f.count = checked_filter_count(f.bits, graph_.size());
+        }
+        return req;
+    }
 
     struct Task {
         int filter;
@@ -128,7 +146,7 @@ private:
         s.heaps.resize(t.queries.size());
         for (std::size_t i = 0; i < t.queries.size(); ++i) {
             qs[i] = query(req, t.queries[i]);
-            s.heaps[i].reset(req.k);
+            s.heaps[i].reset(std::min(req.k, graph_.size()));
         }
         scanner().scan_group(qs.data(), qs.size(), ids, s.heaps.data());
         for (std::size_t i = 0; i < t.queries.size(); ++i) emit(s.heaps[i], s.sorted, req, t.queries[i], Plan::exact, out);
@@ -136,11 +154,12 @@ private:
 
     void answer_one(const BatchRequest& req, std::size_t qi, Plan plan, Scratch& s, const BatchOutput& out) const {
         const std::size_t n = graph_.size();
-        const std::size_t ef = std::max(req.ef, req.k);
+        const std::size_t k = std::min(req.k, n);  // more is padding: no heap of that size
+        const std::size_t ef = std::min(std::max(req.ef, k), std::max<std::size_t>(n, 1));
         const int f = filter_of(req, qi);
         const QueryFilter* filter = f >= 0 ? &req.filters[std::size_t(f)] : nullptr;
         const float* q = query(req, qi);
-        s.results.reset(req.k);
+        s.results.reset(k);
         if (plan != Plan::empty) {
             const Distance dist = graph_.distance();
             auto lease = graph_.visited_pool().acquire(n);
@@ -153,13 +172,13 @@ private:
                 ap.switch_pass_rate = req.planner.switch_pass_rate;
                 ap.max_collect = req.planner.max_collect;
                 ap.budget = static_cast<std::size_t>(req.planner.budget_factor * double(filter->count)) + 256;
-                const TraversalOutcome outcome = adaptive_search(graph_, q, entry, ef, req.k, AcceptBitset{filter->bits},
+                const TraversalOutcome outcome = adaptive_search(graph_, q, entry, ef, k, AcceptBitset{filter->bits},
                                                                  ap, dist, *lease, s.queue, s.results);
                 plan = outcome == TraversalOutcome::exhausted ? Plan::exact
                        : outcome == TraversalOutcome::two_hop ? Plan::acorn
                                                                : Plan::filtered;
                 if (plan == Plan::exact) {
-                    s.results.reset(req.k);
+                    s.results.reset(k);
                     scanner().scan(q, filter->bits, n, s.results);
                 }
             }
