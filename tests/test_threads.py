@@ -1,4 +1,5 @@
-"""The engine's thread pool."""
+"""The engine's thread pool and scratch pools, and many Python threads
+searching one index at once."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import math
 import os
 import threading
 
+import numpy as np
 import pytest
 
 import fanns
@@ -118,3 +120,8 @@ def test_parallel_for_from_many_python_threads():
     n = 3000 * 3
     assert not errors
     assert results == [n * (n - 1) // 2] * 160
+
+
+def test_scratch_pool_keeps_at_most_one_idle_object_per_cpu():
+    assert _core._scratch_pool_idle_after(1) == 1
+    assert _core._scratch_pool_idle_after(200) == fanns.cpu_count()

@@ -1,5 +1,5 @@
 // Bindings for the engine's runtime: the CPUs it may use, and small probes
-// of its shared machinery (thread pool, candidate order) that
+// of its shared machinery (thread pool, scratch pool, candidate order) that
 // the tests drive directly.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -7,11 +7,13 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <vector>
 
 #include "bindings/register.h"
 #include "parallel.h"
+#include "scratch_pool.h"
 #include "topk.h"
 
 namespace py = pybind11;
@@ -59,6 +61,18 @@ py::tuple parallel_sum(std::size_t count, std::size_t threads, std::size_t chunk
     return py::make_tuple(sum.load(), distinct, workers);
 }
 
+// Holds `holders` objects of a ScratchPool at once, gives them back, and
+// returns how many the pool keeps idle.
+std::size_t scratch_pool_idle_after(std::size_t holders) {
+    ScratchPool<std::vector<char>> pool;
+    std::vector<std::unique_ptr<std::vector<char>>> held;
+    for (std::size_t i = 0; i < holders; ++i) {
+        held.push_back(pool.acquire([] { return std::make_unique<std::vector<char>>(64); }));
+    }
+    for (auto& h : held) pool.release(std::move(h));
+    return pool.idle();
+}
+
 }  // namespace
 
 void register_runtime(py::module_& m) {
@@ -68,6 +82,7 @@ void register_runtime(py::module_& m) {
     m.def("_rank_candidates", &rank_candidates, py::arg("distances"), py::arg("ids"));
     m.def("_parallel_sum", &parallel_sum, py::arg("count"), py::arg("threads"), py::arg("chunk"),
           py::arg("nested") = 0, py::arg("fail_at") = -1);
+    m.def("_scratch_pool_idle_after", &scratch_pool_idle_after, py::arg("holders"));
 }
 
 }  // namespace fanns::bindings

@@ -17,6 +17,7 @@
 
 #include "bitset.h"
 #include "parallel.h"
+#include "scratch_pool.h"
 #include "sparse/accumulate_search.h"
 #include "sparse/block_clustering.h"
 #include "sparse/csr_view.h"
@@ -25,7 +26,6 @@
 #include "sparse/knn_graph.h"
 #include "sparse/posting_lists.h"
 #include "sparse/query_plan.h"
-#include "sparse/query_scratch_pool.h"
 #include "sparse/sparse_search.h"
 #include "sparse/summaries.h"
 #include "sparse/term_map.h"
