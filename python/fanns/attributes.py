@@ -237,6 +237,11 @@ class _NumericColumn(_Column):
             key = float(bound)
         except OverflowError:
             key = math.inf if bound > 0 else -math.inf
+        if key != bound:
+            # An int no float equals (above 2**53, or beyond the float range):
+            # no float lies strictly between it and `key`, so values equal to
+            # `key` are on key's side of the bound, inclusive or not.
+            side = "left" if key > bound else "right"
         return int(np.searchsorted(self.sorted_values, key, side=side))
 
     def slice_for(
@@ -333,14 +338,45 @@ class _NumericColumn(_Column):
         return packed, stop - start
 
     def isin_bitmap(self, values: Sequence[int | float]) -> BitMap:
-        pieces = []
-        for value in values:
-            start, stop = self.slice_for(value, value)
-            if stop > start:
-                pieces.append(self.order[start:stop])
-        if not pieces:
+        keys = self._exact_keys(values)
+        if keys is None:  # values no array holds exactly: one lookup each
+            pieces = []
+            for value in values:
+                start, stop = self.slice_for(value, value)
+                if stop > start:
+                    pieces.append(self.order[start:stop])
+            ids = np.concatenate(pieces) if pieces else np.zeros(0, np.uint32)
+        else:
+            ids = self.order[np.isin(self.sorted_values, keys)]
+        if len(ids) == 0:
             return BitMap()
-        return bitmap_from_ids(np.unique(np.concatenate(pieces)))
+        return bitmap_from_ids(np.unique(ids))
+
+    def _exact_keys(self, values: Sequence[int | float]) -> np.ndarray | None:
+        """The values as an array compared exactly with the column's own
+        dtype (ints with ints, floats with floats), dropping values no row can
+        equal; None when they do not convert in bulk."""
+        types = set(map(type, values))
+        integer = self.kind != "float"
+        try:
+            if types <= {int}:
+                array = np.array(values, dtype=np.int64)
+                if integer:
+                    return array
+                as_float = array.astype(np.float64)
+                exact = np.abs(array) <= 2**53  # every such int is a float exactly
+                rest = np.flatnonzero(~exact)
+                exact[rest] = [float(values[i]) == values[i] for i in rest.tolist()]
+                return as_float[exact]
+            if types <= {float}:
+                array = np.array(values, dtype=np.float64)
+                if not integer:
+                    return array
+                whole = array[(array == np.floor(array)) & (np.abs(array) < 2.0**63)]
+                return whole.astype(np.int64)
+        except OverflowError:
+            return None
+        return None
 
     # -- read back / save ----------------------------------------------------------
     def to_list(self) -> list:

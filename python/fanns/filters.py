@@ -71,6 +71,11 @@ _ORDERING = ("<", "<=", ">", ">=")
 _OPERATORS = ("==", "!=", *_ORDERING)
 _NULL = "null"
 
+# Deepest nesting of &, | and ~ a filter may have (a chain of one operator
+# is one level): compiling, hashing and printing an expression recurse once
+# per level, so a limit keeps them far from Python's recursion limit.
+MAX_DEPTH = 100
+
 _NO_TRUTH_VALUE = (
     "a filter expression has no truth value. Combine filters with & (and), | (or) and "
     "~ (not) instead of and/or/not, put each comparison in parentheses, and write "
@@ -142,6 +147,41 @@ def _values(name: str, values: Any, what: str) -> list:
     return list(values)
 
 
+def _uniform_values(name: str, values: Any, what: str) -> tuple[tuple, tuple] | None:
+    """``(values, key)`` for a list or array of values of one type (int, float
+    or str), deduplicated in first-seen order, with a key of the type and the
+    sorted values; None for anything else (the per-value path handles it).
+    Linear or n log n in C, so isin() over a million values stays fast."""
+    if isinstance(values, np.ndarray):
+        if values.ndim != 1 or values.dtype.kind not in "iuf":
+            return None
+        array = values
+    elif isinstance(values, (list, tuple)) and values:
+        types = set(map(type, values))
+        if types == {str}:
+            unique = tuple(dict.fromkeys(values))
+            return unique, ("str", tuple(sorted(unique)))
+        if types == {int}:
+            try:
+                array = np.array(values, dtype=np.int64)
+            except OverflowError:
+                return None
+        elif types == {float}:
+            array = np.array(values, dtype=np.float64)
+        else:
+            return None
+    else:
+        return None
+    if array.dtype.kind == "f" and np.isnan(array).any():
+        _scalar(name, float("nan"), what)  # raises the NaN error
+    if array.size == 0:
+        return None
+    unique, first = np.unique(array, return_index=True)
+    ordered = array[np.sort(first)]
+    kind = "float" if array.dtype.kind == "f" else "int"
+    return tuple(ordered.tolist()), (kind, tuple(unique.tolist()))
+
+
 def _tag(value: Scalar) -> tuple[str, Scalar]:
     return (type(value).__name__, value)
 
@@ -178,10 +218,17 @@ class Expr:
         True
     """
 
-    __slots__ = ("_key",)
+    __slots__ = ("_key", "_depth")
 
-    def __init__(self, key: tuple) -> None:
+    def __init__(self, key: tuple | None, depth: int = 1) -> None:
+        if depth > MAX_DEPTH:
+            raise ValueError(
+                f"filter expression nests deeper than {MAX_DEPTH} levels of &, | and ~; "
+                "combine many terms at one level instead, e.g. field(a).isin(values) or "
+                "a & b & c rather than (a & (b | (c & ...)))"
+            )
         object.__setattr__(self, "_key", key)
+        object.__setattr__(self, "_depth", depth)
 
     def key(self) -> tuple:
         """Structural, hashable identity of the expression (``a & b`` and ``b & a`` agree)."""
@@ -202,16 +249,16 @@ class Expr:
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Expr):
-            return self._key == other._key
+            return self.key() == other.key()
         return NotImplemented
 
     def __ne__(self, other: object) -> bool:
         if isinstance(other, Expr):
-            return self._key != other._key
+            return self.key() != other.key()
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash(self._key)
+        return hash(self.key())
 
     def __and__(self, other: Any) -> Expr:
         return And((self, _operand(other, "&")))
@@ -307,10 +354,15 @@ class IsIn(Expr):
 
     def __init__(self, name: str, values: Iterable[Scalar]) -> None:
         what = f"field({name!r}).isin()"
-        items = _dedupe(_scalar(name, v, what) for v in _values(name, values, what))
+        uniform = _uniform_values(name, values, what)
+        if uniform is not None:  # one type throughout: deduplicated and keyed in bulk
+            items, key = uniform
+        else:
+            items = _dedupe(_scalar(name, v, what) for v in _values(name, values, what))
+            key = tuple(sorted(_tag(v) for v in items))
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "values", items)
-        super().__init__(("isin", name, tuple(sorted(_tag(v) for v in items))))
+        super().__init__(("isin", name, key))
 
     def _args(self) -> tuple:
         return (self.name, self.values)
@@ -375,24 +427,50 @@ class IsNull(Expr):
 
 
 class _Junction(Expr):
-    __slots__ = ("terms",)
+    """Terms joined by one operator. A chain ``a | b | c | ...`` built one
+    operator at a time costs O(1) per step: nested junctions of the same kind
+    are flattened, and the key computed, only when first needed."""
+
+    __slots__ = ("_parts", "_terms")
     _tag_name = ""
     _symbol = ""
 
     def __init__(self, terms: Iterable[Expr]) -> None:
-        flat: list[Expr] = []
-        for term in terms:
+        parts = tuple(terms)
+        depth = 1
+        for term in parts:
             if not isinstance(term, Expr):
                 raise TypeError(f"cannot combine a filter with a {type(term).__name__}")
-            if type(term) is type(self):
-                flat.extend(term.terms)  # type: ignore[attr-defined]
-            else:
-                flat.append(term)
-        if not flat:
+            # A junction of the same kind merges into this one: no new level.
+            depth = max(depth, term._depth if type(term) is type(self) else term._depth + 1)
+        if not parts:
             raise ValueError(f"{type(self).__name__} needs at least one term")
-        object.__setattr__(self, "terms", tuple(flat))
-        keys = tuple(sorted((t.key() for t in flat), key=repr))
-        super().__init__((self._tag_name, keys))
+        object.__setattr__(self, "_parts", parts)
+        object.__setattr__(self, "_terms", None)
+        super().__init__(None, depth)
+
+    @property
+    def terms(self) -> tuple[Expr, ...]:
+        """The terms, with nested junctions of the same kind merged in."""
+        if self._terms is None:
+            flat: list[Expr] = []
+            stack = list(reversed(self._parts))
+            while stack:
+                term = stack.pop()
+                if type(term) is not type(self):
+                    flat.append(term)
+                elif term._terms is not None:
+                    flat.extend(term._terms)
+                else:
+                    stack.extend(reversed(term._parts))
+            object.__setattr__(self, "_terms", tuple(flat))
+        return self._terms
+
+    def key(self) -> tuple:
+        if self._key is None:
+            keys = tuple(sorted((t.key() for t in self.terms), key=repr))
+            object.__setattr__(self, "_key", (self._tag_name, keys))
+        return self._key
 
     def _args(self) -> tuple:
         return (self.terms,)
@@ -429,7 +507,12 @@ class Not(Expr):
         if not isinstance(term, Expr):
             raise TypeError(f"~ needs a filter, not a {type(term).__name__}")
         object.__setattr__(self, "term", term)
-        super().__init__(("not", term.key()))
+        super().__init__(None, term._depth + 1)
+
+    def key(self) -> tuple:
+        if self._key is None:
+            object.__setattr__(self, "_key", ("not", self.term.key()))
+        return self._key
 
     def _args(self) -> tuple:
         return (self.term,)
@@ -620,7 +703,7 @@ class _Compiler:
                 f"attribute {name!r} is set-valued (strings); use "
                 f"field({name!r}).contains_any(values) instead of isin()"
             )
-        for value in expr.values:
+        for value in {type(v): v for v in expr.values}.values():  # one check per type
             _check_value(name, kind, value)
         if kind == _NULL or not expr.values:
             return BitMap()
