@@ -85,7 +85,9 @@ def test_candidate_order_is_total_with_nan():
     ids = rng.permutation(400).astype(np.uint32)
     order = _core._rank_candidates(d, ids)
     # NaN after every number; ties (and NaNs among themselves) by id.
-    key = sorted(range(400), key=lambda i: (bool(np.isnan(d[i])), 0.0 if np.isnan(d[i]) else d[i], ids[i]))
+    key = sorted(
+        range(400), key=lambda i: (bool(np.isnan(d[i])), 0.0 if np.isnan(d[i]) else d[i], ids[i])
+    )
     assert order.tolist() == key
 
 
@@ -173,7 +175,9 @@ def test_bits_past_n_are_rejected_and_counts_recounted():
         index._engine.search(x[:2], 5, 64, 1, [bad], [4], np.zeros(2, np.int32), {})
     # A wrong count must not change the answer: the engine counts the bits.
     for count in (0, 3, n):
-        ids, _, _ = index._engine.search(x[:2], 5, 64, 1, [words], [count], np.zeros(2, np.int32), {})
+        ids, _, _ = index._engine.search(
+            x[:2], 5, 64, 1, [words], [count], np.zeros(2, np.int32), {}
+        )
         assert sorted(ids[0][:3].tolist()) == [3, 500, 999]
         assert (ids[:, 3:] == -1).all()
 

@@ -125,3 +125,116 @@ def test_parallel_for_from_many_python_threads():
 def test_scratch_pool_keeps_at_most_one_idle_object_per_cpu():
     assert _core._scratch_pool_idle_after(1) == 1
     assert _core._scratch_pool_idle_after(200) == fanns.cpu_count()
+
+
+# ------------------------------------------- many threads, one index each
+N_DENSE, DIM = 6000, 24
+
+
+@pytest.fixture(scope="module")
+def dense_index():
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((N_DENSE, DIM)).astype(np.float32)
+    attributes = {
+        "year": rng.integers(1990, 2025, N_DENSE),
+        "cat": rng.choice(["a", "b", "c"], N_DENSE),
+    }
+    index = fanns.Index.build(
+        x, attributes=attributes, M=12, ef_construction=64, range_attribute="year", threads=2
+    )
+    return index, rng.standard_normal((32, DIM)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def sparse_index():
+    from scipy import sparse
+
+    rng = np.random.default_rng(12)
+    docs = sparse.random(3000, 500, density=0.02, format="csr", random_state=rng, dtype=np.float32)
+    queries = sparse.random(32, 500, density=0.03, format="csr", random_state=rng, dtype=np.float32)
+    years = rng.integers(2000, 2020, 3000)
+    return fanns.SparseIndex.build(docs, attributes={"year": years}, knn=4, threads=2), queries
+
+
+def _dense_calls(index, queries):
+    f = fanns.field
+    filters = [
+        (None, None),
+        (f("cat") != "c", 100),  # traversal with a predicate
+        (f("cat") == "a", 100),  # two-hop traversal
+        ((f("year") >= 2020) & (f("cat") != "b"), 100),  # selective: two-hop or exact
+        (f("year").between(1995, 2010), 200),  # answered by the range graph
+        ([f("year") == 2000 + (i % 5) for i in range(len(queries))], None),  # one per query
+    ]
+    return [
+        lambda flt=flt, t=t: index.search(
+            queries, k=10, ef=48, filter=flt, threads=1, exact_threshold=t
+        )
+        for flt, t in filters
+    ]
+
+
+def test_eight_threads_search_one_index_like_one(dense_index, sparse_index):
+    index, queries = dense_index
+    sparse, sparse_queries = sparse_index
+    calls = _dense_calls(index, queries) + [
+        lambda: sparse.search(sparse_queries, k=10, threads=1),
+        lambda: sparse.search(sparse_queries, k=10, filter=fanns.field("year") < 2005, threads=1),
+    ]
+    plans = set()
+    for call in calls:
+        plans.update(call().plans.tolist())
+    # The calls cover every way of answering a query.
+    assert {"graph", "exact", "range", "filtered", "acorn"} <= plans, plans
+
+    def answer(call):
+        r = call()
+        return (r.ids.copy(), (r.distances if hasattr(r, "distances") else r.scores).copy())
+
+    expected = [answer(call) for call in calls]
+    differences, errors = [], []
+    start = threading.Barrier(8)
+
+    def worker(seed: int):
+        order = np.random.default_rng(seed).permutation(len(calls) * 6) % len(calls)
+        try:
+            start.wait()
+            for j in order.tolist():
+                ids, values = answer(calls[j])
+                if not (
+                    np.array_equal(ids, expected[j][0]) and np.array_equal(values, expected[j][1])
+                ):
+                    differences.append(j)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert differences == []
+
+
+def test_concurrent_multithreaded_searches_match(dense_index):
+    # Each call also fans out on the engine's pool (threads=0) while others run.
+    index, queries = dense_index
+    flt = fanns.field("cat") != "c"
+    expected = index.search(queries, k=10, filter=flt, threads=1)
+    outcomes = []
+
+    def worker():
+        for _ in range(5):
+            r = index.search(queries, k=10, filter=flt, threads=0)
+            outcomes.append(
+                np.array_equal(r.ids, expected.ids)
+                and np.array_equal(r.distances, expected.distances)
+            )
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes == [True] * 40
