@@ -187,7 +187,7 @@ def _values(d: Draw) -> list:
             return [str(v) for v in range(size)] + STRINGS
         if base == 2:
             return [v * 0.5 for v in range(size)]
-        return [d.between(-60, 60) for _ in range(size)]
+        return np.random.default_rng(d.below(2**16)).integers(-60, 60, size).tolist()
     return [_value(d) for _ in range(size)]
 
 
