@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.p
 
 # Coverage of fanns guides the fuzzer; the harness itself is not instrumented.
 with atheris.instrument_imports(include=["fanns"]):
+    import fuzz_files
     import fuzz_targets
 
 
@@ -28,7 +29,7 @@ def main() -> None:
     target = fuzz_targets.TARGETS[sys.argv[1]]
     # Build the shared index and file templates before fuzzing starts.
     for name in ("dense", "sparse"):
-        fuzz_targets.template(name)
+        fuzz_files.template(name)
     atheris.Setup([sys.argv[0], *sys.argv[2:]], target)
     atheris.Fuzz()
 
