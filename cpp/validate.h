@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdio>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -28,12 +29,15 @@ inline void check_rows(const float* data, std::size_t n, std::size_t dim, const 
         double norm = 0.0;
         for (std::size_t j = 0; j < dim; ++j) norm += double(row[j]) * double(row[j]);
         if (!(norm <= kMaxSquaredNorm)) {  // also catches NaN
-            throw std::invalid_argument(
-                std::string(what) + " row " + std::to_string(i) +
-                (std::isfinite(norm) ? " is too large: its squared norm " + std::to_string(norm) +
-                                           " exceeds " + std::to_string(kMaxSquaredNorm) +
-                                           ", where float32 distances overflow"
-                                     : " holds NaN or infinite values, or overflows float32 distances"));
+            char detail[128];
+            if (std::isfinite(norm)) {
+                std::snprintf(detail, sizeof(detail), " is too large: its squared norm %.3g exceeds %.3g", norm,
+                              kMaxSquaredNorm);
+            } else {
+                std::snprintf(detail, sizeof(detail), " holds NaN or infinite values");
+            }
+            throw std::invalid_argument(std::string(what) + " row " + std::to_string(i) + detail +
+                                        (std::isfinite(norm) ? ", where float32 distances overflow" : ""));
         }
     }
 }
