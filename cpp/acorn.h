@@ -16,6 +16,7 @@
 // does a two-hop traversal whose queue runs dry: it saw only an island.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -47,7 +48,7 @@ TraversalOutcome adaptive_search(const Hnsw& g, const Scorer& score, std::uint32
     results.reset(ef);
     bool two_hop = p.start_two_hop;
     std::size_t scored = 0, scored_passing = 0;
-    const std::size_t max_collect = p.max_collect ? p.max_collect : g.params().M0;
+    const std::size_t max_collect = std::min<std::size_t>(p.max_collect ? p.max_collect : g.params().M0, Hnsw::kMaxSlot);
     std::uint32_t fresh[Hnsw::kMaxSlot];
     float scores[Hnsw::kMaxSlot];
 

@@ -19,7 +19,6 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -28,10 +27,12 @@
 #include "bitset.h"
 #include "metric.h"
 #include "parallel.h"
+#include "random.h"
 #include "simd/distance.h"
 #include "store/row_store.h"
 #include "store/scorers.h"
 #include "topk.h"
+#include "validate.h"
 #include "visited.h"
 
 namespace fanns {
@@ -76,7 +77,6 @@ public:
         if (params_.m_beta > params_.M0) throw std::invalid_argument("m_beta must be at most M * gamma");
         if (params_.M0 >= kMaxSlot) throw std::invalid_argument("M * gamma is too large");
         if (params_.ef_construction < 1) throw std::invalid_argument("ef_construction must be positive");
-        level_scale_ = 1.0 / std::log(double(params_.M));
     }
 
     std::size_t size() const { return size_; }
@@ -109,17 +109,16 @@ public:
     void build(const float* data, std::size_t n, std::size_t threads) {
         if (size_ != 0) throw std::logic_error("index is already built");
         if (n >= kNone) throw std::invalid_argument("too many vectors");
+        check_rows(data, n, dim_, "vectors");
         slot0_ = params_.M0 + 1;
         store_.assign(data, n);
         links0_.assign(n * slot0_, 0);
         upper_.assign(n, {});
         levels_.assign(n, 0);
         locks_ = std::make_unique<SpinLock[]>(n);
-        std::mt19937_64 rng(params_.seed);
-        std::uniform_real_distribution<double> uniform(0.0, 1.0);
+        SplitMix64 rng(params_.seed);
         for (std::size_t i = 0; i < n; ++i) {
-            const double u = std::max(uniform(rng), 1e-300);
-            const int lvl = std::min(kMaxLevel, static_cast<int>(-std::log(u) * level_scale_));
+            const int lvl = geometric_level(rng, params_.M, kMaxLevel);
             levels_[i] = static_cast<std::uint8_t>(lvl);
             if (lvl > 0) upper_[i].assign(std::size_t(lvl) * (params_.M + 1), 0);
         }
@@ -237,6 +236,7 @@ public:
         const std::size_t slot0 = params_.M0 + 1;
         auto fail = [](const std::string& what) { throw std::invalid_argument("corrupt index: " + what); };
         if (s.vectors.size() != n * dim_) fail("vector block size");
+        check_rows(s.vectors.data(), n, dim_, "stored vectors");
         if (s.links0.size() != n * slot0) fail("level-0 link block size");
         if (s.upper_offsets.size() != n + 1 || s.upper_offsets[0] != 0) fail("upper link offsets");
         if (s.upper_offsets[n] != s.upper_links.size()) fail("upper link block size");
@@ -483,7 +483,6 @@ private:
     std::size_t dim_;
     Metric metric_;
     HnswParams params_;
-    double level_scale_ = 1.0;
     std::size_t size_ = 0;
     std::size_t slot0_ = 0;
     RowStore store_;

@@ -24,6 +24,7 @@
 #include "parallel.h"
 #include "planner.h"
 #include "store/scorers.h"
+#include "validate.h"
 
 namespace fanns {
 
@@ -53,8 +54,9 @@ class HnswSearcher {
 public:
     explicit HnswSearcher(const Hnsw& graph) : graph_(graph) {}
 
-    void run(const BatchRequest& req, const BatchOutput& out) const {
+    void run(const BatchRequest& request, const BatchOutput& out) const {
         const std::size_t n = graph_.size();
+        const BatchRequest req = checked(request);
         // Starting plan per query; scanned queries are grouped by filter (a
         // filter's plan depends only on its count, so one plan per group).
         std::vector<std::vector<std::uint32_t>> scan_groups(req.filters.size());
@@ -94,13 +96,37 @@ public:
     Plan plan_for(const BatchRequest& req, int f) const {
         const std::size_t n = graph_.size();
         const std::size_t passing = f >= 0 ? req.filters[std::size_t(f)].count : n;
-        const PlanInput in{n, passing, f >= 0, graph_.params().M0, scan_depth(req.ef, req.k), graph_.store().coded()};
+        const PlanInput in{n, passing, f >= 0, graph_.params().M0, scan_depth(ef_of(req), k_of(req)),
+                           graph_.store().coded()};
         return choose_plan(in, req.planner);
     }
 
 private:
     static constexpr std::size_t kGroup = 16;
     static constexpr std::size_t kScanBlock = 64;  // passing rows per block of a code scan
+
+    // The request with every argument the search relies on checked, and each
+    // filter's count recounted from its bits.
+    BatchRequest checked(const BatchRequest& request) const {
+        check_planner(request.planner, Hnsw::kMaxSlot);
+        check_result_size(request.nq, request.k, graph_.size());
+        check_rows(request.queries, request.nq, graph_.dim(), "queries");
+        BatchRequest req = request;
+        for (QueryFilter& f : req.filters) {
+            if (f.bits.words == nullptr || f.bits.size != graph_.size()) {
+                throw std::invalid_argument("a filter bitset does not cover every row");
+            }
+            f.count = checked_filter_count(f.bits, graph_.size());
+        }
+        return req;
+    }
+
+    // k and ef clamped to the rows there are: more is padding, and no heap
+    // is sized by it.
+    std::size_t k_of(const BatchRequest& req) const { return std::min(req.k, graph_.size()); }
+    std::size_t ef_of(const BatchRequest& req) const {
+        return std::min(std::max(req.ef, k_of(req)), std::max<std::size_t>(graph_.size(), 1));
+    }
 
     struct Task {
         int filter;
@@ -160,7 +186,7 @@ private:
         s.heaps.resize(t.queries.size());
         for (std::size_t i = 0; i < t.queries.size(); ++i) {
             qs[i] = query(req, t.queries[i]);
-            s.heaps[i].reset(req.k);
+            s.heaps[i].reset(k_of(req));
         }
         scanner().scan_group(qs.data(), qs.size(), ids, s.heaps.data());
         for (std::size_t i = 0; i < t.queries.size(); ++i) emit(s.heaps[i], s.sorted, req, t.queries[i], Plan::exact, out);
@@ -172,7 +198,7 @@ private:
     void answer_scan_group(const BatchRequest& req, const Task& t, const std::vector<std::uint32_t>& ids,
                            Scratch& s, const BatchOutput& out) const {
         const RowStore& store = graph_.store();
-        const std::size_t depth = scan_depth(req.ef, req.k);
+        const std::size_t depth = scan_depth(ef_of(req), k_of(req));
         const std::size_t count = t.queries.size();
         s.heaps.resize(count);
         s.codes.resize(count);
@@ -197,7 +223,7 @@ private:
         for (std::size_t i = 0; i < count; ++i) {
             const float* q = query(req, t.queries[i]);
             s.heaps[i].sorted_into(s.sorted);
-            s.results.reset(req.k);
+            s.results.reset(k_of(req));
             rescore(store, q, s.sorted, s.results, s.rescore_distances, s.rescore_ids);
             emit(s.results, s.sorted, req, t.queries[i], Plan::scan, out);
         }
@@ -205,7 +231,7 @@ private:
 
     void answer_one(const BatchRequest& req, std::size_t qi, Plan plan, Scratch& s, const BatchOutput& out) const {
         const float* q = query(req, qi);
-        s.results.reset(req.k);
+        s.results.reset(k_of(req));
         if (plan != Plan::empty) {
             const RowStore& store = graph_.store();
             if (store.coded()) {
@@ -223,7 +249,8 @@ private:
     template <class Scorer>
     Plan traverse(const BatchRequest& req, std::size_t qi, Plan plan, const Scorer& score, Scratch& s) const {
         const std::size_t n = graph_.size();
-        const std::size_t ef = std::max(req.ef, req.k);
+        const std::size_t k = k_of(req);
+        const std::size_t ef = ef_of(req);
         const int f = filter_of(req, qi);
         const float* q = query(req, qi);
         auto lease = graph_.visited_pool().acquire(n);
@@ -237,16 +264,16 @@ private:
             ap.switch_pass_rate = req.planner.switch_pass_rate;
             ap.max_collect = req.planner.max_collect;
             ap.budget = static_cast<std::size_t>(req.planner.budget_factor * double(filter.count)) + 256;
-            const TraversalOutcome outcome = adaptive_search(graph_, score, entry, ef, req.k, AcceptBitset{filter.bits},
+            const TraversalOutcome outcome = adaptive_search(graph_, score, entry, ef, k, AcceptBitset{filter.bits},
                                                              ap, *lease, s.queue, s.results);
             if (outcome == TraversalOutcome::exhausted) {
-                s.results.reset(req.k);
+                s.results.reset(k);
                 scanner().scan(q, filter.bits, n, s.results);
                 return Plan::exact;
             }
             plan = outcome == TraversalOutcome::two_hop ? Plan::acorn : Plan::filtered;
         }
-        if (Scorer::approximate) rescore_results(q, req.k, s);
+        if (Scorer::approximate) rescore_results(q, k, s);
         return plan;
     }
 

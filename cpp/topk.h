@@ -12,10 +12,22 @@ struct Candidate {
     std::uint32_t id;
 };
 
-// Orders by distance, then id, so that results are deterministic.
-inline bool closer(const Candidate& a, const Candidate& b) {
-    return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
+// Whether `a` ranks before `b` when larger values are better (`larger`) or
+// smaller ones are; ties by smaller id. A total order even with NaN, which
+// ranks after every number, so sorts and heaps never see an inconsistent
+// comparison (the engine rejects input that would produce one).
+template <bool larger>
+inline bool ranks_before(const Candidate& a, const Candidate& b) {
+    if (larger ? a.distance > b.distance : a.distance < b.distance) return true;
+    if (larger ? b.distance > a.distance : b.distance < a.distance) return false;
+    if (a.distance == b.distance) return a.id < b.id;
+    const bool a_nan = a.distance != a.distance, b_nan = b.distance != b.distance;
+    if (a_nan != b_nan) return b_nan;
+    return a.id < b.id;
 }
+
+// Orders by distance, then id, so that results are deterministic.
+inline bool closer(const Candidate& a, const Candidate& b) { return ranks_before<false>(a, b); }
 
 // Rankings a ResultHeap can keep. Each says whether `a` ranks before `b`
 // (ties by smaller id) and whether a value `a` beats a value `b`.
@@ -24,9 +36,7 @@ struct SmallerFirst {  // distances: smaller is better
     static bool beats(float a, float b) { return a < b; }
 };
 struct LargerFirst {  // scores such as inner products: larger is better
-    bool operator()(const Candidate& a, const Candidate& b) const {
-        return a.distance > b.distance || (a.distance == b.distance && a.id < b.id);
-    }
+    bool operator()(const Candidate& a, const Candidate& b) const { return ranks_before<true>(a, b); }
     static bool beats(float a, float b) { return a > b; }
 };
 

@@ -1,11 +1,13 @@
 // Visited sets for graph traversal: one tag per node, cleared in O(1) by
-// bumping an epoch, and pooled so concurrent searches never allocate.
+// bumping an epoch, and pooled so concurrent searches rarely allocate.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <vector>
+
+#include "scratch_pool.h"
 
 namespace fanns {
 
@@ -37,61 +39,26 @@ private:
     std::uint16_t epoch_ = 0;
 };
 
+// Visited tables shared by the searches of one graph (scratch_pool.h).
 class VisitedPool {
 public:
-    class Lease {
-    public:
-        Lease(VisitedPool* pool, std::unique_ptr<VisitedTable> table)
-            : pool_(pool), table_(std::move(table)) {}
-        Lease(Lease&&) = default;
-        Lease& operator=(Lease&&) = delete;
-        Lease(const Lease&) = delete;
-        ~Lease() {
-            if (table_) pool_->give_back(std::move(table_));
-        }
-        VisitedTable& operator*() { return *table_; }
-        VisitedTable* operator->() { return table_.get(); }
-
-    private:
-        VisitedPool* pool_;
-        std::unique_ptr<VisitedTable> table_;
-    };
+    using Lease = ScratchPool<VisitedTable>::Lease;
 
     // A table ready for a traversal over `size` ids.
     Lease acquire(std::size_t size) {
-        std::unique_ptr<VisitedTable> table;
-        {
-            std::lock_guard<std::mutex> guard(mutex_);
-            if (!free_.empty()) {
-                table = std::move(free_.back());
-                free_.pop_back();
-            }
-        }
-        if (!table) table = std::make_unique<VisitedTable>(size);
-        table->begin(size);
-        return Lease(this, std::move(table));
+        Lease lease = pool_.lease([size] { return std::make_unique<VisitedTable>(size); });
+        lease->begin(size);
+        return lease;
     }
 
     std::size_t memory_bytes() const {
-        std::lock_guard<std::mutex> guard(mutex_);
-        std::size_t total = 0;
-        for (const auto& t : free_) total += t->memory_bytes();
-        return total;
+        return pool_.idle_bytes([](const VisitedTable& t) { return t.memory_bytes(); });
     }
-
-    void clear() {
-        std::lock_guard<std::mutex> guard(mutex_);
-        free_.clear();
-    }
+    std::size_t idle() const { return pool_.idle(); }
+    void clear() { pool_.clear(); }
 
 private:
-    void give_back(std::unique_ptr<VisitedTable> table) {
-        std::lock_guard<std::mutex> guard(mutex_);
-        free_.push_back(std::move(table));
-    }
-
-    mutable std::mutex mutex_;
-    std::vector<std::unique_ptr<VisitedTable>> free_;
+    ScratchPool<VisitedTable> pool_;
 };
 
 }  // namespace fanns

@@ -68,6 +68,27 @@ def check(index, data, queries, flt, masks, *, k=10, min_recall=0.95, **kwargs):
 
 SELECTIVITIES = [1.0, 0.5, 0.1, 0.01, 0.001, 0.0]
 
+# At N = 6000 the default exact_threshold (4 * ef * M0 = 8192) is above n:
+# every filtered query is scanned exactly. exact_threshold=10 sends the same
+# filters to the traversal plans instead; the tests assert which they got.
+TRAVERSAL = {"filtered", "acorn"}
+
+
+def assert_plans(result, masks, exact_threshold):
+    """Each query's plan is one its filter allows: empty when nothing passes,
+    graph when everything does, exact under the default threshold."""
+    for i, plan in enumerate(result.plans.tolist()):
+        mask = masks[i] if isinstance(masks, list) else masks
+        passing = int(mask.sum())
+        if passing == 0:
+            assert plan == "empty"
+        elif passing == N:
+            assert plan == "graph"
+        elif exact_threshold is None:
+            assert plan == "exact"
+        else:
+            assert plan in TRAVERSAL | {"exact"}
+
 
 @pytest.mark.parametrize("selectivity", SELECTIVITIES)
 @pytest.mark.parametrize("exact_threshold", [None, 10])
@@ -82,10 +103,16 @@ def test_uncorrelated_range_at_every_selectivity(world, selectivity, exact_thres
         cols["u"] < selectivity if selectivity < 1 else cols["u"] >= 0,
         exact_threshold=exact_threshold,
     )
+    assert_plans(
+        result, cols["u"] < selectivity if selectivity < 1 else cols["u"] >= 0, exact_threshold
+    )
     if selectivity == 0.0:
         assert (result.ids == -1).all() and set(result.plans) == {"empty"}
     if selectivity == 1.0:
         assert set(result.plans) == {"graph"}
+    if exact_threshold == 10 and selectivity in (0.5, 0.1):
+        # Most queries are answered by traversal, not by its exact fallback.
+        assert np.isin(result.plans, list(TRAVERSAL)).mean() >= 0.5
 
 
 @pytest.mark.parametrize("exact_threshold", [None, 10])
@@ -93,7 +120,10 @@ def test_correlated_per_query_filters(world, exact_threshold):
     index, data, queries, qlabels, cols = world
     filters = [field("cluster") == f"c{c}" for c in qlabels]
     masks = [cols["cluster"] == f"c{c}" for c in qlabels]
-    check(index, data, queries, filters, masks, exact_threshold=exact_threshold)
+    result = check(index, data, queries, filters, masks, exact_threshold=exact_threshold)
+    assert_plans(result, masks, exact_threshold)
+    if exact_threshold == 10:
+        assert np.isin(result.plans, list(TRAVERSAL)).mean() >= 0.5
 
 
 @pytest.mark.parametrize("keep", [0.55, 0.1])
@@ -104,6 +134,7 @@ def test_anti_correlated_filters_adapt(world, keep, exact_threshold):
     filters = [(field("cluster") != f"c{c}") & (field("u") < keep) for c in qlabels]
     masks = [(cols["cluster"] != f"c{c}") & (cols["u"] < keep) for c in qlabels]
     result = check(index, data, queries, filters, masks, exact_threshold=exact_threshold)
+    assert_plans(result, masks, exact_threshold)
     if exact_threshold is not None and keep == 0.55:
         assert set(result.plans) <= {"filtered", "acorn", "exact"}
 
@@ -140,7 +171,8 @@ def test_equality_isin_contains_and_combinations(world):
     ]
     for flt, mask in cases:
         for threshold in (None, 10):
-            check(index, data, queries, flt, mask, exact_threshold=threshold)
+            result = check(index, data, queries, flt, mask, exact_threshold=threshold)
+            assert_plans(result, mask, threshold)
 
 
 def test_masks_and_bitmaps(world):
@@ -148,8 +180,9 @@ def test_masks_and_bitmaps(world):
     rng = np.random.default_rng(8)
     for fraction in (0.7, 0.2, 0.004):
         mask = rng.random(N) < fraction
-        check(index, data, queries, mask, mask, exact_threshold=10)
-        check(index, data, queries, BitMap(np.flatnonzero(mask).tolist()), mask)
+        assert_plans(check(index, data, queries, mask, mask, exact_threshold=10), mask, 10)
+        bitmap = BitMap(np.flatnonzero(mask).tolist())
+        assert_plans(check(index, data, queries, bitmap, mask), mask, None)
     empty = np.zeros(N, bool)
     check(index, data, queries, empty, empty)
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from pyroaring import BitMap, FrozenBitMap
 
-import fanns.filters as filters_module
+import fanns.filters.batches as filters_module  # where compile_groups looks its helpers up
 from fanns._fileformat import read_index_file, write_index_file
 from fanns.attributes import AttributeStore
 from fanns.filters import (

@@ -12,5 +12,6 @@ void register_simd(pybind11::module_& m);
 void register_hnsw(pybind11::module_& m);
 void register_range(pybind11::module_& m);
 void register_sparse(pybind11::module_& m);
+void register_runtime(pybind11::module_& m);
 
 }  // namespace fanns::bindings

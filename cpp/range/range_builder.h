@@ -30,6 +30,7 @@
 #include "range/segment_layout.h"
 #include "simd/distance.h"
 #include "topk.h"
+#include "validate.h"
 #include "visited.h"
 
 namespace fanns::range {
@@ -45,6 +46,7 @@ public:
                std::size_t threads) {
         if (total_rows >= 0xffffffffu) throw std::invalid_argument("too many rows");
         if (n > total_rows) throw std::invalid_argument("more sorted positions than rows");
+        check_rows(data, total_rows, g_.dim(), "vectors");
         std::vector<std::uint8_t> seen(total_rows, 0);
         for (std::size_t i = 0; i < n; ++i) {
             if (order[i] >= total_rows) throw std::invalid_argument("row order names a row out of range");

@@ -42,6 +42,7 @@
 #include "range/range_scan.h"
 #include "range/segment_layout.h"
 #include "topk.h"
+#include "validate.h"
 #include "visited.h"
 
 namespace fanns::range {
@@ -99,6 +100,8 @@ public:
     explicit RangeSearcher(const RangeGraph& graph) : g_(graph) {}
 
     void run(const RangeQueries& q, const RangeSearchParams& params, const RangeOutput& out) const {
+        check_result_size(q.nq, params.k, g_.size());
+        check_rows(q.vectors, q.nq, g_.dim(), "queries");
         std::vector<Scratch> scratch(std::min(resolve_threads(params.threads), std::max<std::size_t>(q.nq, 1)));
         for (auto& s : scratch) s.scanner = std::make_unique<RangeScanner>(g_.rows(), g_.order(), g_.dim(), g_.metric());
         parallel_for(q.nq, params.threads, 1, [&](std::size_t i, std::size_t w) {

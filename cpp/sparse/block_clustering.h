@@ -17,7 +17,7 @@
 #include "parallel.h"
 #include "sparse/forward_index.h"
 #include "sparse/half.h"
-#include "sparse/random.h"
+#include "random.h"
 
 namespace fanns::sparse {
 

@@ -20,7 +20,7 @@
 #include "sparse/forward_index.h"
 #include "sparse/half.h"
 #include "sparse/posting_lists.h"
-#include "sparse/query_scratch_pool.h"
+#include "scratch_pool.h"
 #include "sparse/sparse_search.h"
 #include "sparse/term_map.h"
 #include "topk.h"

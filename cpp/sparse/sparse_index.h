@@ -17,6 +17,7 @@
 
 #include "bitset.h"
 #include "parallel.h"
+#include "scratch_pool.h"
 #include "sparse/accumulate_search.h"
 #include "sparse/block_clustering.h"
 #include "sparse/csr_view.h"
@@ -25,10 +26,10 @@
 #include "sparse/knn_graph.h"
 #include "sparse/posting_lists.h"
 #include "sparse/query_plan.h"
-#include "sparse/query_scratch_pool.h"
 #include "sparse/sparse_search.h"
 #include "sparse/summaries.h"
 #include "sparse/term_map.h"
+#include "validate.h"
 
 namespace fanns::sparse {
 
@@ -158,10 +159,14 @@ public:
     // Top-k of every query row. ids/scores: n_queries * k; plans and scored
     // (documents scored exactly): n_queries. Filtered queries whose bitset
     // passes at most exact_threshold documents are scored exactly over those.
-    void search(const CsrView& queries, const SearchParams& params, const QueryFilters& filters,
+    void search(const CsrView& queries, const SearchParams& request, const QueryFilters& filters,
                 std::size_t exact_threshold, std::size_t threads, std::int64_t* ids, float* scores,
                 std::uint8_t* plans, std::uint32_t* scored) const {
-        if (params.k == 0) throw std::invalid_argument("k must be at least 1");
+        check_result_size(queries.n_rows, request.k, n_docs_);
+        const std::size_t k = request.k;  // output columns; heaps keep at most n_docs
+        SearchParams params = request;
+        params.k = std::min<std::size_t>(k, std::max<std::size_t>(n_docs_, 1));
+        params.rerank = std::min<std::size_t>(params.rerank, std::max<std::size_t>(n_docs_, 1));
         if (!(params.heap_factor >= 0.0f) || !std::isfinite(params.heap_factor)) {
             throw std::invalid_argument("heap_factor must be a finite number >= 0");
         }
@@ -170,11 +175,15 @@ public:
                                         " columns but the index has only " + std::to_string(n_terms_) + " terms");
         }
         queries.validate("queries", queries.nnz(), std::numeric_limits<float>::max());
-        for (const auto& b : filters.bitsets) {
-            if (b.size != n_docs_) throw std::invalid_argument("a filter bitset does not cover every document");
-        }
         if (filters.counts.size() != filters.bitsets.size()) {
             throw std::invalid_argument("one count per filter bitset expected");
+        }
+        std::vector<std::size_t> counts;  // recounted: the passed counts are not trusted
+        for (const auto& b : filters.bitsets) {
+            if (b.size != n_docs_ || b.words == nullptr) {
+                throw std::invalid_argument("a filter bitset does not cover every document");
+            }
+            counts.push_back(checked_filter_count(b, n_docs_));
         }
         if (filters.query_filter != nullptr) {
             for (std::size_t q = 0; q < queries.n_rows; ++q) {
@@ -193,7 +202,7 @@ public:
             s->load(terms_, queries, q);
             const std::int32_t f = filters.query_filter == nullptr ? -1 : filters.query_filter[q];
             Plan plan = Plan::blocks;
-            if (f >= 0 && filters.counts[static_cast<std::size_t>(f)] <= exact_threshold) {
+            if (f >= 0 && counts[static_cast<std::size_t>(f)] <= exact_threshold) {
                 plan = Plan::exact;
                 search_exact(view, params, filters.bitsets[static_cast<std::size_t>(f)], *s);
             } else {
@@ -210,7 +219,7 @@ public:
                         // Only passing documents are scored, so a visited block costs about
                         // pass_rate of an unfiltered one: relax the skipping threshold to
                         // match, which keeps recall as the filtered k-th score drops.
-                        const double pass_rate = static_cast<double>(filters.counts[static_cast<std::size_t>(f)]) /
+                        const double pass_rate = static_cast<double>(counts[static_cast<std::size_t>(f)]) /
                                                  static_cast<double>(std::max<std::size_t>(1, n_docs_));
                         SearchParams filtered = params;
                         filtered.heap_factor = static_cast<float>(params.heap_factor * std::sqrt(std::min(1.0, pass_rate)));
@@ -218,7 +227,7 @@ public:
                     }
                 }
             }
-            write_ranked(s->top(), params.k, s->ranked(), ids + q * params.k, scores + q * params.k);
+            write_ranked(s->top(), k, s->ranked(), ids + q * k, scores + q * k);
             plans[q] = static_cast<std::uint8_t>(plan);
             scored[q] = static_cast<std::uint32_t>(std::min<std::size_t>(s->scored, 0xffffffffu));
             s->clear();

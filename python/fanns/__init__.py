@@ -7,7 +7,7 @@ Example:
     >>> ids, distances = index.search(vectors[:2], k=5, filter=fanns.field("year") >= 2010)
 """
 
-from fanns._core import simd_best_level, simd_level, simd_levels
+from fanns._core import cpu_count, simd_best_level, simd_level, simd_levels
 from fanns.filters import field
 from fanns.index import Index
 from fanns.result import SearchResult
@@ -18,6 +18,7 @@ __all__ = [
     "SearchResult",
     "SparseIndex",
     "SparseSearchResult",
+    "cpu_count",
     "field",
     "simd_best_level",
     "simd_level",

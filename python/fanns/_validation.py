@@ -75,3 +75,20 @@ def normalise_rows(matrix: np.ndarray, name: str) -> np.ndarray:
     wide /= peak[:, None]
     wide /= np.linalg.norm(wide, axis=1)[:, None]
     return np.ascontiguousarray(wide, dtype=np.float32)
+
+
+# Mirrors kMaxPaddedResults in cpp/validate.h.
+MAX_PADDED_RESULTS = 2**24
+
+
+def check_result_count(nq: int, k: int, n: int) -> None:
+    """Reject a ``k`` whose (nq, k) output would be mostly padding and large.
+
+    ``k`` above the ``n`` rows is allowed (rows are padded with -1) as long as
+    the output holds at most ``MAX_PADDED_RESULTS`` entries.
+    """
+    if k > n and nq * k > MAX_PADDED_RESULTS:
+        raise ValueError(
+            f"k = {k} for {nq} queries asks for more results than the {n} rows can fill "
+            f"(at most {MAX_PADDED_RESULTS} padded results per call)"
+        )

@@ -10,7 +10,13 @@ import numpy as np
 
 from fanns import _core
 from fanns._fileformat import read_index_file, write_index_file
-from fanns._validation import as_count, as_matrix, as_path, normalise_rows
+from fanns._validation import (
+    as_count,
+    as_matrix,
+    as_path,
+    check_result_count,
+    normalise_rows,
+)
 from fanns.attributes import AttributeStore
 from fanns.filters import PreparedFilters
 from fanns.range_graph import RangeGraph
@@ -315,6 +321,7 @@ class Index:
         ef = as_count(ef, "ef", minimum=1, allow_none=True)
         ef = max(k, 64) if ef is None else max(ef, k)
         q = as_matrix(queries, "queries", dim=self.dim, allow_1d=True)
+        check_result_count(q.shape[0], k, len(self))
         if self._metric == "cosine":
             q = normalise_rows(q, "queries")
         planner = self._planner(exact_threshold, ef)

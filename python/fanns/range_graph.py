@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from fanns import _core
-from fanns._validation import as_count, as_matrix, normalise_rows
+from fanns._validation import as_count, as_matrix, check_result_count, normalise_rows
 
 METRICS = ("l2", "ip", "cosine")
 PLAN_NAMES = np.array(list(_core.RANGE_PLAN_NAMES))
@@ -602,6 +602,7 @@ class RangeGraph:
         max_links = as_count(max_links, "max_links", minimum=1, allow_none=True)
         max_links = 2 * self._params["M"] if max_links is None else max_links
         q = as_matrix(queries, "queries", dim=self.dim, allow_1d=True)
+        check_result_count(q.shape[0], k, self.n)
         if self._metric == "cosine":
             q = _normalised(q, "queries")
         nq = q.shape[0]

@@ -58,7 +58,7 @@ import numpy as np
 
 from fanns import _core
 from fanns._fileformat import read_index_file, write_index_file
-from fanns._validation import as_count, as_path
+from fanns._validation import as_count, as_path, check_result_count
 from fanns.attributes import AttributeStore
 from fanns.filters import prepare_filters
 from fanns.result import BatchResult
@@ -555,6 +555,7 @@ class SparseIndex:
             raise ValueError(f"plan must be one of {sorted(_PLAN_CODES)}, got {plan!r}")
         rerank = as_count(rerank, "rerank", minimum=1, allow_none=True)
         q = _as_csr(queries, "queries", n_cols=self.n_terms)
+        check_result_count(q.n_rows, k, len(self))
         prepared = prepare_filters(filter, self._store, len(self), q.n_rows)
         query_filter = prepared.query_filter if len(prepared.bitsets) else None
         counts = [int(c) for c in prepared.counts]

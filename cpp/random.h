@@ -1,10 +1,11 @@
-// A small deterministic generator (splitmix64) so that index construction
-// gives the same result for the same seed on every platform and thread count.
+// The one random generator of the engine: splitmix64, written out here so
+// that a seed gives the same stream with every compiler, standard library
+// and thread count (std::uniform_*_distribution differ between libraries).
 #pragma once
 
 #include <cstdint>
 
-namespace fanns::sparse {
+namespace fanns {
 
 class SplitMix64 {
 public:
@@ -32,4 +33,13 @@ inline SplitMix64 stream_for(std::uint64_t seed, std::uint64_t item) {
     return SplitMix64(mix.next());
 }
 
-}  // namespace fanns::sparse
+// HNSW level of one node: the number of successive draws of below(base) that
+// come out 0, at most max_level. P(level >= L) = base^-L, the distribution of
+// floor(-ln(u) / ln(base)) for uniform u, drawn with integers only.
+inline int geometric_level(SplitMix64& rng, std::uint64_t base, int max_level) {
+    int level = 0;
+    while (level < max_level && rng.below(base) == 0) ++level;
+    return level;
+}
+
+}  // namespace fanns

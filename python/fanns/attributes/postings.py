@@ -1,0 +1,204 @@
+"""String columns, categorical and set-valued: a dictionary and a posting list per value."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from bisect import bisect_left
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pyroaring import BitMap, FrozenBitMap
+
+from fanns.attributes._common import (
+    _CACHE_MAX_ENTRIES,
+    _CACHE_MIN_CARDINALITY,
+    _bitmap_bytes,
+    _Column,
+    bitmap_from_ids,
+)
+
+if TYPE_CHECKING:
+    from fanns.attributes._common import Bitmap
+
+
+class _Dictionary:
+    """Sorted distinct strings; the code of a string is its position."""
+
+    def __init__(self, values: list[str]) -> None:
+        self.values = values
+        self._bytes: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def code(self, value: str) -> int:
+        position = bisect_left(self.values, value)
+        if position < len(self.values) and self.values[position] == value:
+            return position
+        return -1
+
+    def encode(self) -> tuple[np.ndarray, np.ndarray]:
+        encoded = [v.encode("utf-8", "surrogatepass") for v in self.values]
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        if encoded:
+            np.cumsum([len(e) for e in encoded], out=offsets[1:])
+        return np.frombuffer(b"".join(encoded), dtype=np.uint8).copy(), offsets
+
+    @classmethod
+    def decode(cls, where: str, data: np.ndarray, offsets: np.ndarray) -> _Dictionary:
+        if offsets.ndim != 1 or len(offsets) < 1 or offsets[0] != 0 or offsets[-1] != len(data):
+            raise ValueError(f"{where}: dictionary offsets do not match the dictionary bytes")
+        if np.any(np.diff(offsets) < 0):
+            raise ValueError(f"{where}: dictionary offsets are not increasing")
+        blob = data.tobytes()
+        bounds = offsets.tolist()
+        try:
+            values = [
+                blob[a:b].decode("utf-8", "surrogatepass") for a, b in zip(bounds, bounds[1:])
+            ]
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{where}: dictionary is not valid UTF-8") from exc
+        if any(a >= b for a, b in zip(values, values[1:])):
+            raise ValueError(f"{where}: dictionary is not sorted and distinct")
+        return cls(values)
+
+    def memory_bytes(self) -> int:
+        if self._bytes is None:
+            self._bytes = sum(map(sys.getsizeof, self.values)) + sys.getsizeof(self.values)
+        return self._bytes
+
+
+def _encode_strings(values: Iterable[Any]) -> tuple[_Dictionary, np.ndarray]:
+    """Codes of ``values`` in their sorted dictionary; ``None`` gets -1."""
+    values = values if isinstance(values, list) else list(values)
+    distinct = dict.fromkeys(values)
+    distinct.pop(None, None)
+    ordered = sorted(distinct)
+    index = dict(zip(ordered, range(len(ordered))))
+    index[None] = -1
+    codes = np.fromiter(map(index.__getitem__, values), dtype=np.int32, count=len(values))
+    if set(map(type, ordered)) - {str}:
+        ordered = [str(v) for v in ordered]
+    return _Dictionary(ordered), codes
+
+
+class _PostingColumn(_Column):
+    """Shared part of categorical and set-valued columns: a posting list per string."""
+
+    dictionary: _Dictionary
+
+    def _build_postings(self, codes: np.ndarray, rows: np.ndarray) -> None:
+        order = np.argsort(codes, kind="stable")
+        self.postings = rows[order].astype(np.uint32)
+        counts = np.bincount(codes, minlength=len(self.dictionary))
+        self.posting_offsets = np.zeros(len(self.dictionary) + 1, dtype=np.int64)
+        np.cumsum(counts, out=self.posting_offsets[1:])
+        self._cache: dict[int, FrozenBitMap] = {}
+        self._lock = threading.Lock()
+
+    def code_bitmap(self, code: int) -> Bitmap:
+        """Rows holding the string with this code (a shared, read-only bitmap when cached)."""
+        if code < 0:
+            return BitMap()
+        cached = self._cache.get(code)
+        if cached is not None:
+            return cached
+        start, stop = self.posting_offsets[code], self.posting_offsets[code + 1]
+        ids = self.postings[start:stop]
+        if len(ids) < _CACHE_MIN_CARDINALITY:
+            return bitmap_from_ids(ids)
+        bitmap = bitmap_from_ids(ids, frozen=True)
+        with self._lock:
+            if len(self._cache) >= _CACHE_MAX_ENTRIES:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[code] = bitmap
+        return bitmap
+
+    def value_bitmap(self, value: str) -> Bitmap:
+        return self.code_bitmap(self.dictionary.code(value))
+
+    def value_count(self, value: str) -> int:
+        code = self.dictionary.code(value)
+        if code < 0:
+            return 0
+        return int(self.posting_offsets[code + 1] - self.posting_offsets[code])
+
+    def _posting_bytes(self) -> int:
+        with self._lock:
+            cached = sum(_bitmap_bytes(b) for b in self._cache.values())
+        return (
+            self.postings.nbytes
+            + self.posting_offsets.nbytes
+            + self.dictionary.memory_bytes()
+            + _bitmap_bytes(self.null)
+            + _bitmap_bytes(self.valid)
+            + cached
+        )
+
+
+class _StringColumn(_PostingColumn):
+    kind = "string"
+
+    def __init__(self, dictionary: _Dictionary, codes: np.ndarray) -> None:
+        self.n = len(codes)
+        self.dictionary = dictionary
+        self.codes = np.asarray(codes, dtype=np.int32)
+        valid = self.codes >= 0
+        rows = np.flatnonzero(valid)
+        self._build_postings(self.codes[rows], rows)
+        self._set_null(valid)
+
+    def to_list(self) -> list:
+        values = self.dictionary.values
+        return [values[c] if c >= 0 else None for c in self.codes.tolist()]
+
+    def sections(self) -> dict[str, np.ndarray]:
+        data, offsets = self.dictionary.encode()
+        return {"dict_bytes": data, "dict_offsets": offsets, "codes": self.codes}
+
+    def memory_bytes(self) -> int:
+        return self.codes.nbytes + self._posting_bytes()
+
+
+class _SetColumn(_PostingColumn):
+    kind = "strings"
+
+    def __init__(
+        self,
+        dictionary: _Dictionary,
+        row_offsets: np.ndarray,
+        codes: np.ndarray,
+        valid: np.ndarray,
+    ) -> None:
+        self.n = len(valid)
+        self.dictionary = dictionary
+        self.row_offsets = np.asarray(row_offsets, dtype=np.int64)
+        self.codes = np.asarray(codes, dtype=np.int32)
+        self.valid_mask = np.asarray(valid, dtype=bool)
+        lengths = np.diff(self.row_offsets)
+        rows = np.repeat(np.arange(self.n, dtype=np.uint32), lengths)
+        self._build_postings(self.codes, rows)
+        self._set_null(self.valid_mask)
+
+    def to_list(self) -> list:
+        values = self.dictionary.values
+        flat = [values[c] for c in self.codes.tolist()]
+        bounds = self.row_offsets.tolist()
+        valid = self.valid_mask.tolist()
+        return [flat[bounds[i] : bounds[i + 1]] if valid[i] else None for i in range(self.n)]
+
+    def sections(self) -> dict[str, np.ndarray]:
+        data, offsets = self.dictionary.encode()
+        return {
+            "dict_bytes": data,
+            "dict_offsets": offsets,
+            "row_offsets": self.row_offsets,
+            "codes": self.codes,
+            "valid": self.valid_mask,
+        }
+
+    def memory_bytes(self) -> int:
+        arrays = (self.row_offsets, self.codes, self.valid_mask)
+        return sum(a.nbytes for a in arrays) + self._posting_bytes()
