@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from fanns.attributes import AttributeStore, _columns_from_records
+from fanns.attributes import AttributeStore
+from fanns.attributes.building import _columns_from_records
 
 __all__ = ["check_ids", "read_dataset", "shard_columns", "split_columns"]
 
