@@ -74,20 +74,23 @@ SELECTIVITIES = [1.0, 0.5, 0.1, 0.01, 0.001, 0.0]
 TRAVERSAL = {"filtered", "acorn"}
 
 
-def assert_plans(result, masks, exact_threshold):
+def assert_plans(index, result, masks, exact_threshold):
     """Each query's plan is one its filter allows: empty when nothing passes,
-    graph when everything does, exact under the default threshold."""
+    graph when everything does, a scan under the default threshold (on codes,
+    rescoring the best max(ef, 2k) = 64, when the index keeps codes and more
+    pass; else exact)."""
     for i, plan in enumerate(result.plans.tolist()):
         mask = masks[i] if isinstance(masks, list) else masks
         passing = int(mask.sum())
+        scan = "scan" if index.storage == "sq8" and passing > 64 else "exact"
         if passing == 0:
             assert plan == "empty"
         elif passing == N:
             assert plan == "graph"
         elif exact_threshold is None:
-            assert plan == "exact"
+            assert plan == scan
         else:
-            assert plan in TRAVERSAL | {"exact"}
+            assert plan in TRAVERSAL | {"exact", scan}
 
 
 @pytest.mark.parametrize("selectivity", SELECTIVITIES)
@@ -104,6 +107,7 @@ def test_uncorrelated_range_at_every_selectivity(world, selectivity, exact_thres
         exact_threshold=exact_threshold,
     )
     assert_plans(
+        index,
         result, cols["u"] < selectivity if selectivity < 1 else cols["u"] >= 0, exact_threshold
     )
     if selectivity == 0.0:
@@ -121,7 +125,7 @@ def test_correlated_per_query_filters(world, exact_threshold):
     filters = [field("cluster") == f"c{c}" for c in qlabels]
     masks = [cols["cluster"] == f"c{c}" for c in qlabels]
     result = check(index, data, queries, filters, masks, exact_threshold=exact_threshold)
-    assert_plans(result, masks, exact_threshold)
+    assert_plans(index, result, masks, exact_threshold)
     if exact_threshold == 10:
         assert np.isin(result.plans, list(TRAVERSAL)).mean() >= 0.5
 
@@ -134,9 +138,9 @@ def test_anti_correlated_filters_adapt(world, keep, exact_threshold):
     filters = [(field("cluster") != f"c{c}") & (field("u") < keep) for c in qlabels]
     masks = [(cols["cluster"] != f"c{c}") & (cols["u"] < keep) for c in qlabels]
     result = check(index, data, queries, filters, masks, exact_threshold=exact_threshold)
-    assert_plans(result, masks, exact_threshold)
+    assert_plans(index, result, masks, exact_threshold)
     if exact_threshold is not None and keep == 0.55:
-        assert set(result.plans) <= {"filtered", "acorn", "exact"}
+        assert set(result.plans) <= {"filtered", "acorn", "exact", "scan"}
 
 
 def test_plans_cover_every_path(world):
@@ -172,7 +176,7 @@ def test_equality_isin_contains_and_combinations(world):
     for flt, mask in cases:
         for threshold in (None, 10):
             result = check(index, data, queries, flt, mask, exact_threshold=threshold)
-            assert_plans(result, mask, threshold)
+            assert_plans(index, result, mask, threshold)
 
 
 def test_masks_and_bitmaps(world):
@@ -180,9 +184,9 @@ def test_masks_and_bitmaps(world):
     rng = np.random.default_rng(8)
     for fraction in (0.7, 0.2, 0.004):
         mask = rng.random(N) < fraction
-        assert_plans(check(index, data, queries, mask, mask, exact_threshold=10), mask, 10)
+        assert_plans(index, check(index, data, queries, mask, mask, exact_threshold=10), mask, 10)
         bitmap = BitMap(np.flatnonzero(mask).tolist())
-        assert_plans(check(index, data, queries, bitmap, mask), mask, None)
+        assert_plans(index, check(index, data, queries, bitmap, mask), mask, None)
     empty = np.zeros(N, bool)
     check(index, data, queries, empty, empty)
 
