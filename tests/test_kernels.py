@@ -113,6 +113,7 @@ def test_code_kernel_matches_integer_sums(level, dim):
     got = _core.code_dot_products(queries, codes, level)
     np.testing.assert_array_equal(got, exact)
     np.testing.assert_array_equal(got, _core.code_dot_products(queries, codes, "scalar"))
+    np.testing.assert_array_equal(_core.code_dot_products(queries, codes, level, by_ids=True), exact)
 
 
 def test_code_kernel_rejects_bad_arguments():

@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -71,7 +72,7 @@ std::vector<std::int64_t> checked_integers(const py::array& array, const char* n
 }
 
 py::array_t<std::int64_t> code_dot_products(const py::array& queries, const py::array& codes,
-                                            const std::string& level_name) {
+                                            const std::string& level_name, bool by_ids) {
     const std::vector<std::int64_t> q = checked_integers(queries, "queries", -simd::kDotQueryBound,
                                                          simd::kDotQueryBound);
     const std::vector<std::int64_t> c = checked_integers(codes, "codes", 0, 255);
@@ -86,8 +87,25 @@ py::array_t<std::int64_t> code_dot_products(const py::array& queries, const py::
     const std::vector<std::uint8_t> rows(c.begin(), c.end());
     py::array_t<std::int64_t> out({nq, nb});
     std::int64_t* o = out.mutable_data();
+    if (!by_ids) {
+        for (std::size_t i = 0; i < nq; ++i) {
+            for (std::size_t j = 0; j < nb; ++j) o[i * nb + j] = k.dot_u8(bytes.data() + i * dim, rows.data() + j * dim, dim);
+        }
+        return out;
+    }
+    // The id-list kernel as the row store uses it: rows padded to a stride,
+    // visited in reverse order.
+    const std::size_t stride = (dim + 3) / 4 * 4 + sizeof(float);
+    std::vector<std::uint8_t> padded(nb * stride, 0xa5);
+    std::vector<std::uint32_t> ids(nb);
+    for (std::size_t j = 0; j < nb; ++j) {
+        std::copy(rows.begin() + j * dim, rows.begin() + (j + 1) * dim, padded.begin() + j * stride);
+        ids[j] = static_cast<std::uint32_t>(nb - 1 - j);
+    }
+    std::vector<std::int32_t> sums(nb);
     for (std::size_t i = 0; i < nq; ++i) {
-        for (std::size_t j = 0; j < nb; ++j) o[i * nb + j] = k.dot_u8(bytes.data() + i * dim, rows.data() + j * dim, dim);
+        k.dot_u8_ids(bytes.data() + i * dim, padded.data(), stride, ids.data(), nb, dim, sums.data());
+        for (std::size_t j = 0; j < nb; ++j) o[i * nb + ids[j]] = sums[j];
     }
     return out;
 }
@@ -111,8 +129,10 @@ void register_simd(py::module_& m) {
           "Dense (nq, nb) matrix of squared L2 ('l2') or inner products ('ip') computed with the "
           "kernels of the named SIMD level.");
     m.def("code_dot_products", &code_dot_products, py::arg("queries"), py::arg("codes"), py::arg("level"),
+          py::arg("by_ids") = false,
           "Dense (nq, nb) sums of q * c between integer query rows (values in [-64, 64]) and uint8 "
-          "code rows, computed with the 8-bit code kernel of the named SIMD level.");
+          "code rows, computed with the 8-bit code kernel of the named SIMD level (by_ids: its "
+          "id-list form, over rows padded as the row store pads them).");
 }
 
 }  // namespace fanns::bindings

@@ -20,7 +20,7 @@ def pairwise_distances(
     kind: str, queries: npt.ArrayLike, base: npt.ArrayLike, level: str
 ) -> npt.NDArray[np.float32]: ...
 def code_dot_products(
-    queries: npt.ArrayLike, codes: npt.ArrayLike, level: str
+    queries: npt.ArrayLike, codes: npt.ArrayLike, level: str, by_ids: bool = False
 ) -> npt.NDArray[np.int64]: ...
 
 class HnswIndex:
