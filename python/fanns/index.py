@@ -299,9 +299,9 @@ class Index:
                 traversal (default ``4 * ef * M0``, where the scan costs about
                 what a filtered traversal does). With ``storage="sq8"`` the
                 scan reads codes, keeps the ``max(ef, 2 * k)`` best by code
-                and scores them exactly (plan ``"scan"``); when no more rows
-                than that pass, or on float rows, it scores every passing
-                row exactly (plan ``"exact"``). Ranges the range graph
+                and scores them exactly (plan ``"scan"``); when no more than
+                four times that many rows pass, or on float rows, it scores
+                every passing row exactly (plan ``"exact"``). Ranges the range graph
                 answers are scanned when they hold at most this many rows
                 (default ``64 * ef`` there, ``16 * ef`` without row codes: its
                 scans read a range's rows as one block, and its traversal
