@@ -196,7 +196,8 @@ def test_plugin_runs_through_the_harness(tmp_path, name):
     for workload in workloads:
         points = [p for p in results.points if p.workload == workload]
         assert points, workload
-        assert all(p.qps > 0 and p.method == name for p in points)
+        assert all(p.method == name for p in points)
+        assert min(p.qps for p in points) > 0
         assert max(p.recall for p in points) >= 0.95, workload
     expected = {
         "sel-10": {"native": 0, "rewritten": 0, "materialised": 12},

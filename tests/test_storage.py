@@ -35,7 +35,8 @@ def index_for(data, metric, storage):
     base, _, u = data
     key = (base.shape, metric, storage)
     if key not in _INDEXES:
-        _INDEXES.clear() if len(_INDEXES) > 8 else None
+        if len(_INDEXES) > 8:  # keep memory bounded across the grid
+            _INDEXES.clear()
         _INDEXES[key] = fanns.Index.build(
             base, attributes={"u": u}, metric=metric, M=8, ef_construction=64, seed=3,
             threads=1, storage=storage,
