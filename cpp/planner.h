@@ -1,21 +1,28 @@
-// Chooses how to answer one filtered query from the filter's exact
-// cardinality. The choice is a starting point: the adaptive traversal
-// (acorn.h) can still change mode, or fall back to an exact scan, per query.
+// The one planner: how to answer a filtered query, on the main graph or on a
+// range graph, from the filter's cardinality and a cost model counted in
+// bytes of rows read. explain() and search call the same functions.
+//
+// The plans start a query; the adaptive traversal (acorn.h) can still change
+// mode, or fall back to an exact scan, per query.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 namespace fanns {
 
-// exact: every passing row scored on its float row.
-// scan:  every passing row scored on its code, the best scan_depth() scored
-//        again on their float rows (rows stored as codes, and more than
-//        kScanRowsPerDepth * scan_depth() passing: below that, preparing the
-//        query and rescoring cost about what scoring every row exactly does;
-//        measured on 384-d rows).
-enum class Plan : std::int8_t { graph = 0, filtered = 1, acorn = 2, exact = 3, empty = 4, scan = 5 };
+// graph:    plain traversal (no filter, or every row passes)
+// filtered: traversal gated by the filter
+// acorn:    two-hop traversal through failing neighbours
+// exact:    every passing row scored on its float row
+// scan:     every passing row scored on its code, the best scan_depth()
+//           scored again on their float rows
+// empty:    nothing passes
+// range:    traversal of a range graph inside the range
+enum class Plan : std::int8_t { graph = 0, filtered = 1, acorn = 2, exact = 3, empty = 4, scan = 5, range = 6 };
+constexpr int kPlanCount = 7;
 
 inline const char* plan_name(Plan p) {
     switch (p) {
@@ -25,13 +32,20 @@ inline const char* plan_name(Plan p) {
         case Plan::exact: return "exact";
         case Plan::empty: return "empty";
         case Plan::scan: return "scan";
+        case Plan::range: return "range";
     }
     return "unknown";
 }
 
+// exact_threshold's default: let the cost model decide.
+constexpr std::size_t kAutoThreshold = std::numeric_limits<std::size_t>::max();
+
 struct PlannerParams {
-    // Scan the passing ids exactly when at most this many pass.
-    std::size_t exact_threshold = 2000;
+    // Filters passing at most this many rows (on a range graph: ranges of at
+    // most this many rows, or predicates passing at most this many rows in
+    // the range) are scanned instead of traversed. kAutoThreshold: where the
+    // cost model says a scan reads no more than a traversal.
+    std::size_t exact_threshold = kAutoThreshold;
     // Below this fraction of passing rows, traverse in two-hop mode from the start.
     double two_hop_selectivity = 0.4;
     // Gated traversal switches to two-hop when fewer than this fraction of the
@@ -47,29 +61,118 @@ struct PlannerParams {
     std::size_t max_collect = 0;
 };
 
+// ---------------------------------------------------------------- cost model
+// Bytes a distance reads: a float row is 4 * dim bytes, a code row (see
+// quantized_rows.h) dim rounded up to 4 plus one float term. The constants
+// below were measured on arxiv-mini (50k rows, 384-d, and lifted to 4096-d;
+// bench/README.md); they are ratios of work, so they carry across dimensions.
+struct RowBytes {
+    double floats = 0;
+    double codes = 0;
+    bool coded = false;
+
+    static RowBytes of(std::size_t dim, bool coded) {
+        return {4.0 * double(dim), double((dim + 3) / 4 * 4 + 4), coded};
+    }
+    // What a traversal or a scan reads per row: codes when the store keeps them.
+    double scanned() const { return coded ? codes : floats; }
+};
+
+// A filtered traversal at ef scores about this many rows per (ef x links per node).
+constexpr double kTraversalRowsPerLink = 4.0;
+// A float row read to rescore a candidate (a random gather, then a sort)
+// costs this many times a byte read by a scan.
+constexpr double kRescoreWeight = 3.0;
+// A range-graph traversal at ef reads about what a sequential scan of this
+// many float rows per ef does, whatever the encoding (its cost is mostly
+// following links, not reading rows).
+constexpr double kRangeTraversalFloatRows = 16.0;
+
 // Candidates a scan on codes keeps to rescore: ef, and never fewer than 2k,
 // so that a small ef still leaves the codes' ranking some slack.
 inline std::size_t scan_depth(std::size_t ef, std::size_t k) { return std::max(ef, 2 * k); }
-constexpr std::size_t kScanRowsPerDepth = 4;
 
-// What the plan depends on besides the planner's knobs.
+// Bytes read by a filtered traversal of the main graph.
+inline double traversal_bytes(std::size_t ef, std::size_t degree, const RowBytes& rows) {
+    return kTraversalRowsPerLink * double(ef) * double(degree) * rows.scanned();
+}
+
+// Bytes read by scoring `passing` rows on their float rows.
+inline double exact_bytes(double passing, const RowBytes& rows) { return passing * rows.floats; }
+
+// Bytes read by scoring `passing` rows on codes and rescoring `depth` of them.
+inline double code_scan_bytes(double passing, std::size_t depth, const RowBytes& rows) {
+    return passing * rows.codes + kRescoreWeight * double(std::min<double>(passing, double(depth))) * rows.floats;
+}
+
+// The cheaper scan of `passing` rows: on codes (then rescoring) or exact.
+inline Plan cheaper_scan(double passing, std::size_t depth, const RowBytes& rows) {
+    if (!rows.coded || double(depth) >= passing) return Plan::exact;
+    return code_scan_bytes(passing, depth, rows) < exact_bytes(passing, rows) ? Plan::scan : Plan::exact;
+}
+
+// ------------------------------------------------------------ the main graph
 struct PlanInput {
     std::size_t n;        // rows in the index
     std::size_t passing;  // rows passing the filter (n when unfiltered)
     bool filtered;
     std::size_t degree;   // level-0 links per node
-    std::size_t depth;    // scan_depth(ef, k)
-    bool coded;           // rows stored as 8-bit codes
+    std::size_t ef;       // candidate list size (>= k)
+    std::size_t k;
+    RowBytes rows;
 };
+
+// Largest number of passing rows scanned rather than traversed.
+inline std::size_t scan_threshold(const PlanInput& in, const PlannerParams& p) {
+    if (p.exact_threshold != kAutoThreshold) return p.exact_threshold;
+    // A scan of one passing row reads what one row scored by a traversal does.
+    return static_cast<std::size_t>(traversal_bytes(in.ef, in.degree, in.rows) / in.rows.scanned());
+}
 
 inline Plan choose_plan(const PlanInput& in, const PlannerParams& p) {
     if (in.n == 0 || in.passing == 0) return Plan::empty;
     if (!in.filtered || in.passing >= in.n) return Plan::graph;
     const double selectivity = double(in.passing) / double(in.n);
-    const bool scan = in.passing <= p.exact_threshold ||
+    const bool scan = in.passing <= scan_threshold(in, p) ||
                       selectivity * double(in.degree) * double(in.degree) < p.min_two_hop_degree;
-    if (scan) return in.coded && in.passing > kScanRowsPerDepth * in.depth ? Plan::scan : Plan::exact;
+    if (scan) return cheaper_scan(double(in.passing), scan_depth(in.ef, in.k), in.rows);
     return selectivity < p.two_hop_selectivity ? Plan::acorn : Plan::filtered;
+}
+
+// ------------------------------------------------------------ a range graph
+struct RangePlanInput {
+    std::size_t width;      // rows in the range
+    bool predicate;         // other conjuncts than the range
+    double passing;         // rows of the range passing them (width without a predicate; search
+                            // estimates it from a sample, explain() counts it)
+    std::size_t degree;     // links per node and depth (M)
+    std::size_t ef;         // candidate list size, raised to k
+    std::size_t k;
+    RowBytes rows;
+};
+
+// Widest range, or most passing rows, scanned rather than traversed.
+inline std::size_t range_scan_threshold(std::size_t ef, const RowBytes& rows, const PlannerParams& p) {
+    if (p.exact_threshold != kAutoThreshold) return p.exact_threshold;
+    return static_cast<std::size_t>(kRangeTraversalFloatRows * double(ef) * rows.floats / rows.scanned());
+}
+
+inline Plan choose_range_plan(const RangePlanInput& in, const PlannerParams& p) {
+    if (in.width == 0 || in.passing <= 0.0) return Plan::empty;
+    // No heap needs to hold more rows than the range has.
+    const std::size_t k = std::min(in.k, in.width);
+    const std::size_t ef = std::max(std::min(in.ef, in.width), k);
+    const std::size_t threshold = range_scan_threshold(std::max(in.ef, in.k), in.rows, p);
+    bool scanned = in.width <= threshold;
+    if (!scanned && in.predicate) {
+        // A traversal gated by the predicate expands about ef / rate points,
+        // each scoring about `degree` rows.
+        const double rate = in.passing / double(in.width);
+        scanned = in.passing <= double(threshold) || in.passing <= double(ef * in.degree) / rate;
+    }
+    if (!scanned) return Plan::range;
+    // A scan on codes keeps the ef best and scores them again.
+    return cheaper_scan(in.passing, ef, in.rows);
 }
 
 }  // namespace fanns

@@ -50,6 +50,15 @@ struct BatchOutput {
     std::int8_t* plans;      // nq
 };
 
+// What the planner needs to know of a query on `graph`: k and ef clamped as
+// search clamps them (k to the rows, ef between k and the rows).
+inline PlanInput plan_input(const Hnsw& graph, std::size_t passing, bool filtered, std::size_t ef, std::size_t k) {
+    const std::size_t n = graph.size();
+    k = std::min(k, n);
+    ef = std::min(std::max(ef, k), std::max<std::size_t>(n, 1));
+    return PlanInput{n, passing, filtered, graph.params().M0, ef, k, RowBytes::of(graph.dim(), graph.store().coded())};
+}
+
 class HnswSearcher {
 public:
     explicit HnswSearcher(const Hnsw& graph) : graph_(graph) {}
@@ -96,9 +105,7 @@ public:
     Plan plan_for(const BatchRequest& req, int f) const {
         const std::size_t n = graph_.size();
         const std::size_t passing = f >= 0 ? req.filters[std::size_t(f)].count : n;
-        const PlanInput in{n, passing, f >= 0, graph_.params().M0, scan_depth(ef_of(req), k_of(req)),
-                           graph_.store().coded()};
-        return choose_plan(in, req.planner);
+        return choose_plan(plan_input(graph_, passing, f >= 0, req.ef, req.k), req.planner);
     }
 
 private:

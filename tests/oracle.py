@@ -58,3 +58,24 @@ def recall(found: np.ndarray, truth: list) -> float:
             continue
         scores.append(len(set(row[row >= 0].tolist()) & set(true)) / len(true))
     return float(np.mean(scores))
+
+
+# ---------------------------------------------------------------------------
+# The planner's cost model (cpp/planner.h), restated: bytes a distance reads.
+def code_row_bytes(dim: int) -> int:
+    """A row's 8-bit codes: the dimension rounded up to 4, plus one float."""
+    return (dim + 3) // 4 * 4 + 4
+
+
+def scans_on_codes(passing: int, depth: int, dim: int) -> bool:
+    """Whether a scan of ``passing`` rows reads fewer bytes on codes (then
+    rescoring ``depth`` float rows, each weighted 3x) than on float rows."""
+    if depth >= passing:
+        return False
+    floats = 4 * dim
+    return passing * code_row_bytes(dim) + 3 * depth * floats < passing * floats
+
+
+def range_scan_rows(ef: int, dim: int, coded: bool) -> int:
+    """Widest range a range graph scans by default: 16 * ef float rows' bytes."""
+    return int(16.0 * ef * (4.0 * dim) / (code_row_bytes(dim) if coded else 4.0 * dim))

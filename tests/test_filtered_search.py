@@ -12,7 +12,7 @@ from pyroaring import BitMap
 
 import fanns
 from fanns import field
-from oracle import clustered_with_queries, exact_distances, exact_knn, recall
+from oracle import clustered_with_queries, exact_distances, exact_knn, recall, scans_on_codes
 
 N, NQ, DIM, TAGS = 6000, 40, 16, 30
 
@@ -77,12 +77,12 @@ TRAVERSAL = {"filtered", "acorn"}
 def assert_plans(index, result, masks, exact_threshold):
     """Each query's plan is one its filter allows: empty when nothing passes,
     graph when everything does, a scan under the default threshold (on codes,
-    rescoring the best max(ef, 2k) = 64, when the index keeps codes and more
-    than 4 * 64 pass; else exact)."""
+    rescoring the best max(ef, 2k) = 64, when the index keeps codes and that
+    reads fewer bytes than an exact scan; else exact)."""
     for i, plan in enumerate(result.plans.tolist()):
         mask = masks[i] if isinstance(masks, list) else masks
         passing = int(mask.sum())
-        scan = "scan" if index.storage == "sq8" and passing > 4 * 64 else "exact"
+        scan = "scan" if index.storage == "sq8" and scans_on_codes(passing, 64, DIM) else "exact"
         if passing == 0:
             assert plan == "empty"
         elif passing == N:

@@ -10,8 +10,8 @@ import pytest
 import fanns
 from fanns import field
 from fanns._fileformat import read_index_file, write_index_file
-from fanns.range_graph import SCAN_ROWS_PER_EF, RangeGraph
-from oracle import clustered_with_queries, exact_distances, exact_knn, recall
+from fanns.range_graph import RangeGraph
+from oracle import clustered_with_queries, exact_distances, exact_knn, range_scan_rows, recall
 
 N, NQ, DIM = 8000, 30, 16
 
@@ -174,7 +174,7 @@ def test_narrow_ranges_are_scanned_exactly_by_the_range_graph(world):
     flt = field("date").between(lo, hi)
     info = index.explain(flt)
     assert info["plan"] == "exact" and info["range_graph"]
-    assert info["passing"] == int(mask.sum()) and info["exact_threshold"] == SCAN_ROWS_PER_EF * 64
+    assert info["passing"] == int(mask.sum()) and info["exact_threshold"] == range_scan_rows(64, index.dim, True)
     assert not index.explain(field("kind") == 1)["range_graph"]
     result = index.search(queries, k=10, filter=flt)
     assert set(result.plans) == {"exact"}

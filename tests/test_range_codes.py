@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import fanns
-from fanns.range_graph import EXACT_ROWS_PER_EF, SCAN_ROWS_PER_EF, RangeGraph
-from oracle import clustered_with_queries, exact_distances, exact_knn, recall
+from fanns.range_graph import RangeGraph
+from oracle import clustered_with_queries, exact_distances, exact_knn, range_scan_rows, recall, scans_on_codes
 
 N, NQ, DIM, K = 4000, 30, 32, 10
 
@@ -62,12 +62,17 @@ def test_codes_take_a_byte_per_dimension_and_are_optional(data, graphs):
     assert plain.code_bytes == 0
     assert coded.memory_bytes() - plain.memory_bytes() == coded.code_bytes
     assert "quantized=True" in repr(coded)
-    assert coded.default_exact_threshold(10) == SCAN_ROWS_PER_EF * 10
+    assert coded.scan_threshold(10) == range_scan_rows(10, DIM, True) == 568
     assert coded.quantized and not plain.quantized
     # search raises ef to k: a range of 8 rows with k=10 is scanned exactly
     assert coded.plan_for(8, None, ef=5, k=10) == "exact"
-    assert coded.plan_for(8, None, ef=5) == "scan"
-    assert plain.default_exact_threshold(10) == EXACT_ROWS_PER_EF * 10
+    # codes pay only where they save reads: 8 rows and 5 rescored cost more
+    # than 8 float rows; 100 rows and 5 rescored cost less than 100
+    assert coded.plan_for(8, None, ef=5) == "exact"
+    assert coded.plan_for(100, None, ef=5) == "scan"
+    assert plain.plan_for(60, None, ef=5) == "exact"  # never on codes
+    assert plain.scan_threshold(10) == range_scan_rows(10, DIM, False) == 160
+    assert coded.scan_threshold(10, exact_threshold=7) == 7
 
 
 @pytest.mark.parametrize("width", [30, 400, 1500])
@@ -81,8 +86,10 @@ def test_scans_on_codes_match_brute_force(data, graphs, width):
         assert recall(ids, truth) >= 0.97
         in_range = np.array([m.sum() for m in masks])
         if quantized:
-            # more rows than ef: the ef best by code are scored again exactly
-            np.testing.assert_array_equal(plans == "scan", in_range > 16)
+            # where codes save reads, the ef best by code are scored again exactly
+            wanted = [scans_on_codes(int(w), 16, DIM) for w in in_range]
+            np.testing.assert_array_equal(plans == "scan", wanted)
+            assert any(wanted) or width < 60
         else:
             assert set(plans.tolist()) == {"exact"}
             assert_same_ids(ids, truth)
@@ -198,7 +205,7 @@ def test_index_without_codes_never_scans_on_codes(data, tmp_path):
     info = index.explain(flt)
     result = index.search(queries, k=K, filter=flt)
     assert info["plan"] in set(result.plans) and "scan" not in set(result.plans)
-    assert info["exact_threshold"] == EXACT_ROWS_PER_EF * 64
+    assert info["exact_threshold"] == range_scan_rows(64, DIM, False)
     assert not index._range_graph.quantized
     index.save(tmp_path / "plain.fanns")
     loaded = fanns.Index.load(tmp_path / "plain.fanns")

@@ -14,7 +14,7 @@ import pytest
 import fanns
 from fanns import field
 from fanns._fileformat import read_index_file, write_index_file
-from oracle import clustered_with_queries, exact_distances, exact_knn, recall
+from oracle import clustered_with_queries, exact_distances, exact_knn, recall, scans_on_codes
 
 NQ = 30
 GRID = [(5, 3000), (64, 3000), (4096, 1000)]
@@ -92,7 +92,7 @@ def test_filtered_plans(data, metric, storage, selectivity):
         assert set(scanned.plans) == {"empty"}
     elif passing == len(base):
         assert set(scanned.plans) == {"graph"}
-    elif storage == "sq8" and passing > 4 * 32:
+    elif storage == "sq8" and scans_on_codes(passing, 32, base.shape[1]):
         assert set(scanned.plans) == {"scan"}
     else:
         assert set(scanned.plans) == {"exact"}
@@ -124,7 +124,8 @@ def test_scan_is_exact_when_few_pass():
     index = fanns.Index.build(base, attributes={"keep": mask}, M=8, seed=1)
     flt = field("keep") == True  # noqa: E712
     # A scan keeps max(ef, 2k) rows to rescore; it runs on codes only when
-    # more than four times that many pass.
+    # that reads fewer bytes than scoring every passing row exactly (here
+    # 40 rows: not with 20 rescored, yes with 8).
     assert set(check(index, base, queries, flt, mask, ef=10, min_recall=1.0).plans) == {"exact"}
     result = check(index, base, queries, flt, mask, k=2, ef=8, min_recall=0.9)
     assert set(result.plans) == {"scan"}

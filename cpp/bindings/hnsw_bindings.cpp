@@ -42,7 +42,9 @@ PlannerParams planner_params(const py::dict& d) {
     PlannerParams p;
     for (auto item : d) {
         const auto key = item.first.cast<std::string>();
-        if (key == "exact_threshold") p.exact_threshold = item.second.cast<std::size_t>();
+        if (key == "exact_threshold") {
+            if (!item.second.is_none()) p.exact_threshold = item.second.cast<std::size_t>();
+        }
         else if (key == "two_hop_selectivity") p.two_hop_selectivity = item.second.cast<double>();
         else if (key == "switch_pass_rate") p.switch_pass_rate = item.second.cast<double>();
         else if (key == "budget_factor") p.budget_factor = item.second.cast<double>();
@@ -115,9 +117,12 @@ public:
 
     std::string plan_for(std::size_t passing, bool filtered, std::size_t ef, std::size_t k,
                          const py::dict& planner) const {
-        const PlanInput in{graph_->size(), passing,           filtered, graph_->params().M0, scan_depth(ef, k),
-                           graph_->store().coded()};
-        return plan_name(choose_plan(in, planner_params(planner)));
+        return plan_name(choose_plan(plan_input(*graph_, passing, filtered, ef, k), planner_params(planner)));
+    }
+
+    // Most passing rows a filter may have to be scanned rather than traversed.
+    std::size_t scan_threshold(std::size_t ef, std::size_t k, const py::dict& planner) const {
+        return fanns::scan_threshold(plan_input(*graph_, 0, true, ef, k), planner_params(planner));
     }
 
     py::dict state() const {
@@ -198,6 +203,7 @@ void register_hnsw(py::module_& m) {
              py::arg("bitsets"), py::arg("counts"), py::arg("query_filter"), py::arg("planner"))
         .def("plan_for", &HnswIndex::plan_for, py::arg("passing"), py::arg("filtered"), py::arg("ef"),
              py::arg("k"), py::arg("planner"))
+        .def("scan_threshold", &HnswIndex::scan_threshold, py::arg("ef"), py::arg("k"), py::arg("planner"))
         .def("state", &HnswIndex::state)
         .def("restore", &HnswIndex::restore, py::arg("state"))
         .def("vectors", [](py::object self) { return self.cast<const HnswIndex&>().vectors_view(self); })
@@ -210,9 +216,15 @@ void register_hnsw(py::module_& m) {
         .def_property_readonly("coded", &HnswIndex::coded)
         .def("codes_handle", &HnswIndex::codes_handle);
     py::list names;
-    for (Plan p : {Plan::graph, Plan::filtered, Plan::acorn, Plan::exact, Plan::empty, Plan::scan}) {
-        names.append(plan_name(p));
-    }
+    for (int p = 0; p < kPlanCount; ++p) names.append(plan_name(static_cast<Plan>(p)));
+    const PlannerParams defaults;
+    py::dict planner;
+    planner["two_hop_selectivity"] = defaults.two_hop_selectivity;
+    planner["switch_pass_rate"] = defaults.switch_pass_rate;
+    planner["budget_factor"] = defaults.budget_factor;
+    planner["min_two_hop_degree"] = defaults.min_two_hop_degree;
+    planner["max_collect"] = defaults.max_collect;
+    m.attr("PLANNER_DEFAULTS") = planner;
     m.attr("PLAN_NAMES") = names;
 }
 

@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -74,7 +75,7 @@ public:
 
     py::tuple search(const FloatMatrix& queries, std::size_t k, const PositionArray& lo, const PositionArray& hi,
                      std::size_t ef, std::size_t threads, const std::vector<WordArray>& bitsets,
-                     const py::object& query_filter, std::size_t exact_threshold, std::size_t max_links,
+                     const py::object& query_filter, std::optional<std::size_t> exact_threshold, std::size_t max_links,
                      std::size_t entry_points) const {
         if (queries.ndim() != 2 || std::size_t(queries.shape(1)) != graph_->dim()) {
             throw py::value_error("queries must have shape (nq, dim)");
@@ -119,7 +120,7 @@ public:
         params.k = k;
         params.ef = ef;
         params.threads = threads;
-        params.exact_threshold = exact_threshold;
+        params.exact_threshold = exact_threshold.value_or(kAutoThreshold);
         params.max_links = max_links;
         params.entry_points = entry_points;
         py::array_t<std::int64_t> ids({nq, k});
@@ -131,6 +132,23 @@ public:
             range::RangeSearcher(*graph_).run(q, params, out);
         }
         return py::make_tuple(ids, dists, plans);
+    }
+
+    // The plan search picks for a range of `width` rows of which `passing`
+    // pass a predicate (none: no predicate), and the threshold it applies.
+    std::string plan_for(std::size_t width, std::optional<double> passing, std::size_t ef, std::size_t k,
+                         std::optional<std::size_t> exact_threshold) const {
+        PlannerParams p;
+        p.exact_threshold = exact_threshold.value_or(kAutoThreshold);
+        const RangePlanInput in = range::range_plan_input(*graph_, width, passing.has_value(),
+                                                          passing.value_or(double(width)), ef, k);
+        return plan_name(choose_range_plan(in, p));
+    }
+
+    std::size_t scan_threshold(std::size_t ef, std::size_t k, std::optional<std::size_t> exact_threshold) const {
+        PlannerParams p;
+        p.exact_threshold = exact_threshold.value_or(kAutoThreshold);
+        return range_scan_threshold(std::max(ef, k), RowBytes::of(graph_->dim(), quantized()), p);
     }
 
     py::dict state() const {
@@ -229,14 +247,13 @@ void register_range(py::module_& m) {
         .def_property_readonly("dim", &RangeGraphIndex::dim)
         .def_property_readonly("depths", &RangeGraphIndex::depths)
         .def("memory_bytes", &RangeGraphIndex::memory_bytes)
+        .def("plan_for", &RangeGraphIndex::plan_for, py::arg("width"), py::arg("passing"), py::arg("ef"), py::arg("k"),
+             py::arg("exact_threshold"))
+        .def("scan_threshold", &RangeGraphIndex::scan_threshold, py::arg("ef"), py::arg("k"),
+             py::arg("exact_threshold"))
         .def("code_bytes", &RangeGraphIndex::code_bytes)
         .def_property_readonly("quantized", &RangeGraphIndex::quantized)
         .def_property_readonly("shares_codes", &RangeGraphIndex::shares_codes);
-    py::list names;
-    for (auto p : {range::RangePlan::range, range::RangePlan::exact, range::RangePlan::empty, range::RangePlan::scan}) {
-        names.append(range::range_plan_name(p));
-    }
-    m.attr("RANGE_PLAN_NAMES") = names;
 }
 
 }  // namespace fanns::bindings

@@ -16,12 +16,13 @@
 //          so a range no wider than ef is searched exhaustively. Points
 //          failing the predicate are traversed but never returned.
 //   exact  scan of the range on the float rows: narrow ranges, predicates
-//          passing few rows in the range (estimated from a sample), or a
-//          traversal that found fewer than k rows; with quantised rows, also
-//          a scan that met no more than ef passing rows (all of them were
-//          scored again exactly).
-//   scan   scan of the range on the quantised rows where more than ef rows
-//          pass: the ef best by code are scored again on the float rows.
+//          passing few rows in the range (estimated from a sample), scans
+//          where codes would not save reads (choose_range_plan in
+//          planner.h), or a traversal that found fewer than k rows; with
+//          quantised rows, also a scan that met no more than ef passing rows
+//          (all of them were scored again exactly).
+//   scan   scan of the range on the quantised rows: the ef best by code are
+//          scored again on the float rows.
 //   empty  nothing in the range passes.
 // With quantised rows the traversal also runs on the codes, and its ef
 // results are scored again on the float rows: every returned distance is
@@ -38,6 +39,7 @@
 
 #include "bitset.h"
 #include "parallel.h"
+#include "planner.h"
 #include "range/range_graph.h"
 #include "range/range_scan.h"
 #include "range/segment_layout.h"
@@ -47,22 +49,16 @@
 
 namespace fanns::range {
 
-enum class RangePlan : std::int8_t { range = 0, exact = 1, empty = 2, scan = 3 };
-
-inline const char* range_plan_name(RangePlan plan) {
-    switch (plan) {
-        case RangePlan::range: return "range";
-        case RangePlan::exact: return "exact";
-        case RangePlan::empty: return "empty";
-        case RangePlan::scan: return "scan";
-    }
-    return "unknown";
+// What the planner needs to know of a query on a range graph.
+inline RangePlanInput range_plan_input(const RangeGraph& g, std::size_t width, bool predicate, double passing,
+                                       std::size_t ef, std::size_t k) {
+    return RangePlanInput{width, predicate, passing, g.params().M, ef, k, RowBytes::of(g.dim(), !g.codes().empty())};
 }
 
 struct RangeSearchParams {
     std::size_t k = 10;
     std::size_t ef = 64;
-    std::size_t exact_threshold = 2048;  // ranges (or passing rows) up to this size are scanned
+    std::size_t exact_threshold = kAutoThreshold;  // see PlannerParams::exact_threshold
     std::size_t max_links = 32;          // neighbours gathered per expanded point
     std::size_t entry_points = 4;        // cover segments that seed the traversal
     std::size_t threads = 0;
@@ -110,13 +106,13 @@ public:
             std::size_t hi = std::min<std::uint64_t>(q.hi[i], g_.size());
             if (hi < lo) hi = lo;
             const float* query = q.vectors + i * g_.dim();
-            RangePlan plan;
+            Plan plan;
             if (bits.words != nullptr) {
                 plan = answer(query, lo, hi, PositionFilter{bits, g_.order()}, params, scratch[w]);
             } else {
                 plan = answer(query, lo, hi, PositionAll{}, params, scratch[w]);
             }
-            if (scratch[w].sorted.empty()) plan = RangePlan::empty;
+            if (scratch[w].sorted.empty()) plan = Plan::empty;
             emit(scratch[w], params.k, out.ids + i * params.k, out.distances + i * params.k);
             out.plans[i] = static_cast<std::int8_t>(plan);
         });
@@ -176,29 +172,32 @@ private:
         return count == 0 ? 0.0 : double(passing) / double(count);
     }
 
+    // The plan the planner picks for [lo, hi): with a predicate, the passing
+    // rows are estimated from a sample (at least one, so that a sample that
+    // met none still leads to a scan, never to "empty").
     template <class Pred>
-    RangePlan answer(const float* query, std::size_t lo, std::size_t hi, const Pred& pred,
-                     const RangeSearchParams& params, Scratch& s) const {
+    Plan plan_of(std::size_t lo, std::size_t hi, const Pred& pred, const RangeSearchParams& params) const {
+        const std::size_t width = hi - lo;
+        const double passing = Pred::filters ? std::max(pass_rate(lo, hi, pred) * double(width), 1.0) : double(width);
+        PlannerParams planner;
+        planner.exact_threshold = params.exact_threshold;
+        return choose_range_plan(range_plan_input(g_, width, Pred::filters, passing, params.ef, params.k), planner);
+    }
+
+    template <class Pred>
+    Plan answer(const float* query, std::size_t lo, std::size_t hi, const Pred& pred, const RangeSearchParams& params,
+                Scratch& s) const {
         s.sorted.clear();
-        if (lo >= hi) return RangePlan::empty;
+        if (lo >= hi) return Plan::empty;
         const std::size_t width = hi - lo;
         // No heap needs to hold more rows than the range has.
         const std::size_t k = std::min(params.k, width);
         const std::size_t ef = std::max(std::min(params.ef, width), k);
         const bool coded = !g_.codes().empty();
-        bool exact = width <= params.exact_threshold;
-        if (!exact && Pred::filters) {
-            const double rate = pass_rate(lo, hi, pred);
-            const double passing = rate * double(width);
-            // A traversal gated by the predicate expands about ef / rate points,
-            // each costing about M scanned rows (measured on 384-d data).
-            const double traversal_cost = rate > 0.0 ? double(ef * g_.params().M) / rate
-                                                     : std::numeric_limits<double>::infinity();
-            exact = passing <= double(params.exact_threshold) || passing <= traversal_cost;
-        }
+        const Plan plan = plan_of(lo, hi, pred, params);
         const FloatScorer on_floats{g_, g_.distance(), query};
-        if (coded && (!exact || width > ef)) g_.codes().prepare(query, s.code);
-        if (!exact) {
+        if (coded && plan != Plan::exact) g_.codes().prepare(query, s.code);
+        if (plan == Plan::range) {
             if (coded) {
                 traverse(CodeScorer{g_.codes(), s.code, on_floats}, lo, hi, ef, pred, params, s);
             } else {
@@ -210,18 +209,18 @@ private:
                 } else {
                     s.results.sorted_into(s.sorted);
                 }
-                return RangePlan::range;
+                return Plan::range;
             }
-        } else if (coded && width > ef) {
+        } else if (plan == Plan::scan) {
             s.results.reset(ef);
             const std::size_t met = scan_codes(CodeScorer{g_.codes(), s.code, on_floats}, lo, hi, pred, s);
             rescore(query, k, s);
-            return met <= ef ? RangePlan::exact : RangePlan::scan;
+            return met <= ef ? Plan::exact : Plan::scan;
         }
         s.results.reset(k);
         s.scanner->scan(query, lo, hi, pred, s.results);
         s.results.sorted_into(s.sorted);
-        return RangePlan::exact;
+        return Plan::exact;
     }
 
     // Offers every position of [lo, hi) passing `pred` to s.results by code;

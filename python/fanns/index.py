@@ -19,6 +19,7 @@ from fanns._validation import (
 )
 from fanns.attributes import AttributeStore
 from fanns.filters import PreparedFilters
+from fanns.planner import Planner
 from fanns.range_graph import RangeGraph
 from fanns.result import SearchResult
 from fanns.routing import RoutedFilters, route_filters
@@ -75,7 +76,6 @@ class Index:
         self._metric = metric
         self._params = params
         self._store = store
-        self._planner_overrides: dict = {}
         return self
 
     # ------------------------------------------------------------------ build
@@ -281,6 +281,7 @@ class Index:
         filter=None,
         threads: int = 0,
         exact_threshold: int | None = None,
+        planner: Planner | None = None,
     ) -> SearchResult:
         """Find the k nearest rows to each query that pass ``filter``.
 
@@ -296,17 +297,18 @@ class Index:
                 on it. The GIL is released.
             exact_threshold: filters passing at most this many rows are
                 answered by a scan of the passing rows instead of a graph
-                traversal (default ``4 * ef * M0``, where the scan costs about
-                what a filtered traversal does). With ``storage="sq8"`` the
-                scan reads codes, keeps the ``max(ef, 2 * k)`` best by code
-                and scores them exactly (plan ``"scan"``); when no more than
-                four times that many rows pass, or on float rows, it scores
-                every passing row exactly (plan ``"exact"``). Ranges the range graph
-                answers are scanned when they hold at most this many rows
-                (default ``64 * ef`` there, ``16 * ef`` without row codes: its
-                scans read a range's rows as one block, and its traversal
-                stays inside the range); on codes such a scan keeps the
-                ``ef`` best.
+                traversal; on the range graph, ranges (or passing rows in a
+                range) of at most this many rows. Default None: the planner's
+                cost model, counted in bytes of rows read, decides (a scan of
+                up to ``4 * ef * M0`` passing rows reads no more than a
+                filtered traversal; on the range graph up to ``16 * ef``
+                float rows, about ``64 * ef`` rows of codes). A scan reads the
+                row codes and scores the ``max(ef, 2 * k)`` best again exactly
+                (plan ``"scan"``) when that reads fewer bytes than scoring
+                every passing row on its float row (more than about four times
+                as many pass); otherwise, and with ``storage="f32"``, it
+                scores every passing row exactly (plan ``"exact"``).
+            planner: the planner's other knobs, a :class:`fanns.Planner`.
 
         Returns:
             :class:`SearchResult` with ``ids`` (int64), ``distances`` (float32)
@@ -324,9 +326,8 @@ class Index:
         check_result_count(q.shape[0], k, len(self))
         if self._metric == "cosine":
             q = normalise_rows(q, "queries")
-        planner = self._planner(exact_threshold, ef)
-        user_threshold = None if exact_threshold is None else planner["exact_threshold"]
-        routed = self._route(filter, q.shape[0], planner["exact_threshold"])
+        planner = self._planner(exact_threshold, planner)
+        routed = self._route(filter, q.shape[0], planner, ef, k)
         prepared = routed.prepared
         on_range = routed.routed_queries()
         ids = np.full((q.shape[0], k), -1, dtype=np.int64)
@@ -368,12 +369,12 @@ class Index:
                 bitsets=bitsets,
                 query_filter=query_filter,
                 threads=threads,
-                exact_threshold=user_threshold,
+                exact_threshold=planner["exact_threshold"],
             )
             ids[members], distances[members], plans[members] = r_ids, r_distances, r_plans
         return SearchResult(ids=ids, distances=distances, plans=plans)
 
-    def _route(self, filter, nq: int, exact_threshold: int) -> RoutedFilters:
+    def _route(self, filter, nq: int, planner: dict, ef: int, k: int) -> RoutedFilters:
         return route_filters(
             filter,
             self._store,
@@ -381,20 +382,28 @@ class Index:
             nq,
             range_graph=self._range_graph,
             attribute=self._range_attribute,
-            exact_threshold=exact_threshold,
+            exact_threshold=self._engine.scan_threshold(ef, k, planner),
         )
 
-    def _planner(self, exact_threshold: int | None, ef: int) -> dict:
-        if exact_threshold is None:
-            # An exact scan of this many rows costs about what a filtered
-            # traversal at this ef does (measured on arxiv-mini, bench/README.md).
-            exact_threshold = 4 * ef * self._params["M0"]
-        planner = {"exact_threshold": as_count(exact_threshold, "exact_threshold", minimum=0)}
-        planner.update(self._planner_overrides)
-        return planner
+    @staticmethod
+    def _planner(exact_threshold: int | None, planner: Planner | None) -> dict:
+        """The engine's planner parameters: ``planner``'s knobs, the
+        ``exact_threshold`` keyword taking precedence."""
+        exact_threshold = as_count(exact_threshold, "exact_threshold", minimum=0, allow_none=True)
+        if planner is None:
+            planner = Planner()
+        elif not isinstance(planner, Planner):
+            raise TypeError(f"planner must be a fanns.Planner, not {type(planner).__name__}")
+        return planner.engine_params(exact_threshold)
 
     def explain(
-        self, filter=None, *, k: int = 10, ef: int | None = None, exact_threshold: int | None = None
+        self,
+        filter=None,
+        *,
+        k: int = 10,
+        ef: int | None = None,
+        exact_threshold: int | None = None,
+        planner: Planner | None = None,
     ) -> dict:
         """Say how a query with ``filter`` would start: plan, passing rows, selectivity.
 
@@ -410,25 +419,22 @@ class Index:
         k = as_count(k, "k", minimum=1)
         ef = as_count(ef, "ef", minimum=1, allow_none=True)
         ef = max(k, 64) if ef is None else max(ef, k)
-        planner = self._planner(exact_threshold, ef)
-        routed = self._route(filter, 1, planner["exact_threshold"])
+        planner = self._planner(exact_threshold, planner)
+        routed = self._route(filter, 1, planner, ef, k)
         prepared = routed.prepared
         filtered = len(prepared.bitsets) > 0
         route = routed.routes.get(0)
-        threshold = planner["exact_threshold"]
         if route is not None:
             passing = int(prepared.counts[0]) if route.has_rest else route.in_range
-            threshold = (
-                planner["exact_threshold"]
-                if exact_threshold is not None
-                else self._range_graph.default_exact_threshold(ef)
-            )
-            plan = self._range_graph.plan_for(
-                route.in_range, passing if route.has_rest else None, ef, threshold, k=k
+            graph = self._range_graph
+            threshold = graph.scan_threshold(ef, k=k, exact_threshold=planner["exact_threshold"])
+            plan = graph.plan_for(
+                route.in_range, passing if route.has_rest else None, ef, planner["exact_threshold"], k=k
             )
         else:
             passing = int(prepared.counts[0]) if filtered else len(self)
             plan = self._engine.plan_for(passing, filtered, ef, k, planner)
+            threshold = self._engine.scan_threshold(ef, k, planner)
         return {
             "plan": plan,
             "passing": passing,

@@ -24,7 +24,7 @@ from fanns import _core
 from fanns._validation import as_count, as_matrix, check_result_count, normalise_rows
 
 METRICS = ("l2", "ip", "cosine")
-PLAN_NAMES = np.array(list(_core.RANGE_PLAN_NAMES))
+PLAN_NAMES = np.array(list(_core.PLAN_NAMES))
 STATE_KIND = "range_graph"
 STATE_VERSION = 2
 _SECTIONS = {
@@ -33,15 +33,6 @@ _SECTIONS = {
     "entries": np.uint32,
 }
 _MAX_ROWS = 2**32 - 2
-# Ranges of up to this many rows per unit of ef are scanned rather than
-# traversed by default. Measured on arxiv-mini (384-d, one thread): a scan of
-# 16 * ef float rows read through the sort order costs about what a traversal
-# at that ef does; on 8-bit codes the rows of a range are contiguous and a
-# quarter of the bytes, and a scan of 64 * ef rows costs about that
-# traversal (it also reaches higher recall: 0.99 with ef=10 on 1% windows,
-# where the traversal needs ef=24 for 0.95).
-EXACT_ROWS_PER_EF = 16
-SCAN_ROWS_PER_EF = 64
 
 
 def _as_keys(keys, valid, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -528,15 +519,18 @@ class RangeGraph:
             threads: query threads (0: every core). Results do not depend on
                 it; the GIL is released.
             exact_threshold: ranges (or in-range passing rows) up to this size
-                are scanned (default :meth:`default_exact_threshold`: ``64 *
-                ef`` on codes, ``16 * ef`` on float rows, where a scan of the
-                range costs about as much as the traversal). On codes a scan
-                that meets more than ``ef`` passing rows keeps the ``ef`` best
-                by code and scores them exactly (plan ``"scan"``): raise ``ef``
-                for more recall, or build with ``quantized=False`` for scans
-                that are always exact. With ``bitset``,
-                ranges whose passing rows are few for the traversal (fewer
-                than about ``ef * M / pass rate``) are scanned as well.
+                are scanned rather than traversed (default None: the
+                planner's cost model decides, :meth:`scan_threshold`:
+                a range traversal at ``ef`` reads about what a scan of ``16 *
+                ef`` float rows does, which on codes is about ``64 * ef``
+                rows). A scan reads the codes and scores the ``ef`` best by
+                code again exactly (plan ``"scan"``) when that reads fewer
+                bytes than scoring every passing row on its float row (more
+                than about ``4 * ef`` pass); otherwise it is exact. Raise
+                ``ef`` for more recall, or build with ``quantized=False`` for
+                scans that are always exact. With ``bitset``, ranges whose
+                passing rows are few for the traversal (fewer than about ``ef
+                * M / pass rate``) are scanned as well.
             max_links: neighbours gathered per expanded point (default 2 * M).
 
         Returns:
@@ -597,8 +591,6 @@ class RangeGraph:
         ef = as_count(ef, "ef", minimum=1, allow_none=True)
         ef = max(k, 64) if ef is None else max(ef, k)
         exact_threshold = as_count(exact_threshold, "exact_threshold", minimum=0, allow_none=True)
-        if exact_threshold is None:
-            exact_threshold = self.default_exact_threshold(ef)
         max_links = as_count(max_links, "max_links", minimum=1, allow_none=True)
         max_links = 2 * self._params["M"] if max_links is None else max_links
         q = as_matrix(queries, "queries", dim=self.dim, allow_1d=True)
@@ -625,17 +617,20 @@ class RangeGraph:
         )
         return ids, distances, PLAN_NAMES[plans]
 
-    def default_exact_threshold(self, ef: int) -> int:
-        """Widest range (in rows) scanned rather than traversed at this ``ef``
-        by default: ``SCAN_ROWS_PER_EF * ef`` on codes, ``EXACT_ROWS_PER_EF *
-        ef`` on float rows.
+    def scan_threshold(self, ef: int, *, k: int = 1, exact_threshold: int | None = None) -> int:
+        """Widest range (in rows) scanned rather than traversed at this ``ef``:
+        ``exact_threshold`` when given, else where the planner's cost model
+        says a scan reads no more than a traversal (``16 * ef`` float rows,
+        about ``64 * ef`` rows of codes).
 
         Example:
-            >>> graph.default_exact_threshold(64)
-            4096
+            >>> graph.scan_threshold(64)  # 384-d rows on codes
+            4053
         """
-        per_ef = SCAN_ROWS_PER_EF if self._engine.quantized else EXACT_ROWS_PER_EF
-        return per_ef * max(int(ef), 1)
+        ef = as_count(ef, "ef", minimum=1)
+        k = as_count(k, "k", minimum=1)
+        exact_threshold = as_count(exact_threshold, "exact_threshold", minimum=0, allow_none=True)
+        return int(self._engine.scan_threshold(ef, k, exact_threshold))
 
     def plan_for(
         self,
@@ -647,33 +642,22 @@ class RangeGraph:
         k: int = 1,
     ) -> str:
         """The plan :meth:`search` picks for a range of ``in_range`` rows of which
-        ``passing`` pass the predicate (``None``: no predicate).
-
-        The engine estimates the pass rate from a sample of the range, so a
-        query near the switch point may take the other plan.
+        ``passing`` pass the predicate (``None``: no predicate). It is the
+        engine's own choice; search estimates the passing rows from a sample of
+        the range, so a query near a switch point may take the other plan.
 
         Example:
             >>> graph.plan_for(100_000, None, ef=64)
             'range'
         """
-        k_ef = max(int(ef), int(k), 1)  # search raises ef to k
-        threshold = (
-            self.default_exact_threshold(k_ef) if exact_threshold is None else int(exact_threshold)
+        in_range = as_count(in_range, "in_range", minimum=0)
+        passing = as_count(passing, "passing", minimum=0, allow_none=True)
+        exact_threshold = as_count(exact_threshold, "exact_threshold", minimum=0, allow_none=True)
+        ef = as_count(ef, "ef", minimum=1)
+        k = as_count(k, "k", minimum=1)
+        return self._engine.plan_for(
+            in_range, None if passing is None else float(passing), max(ef, k), k, exact_threshold
         )
-        if in_range <= 0 or passing == 0:
-            return "empty"
-        scanned = in_range <= threshold
-        if not scanned and passing is not None:
-            rate = passing / in_range
-            # A gated traversal expands about ef / rate points of about M links each.
-            scanned = passing <= threshold or passing <= k_ef * self._params["M"] / rate
-        if not scanned:
-            return "range"
-        # On codes, a scan meeting more than ef passing rows keeps the ef best
-        # by code; otherwise every passing row is scored exactly.
-        met = in_range if passing is None else passing
-        coded = self._engine.quantized
-        return "scan" if coded and in_range > k_ef and met > k_ef else "exact"
 
     def _position_array(self, value, name: str, nq: int) -> np.ndarray:
         """``value`` as nq sorted positions in [0, n] (uint64), checked."""

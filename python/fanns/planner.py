@@ -1,0 +1,76 @@
+"""The planner's knobs, as one documented object.
+
+The planner itself lives in the engine (``cpp/planner.h``): for each query it
+picks a plan from the filter's passing rows and a cost model counted in bytes
+of rows read, and :meth:`fanns.Index.explain` calls the same code. These
+knobs tune it; the defaults are the engine's own.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import asdict, dataclass
+
+from fanns import _core
+
+_DEFAULTS = dict(_core.PLANNER_DEFAULTS)
+
+
+def _fraction(value, name: str, *, upper: float | None = 1.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"Planner.{name} must be a number, not {type(value).__name__}")
+    value = float(value)
+    if not value >= 0.0 or (upper is not None and value > upper) or value == float("inf"):
+        bound = f"[0, {upper}]" if upper is not None else "a finite number >= 0"
+        raise ValueError(f"Planner.{name} must be in {bound}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Planner:
+    """Knobs of the query planner, passed as ``index.search(..., planner=...)``.
+
+    Attributes:
+        exact_threshold: filters passing at most this many rows are scanned
+            rather than traversed (None: the cost model decides). The
+            ``exact_threshold`` keyword of ``search`` takes precedence.
+        two_hop_selectivity: below this fraction of passing rows, a
+            traversal starts in two-hop mode (plan ``"acorn"``) rather than
+            gated (plan ``"filtered"``).
+        switch_pass_rate: a gated traversal switches to two-hop mode when
+            fewer than this fraction of the rows it scores pass.
+        budget_factor: a traversal may score at most this multiple of the
+            passing rows before the query is finished by an exact scan.
+        min_two_hop_degree: a two-hop traversal needs about this many passing
+            rows within two hops of a row; below it the filter is scanned.
+        max_collect: passing candidates scored per expansion in two-hop mode
+            (0: the graph's links per node, ``M0``).
+
+    Example:
+        >>> planner = fanns.Planner(two_hop_selectivity=0.2)
+        >>> result = index.search(queries, 10, filter=flt, planner=planner)
+    """
+
+    exact_threshold: int | None = None
+    two_hop_selectivity: float = _DEFAULTS["two_hop_selectivity"]
+    switch_pass_rate: float = _DEFAULTS["switch_pass_rate"]
+    budget_factor: float = _DEFAULTS["budget_factor"]
+    min_two_hop_degree: float = _DEFAULTS["min_two_hop_degree"]
+    max_collect: int = _DEFAULTS["max_collect"]
+
+    def __post_init__(self) -> None:
+        from fanns._validation import as_count
+
+        as_count(self.exact_threshold, "Planner.exact_threshold", minimum=0, allow_none=True)
+        as_count(self.max_collect, "Planner.max_collect", minimum=0, maximum=1 << 20)
+        for name in ("two_hop_selectivity", "switch_pass_rate"):
+            _fraction(getattr(self, name), name)
+        _fraction(self.budget_factor, "budget_factor", upper=None)
+        _fraction(self.min_two_hop_degree, "min_two_hop_degree", upper=None)
+
+    def engine_params(self, exact_threshold: int | None = None) -> dict:
+        """The knobs as the engine takes them, ``exact_threshold`` overriding."""
+        params = asdict(self)
+        if exact_threshold is not None:
+            params["exact_threshold"] = exact_threshold
+        return params

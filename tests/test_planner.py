@@ -1,0 +1,108 @@
+"""The one planner: its knobs as a fanns.Planner, explain() and search taking
+the same plan, and the byte-counting cost model's choices at several widths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fanns
+from fanns import field
+from oracle import clustered_with_queries, exact_knn, recall, scans_on_codes
+
+N, NQ, DIM = 3000, 12, 24
+
+
+@pytest.fixture(scope="module")
+def world():
+    base, queries, _, _ = clustered_with_queries(N, NQ, DIM, seed=8)
+    u = np.random.default_rng(1).random(N)
+    index = fanns.Index.build(base, attributes={"u": u, "t": np.arange(N)}, M=8, seed=2, range_attribute="t")
+    return index, base, queries, u
+
+
+def test_planner_knobs_are_validated():
+    with pytest.raises(TypeError, match="two_hop_selectivity"):
+        fanns.Planner(two_hop_selectivity="0.3")
+    with pytest.raises(ValueError, match="switch_pass_rate"):
+        fanns.Planner(switch_pass_rate=1.5)
+    with pytest.raises(ValueError, match="budget_factor"):
+        fanns.Planner(budget_factor=-1.0)
+    with pytest.raises(ValueError, match="exact_threshold"):
+        fanns.Planner(exact_threshold=-3)
+    with pytest.raises(TypeError, match="max_collect"):
+        fanns.Planner(max_collect=2.5)
+    assert fanns.Planner().exact_threshold is None
+
+
+def test_bad_planner_argument_is_a_type_error(world):
+    index, _, queries, _ = world
+    with pytest.raises(TypeError, match="fanns.Planner"):
+        index.search(queries, 5, planner={"two_hop_selectivity": 0.1})
+    with pytest.raises(TypeError, match="fanns.Planner"):
+        index.explain(field("u") < 0.2, planner=0.1)
+
+
+@pytest.mark.parametrize("two_hop", [0.0, 1.0])
+def test_two_hop_selectivity_picks_the_traversal_mode(world, two_hop):
+    index, base, queries, u = world
+    flt = field("u") < 0.35
+    planner = fanns.Planner(two_hop_selectivity=two_hop, exact_threshold=10)
+    expected = "acorn" if two_hop == 1.0 else "filtered"
+    assert index.explain(flt, planner=planner)["plan"] == expected
+    result = index.search(queries, 10, filter=flt, planner=planner, ef=64)
+    # gated traversal may still switch to two-hop per query; a two-hop start stays
+    assert set(result.plans) <= ({expected} if expected == "acorn" else {"filtered", "acorn"})
+    assert expected in set(result.plans)
+    truth = exact_knn(queries, base, 10, mask=u < 0.35)
+    assert recall(result.ids, truth) >= 0.9
+
+
+def test_keyword_threshold_takes_precedence_over_the_planner(world):
+    index, _, _, _ = world
+    flt = field("u") < 0.35
+    assert index.explain(flt, planner=fanns.Planner(exact_threshold=N))["plan"] in ("exact", "scan")
+    info = index.explain(flt, planner=fanns.Planner(exact_threshold=N), exact_threshold=0)
+    assert info["plan"] in ("filtered", "acorn") and info["exact_threshold"] == 0
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.002, 0.02, 0.1, 0.35, 0.8, 1.0])
+def test_explain_names_the_plan_search_starts_with(world, fraction):
+    index, _, queries, u = world
+    flt = field("u") < fraction if fraction < 1 else field("u") >= 0.0
+    for ef in (16, 64):
+        for threshold in (None, 50):
+            planned = index.explain(flt, ef=ef, exact_threshold=threshold)["plan"]
+            plans = set(index.search(queries, 10, filter=flt, ef=ef, exact_threshold=threshold).plans)
+            if planned in ("filtered", "acorn"):
+                # a traversal may change mode or finish by an exact scan
+                assert planned in plans or plans <= {"filtered", "acorn", "exact"}
+            else:
+                assert plans == {planned}
+
+
+@pytest.mark.parametrize(("width", "plan"), [(12, "exact"), (300, "scan"), (1500, "range")])
+def test_explain_and_search_agree_on_the_range_graph(world, width, plan):
+    index, _, queries, _ = world
+    flt = field("t").between(100, 100 + width - 1)
+    info = index.explain(flt, ef=16)
+    assert info["range_graph"] and info["plan"] == plan
+    assert set(index.search(queries, 10, filter=flt, ef=16).plans) == {plan}
+
+
+@pytest.mark.parametrize("dim", [5, 64, 4096])
+def test_codes_are_scanned_only_where_they_save_reads(dim):
+    """The same counts, scanned on codes or exactly depending on the width of
+    a row (a 5-d code row saves little; a 4096-d one a quarter)."""
+    rng = np.random.default_rng(dim)
+    n = 700
+    base = rng.standard_normal((n, dim)).astype(np.float32)
+    for passing in (30, 90, 200):
+        mask = np.arange(n) < passing
+        flt = fanns.field("keep") == True  # noqa: E712
+        index = fanns.Index.build(base, attributes={"keep": mask}, M=8, seed=1)
+        info = index.explain(flt, k=5, ef=20, exact_threshold=n)
+        assert info["plan"] == ("scan" if scans_on_codes(passing, 20, dim) else "exact")
+        result = index.search(base[:3], 5, filter=flt, ef=20, exact_threshold=n)
+        assert set(result.plans) == {info["plan"]}
+        np.testing.assert_array_equal(result.ids, np.array(exact_knn(base[:3], base, 5, mask=mask)))
