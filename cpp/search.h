@@ -273,15 +273,51 @@ private:
             ap.budget = static_cast<std::size_t>(req.planner.budget_factor * double(filter.count)) + 256;
             const TraversalOutcome outcome = adaptive_search(graph_, score, entry, ef, k, AcceptBitset{filter.bits},
                                                              ap, *lease, s.queue, s.results);
-            if (outcome == TraversalOutcome::exhausted) {
-                s.results.reset(k);
-                scanner().scan(q, filter.bits, n, s.results);
-                return Plan::exact;
-            }
+            if (outcome == TraversalOutcome::exhausted) return finish_by_scan(req, q, filter, s);
             plan = outcome == TraversalOutcome::two_hop ? Plan::acorn : Plan::filtered;
         }
         if (Scorer::approximate) rescore_results(q, k, s);
         return plan;
+    }
+
+    // Answers a query whose traversal ran over budget by a scan of the
+    // passing rows: on codes (the query's codes are in s.code), then
+    // rescoring, where the cost model says that reads less; else exactly.
+    Plan finish_by_scan(const BatchRequest& req, const float* q, const QueryFilter& filter, Scratch& s) const {
+        const RowStore& store = graph_.store();
+        const std::size_t n = graph_.size();
+        const std::size_t k = k_of(req);
+        const std::size_t depth = scan_depth(ef_of(req), k);
+        const RowBytes rows = RowBytes::of(graph_.dim(), store.coded());
+        if (cheaper_scan(double(filter.count), depth, rows) != Plan::scan) {
+            s.results.reset(k);
+            scanner().scan(q, filter.bits, n, s.results);
+            return Plan::exact;
+        }
+        const CodeScorer score(store, s.code, q);
+        s.results.reset(depth);
+        std::uint32_t block[kScanBlock];
+        float scores[kScanBlock];
+        std::size_t len = 0;
+        auto flush = [&]() {
+            score.batch(block, len, scores);
+            for (std::size_t j = 0; j < len; ++j) {
+                if (s.results.admits(scores[j])) s.results.push({scores[j], block[j]});
+            }
+            len = 0;
+        };
+        const std::size_t words = (n + 63) / 64;
+        for (std::size_t w = 0; w < words; ++w) {
+            for (std::uint64_t word = filter.bits.words[w]; word != 0; word &= word - 1) {
+                block[len++] = static_cast<std::uint32_t>(w * 64 + std::size_t(__builtin_ctzll(word)));
+                if (len == kScanBlock) flush();
+            }
+        }
+        if (len > 0) flush();
+        s.results.sorted_into(s.sorted);
+        s.results.reset(k);
+        rescore(store, q, s.sorted, s.results, s.rescore_distances, s.rescore_ids);
+        return Plan::scan;
     }
 
     const Hnsw& graph_;

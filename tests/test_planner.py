@@ -106,3 +106,29 @@ def test_codes_are_scanned_only_where_they_save_reads(dim):
         result = index.search(base[:3], 5, filter=flt, ef=20, exact_threshold=n)
         assert set(result.plans) == {info["plan"]}
         np.testing.assert_array_equal(result.ids, np.array(exact_knn(base[:3], base, 5, mask=mask)))
+
+
+@pytest.mark.parametrize("storage", ["sq8", "f32"])
+def test_a_traversal_over_budget_finishes_with_the_cheaper_scan(storage):
+    """With no budget, every filtered traversal runs over it and the query is
+    finished by a scan of the passing rows: on codes where that reads less
+    (plan "scan", distances still exact), exactly on float rows."""
+    base, queries, _, _ = clustered_with_queries(3000, 10, 64, seed=12)
+    u = np.random.default_rng(3).random(3000)
+    index = fanns.Index.build(base, attributes={"u": u}, M=8, seed=1, storage=storage)
+    flt = field("u") < 0.5
+    planner = fanns.Planner(budget_factor=0.0, exact_threshold=0)
+    assert index.explain(flt, planner=planner)["plan"] in ("filtered", "acorn")
+    result = index.search(queries, 10, filter=flt, planner=planner, ef=300)
+    mask = u < 0.5
+    truth = exact_knn(queries, base, 10, mask=mask)
+    expected = "scan" if storage == "sq8" and scans_on_codes(int(mask.sum()), 300, 64) else "exact"
+    assert expected == ("scan" if storage == "sq8" else "exact")
+    assert set(result.plans) == {expected}
+    assert mask[result.ids].all()
+    exact = ((queries[:, None, :] - base[result.ids]) ** 2).sum(-1)
+    np.testing.assert_allclose(result.distances, exact, rtol=1e-4, atol=1e-3)
+    if expected == "exact":
+        np.testing.assert_array_equal(result.ids, np.array(truth))
+    else:
+        assert recall(result.ids, truth) >= 0.97
