@@ -39,7 +39,7 @@ struct AdaptiveParams {
 enum class TraversalOutcome { gated, two_hop, exhausted };
 
 // Runs the traversal into `results` (capacity ef). Returns how it ended:
-// `exhausted` means the caller should answer with an exact scan instead.
+// `exhausted` means the caller should answer with a scan of the passing rows instead.
 template <class Pred, class Scorer>
 TraversalOutcome adaptive_search(const Hnsw& g, const Scorer& score, std::uint32_t entry, std::size_t ef,
                                  std::size_t k, const Pred& pred, const AdaptiveParams& p,

@@ -3,7 +3,7 @@
 // bytes of rows read. explain() and search call the same functions.
 //
 // The plans start a query; the adaptive traversal (acorn.h) can still change
-// mode, or fall back to an exact scan, per query.
+// mode, or fall back to a scan of the passing rows, per query.
 #pragma once
 
 #include <algorithm>
@@ -52,7 +52,7 @@ struct PlannerParams {
     // nodes it scores pass.
     double switch_pass_rate = 0.3;
     // A traversal may score at most this multiple of the passing rows before
-    // the query is finished by an exact scan.
+    // the query is finished by a scan of the passing rows (cheaper_scan).
     double budget_factor = 1.0;
     // Two-hop traversal needs a connected passing subgraph: below this many
     // expected passing nodes within two hops of a node, scan exactly instead.

@@ -70,13 +70,17 @@ inline void check_result_size(std::size_t nq, std::size_t k, std::size_t n) {
     }
 }
 
+// Largest budget_factor the engine takes (a traversal scoring a million
+// times the passing rows has no budget left to speak of).
+constexpr double kMaxBudgetFactor = 1e6;
+
 // Planner parameters as the engine relies on them: fractions in [0, 1],
 // finite non-negative factors, max_collect within a neighbour slot.
 inline void check_planner(const PlannerParams& p, std::size_t max_collect_limit) {
     auto fail = [](const std::string& what) { throw std::invalid_argument("planner parameter " + what); };
     if (!(p.two_hop_selectivity >= 0.0 && p.two_hop_selectivity <= 1.0)) fail("two_hop_selectivity must be in [0, 1]");
     if (!(p.switch_pass_rate >= 0.0 && p.switch_pass_rate <= 1.0)) fail("switch_pass_rate must be in [0, 1]");
-    if (!(p.budget_factor >= 0.0 && p.budget_factor <= 1e6)) fail("budget_factor must be in [0, 1e6]");
+    if (!(p.budget_factor >= 0.0 && p.budget_factor <= kMaxBudgetFactor)) fail("budget_factor must be in [0, 1e6]");
     if (!(p.min_two_hop_degree >= 0.0 && std::isfinite(p.min_two_hop_degree))) {
         fail("min_two_hop_degree must be finite and >= 0");
     }

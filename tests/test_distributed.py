@@ -360,3 +360,15 @@ def test_arxiv_mini_four_shards_identical_to_one_index(arxiv_mini_dir):
         np.testing.assert_array_equal(mine.ids, one.ids, err_msg=name)
         np.testing.assert_array_equal(mine.distances, one.distances, err_msg=name)
     index.close()
+
+
+def test_a_planner_reaches_every_shard(sharded, data):
+    """The planner's knobs travel to the shards: with no scan threshold and
+    two-hop traversal from the start, every shard starts the filter with acorn."""
+    index, queries = sharded, data[1]
+    flt = fanns.field("cat") == "c1"
+    planner = fanns.Planner(exact_threshold=0, two_hop_selectivity=1.0, min_two_hop_degree=0.0)
+    info = index.explain(flt, planner=planner)
+    assert {s["plan"] for s in info["shards"] if s["plan"] != "skipped"} == {"acorn"}
+    with pytest.raises(TypeError, match="fanns.Planner"):
+        index.search(queries, 5, filter=flt, planner={"exact_threshold": 0})

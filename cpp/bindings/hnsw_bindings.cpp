@@ -12,6 +12,7 @@
 
 #include "bindings/register.h"
 #include "hnsw.h"
+#include "validate.h"
 #include "search.h"
 
 namespace py = pybind11;
@@ -52,6 +53,7 @@ PlannerParams planner_params(const py::dict& d) {
         else if (key == "min_two_hop_degree") p.min_two_hop_degree = item.second.cast<double>();
         else throw py::key_error("unknown planner parameter '" + key + "'");
     }
+    check_planner(p, Hnsw::kMaxSlot);
     return p;
 }
 
@@ -225,6 +227,10 @@ void register_hnsw(py::module_& m) {
     planner["min_two_hop_degree"] = defaults.min_two_hop_degree;
     planner["max_collect"] = defaults.max_collect;
     m.attr("PLANNER_DEFAULTS") = planner;
+    py::dict limits;
+    limits["max_collect"] = Hnsw::kMaxSlot;
+    limits["budget_factor"] = kMaxBudgetFactor;
+    m.attr("PLANNER_LIMITS") = limits;
     m.attr("PLAN_NAMES") = names;
 }
 

@@ -32,6 +32,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -160,16 +161,28 @@ private:
         }
     };
 
-    // Fraction of [lo, hi) passing `pred`, from at most kSample evenly spaced positions.
+    // Fraction of [lo, hi) passing `pred`: counted when the range is narrow,
+    // else estimated from kSample positions spread by the golden-ratio
+    // sequence (evenly spaced positions would alias with a predicate that
+    // repeats with the same period).
     template <class Pred>
     static double pass_rate(std::size_t lo, std::size_t hi, const Pred& pred) {
         const std::size_t width = hi - lo;
-        const std::size_t count = std::min(width, kSample);
+        if (width == 0) return 0.0;
         std::size_t passing = 0;
-        for (std::size_t j = 0; j < count; ++j) {
-            passing += pred(static_cast<std::uint32_t>(lo + j * width / count)) ? 1 : 0;
+        if (width <= kCountedWidth) {
+            for (std::size_t p = lo; p < hi; ++p) passing += pred(static_cast<std::uint32_t>(p)) ? 1 : 0;
+            return double(passing) / double(width);
         }
-        return count == 0 ? 0.0 : double(passing) / double(count);
+        constexpr double kGolden = 0.6180339887498949;
+        double u = 0.5;
+        for (std::size_t j = 0; j < kSample; ++j) {
+            u += kGolden;
+            u -= std::floor(u);
+            const auto offset = std::min(static_cast<std::size_t>(u * double(width)), width - 1);
+            passing += pred(static_cast<std::uint32_t>(lo + offset)) ? 1 : 0;
+        }
+        return double(passing) / double(kSample);
     }
 
     // The plan the planner picks for [lo, hi): with a predicate, the passing
@@ -343,6 +356,7 @@ private:
     }
 
     static constexpr std::size_t kSample = 512;
+    static constexpr std::size_t kCountedWidth = 8 * kSample;  // ranges this narrow are counted
     static constexpr std::size_t kScanAhead = 4;  // code rows fetched ahead of a scan
 
     const RangeGraph& g_;

@@ -308,7 +308,9 @@ class Index:
                 every passing row on its float row (more than about four times
                 as many pass); otherwise, and with ``storage="f32"``, it
                 scores every passing row exactly (plan ``"exact"``).
-            planner: the planner's other knobs, a :class:`fanns.Planner`.
+            planner: the planner's other knobs, a :class:`fanns.Planner`
+                (queries the range graph answers use its ``exact_threshold``
+                only).
 
         Returns:
             :class:`SearchResult` with ``ids`` (int64), ``distances`` (float32)
@@ -409,7 +411,7 @@ class Index:
 
         The traversal plans can still change per query (a neighbourhood the
         filter mostly excludes switches to two-hop traversal; a traversal that
-        runs over budget finishes with an exact scan); ``SearchResult.plans``
+        runs over budget finishes with a scan of the passing rows); ``SearchResult.plans``
         reports what each query did.
 
         Example:

@@ -14,15 +14,16 @@ from dataclasses import asdict, dataclass
 from fanns import _core
 
 _DEFAULTS = dict(_core.PLANNER_DEFAULTS)
+_LIMITS = dict(_core.PLANNER_LIMITS)
 
 
-def _fraction(value, name: str, *, upper: float | None = 1.0) -> float:
+def _number(value, name: str, *, upper: float) -> float:
+    """A finite number in [0, upper], or a clear exception naming the knob."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"Planner.{name} must be a number, not {type(value).__name__}")
     value = float(value)
-    if not value >= 0.0 or (upper is not None and value > upper) or value == float("inf"):
-        bound = f"[0, {upper}]" if upper is not None else "a finite number >= 0"
-        raise ValueError(f"Planner.{name} must be in {bound}, got {value}")
+    if not 0.0 <= value <= upper:
+        raise ValueError(f"Planner.{name} must be in [0, {upper:g}], got {value}")
     return value
 
 
@@ -40,11 +41,17 @@ class Planner:
         switch_pass_rate: a gated traversal switches to two-hop mode when
             fewer than this fraction of the rows it scores pass.
         budget_factor: a traversal may score at most this multiple of the
-            passing rows before the query is finished by an exact scan.
+            passing rows (plus 256) before the query is finished by a scan of
+            the passing rows (on codes where that reads less, plan
+            ``"scan"``; else exact).
         min_two_hop_degree: a two-hop traversal needs about this many passing
             rows within two hops of a row; below it the filter is scanned.
         max_collect: passing candidates scored per expansion in two-hop mode
             (0: the graph's links per node, ``M0``).
+
+    Queries answered by the range graph (a range on the index's range
+    attribute) use ``exact_threshold`` only; the other knobs tune the main
+    graph's traversals.
 
     Example:
         >>> planner = fanns.Planner(two_hop_selectivity=0.2)
@@ -62,11 +69,11 @@ class Planner:
         from fanns._validation import as_count
 
         as_count(self.exact_threshold, "Planner.exact_threshold", minimum=0, allow_none=True)
-        as_count(self.max_collect, "Planner.max_collect", minimum=0, maximum=1 << 20)
+        as_count(self.max_collect, "Planner.max_collect", minimum=0, maximum=_LIMITS["max_collect"])
         for name in ("two_hop_selectivity", "switch_pass_rate"):
-            _fraction(getattr(self, name), name)
-        _fraction(self.budget_factor, "budget_factor", upper=None)
-        _fraction(self.min_two_hop_degree, "min_two_hop_degree", upper=None)
+            _number(getattr(self, name), name, upper=1.0)
+        _number(self.budget_factor, "budget_factor", upper=_LIMITS["budget_factor"])
+        _number(self.min_two_hop_degree, "min_two_hop_degree", upper=float("1e300"))
 
     def engine_params(self, exact_threshold: int | None = None) -> dict:
         """The knobs as the engine takes them, ``exact_threshold`` overriding."""

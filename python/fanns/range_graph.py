@@ -650,8 +650,8 @@ class RangeGraph:
             >>> graph.plan_for(100_000, None, ef=64)
             'range'
         """
-        in_range = as_count(in_range, "in_range", minimum=0)
-        passing = as_count(passing, "passing", minimum=0, allow_none=True)
+        in_range = as_count(in_range, "in_range", minimum=0, maximum=2**40)
+        passing = as_count(passing, "passing", minimum=0, maximum=in_range, allow_none=True)
         exact_threshold = as_count(exact_threshold, "exact_threshold", minimum=0, allow_none=True)
         ef = as_count(ef, "ef", minimum=1)
         k = as_count(k, "k", minimum=1)

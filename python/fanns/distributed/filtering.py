@@ -20,6 +20,7 @@ from fanns._validation import as_count
 from fanns.attributes import AttributeStore
 from fanns.distributed.stats import NONE, verdict
 from fanns.filters import Expr, compile_filter
+from fanns.planner import Planner
 
 __all__ = ["check_filter", "may_pass", "search_options"]
 
@@ -55,11 +56,14 @@ def may_pass(distinct: list[Any], stats: list[dict], shards: int) -> np.ndarray:
     return may
 
 
-def search_options(ef, threads, exact_threshold) -> dict[str, Any]:
+def search_options(ef, threads, exact_threshold, planner=None) -> dict[str, Any]:
     """The per-shard search keywords, checked (``threads=None``: left out)."""
+    if planner is not None and not isinstance(planner, Planner):
+        raise TypeError(f"planner must be a fanns.Planner, not {type(planner).__name__}")
     options = {
         "ef": as_count(ef, "ef", minimum=1, allow_none=True),
         "exact_threshold": as_count(exact_threshold, "exact_threshold", minimum=0, allow_none=True),
+        "planner": planner,
     }
     if threads is not None:
         options["threads"] = as_count(threads, "threads", minimum=0, maximum=4096)

@@ -27,6 +27,7 @@ from fanns.distributed.inputs import (
 from fanns.distributed.result import ShardedSearchResult, merge_shard_results
 from fanns.filters import group_filters
 from fanns.index import METRICS, Index
+from fanns.planner import Planner
 
 _INDEX_PARAMS = tuple(
     name
@@ -265,13 +266,14 @@ class ShardedIndex:
         filter=None,
         threads: int = 0,
         exact_threshold: int | None = None,
+        planner: Planner | None = None,
         allow_partial: bool = False,
         timeout: float | None = None,
     ) -> ShardedSearchResult:
         """Find the k nearest rows to each query that pass ``filter``, over all shards.
 
-        Arguments as for :meth:`fanns.Index.search`; ``threads`` and
-        ``exact_threshold`` apply on each shard. A ``pyroaring.BitMap`` filter
+        Arguments as for :meth:`fanns.Index.search`; ``threads``,
+        ``exact_threshold`` and ``planner`` apply on each shard. A ``pyroaring.BitMap`` filter
         holds global ids; a boolean mask is indexed by global id and needs the
         default ids (row numbers). ``timeout`` (seconds) bounds the wait per
         shard. A shard whose actor died is restarted from its file when the
@@ -289,7 +291,7 @@ class ShardedIndex:
             ((100, 10), (0, 1, 2, 3))
         """
         k = as_count(k, "k", minimum=1)
-        options = search_options(ef, threads, exact_threshold)
+        options = search_options(ef, threads, exact_threshold, planner)
         if not isinstance(allow_partial, (bool, np.bool_)):
             raise TypeError(f"allow_partial must be True or False, not {allow_partial!r}")
         q = as_matrix(queries, "queries", dim=self.dim, allow_1d=True)
@@ -325,7 +327,13 @@ class ShardedIndex:
         )
 
     def explain(
-        self, filter=None, *, k: int = 10, ef: int | None = None, exact_threshold: int | None = None
+        self,
+        filter=None,
+        *,
+        k: int = 10,
+        ef: int | None = None,
+        exact_threshold: int | None = None,
+        planner: Planner | None = None,
     ) -> dict:
         """Say how each shard would answer a query with ``filter``, and which are skipped.
 
@@ -340,7 +348,7 @@ class ShardedIndex:
             [0, 1]
         """
         options = {"k": as_count(k, "k", minimum=1)}
-        options.update(search_options(ef, None, exact_threshold))
+        options.update(search_options(ef, None, exact_threshold, planner))
         groups = group_filters(filter, len(self), 1)
         item = groups.distinct[0] if groups.distinct else None
         checked = None if item is None else self._check(item)
