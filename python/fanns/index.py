@@ -85,7 +85,7 @@ class Index:
         cls,
         vectors,
         *,
-        attributes: Mapping[str, Sequence] | Sequence[Mapping[str, Any]] | None = None,
+        attributes: Mapping[str, Sequence] | Sequence[Mapping[str, Any]] | AttributeStore | None = None,
         attribute_types: Mapping[str, str] | None = None,
         metric: str = "l2",
         M: int = 16,
@@ -114,6 +114,9 @@ class Index:
                 column of length n, or a sequence of n dicts (JSON-lines
                 records). Types are inferred: int, float, bool, str
                 (categorical), list of str (set-valued); None means missing.
+                An ``AttributeStore`` (e.g. from
+                ``fanns.datasets.read_attribute_store``, which parses a
+                JSON-lines file straight into columns) is used as it is.
             attribute_types: optional explicit types by name (``"int"``,
                 ``"float"``, ``"bool"``, ``"string"``, ``"strings"``, ``"date"``).
             metric: ``"l2"`` (squared Euclidean), ``"ip"`` (inner product) or
