@@ -111,11 +111,21 @@ public:
         return slot + 1;
     }
 
+    // Progress and cancellation of a build, shared with another thread:
+    // `done` counts inserted rows; once `cancel` is set the remaining
+    // inserts are skipped (each insert takes milliseconds at most).
+    struct BuildControl {
+        std::atomic<std::size_t> done{0};
+        std::atomic<bool> cancel{false};
+    };
+
     // Builds the graph over `n` rows of `data` (row-major, rows `stride`
     // floats apart; 0: dim). With `borrow` the rows are read in place for the
     // graph's lifetime (the caller keeps them alive and unchanged); otherwise
-    // they are copied.
-    void build(const float* data, std::size_t n, std::size_t threads, std::size_t stride = 0, bool borrow = false) {
+    // they are copied. Returns false when `control` cancelled the build: the
+    // graph is then left empty, as before the call.
+    bool build(const float* data, std::size_t n, std::size_t threads, std::size_t stride = 0, bool borrow = false,
+               BuildControl* control = nullptr) {
         if (size_ != 0) throw std::logic_error("index is already built");
         if (n >= kNone) throw std::invalid_argument("too many vectors");
         if (stride == 0) stride = dim_;
@@ -136,14 +146,35 @@ public:
             if (lvl > 0) upper_[i].assign(std::size_t(lvl) * (params_.M + 1), 0);
         }
         size_ = n;
-        if (n == 0) return;
+        if (n == 0) return true;
         entry_ = 0;
         max_level_ = levels_[0];
         const Distance dist = distance();
         parallel_for(n - 1, threads, 64, [&](std::size_t i, std::size_t) {
+            if (control && control->cancel.load(std::memory_order_relaxed)) return;
             insert(static_cast<std::uint32_t>(i + 1), dist);
+            if (control) control->done.fetch_add(1, std::memory_order_relaxed);
         });
+        if (control && control->cancel.load()) {
+            clear();
+            return false;
+        }
         store_.encode(threads);
+        return true;
+    }
+
+    // Back to the state of a new graph.
+    void clear() {
+        size_ = 0;
+        slot0_ = 0;
+        store_ = RowStore(dim_, metric_, params_.storage);
+        links0_ = {};
+        links0_view_ = nullptr;
+        upper_ = {};
+        levels_ = {};
+        locks_.reset();
+        entry_ = kNone;
+        max_level_ = -1;
     }
 
     // Greedy descent through the upper levels to a level-0 entry point.

@@ -110,3 +110,42 @@ def test_bad_rows_in_a_memmap_are_named(tmp_path, data):
         fanns.Index.build(data[0][:, ::2], copy=False)
     with pytest.raises(TypeError, match="copy"):
         fanns.Index.build(data[0], copy="yes")
+
+
+def test_progress_is_reported_and_a_cancelled_build_raises():
+    rng = np.random.default_rng(5)
+    rows = rng.standard_normal((6000, 48)).astype(np.float32)
+    seen = []
+    index = fanns.Index.build(rows[:3000], M=8, threads=1, progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (3000, 3000) and all(t == 3000 and 0 <= d <= t for d, t in seen)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert len(index) == 3000
+
+    calls = []
+
+    def stop(done, total):
+        calls.append(done)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fanns.Index.build(rows, M=8, threads=1, ef_construction=400, progress=stop)
+    assert len(calls) == 1 and calls[0] < 6000
+    with pytest.raises(TypeError, match="progress"):
+        fanns.Index.build(rows[:10], progress=3)
+
+
+def test_ctrl_c_stops_a_build(monkeypatch):
+    import signal
+    import threading
+
+    rng = np.random.default_rng(6)
+    rows = rng.standard_normal((20000, 64)).astype(np.float32)
+    done = []
+    timer = threading.Timer(0.3, lambda: signal.pthread_kill(threading.main_thread().ident, signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fanns.Index.build(rows, M=8, threads=1, ef_construction=400, progress=lambda d, t: done.append(d))
+    finally:
+        timer.cancel()
+    assert done and done[-1] < 20000

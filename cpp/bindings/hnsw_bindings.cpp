@@ -96,14 +96,23 @@ public:
     // (a memory-mapped .fvecs view is (dim + 1) floats per row). With
     // `borrow` the graph reads the rows in place and keeps `vectors` alive;
     // the caller must not change them. Otherwise they are copied.
-    void build(const py::array& vectors, std::size_t threads, bool borrow) {
+    // Returns false when cancel() stopped it (the index stays empty). Runs
+    // with the GIL released: another Python thread may call progress() and
+    // cancel() meanwhile.
+    bool build(const py::array& vectors, std::size_t threads, bool borrow) {
         const RowsView rows = rows_view(vectors, graph_->dim(), "vectors");
+        bool completed;
         {
             py::gil_scoped_release release;
-            graph_->build(rows.data, rows.n, threads, rows.stride, borrow);
+            completed = graph_->build(rows.data, rows.n, threads, rows.stride, borrow, &control_);
         }
-        if (borrow) keep_ = vectors;
+        if (completed && borrow) keep_ = vectors;
+        return completed;
     }
+    // Rows inserted so far by a running build.
+    std::size_t progress() const { return control_.done.load(); }
+    // Stops a running (or the next) build.
+    void cancel() { control_.cancel.store(true); }
 
     py::tuple search(const FloatMatrix& queries, std::size_t k, std::size_t ef, std::size_t threads,
                      const std::vector<WordArray>& bitsets, const std::vector<std::size_t>& counts,
@@ -305,6 +314,7 @@ private:
 
     std::unique_ptr<Hnsw> graph_;
     py::object keep_;  // what borrowed rows, lists and codes live in
+    Hnsw::BuildControl control_;
 };
 
 }  // namespace
@@ -316,6 +326,8 @@ void register_hnsw(py::module_& m) {
              py::arg("dim"), py::arg("metric"), py::arg("M"), py::arg("M0"), py::arg("ef_construction"),
              py::arg("seed"), py::arg("m_beta") = 0, py::arg("storage") = "f32")
         .def("build", &HnswIndex::build, py::arg("vectors"), py::arg("threads"), py::arg("borrow") = false)
+        .def("progress", &HnswIndex::progress)
+        .def("cancel", &HnswIndex::cancel)
         .def("search", &HnswIndex::search, py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"),
              py::arg("bitsets"), py::arg("counts"), py::arg("query_filter"), py::arg("planner"))
         .def("plan_for", &HnswIndex::plan_for, py::arg("passing"), py::arg("filtered"), py::arg("ef"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ from fanns._engine_file import (
     new_engine,
 )
 from fanns._fileformat import open_index_file, verify_mode, write_index_file
+from fanns._progress import run_cancellable
 from fanns._validation import (
     as_count,
     as_matrix,
@@ -99,6 +100,7 @@ class Index:
         range_quantized: bool = True,
         storage: str = "sq8",
         copy: bool | None = None,
+        progress: Callable[[int, int], Any] | None = None,
     ) -> Index:
         """Build an index over ``vectors`` (n, dim).
 
@@ -163,6 +165,12 @@ class Index:
                 the index lives); a layout the engine cannot read raises
                 ValueError. ``True``: always copy. Rows the index had to
                 convert or normalise are never copied a second time.
+            progress: called as ``progress(rows_inserted, n)`` about ten
+                times a second while the graph is built (from the calling
+                thread). Ctrl-C during the build, or an exception raised by
+                the callback, stops the build within about a second and is
+                raised from ``build`` (KeyboardInterrupt for Ctrl-C); nothing
+                is kept.
 
         Returns:
             A new :class:`Index`.
@@ -217,7 +225,13 @@ class Index:
                     f"range_quantized must be True or False, not {type(range_quantized).__name__}"
                 )
         engine = new_engine(data.shape[1], metric, params)
-        engine.build(data, threads, borrow)
+        run_cancellable(
+            lambda: engine.build(data, threads, borrow),
+            done=engine.progress,
+            cancel=engine.cancel,
+            total=data.shape[0],
+            progress=progress,
+        )
         range_graph = None
         if range_attribute is not None:
             range_graph = _build_range_graph(
