@@ -149,3 +149,22 @@ def test_ctrl_c_stops_a_build(monkeypatch):
     finally:
         timer.cancel()
     assert done and done[-1] < 20000
+
+
+def test_text_bar_draws_only_on_a_terminal():
+    import io
+
+    from fanns._progress import text_bar
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    out = Tty()
+    bar = text_bar("building", out)
+    bar(5, 10)
+    bar(10, 10)
+    assert "5/10" in out.getvalue() and out.getvalue().endswith("10/10\n")
+    plain = io.StringIO()
+    text_bar("building", plain)(5, 10)
+    assert plain.getvalue() == ""

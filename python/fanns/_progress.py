@@ -57,3 +57,27 @@ def run_cancellable(
     if progress is not None:
         progress(total, total)
     return outcome["result"]
+
+
+def text_bar(label: str, stream=None) -> Callable[[int, int], None]:
+    """A ``progress`` callback drawing a one-line bar on ``stream`` (stderr by
+    default; nothing when it is not a terminal).
+
+    Example:
+        >>> index = fanns.Index.build(vectors, progress=text_bar("building"))  # doctest: +SKIP
+    """
+    import sys
+
+    out = sys.stderr if stream is None else stream
+    if not getattr(out, "isatty", lambda: False)():
+        return lambda done, total: None
+
+    def show(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        out.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,}")
+        if done >= total:
+            out.write("\n")
+        out.flush()
+
+    return show
