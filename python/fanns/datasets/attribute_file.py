@@ -17,7 +17,6 @@ the same types and values ``from_input`` would give.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import operator
 import os
@@ -37,6 +36,7 @@ from fanns.attributes.building import (
 )
 from fanns.attributes.numeric import _NumericColumn
 from fanns.attributes.postings import _Dictionary, _SetColumn, _StringColumn
+from fanns.datasets.arxiv import iter_jsonl
 
 _BLOCK_LINES = 8192
 
@@ -91,33 +91,13 @@ def read_attribute_store(
 
 
 def _record_blocks(path: str, limit: int | None, block_lines: int):
-    """Lists of at most ``block_lines`` parsed records (dicts)."""
-    produced = 0
-    blank_at = None
-    block: list[dict] = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if limit is not None and produced >= limit:
-                break
-            if not line.strip():
-                blank_at = blank_at or lineno
-                continue
-            if blank_at is not None:
-                raise ValueError(f"{path}:{blank_at}: blank line inside the file")
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise ValueError(
-                    f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}"
-                )
-            block.append(record)
-            produced += 1
-            if len(block) == block_lines:
-                yield block
-                block = []
-    if block:
+    """Lists of at most ``block_lines`` parsed records (dicts), checked as
+    :func:`~fanns.datasets.arxiv.iter_jsonl` checks them."""
+    records = iter_jsonl(path, limit=limit)
+    while True:
+        block = list(itertools.islice(records, block_lines))
+        if not block:
+            return
         yield block
 
 
