@@ -38,7 +38,7 @@ from fanns.attributes.numeric import _NumericColumn
 from fanns.attributes.postings import _Dictionary, _SetColumn, _StringColumn
 from fanns.datasets.arxiv import iter_jsonl
 
-_BLOCK_LINES = 8192
+_BLOCK_LINES = 2048
 
 
 def read_attribute_store(
