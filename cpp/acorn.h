@@ -73,22 +73,22 @@ TraversalOutcome adaptive_search(const Hnsw& g, const Scorer& score, std::uint32
         std::size_t n_fresh = 0;
         if (!two_hop) {
             for (std::size_t j = 0; j < count; ++j) {
-                if (visited.try_insert(nbrs[j])) fresh[n_fresh++] = nbrs[j];
+                if (g.linked(nbrs[j]) && visited.try_insert(nbrs[j])) fresh[n_fresh++] = nbrs[j];
             }
         } else {
             // Passing neighbours first, then passing neighbours of failing ones.
             for (std::size_t j = 0; j < count && n_fresh < max_collect; ++j) {
                 const std::uint32_t v = nbrs[j];
-                if (pred(v) && visited.try_insert(v)) fresh[n_fresh++] = v;
+                if (g.linked(v) && pred(v) && visited.try_insert(v)) fresh[n_fresh++] = v;
             }
             for (std::size_t j = 0; j < count && n_fresh < max_collect; ++j) {
                 const std::uint32_t v = nbrs[j];
-                if (pred(v)) continue;
+                if (!g.linked(v) || pred(v)) continue;
                 std::size_t count2;
                 const std::uint32_t* second = g.neighbours0(v, &count2);
                 for (std::size_t t = 0; t < count2 && n_fresh < max_collect; ++t) {
                     const std::uint32_t u = second[t];
-                    if (pred(u) && visited.try_insert(u)) fresh[n_fresh++] = u;
+                    if (g.linked(u) && pred(u) && visited.try_insert(u)) fresh[n_fresh++] = u;
                 }
             }
         }

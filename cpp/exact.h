@@ -37,8 +37,10 @@ inline std::vector<std::uint32_t> passing_ids(BitsetView bits, std::size_t size)
 
 class ExactScanner {
 public:
-    ExactScanner(const float* base, std::size_t dim, Metric metric, const simd::Kernels& kernels)
-        : base_(base), dim_(dim), similarity_(metric != Metric::l2),
+    // `stride`: floats from one row of `base` to the next (0: dim).
+    ExactScanner(const float* base, std::size_t dim, Metric metric, const simd::Kernels& kernels,
+                 std::size_t stride = 0)
+        : base_(base), dim_(dim), stride_(stride ? stride : dim), similarity_(metric != Metric::l2),
           ids_kernel_(metric == Metric::l2 ? kernels.l2sq_ids : kernels.dot_ids) {}
 
     // Nearest candidates among the ids set in `bits` into `results`.
@@ -75,7 +77,7 @@ private:
 
     void score(const float* query, const std::uint32_t* ids, std::size_t len, ResultHeap& results) {
         dist_.resize(kBlock);
-        ids_kernel_(query, base_, ids, len, dim_, dist_.data());
+        ids_kernel_(query, base_, ids, len, dim_, stride_, dist_.data());
         for (std::size_t j = 0; j < len; ++j) {
             const float d = similarity_ ? 1.0f - dist_[j] : dist_[j];
             if (results.admits(d)) results.push({d, ids[j]});
@@ -84,6 +86,7 @@ private:
 
     const float* base_;
     std::size_t dim_;
+    std::size_t stride_;
     bool similarity_;
     simd::IdsKernel ids_kernel_;
     std::vector<std::uint32_t> block_ids_;

@@ -1,8 +1,9 @@
 // Hierarchical navigable small-world graph (Malkov & Yashunin, 2018).
 //
-// Layout: rows in a RowStore (float rows plus an optional 8-bit encoding that
-// searches read); level-0 neighbour lists
-// in one contiguous block of fixed-size slots [count, id0, id1, ...]; upper
+// Layout: rows in a RowStore (float rows, owned or borrowed, plus an optional
+// 8-bit encoding that searches read); level-0 neighbour lists
+// in one contiguous block of fixed-size slots [count, id0, id1, ...] (owned,
+// or after a restore borrowed from a memory-mapped file); upper
 // levels (few nodes) in small per-node arrays. Construction inserts nodes in
 // parallel with a spin lock per node; levels are drawn from a seeded generator
 // before insertion, so a build with one thread is deterministic.
@@ -92,12 +93,17 @@ public:
 
     Distance distance() const { return Distance(metric_, dim_, simd::active_kernels()); }
 
-    // Level-0 neighbours of a node, as a (pointer, count) pair.
+    // Level-0 neighbours of a node, as a (pointer, count) pair. Lists
+    // restored without checking them (see StateView::check_payload) may name
+    // ids past size(): traversals skip those with linked().
     const std::uint32_t* neighbours0(std::uint32_t id, std::size_t* count) const {
-        const std::uint32_t* slot = links0_.data() + std::size_t(id) * slot0_;
-        *count = slot[0];
+        const std::uint32_t* slot = links0_view_ + std::size_t(id) * slot0_;
+        *count = std::min<std::size_t>(slot[0], params_.M0);
         return slot + 1;
     }
+    // Whether a level-0 list entry names a row of this graph.
+    bool linked(std::uint32_t id) const { return id < size_; }
+    const std::uint32_t* links0() const { return links0_view_; }
     const std::uint32_t* neighbours(std::uint32_t id, int lc, std::size_t* count) const {
         if (lc == 0) return neighbours0(id, count);
         const std::uint32_t* slot = upper_[id].data() + std::size_t(lc - 1) * (params_.M + 1);
@@ -105,14 +111,31 @@ public:
         return slot + 1;
     }
 
-    // Builds the graph over `n` rows of `data` (row-major, n x dim).
-    void build(const float* data, std::size_t n, std::size_t threads) {
+    // Progress and cancellation of a build, shared with another thread:
+    // `done` counts inserted rows; once `cancel` is set the remaining
+    // inserts are skipped (each insert takes milliseconds at most).
+    struct BuildControl {
+        std::atomic<std::size_t> done{0};
+        std::atomic<bool> cancel{false};
+    };
+
+    // Builds the graph over `n` rows of `data` (row-major, rows `stride`
+    // floats apart; 0: dim). With `borrow` the rows are read in place for the
+    // graph's lifetime (the caller keeps them alive and unchanged); otherwise
+    // they are copied. Returns false when `control` cancelled the build: the
+    // graph is then left empty, as before the call.
+    bool build(const float* data, std::size_t n, std::size_t threads, std::size_t stride = 0, bool borrow = false,
+               BuildControl* control = nullptr) {
         if (size_ != 0) throw std::logic_error("index is already built");
         if (n >= kNone) throw std::invalid_argument("too many vectors");
-        check_rows(data, n, dim_, "vectors");
+        if (stride == 0) stride = dim_;
+        if (stride < dim_) throw std::invalid_argument("row stride is smaller than the dimension");
+        check_rows(data, n, dim_, "vectors", stride);
         slot0_ = params_.M0 + 1;
-        store_.assign(data, n);
+        if (borrow) store_.borrow(data, n, stride);
+        else store_.assign(data, n, stride);
         links0_.assign(n * slot0_, 0);
+        links0_view_ = links0_.data();
         upper_.assign(n, {});
         levels_.assign(n, 0);
         locks_ = std::make_unique<SpinLock[]>(n);
@@ -123,14 +146,35 @@ public:
             if (lvl > 0) upper_[i].assign(std::size_t(lvl) * (params_.M + 1), 0);
         }
         size_ = n;
-        if (n == 0) return;
+        if (n == 0) return true;
         entry_ = 0;
         max_level_ = levels_[0];
         const Distance dist = distance();
         parallel_for(n - 1, threads, 64, [&](std::size_t i, std::size_t) {
+            if (control && control->cancel.load(std::memory_order_relaxed)) return;
             insert(static_cast<std::uint32_t>(i + 1), dist);
+            if (control) control->done.fetch_add(1, std::memory_order_relaxed);
         });
+        if (control && control->cancel.load()) {
+            clear();
+            return false;
+        }
         store_.encode(threads);
+        return true;
+    }
+
+    // Back to the state of a new graph.
+    void clear() {
+        size_ = 0;
+        slot0_ = 0;
+        store_ = RowStore(dim_, metric_, params_.storage);
+        links0_ = {};
+        links0_view_ = nullptr;
+        upper_ = {};
+        levels_ = {};
+        locks_.reset();
+        entry_ = kNone;
+        max_level_ = -1;
     }
 
     // Greedy descent through the upper levels to a level-0 entry point.
@@ -175,13 +219,13 @@ public:
             const Candidate current = queue.top();
             if (results.full() && current.distance > results.worst()) break;
             queue.pop();
-            if (!queue.empty()) __builtin_prefetch(links0_.data() + std::size_t(queue.top().id) * slot0_);
+            if (!queue.empty()) __builtin_prefetch(links0_view_ + std::size_t(queue.top().id) * slot0_);
             std::size_t count;
             const std::uint32_t* nbrs = neighbours0(current.id, &count);
             std::size_t n_fresh = 0;
             for (std::size_t j = 0; j < count; ++j) {
                 const std::uint32_t v = nbrs[j];
-                if (visited.try_insert(v)) fresh[n_fresh++] = v;
+                if (linked(v) && visited.try_insert(v)) fresh[n_fresh++] = v;
             }
             score.batch(fresh, n_fresh, scores);
             for (std::size_t j = 0; j < n_fresh; ++j) {
@@ -203,51 +247,63 @@ public:
         return total;
     }
     std::size_t memory_bytes() const { return link_bytes() + store_.float_bytes() + store_.code_bytes(); }
-
-    // Serialised state: plain arrays, validated on restore.
-    struct State {
-        std::vector<float> vectors;
-        std::vector<std::uint32_t> links0;      // size * (M0 + 1)
-        std::vector<std::uint8_t> levels;       // size
-        std::vector<std::uint64_t> upper_offsets;  // size + 1
-        std::vector<std::uint32_t> upper_links;
-        std::uint32_t entry = kNone;
-        int max_level = -1;
-    };
-
-    State state() const {
-        State s;
-        s.vectors = store_.float_rows();
-        s.links0 = links0_;
-        s.levels = levels_;
-        s.upper_offsets.resize(size_ + 1, 0);
-        for (std::size_t i = 0; i < size_; ++i) s.upper_offsets[i + 1] = s.upper_offsets[i] + upper_[i].size();
-        s.upper_links.reserve(s.upper_offsets[size_]);
-        for (const auto& u : upper_) s.upper_links.insert(s.upper_links.end(), u.begin(), u.end());
-        s.entry = entry_;
-        s.max_level = max_level_;
-        return s;
+    // Bytes read in place from memory the graph does not own (rows, codes
+    // and level-0 lists borrowed from a memory map).
+    std::size_t borrowed_link_bytes() const { return links0_.empty() ? size_ * slot0_ * sizeof(std::uint32_t) : 0; }
+    std::size_t borrowed_bytes() const {
+        return store_.borrowed_float_bytes() + store_.borrowed_code_bytes() + borrowed_link_bytes();
     }
 
-    void restore(State s) {
-        // Readers (a range graph over these rows) may hold the rows and codes.
+    // A saved graph as the engine reads it back: pointers into arrays the
+    // caller holds (a loaded file or its memory map). Sizes are the caller's
+    // to match: rows n x row_stride floats, links0 n x (M0 + 1), levels n,
+    // upper_offsets n + 1, upper_links upper_offsets[n]; codes, when given,
+    // n x QuantizedRows::stride_for(dim) bytes.
+    struct StateView {
+        std::size_t n = 0;
+        const float* rows = nullptr;
+        std::size_t row_stride = 0;  // 0: dim
+        const std::uint32_t* links0 = nullptr;
+        const std::uint8_t* levels = nullptr;
+        const std::uint64_t* upper_offsets = nullptr;
+        const std::uint32_t* upper_links = nullptr;
+        std::uint32_t entry = kNone;
+        int max_level = -1;
+        const std::uint8_t* codes = nullptr;  // null: derive them from the rows
+        QuantizedRows::Bounds code_bounds;
+        // Read rows, level-0 links and codes in place instead of copying
+        // them; the caller keeps them alive and unchanged.
+        bool borrow = false;
+        // Check every row (finite, bounded) and every level-0 link (in
+        // range) before relying on them: reads all of both. Without it the
+        // rows and links are trusted, and traversals skip out-of-range ids
+        // (a damaged file then answers wrongly rather than crashing).
+        bool check_payload = true;
+    };
+
+    // Levels, upper lists, entry point and sizes are always checked (they
+    // are small); the graph is left as it was if any check fails.
+    void restore(const StateView& s) {
         if (size_ != 0) throw std::logic_error("index is already built");
-        const std::size_t n = s.levels.size();
+        const std::size_t n = s.n;
         const std::size_t slot0 = params_.M0 + 1;
+        const std::size_t row_stride = s.row_stride ? s.row_stride : dim_;
         auto fail = [](const std::string& what) { throw std::invalid_argument("corrupt index: " + what); };
-        if (s.vectors.size() != n * dim_) fail("vector block size");
-        check_rows(s.vectors.data(), n, dim_, "stored vectors");
-        if (s.links0.size() != n * slot0) fail("level-0 link block size");
-        if (s.upper_offsets.size() != n + 1 || s.upper_offsets[0] != 0) fail("upper link offsets");
-        if (s.upper_offsets[n] != s.upper_links.size()) fail("upper link block size");
+        if (n >= kNone) fail("row count");
+        if (row_stride < dim_) fail("row stride");
+        if (n > 0 && (!s.rows || !s.links0 || !s.levels)) fail("missing sections");
+        if (!s.upper_offsets || s.upper_offsets[0] != 0) fail("upper link offsets");
         if (n > 0 && (s.entry >= n || s.max_level != s.levels[s.entry])) fail("entry point");
         if (n == 0 && s.entry != kNone) fail("entry point");
+        if (s.check_payload) check_rows(s.rows, n, dim_, "stored vectors", row_stride);
         std::vector<std::vector<std::uint32_t>> upper(n);
         for (std::size_t i = 0; i < n; ++i) {
             if (s.levels[i] > kMaxLevel || s.levels[i] > s.max_level) fail("node level");
             const std::size_t begin = s.upper_offsets[i], end = s.upper_offsets[i + 1];
             if (end < begin || end - begin != std::size_t(s.levels[i]) * (params_.M + 1)) fail("upper link list size");
-            upper[i].assign(s.upper_links.begin() + begin, s.upper_links.begin() + end);
+            if (end == begin) continue;
+            if (!s.upper_links) fail("upper links");
+            upper[i].assign(s.upper_links + begin, s.upper_links + end);
             for (int lc = 0; lc < s.levels[i]; ++lc) {
                 const std::uint32_t* slot = upper[i].data() + std::size_t(lc) * (params_.M + 1);
                 check_slot(slot, params_.M, n, fail);
@@ -256,19 +312,40 @@ public:
                     if (s.levels[slot[1 + j]] < lc + 1) fail("upper neighbour level");
                 }
             }
-            check_slot(s.links0.data() + i * slot0, params_.M0, n, fail);
         }
+        if (s.check_payload) {
+            for (std::size_t i = 0; i < n; ++i) check_slot(s.links0 + i * slot0, params_.M0, n, fail);
+        }
+        RowStore store(dim_, metric_, params_.storage);
+        if (s.borrow) store.borrow(s.rows, n, row_stride);
+        else store.assign(s.rows, n, row_stride);
+        if (s.codes) store.restore_codes(s.code_bounds, s.codes, s.borrow);
+        else store.encode(0);
+        std::vector<std::uint32_t> links0;
+        if (!s.borrow) links0.assign(s.links0, s.links0 + n * slot0);
+        // Nothing below throws: the graph changes all at once.
         slot0_ = slot0;
-        store_.adopt(std::move(s.vectors));
-        store_.encode(0);
-        links0_ = std::move(s.links0);
-        levels_ = std::move(s.levels);
+        store_ = std::move(store);
+        links0_ = std::move(links0);
+        links0_view_ = s.borrow ? s.links0 : links0_.data();
+        levels_.assign(s.levels, s.levels + n);
         upper_ = std::move(upper);
         locks_ = std::make_unique<SpinLock[]>(n);
         entry_ = s.entry;
         max_level_ = s.max_level;
         size_ = n;
     }
+
+    // The flattened upper lists (offsets n + 1, links), as StateView reads them.
+    void upper_state(std::vector<std::uint64_t>& offsets, std::vector<std::uint32_t>& links) const {
+        offsets.assign(size_ + 1, 0);
+        for (std::size_t i = 0; i < size_; ++i) offsets[i + 1] = offsets[i] + upper_[i].size();
+        links.clear();
+        links.reserve(offsets[size_]);
+        for (const auto& u : upper_) links.insert(links.end(), u.begin(), u.end());
+    }
+    const std::vector<std::uint8_t>& levels() const { return levels_; }
+    std::size_t slot0() const { return slot0_; }
 
     // Pool shared by every search on this graph.
     VisitedPool& visited_pool() const { return visited_pool_; }
@@ -486,7 +563,8 @@ private:
     std::size_t size_ = 0;
     std::size_t slot0_ = 0;
     RowStore store_;
-    std::vector<std::uint32_t> links0_;
+    std::vector<std::uint32_t> links0_;              // owned level-0 lists (empty when borrowed)
+    const std::uint32_t* links0_view_ = nullptr;     // links0_.data() or the borrowed lists
     std::vector<std::vector<std::uint32_t>> upper_;
     std::vector<std::uint8_t> levels_;
     std::unique_ptr<SpinLock[]> locks_;

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <stdexcept>
 #include <vector>
 
 #include "metric.h"
@@ -51,18 +52,20 @@ public:
         simd::CodeDotIdsKernel dot_ids = nullptr;
     };
 
-    // Codes of rows[order[i] * dim ...] for the positions i in [0, n) (row i
-    // itself when `order` is null), on `threads` threads (0: every core); the
-    // codes do not depend on it.
+    // Codes of rows[order[i] * row_stride ...] for the positions i in [0, n)
+    // (row i itself when `order` is null; row_stride 0: dim, rows packed), on
+    // `threads` threads (0: every core); the codes do not depend on it.
     void assign(const float* rows, const std::uint32_t* order, std::size_t n, std::size_t dim, Metric metric,
-                std::size_t threads = 0) {
+                std::size_t threads = 0, std::size_t row_stride = 0) {
         clear();
         if (n == 0 || !supports(dim)) return;
         dim_ = dim;
+        if (row_stride == 0) row_stride = dim;
         similarity_ = metric != Metric::l2;
-        choose_bounds(rows, order, n, threads);
-        stride_ = (dim + 3) / 4 * 4 + sizeof(float);
+        choose_bounds(rows, order, n, threads, row_stride);
+        stride_ = stride_for(dim);
         codes_.assign(n * stride_, 0);
+        data_ = codes_.data();
         // A row pulled in by the bounds by more than this (squared) is an
         // outlier: its code says little, so it is marked to be scored on
         // its float row. 12x the mean squared rounding error of a row.
@@ -76,7 +79,7 @@ public:
             high[i] = low_[i] + 255.0f * step_[i];
         }
         parallel_for(n, threads, 512, [&](std::size_t p, std::size_t) {
-            const float* x = rows + std::size_t(order ? order[p] : p) * dim;
+            const float* x = rows + std::size_t(order ? order[p] : p) * row_stride;
             std::uint8_t* c = codes_.data() + p * stride_;
             constexpr std::size_t kLanes = 8;
             float pulled[kLanes] = {};  // squared distance moved by the bounds
@@ -106,8 +109,52 @@ public:
         n_ = n;
     }
 
+    // Bytes from one row's codes to the next for rows of `dim` dimensions.
+    static std::size_t stride_for(std::size_t dim) { return (dim + 3) / 4 * 4 + sizeof(float); }
+
+    // What restore() takes back: the per-dimension bounds and whether the
+    // codes are for a similarity metric; the codes themselves are data().
+    struct Bounds {
+        std::vector<float> low, step, centre;
+        bool similarity = false;
+    };
+    Bounds bounds() const { return Bounds{low_, step_, centre_, similarity_}; }
+
+    // Codes saved earlier (n rows of stride_for(dim) bytes at `codes`) with
+    // their bounds. With `borrow` the codes are read in place (the caller
+    // keeps them alive and unchanged, e.g. a read-only memory map);
+    // otherwise they are copied. Throws std::invalid_argument when the
+    // bounds cannot belong to codes of this shape; any code byte is valid.
+    void restore(Bounds b, const std::uint8_t* codes, std::size_t n, std::size_t dim, bool borrow) {
+        if (n == 0 || !supports(dim)) throw std::invalid_argument("corrupt index: codes for this shape");
+        if (b.low.size() != dim || b.step.size() != dim || b.centre.size() != dim) {
+            throw std::invalid_argument("corrupt index: code bounds size");
+        }
+        for (std::size_t i = 0; i < dim; ++i) {
+            if (!std::isfinite(b.low[i]) || !(b.step[i] >= 0.0f) || !std::isfinite(b.step[i]) ||
+                !std::isfinite(b.centre[i])) {
+                throw std::invalid_argument("corrupt index: code bounds values");
+            }
+        }
+        clear();
+        dim_ = dim;
+        n_ = n;
+        stride_ = stride_for(dim);
+        similarity_ = b.similarity;
+        low_ = std::move(b.low);
+        step_ = std::move(b.step);
+        centre_ = std::move(b.centre);
+        if (borrow) {
+            data_ = codes;
+        } else {
+            codes_.assign(codes, codes + n * stride_);
+            data_ = codes_.data();
+        }
+    }
+
     void clear() {
         codes_ = {};
+        data_ = nullptr;
         low_ = {};
         step_ = {};
         centre_ = {};
@@ -117,7 +164,10 @@ public:
     bool empty() const { return n_ == 0; }
     std::size_t size() const { return n_; }
     std::size_t dim() const { return dim_; }
-    const std::uint8_t* row(std::size_t position) const { return codes_.data() + position * stride_; }
+    const std::uint8_t* row(std::size_t position) const { return data_ + position * stride_; }
+    // All codes, n * stride() bytes (owned, or borrowed: see restore()).
+    const std::uint8_t* data() const { return data_; }
+    bool borrowed() const { return data_ != nullptr && codes_.empty(); }
     // Bytes from one row's codes to the next (codes, padding, row term).
     std::size_t stride() const { return stride_; }
     std::size_t memory_bytes() const {
@@ -178,7 +228,7 @@ public:
         std::int32_t sums[kBatch];
         for (std::size_t start = 0; start < count; start += kBatch) {
             const std::size_t len = std::min(kBatch, count - start);
-            q.dot_ids(q.bytes.data(), codes_.data(), stride_, positions + start, len, dim_, sums);
+            q.dot_ids(q.bytes.data(), data_, stride_, positions + start, len, dim_, sums);
             for (std::size_t j = 0; j < len; ++j) {
                 float term;
                 std::memcpy(&term, row(positions[start + j]) + stride_ - sizeof(float), sizeof(float));
@@ -195,13 +245,15 @@ private:
     // the sample's extremes. A few extreme rows cannot stretch the steps of
     // every other row; rows outside the bounds are pulled in (and marked
     // when pulled far).
-    void choose_bounds(const float* rows, const std::uint32_t* order, std::size_t n, std::size_t threads) {
+    void choose_bounds(const float* rows, const std::uint32_t* order, std::size_t n, std::size_t threads,
+                       std::size_t row_stride) {
         const std::size_t dim = dim_;
         const std::size_t sample = std::min(n, std::max<std::size_t>(1024, kSampleValues / dim));
         std::vector<float> block(sample * dim);
         for (std::size_t j = 0; j < sample; ++j) {
             const std::size_t p = j * n / sample;  // evenly spaced positions
-            std::memcpy(block.data() + j * dim, rows + std::size_t(order ? order[p] : p) * dim, dim * sizeof(float));
+            std::memcpy(block.data() + j * dim, rows + std::size_t(order ? order[p] : p) * row_stride,
+                        dim * sizeof(float));
         }
         const std::size_t cut = sample >= 16 ? std::max<std::size_t>(1, sample / 1000) : 0;
         low_.assign(dim, 0.0f);
@@ -229,7 +281,8 @@ private:
 
     static constexpr std::size_t kSampleValues = std::size_t(1) << 22;  // floats copied to choose the bounds
 
-    std::vector<std::uint8_t> codes_;  // n rows of `stride_` bytes, in position order
+    std::vector<std::uint8_t> codes_;  // n rows of `stride_` bytes, in position order (when owned)
+    const std::uint8_t* data_ = nullptr;  // codes_.data(), or borrowed codes
     std::vector<float> low_;           // per dimension
     std::vector<float> step_;          // per dimension: (high - low) / 255, 0 for a constant dimension
     std::vector<float> centre_;        // per dimension: low + 127.5 * step

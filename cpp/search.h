@@ -159,7 +159,8 @@ private:
     const float* query(const BatchRequest& req, std::size_t qi) const { return req.queries + qi * graph_.dim(); }
 
     ExactScanner scanner() const {
-        return ExactScanner(graph_.vectors(), graph_.dim(), graph_.metric(), simd::active_kernels());
+        return ExactScanner(graph_.vectors(), graph_.dim(), graph_.metric(), simd::active_kernels(),
+                            graph_.store().row_stride());
     }
 
     // Moves the candidates of s.results (scored on codes) into s.results

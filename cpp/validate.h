@@ -22,10 +22,12 @@ namespace fanns {
 inline constexpr double kMaxSquaredNorm = double(std::numeric_limits<float>::max()) / 8.0;
 
 // Rejects rows with NaN or infinite values, or so large that their distances
-// would overflow float32. Rows are read one at a time: no temporary.
-inline void check_rows(const float* data, std::size_t n, std::size_t dim, const char* what) {
+// would overflow float32. Rows (`stride` floats apart; 0: dim) are read one
+// at a time: no temporary.
+inline void check_rows(const float* data, std::size_t n, std::size_t dim, const char* what, std::size_t stride = 0) {
+    if (stride == 0) stride = dim;
     for (std::size_t i = 0; i < n; ++i) {
-        const float* row = data + i * dim;
+        const float* row = data + i * stride;
         double norm = 0.0;
         for (std::size_t j = 0; j < dim; ++j) norm += double(row[j]) * double(row[j]);
         if (!(norm <= kMaxSquaredNorm)) {  // also catches NaN

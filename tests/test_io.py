@@ -92,7 +92,7 @@ def _engine_copy(index):
 
     p = index.params
     return _core.HnswIndex(
-        index.dim, index.metric, p["M"], p["M0"], p["ef_construction"], p["seed"]
+        index.dim, index.metric, p["M"], p["M0"], p["ef_construction"], p["seed"], p["m_beta"], p["storage"]
     )
 
 
@@ -123,23 +123,14 @@ def test_restore_rejects_inconsistent_graph_state():
 
 
 def test_load_rejects_out_of_range_fields(tmp_path, built):
-    import json
-    import struct
-    import zlib
+    from fanns._fileformat import read_index_file, write_index_file
 
     index, _ = built
     path = tmp_path / "index.fanns"
     index.save(path)
-    blob = path.read_bytes()
-    (header_len,) = struct.unpack_from("<Q", blob, 12)
-    header = json.loads(blob[20 : 20 + header_len])
+    meta, sections = read_index_file(path, "hnsw")
     for key, value in [("entry", -1), ("max_level", 2**40)]:
-        edited = json.loads(json.dumps(header))
-        edited["meta"][key] = value
-        raw = json.dumps(edited).encode()
-        rebuilt = blob[:12] + struct.pack("<Q", len(raw)) + raw + struct.pack("<I", zlib.crc32(raw))
-        rebuilt += blob[20 + header_len + 4 :]
         target = tmp_path / f"{key}.fanns"
-        target.write_bytes(rebuilt)
+        write_index_file(target, "hnsw", dict(meta, **{key: value}), sections)
         with pytest.raises(ValueError, match="corrupt"):
             fanns.Index.load(target)

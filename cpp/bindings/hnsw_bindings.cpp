@@ -31,12 +31,44 @@ py::array_t<T> to_numpy(const std::vector<T>& v, std::vector<py::ssize_t> shape)
     return out;
 }
 
+// Float rows as the engine reads them: a pointer, a count and a row stride.
+struct RowsView {
+    const float* data = nullptr;
+    std::size_t n = 0;
+    std::size_t stride = 0;  // floats
+};
+
+// Accepts float32 (n, dim) arrays whose columns are adjacent floats and
+// whose rows start a whole, non-negative number of floats apart.
+RowsView rows_view(const py::array& a, std::size_t dim, const char* what, bool corrupt = false) {
+    const std::string prefix = corrupt ? "corrupt index: " : "";
+    if (!py::isinstance<py::array_t<float>>(a) || a.ndim() != 2 || std::size_t(a.shape(1)) != dim) {
+        throw py::value_error(prefix + what + " must be a float32 array of shape (n, " + std::to_string(dim) + ")");
+    }
+    const py::ssize_t row = a.shape(0) > 1 ? a.strides(0) : py::ssize_t(dim * sizeof(float));
+    if ((dim > 1 && a.strides(1) != py::ssize_t(sizeof(float))) || row < py::ssize_t(dim * sizeof(float)) ||
+        row % py::ssize_t(sizeof(float)) != 0 || reinterpret_cast<std::uintptr_t>(a.data()) % alignof(float) != 0) {
+        throw py::value_error(prefix + what + " must have adjacent, aligned float32 columns and rows a whole "
+                              "number of floats apart");
+    }
+    return RowsView{static_cast<const float*>(a.data()), std::size_t(a.shape(0)), std::size_t(row) / sizeof(float)};
+}
+
+// Checks an array's dtype, C-contiguity and shape (-1: any length) and
+// returns its element count; `what` names it in the error.
 template <class T>
-std::vector<T> from_numpy(const py::dict& d, const char* key) {
-    if (!d.contains(key)) throw py::value_error(std::string("corrupt index: missing section ") + key);
-    auto arr = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(d[key]);
-    if (!arr) throw py::value_error(std::string("corrupt index: bad section ") + key);
-    return std::vector<T>(arr.data(), arr.data() + arr.size());
+std::size_t checked_vector(const py::array& a, const char* what, std::vector<py::ssize_t> shape) {
+    bool ok = py::isinstance<py::array_t<T>>(a) && (a.flags() & py::array::c_style) &&
+              a.ndim() == py::ssize_t(shape.size());
+    for (std::size_t i = 0; ok && i < shape.size(); ++i) ok = shape[i] < 0 || a.shape(i) == shape[i];
+    if (!ok) throw py::value_error(std::string("corrupt index: ") + what);
+    return std::size_t(a.size());
+}
+
+std::vector<float> float_vector(const py::array& a, const char* what, py::ssize_t length) {
+    checked_vector<float>(a, what, {length});
+    const float* data = static_cast<const float*>(a.data());
+    return std::vector<float>(data, data + length);
 }
 
 PlannerParams planner_params(const py::dict& d) {
@@ -64,15 +96,27 @@ public:
         : graph_(std::make_unique<Hnsw>(dim, parse_metric(metric),
                                         HnswParams{M, M0, ef_construction, seed, m_beta, parse_storage(storage)})) {}
 
-    void build(const FloatMatrix& vectors, std::size_t threads) {
-        if (vectors.ndim() != 2 || std::size_t(vectors.shape(1)) != graph_->dim()) {
-            throw py::value_error("vectors must have shape (n, dim)");
+    // `vectors`: float32 (n, dim) with unit column stride and any row stride
+    // (a memory-mapped .fvecs view is (dim + 1) floats per row). With
+    // `borrow` the graph reads the rows in place and keeps `vectors` alive;
+    // the caller must not change them. Otherwise they are copied.
+    // Returns false when cancel() stopped it (the index stays empty). Runs
+    // with the GIL released: another Python thread may call progress() and
+    // cancel() meanwhile.
+    bool build(const py::array& vectors, std::size_t threads, bool borrow) {
+        const RowsView rows = rows_view(vectors, graph_->dim(), "vectors");
+        bool completed;
+        {
+            py::gil_scoped_release release;
+            completed = graph_->build(rows.data, rows.n, threads, rows.stride, borrow, &control_);
         }
-        const float* data = vectors.data();
-        const std::size_t n = vectors.shape(0);
-        py::gil_scoped_release release;
-        graph_->build(data, n, threads);
+        if (completed && borrow) keep_ = vectors;
+        return completed;
     }
+    // Rows inserted so far by a running build.
+    std::size_t progress() const { return control_.done.load(); }
+    // Stops a running (or the next) build.
+    void cancel() { control_.cancel.store(true); }
 
     py::tuple search(const FloatMatrix& queries, std::size_t k, std::size_t ef, std::size_t threads,
                      const std::vector<WordArray>& bitsets, const std::vector<std::size_t>& counts,
@@ -127,36 +171,114 @@ public:
         return fanns::scan_threshold(plan_input(*graph_, 0, true, ef, k), planner_params(planner));
     }
 
-    py::dict state() const {
-        Hnsw::State s = graph_->state();
+    // The engine's arrays as read-only numpy views of its own memory (no
+    // copies; each keeps the index alive), for writing them to a file; the
+    // flattened upper lists and the code bounds are small copies.
+    py::dict sections(py::object self) const {
         const auto n = static_cast<py::ssize_t>(graph_->size());
         const auto& p = graph_->params();
         py::dict d;
-        d["vectors"] = to_numpy(s.vectors, {n, static_cast<py::ssize_t>(graph_->dim())});
-        d["links0"] = to_numpy(s.links0, {n, static_cast<py::ssize_t>(p.M0 + 1)});
-        d["levels"] = to_numpy(s.levels, {n});
-        d["upper_offsets"] = to_numpy(s.upper_offsets, {n + 1});
-        d["upper_links"] = to_numpy(s.upper_links, {static_cast<py::ssize_t>(s.upper_links.size())});
-        d["entry"] = s.entry;
-        d["max_level"] = s.max_level;
+        d["vectors"] = vectors_view(self);
+        d["links0"] = view<std::uint32_t>(graph_->links0(), {n, static_cast<py::ssize_t>(p.M0 + 1)}, self);
+        d["levels"] = view<std::uint8_t>(graph_->levels().data(), {n}, self);
+        std::vector<std::uint64_t> offsets;
+        std::vector<std::uint32_t> links;
+        graph_->upper_state(offsets, links);
+        d["upper_offsets"] = to_numpy(offsets, {n + 1});
+        d["upper_links"] = to_numpy(links, {static_cast<py::ssize_t>(links.size())});
+        d["entry"] = graph_->entry_point();
+        d["max_level"] = graph_->max_level();
+        const RowStore& store = graph_->store();
+        if (store.coded()) {
+            const QuantizedRows& codes = store.codes();
+            const auto dim = static_cast<py::ssize_t>(graph_->dim());
+            d["codes"] = view<std::uint8_t>(codes.data(), {n, static_cast<py::ssize_t>(codes.stride())}, self);
+            const QuantizedRows::Bounds b = codes.bounds();
+            d["code_low"] = to_numpy(b.low, {dim});
+            d["code_step"] = to_numpy(b.step, {dim});
+            d["code_centre"] = to_numpy(b.centre, {dim});
+            d["code_similarity"] = b.similarity;
+        }
         return d;
     }
 
-    void restore(const py::dict& d) {
-        Hnsw::State s;
-        s.vectors = from_numpy<float>(d, "vectors");
-        s.links0 = from_numpy<std::uint32_t>(d, "links0");
-        s.levels = from_numpy<std::uint8_t>(d, "levels");
-        s.upper_offsets = from_numpy<std::uint64_t>(d, "upper_offsets");
-        s.upper_links = from_numpy<std::uint32_t>(d, "upper_links");
+    // Copies of the sections (plain arrays for tests and tools).
+    py::dict state(py::object self) const {
+        py::dict d;
+        for (auto item : sections(self)) {
+            py::object value = py::reinterpret_borrow<py::object>(item.second);
+            if (py::isinstance<py::array>(value)) value = py::module_::import("numpy").attr("array")(value);
+            d[item.first] = value;
+        }
+        return d;
+    }
+
+    // Reads back what sections() gave. With `borrow` the rows, level-0 lists
+    // and codes are read in place (the arrays of `d`, e.g. views of a
+    // read-only memory map, are kept alive); `check`: see
+    // Hnsw::StateView::check_payload.
+    void restore(const py::dict& d, bool borrow, bool check) {
+        const auto& p = graph_->params();
+        auto get = [&](const char* key) -> py::array {
+            if (!d.contains(key)) throw py::value_error(std::string("corrupt index: missing section ") + key);
+            py::object value = d[key];
+            if (!py::isinstance<py::array>(value)) throw py::value_error(std::string("corrupt index: bad section ") + key);
+            return value.cast<py::array>();
+        };
+        Hnsw::StateView s;
+        const py::array levels = get("levels");
+        s.n = checked_vector<std::uint8_t>(levels, "levels", {-1});
+        const auto n = static_cast<py::ssize_t>(s.n);
+        const RowsView rows = rows_view(get("vectors"), graph_->dim(), "stored vectors", true);
+        if (rows.n != s.n) throw py::value_error("corrupt index: vector block size");
+        s.rows = rows.data;
+        s.row_stride = rows.stride;
+        const py::array links0 = get("links0");
+        checked_vector<std::uint32_t>(links0, "level-0 link block size", {n, static_cast<py::ssize_t>(p.M0 + 1)});
+        s.links0 = static_cast<const std::uint32_t*>(links0.data());
+        s.levels = static_cast<const std::uint8_t*>(levels.data());
+        const py::array offsets = get("upper_offsets");
+        checked_vector<std::uint64_t>(offsets, "upper link offsets", {n + 1});
+        s.upper_offsets = static_cast<const std::uint64_t*>(offsets.data());
+        const py::array upper = get("upper_links");
+        const std::size_t n_upper = checked_vector<std::uint32_t>(upper, "upper link block size", {-1});
+        if (s.upper_offsets[s.n] != n_upper) throw py::value_error("corrupt index: upper link block size");
+        s.upper_links = static_cast<const std::uint32_t*>(upper.data());
         s.entry = d["entry"].cast<std::uint32_t>();
         s.max_level = d["max_level"].cast<int>();
-        graph_->restore(std::move(s));
+        py::array codes;
+        if (d.contains("codes")) {
+            const auto dim = static_cast<py::ssize_t>(graph_->dim());
+            codes = get("codes");
+            checked_vector<std::uint8_t>(codes, "code block size",
+                                         {n, static_cast<py::ssize_t>(QuantizedRows::stride_for(graph_->dim()))});
+            s.codes = static_cast<const std::uint8_t*>(codes.data());
+            s.code_bounds.low = float_vector(get("code_low"), "code bounds size", dim);
+            s.code_bounds.step = float_vector(get("code_step"), "code bounds size", dim);
+            s.code_bounds.centre = float_vector(get("code_centre"), "code bounds size", dim);
+            s.code_bounds.similarity = d["code_similarity"].cast<bool>();
+        }
+        s.borrow = borrow;
+        s.check_payload = check;
+        {
+            py::gil_scoped_release release;
+            graph_->restore(s);
+        }
+        if (borrow) keep_ = d;
     }
 
     std::size_t size() const { return graph_->size(); }
     std::size_t dim() const { return graph_->dim(); }
     std::size_t memory_bytes() const { return graph_->memory_bytes(); }
+    std::size_t borrowed_bytes() const { return graph_->borrowed_bytes(); }
+    // Bytes of each part read in place (see memory_parts for the owned ones).
+    py::dict borrowed_parts() const {
+        py::dict d;
+        d["links"] = graph_->borrowed_link_bytes();
+        d["codes"] = graph_->store().borrowed_code_bytes();
+        d["rows"] = graph_->store().borrowed_float_bytes();
+        return d;
+    }
     py::dict memory_parts() const {
         py::dict d;
         d["links"] = graph_->link_bytes();
@@ -176,8 +298,8 @@ public:
     py::array_t<float> vectors_view(py::object self) const {
         const auto n = static_cast<py::ssize_t>(graph_->size());
         const auto d = static_cast<py::ssize_t>(graph_->dim());
-        py::array_t<float> view({n, d}, {d * py::ssize_t(sizeof(float)), py::ssize_t(sizeof(float))},
-                                graph_->vectors(), self);
+        const auto stride = static_cast<py::ssize_t>(graph_->store().row_stride() * sizeof(float));
+        py::array_t<float> view({n, d}, {stride, py::ssize_t(sizeof(float))}, graph_->vectors(), self);
         py::detail::array_proxy(view.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
         return view;
     }
@@ -189,7 +311,17 @@ public:
     }
 
 private:
+    // A read-only numpy view of engine memory that keeps `owner` alive.
+    template <class T>
+    static py::array view(const T* data, std::vector<py::ssize_t> shape, py::object owner) {
+        py::array_t<T> out(shape, data, owner);
+        py::detail::array_proxy(out.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+        return out;
+    }
+
     std::unique_ptr<Hnsw> graph_;
+    py::object keep_;  // what borrowed rows, lists and codes live in
+    Hnsw::BuildControl control_;
 };
 
 }  // namespace
@@ -200,14 +332,19 @@ void register_hnsw(py::module_& m) {
                       std::size_t, const std::string&>(),
              py::arg("dim"), py::arg("metric"), py::arg("M"), py::arg("M0"), py::arg("ef_construction"),
              py::arg("seed"), py::arg("m_beta") = 0, py::arg("storage") = "f32")
-        .def("build", &HnswIndex::build, py::arg("vectors"), py::arg("threads"))
+        .def("build", &HnswIndex::build, py::arg("vectors"), py::arg("threads"), py::arg("borrow") = false)
+        .def("progress", &HnswIndex::progress)
+        .def("cancel", &HnswIndex::cancel)
         .def("search", &HnswIndex::search, py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"),
              py::arg("bitsets"), py::arg("counts"), py::arg("query_filter"), py::arg("planner"))
         .def("plan_for", &HnswIndex::plan_for, py::arg("passing"), py::arg("filtered"), py::arg("ef"),
              py::arg("k"), py::arg("planner"))
         .def("scan_threshold", &HnswIndex::scan_threshold, py::arg("ef"), py::arg("k"), py::arg("planner"))
-        .def("state", &HnswIndex::state)
-        .def("restore", &HnswIndex::restore, py::arg("state"))
+        .def("sections", [](py::object self) { return self.cast<const HnswIndex&>().sections(self); })
+        .def("state", [](py::object self) { return self.cast<const HnswIndex&>().state(self); })
+        .def("restore", &HnswIndex::restore, py::arg("state"), py::arg("borrow") = false, py::arg("check") = true)
+        .def("borrowed_bytes", &HnswIndex::borrowed_bytes)
+        .def("borrowed_parts", &HnswIndex::borrowed_parts)
         .def("vectors", [](py::object self) { return self.cast<const HnswIndex&>().vectors_view(self); })
         .def("neighbours", &HnswIndex::neighbours, py::arg("id"), py::arg("level"))
         .def_property_readonly("size", &HnswIndex::size)

@@ -99,7 +99,7 @@ private:
         const simd::Kernels& k = simd::active_kernels();
         out.resize(end - begin);
         const bool similarity = g_.metric_ != Metric::l2;
-        (similarity ? k.dot_ids : k.l2sq_ids)(query, g_.rows_, g_.order_.data() + begin, end - begin, g_.dim_,
+        (similarity ? k.dot_ids : k.l2sq_ids)(query, g_.rows_, g_.order_.data() + begin, end - begin, g_.dim_, g_.dim_,
                                               out.data());
         if (similarity) {
             for (float& v : out) v = 1.0f - v;

@@ -30,7 +30,7 @@ public:
         if constexpr (!Pred::filters) {
             for (std::size_t start = lo; start < hi; start += kBlock) {
                 const std::size_t count = std::min(kBlock, hi - start);
-                ids_kernel_(query, rows_, order_ + start, count, dim_, distances_.data());
+                ids_kernel_(query, rows_, order_ + start, count, dim_, dim_, distances_.data());
                 for (std::size_t j = 0; j < count; ++j) {
                     offer(distances_[j], static_cast<std::uint32_t>(start + j), results);
                 }
@@ -40,7 +40,7 @@ public:
             ids_.resize(kBlock);
             std::size_t filled = 0;
             auto flush = [&]() {
-                ids_kernel_(query, rows_, ids_.data(), filled, dim_, distances_.data());
+                ids_kernel_(query, rows_, ids_.data(), filled, dim_, dim_, distances_.data());
                 for (std::size_t j = 0; j < filled; ++j) offer(distances_[j], positions_[j], results);
                 filled = 0;
             };
@@ -61,7 +61,7 @@ public:
         distances_.resize(std::max(count, kBlock));
         ids_.resize(std::max(count, kBlock));
         for (std::size_t j = 0; j < count; ++j) ids_[j] = order_[candidates[j].id];
-        ids_kernel_(query, rows_, ids_.data(), count, dim_, distances_.data());
+        ids_kernel_(query, rows_, ids_.data(), count, dim_, dim_, distances_.data());
         for (std::size_t j = 0; j < count; ++j) offer(distances_[j], candidates[j].id, results);
     }
 

@@ -16,9 +16,11 @@ using PairKernel = float (*)(const float* a, const float* b, std::size_t dim);
 // Distances from one query to `count` rows of a contiguous row-major matrix.
 using RowsKernel = void (*)(const float* query, const float* rows, std::size_t count,
                             std::size_t dim, float* out);
-// Distances from one query to the rows named by `ids` in a row-major matrix.
+// Distances from one query to the rows named by `ids` in a row-major matrix
+// whose rows start `stride` floats apart (stride >= dim: rows borrowed from a
+// strided array, such as a memory-mapped .fvecs file, are read in place).
 using IdsKernel = void (*)(const float* query, const float* base, const std::uint32_t* ids,
-                           std::size_t count, std::size_t dim, float* out);
+                           std::size_t count, std::size_t dim, std::size_t stride, float* out);
 
 struct Kernels {
     Level level;

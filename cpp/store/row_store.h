@@ -6,11 +6,19 @@
 //         floats' bytes per distance; candidates found on codes are scored
 //         again on the float rows, so returned distances are exact
 //
-// Codes are derived from the float rows (on build and on load) and never
-// change the float rows. Every reader (graph search, exact scans, rescoring)
-// goes through this one store; scorers.h turns it into per-query scorers.
+// The float rows are owned (a packed copy) or borrowed: a pointer and a row
+// stride into memory someone else keeps alive and unchanged (a read-only
+// memory map of a .fvecs file, whose rows sit dim + 1 floats apart, or the
+// rows section of a mapped index file). Borrowed rows are read in place, so
+// only the codes and the graph's links need memory of their own.
+//
+// Codes are derived from the float rows (on build, or on loading a file
+// without them) or restored as saved, and never change the float rows.
+// Every reader (graph search, exact scans, rescoring) goes through this one
+// store; scorers.h turns it into per-query scorers.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -43,9 +51,25 @@ public:
         if (dim == 0) throw std::invalid_argument("dimension must be positive");
     }
 
-    // Copies n rows of `dim` floats (row-major).
-    void assign(const float* data, std::size_t n) {
-        rows_.assign(data, data + n * dim_);
+    // Copies n rows of `dim` floats that start `stride` floats apart (0: dim).
+    void assign(const float* data, std::size_t n, std::size_t stride = 0) {
+        stride = checked_stride(stride);
+        rows_.resize(n * dim_);
+        for (std::size_t i = 0; i < n; ++i) {
+            std::copy(data + i * stride, data + i * stride + dim_, rows_.begin() + i * dim_);
+        }
+        base_ = rows_.data();
+        stride_ = dim_;
+        n_ = n;
+        codes_.clear();
+    }
+    // Reads n rows starting `stride` floats apart (0: dim) in place; the
+    // caller keeps them alive and unchanged for the store's lifetime.
+    void borrow(const float* data, std::size_t n, std::size_t stride = 0) {
+        stride = checked_stride(stride);
+        rows_ = {};
+        base_ = data;
+        stride_ = stride;
         n_ = n;
         codes_.clear();
     }
@@ -53,6 +77,8 @@ public:
     void adopt(std::vector<float>&& rows) {
         if (rows.size() % dim_ != 0) throw std::invalid_argument("row block size is not a multiple of dim");
         rows_ = std::move(rows);
+        base_ = rows_.data();
+        stride_ = dim_;
         n_ = rows_.size() / dim_;
         codes_.clear();
     }
@@ -62,9 +88,14 @@ public:
     // least one row) leaves the store reading floats: see coded().
     void encode(std::size_t threads) {
         codes_.clear();
-        if (storage_ == Storage::sq8 && n_ > 0 && QuantizedRows::supports(dim_)) {
-            codes_.assign(rows_.data(), nullptr, n_, dim_, metric_, threads);
-        }
+        if (wants_codes()) codes_.assign(base_, nullptr, n_, dim_, metric_, threads, stride_);
+    }
+    // Whether this store's storage and shape call for codes.
+    bool wants_codes() const { return storage_ == Storage::sq8 && n_ > 0 && QuantizedRows::supports(dim_); }
+    // Codes saved earlier (see QuantizedRows::restore), in place of encode().
+    void restore_codes(QuantizedRows::Bounds bounds, const std::uint8_t* codes, bool borrow) {
+        if (!wants_codes()) throw std::invalid_argument("corrupt index: codes for a store without them");
+        codes_.restore(std::move(bounds), codes, n_, dim_, borrow);
     }
 
     std::size_t size() const { return n_; }
@@ -74,20 +105,35 @@ public:
     // Whether searches read codes (sq8 with codes present).
     bool coded() const { return !codes_.empty(); }
 
-    const float* row(std::uint32_t id) const { return rows_.data() + std::size_t(id) * dim_; }
-    const float* rows() const { return rows_.data(); }
-    const std::vector<float>& float_rows() const { return rows_; }
+    const float* row(std::uint32_t id) const { return base_ + std::size_t(id) * stride_; }
+    // The first row; row i starts row_stride() * i floats after it.
+    const float* rows() const { return base_; }
+    std::size_t row_stride() const { return stride_; }
+    bool borrowed() const { return n_ > 0 && rows_.empty(); }
     const QuantizedRows& codes() const { return codes_; }
 
+    // Bytes the store holds itself (borrowed rows and codes are not counted:
+    // see borrowed_bytes()).
     std::size_t float_bytes() const { return rows_.capacity() * sizeof(float); }
     std::size_t code_bytes() const { return codes_.memory_bytes(); }
+    // Bytes read in place from memory the store does not own.
+    std::size_t borrowed_float_bytes() const { return borrowed() ? n_ * dim_ * sizeof(float) : 0; }
+    std::size_t borrowed_code_bytes() const { return codes_.borrowed() ? n_ * codes_.stride() : 0; }
 
 private:
+    std::size_t checked_stride(std::size_t stride) const {
+        if (stride == 0) return dim_;
+        if (stride < dim_) throw std::invalid_argument("row stride is smaller than the dimension");
+        return stride;
+    }
+
     std::size_t dim_;
     Metric metric_;
     Storage storage_;
     std::size_t n_ = 0;
-    std::vector<float> rows_;
+    std::vector<float> rows_;       // owned rows (packed), empty when borrowed
+    const float* base_ = nullptr;   // rows_.data() or the borrowed rows
+    std::size_t stride_ = 0;        // floats from one row to the next
     QuantizedRows codes_;
 };
 

@@ -39,7 +39,7 @@ struct FloatScorer {
     float operator()(std::uint32_t id) const { return dist(query, store.row(id)); }
     // Distances to `count` rows at once (one kernel call, rows fetched ahead).
     void batch(const std::uint32_t* ids, std::size_t count, float* out) const {
-        ids_kernel(query, store.rows(), ids, count, store.dim(), out);
+        ids_kernel(query, store.rows(), ids, count, store.dim(), store.row_stride(), out);
         if (dist.similarity) {
             for (std::size_t j = 0; j < count; ++j) out[j] = 1.0f - out[j];
         }
@@ -101,7 +101,8 @@ inline void rescore(const RowStore& store, const float* query, const std::vector
         // Rows in small batches: the kernel fetches ahead within one, and
         // the stop test runs between them.
         const std::size_t batch = std::min(count - done, kRescoreBatch);
-        kernel(query, store.rows(), scratch_ids.data() + done, batch, store.dim(), scratch_distances.data() + done);
+        kernel(query, store.rows(), scratch_ids.data() + done, batch, store.dim(), store.row_stride(),
+               scratch_distances.data() + done);
         for (std::size_t j = done; j < done + batch; ++j) {
             const float d = similarity ? 1.0f - scratch_distances[j] : scratch_distances[j];
             if (d != candidates[j].distance) {  // scored on its code, not on its float row

@@ -13,6 +13,7 @@ import time
 import numpy as np
 
 import fanns
+from fanns._progress import text_bar
 from fanns.datasets import synthetic_arxiv
 
 
@@ -45,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     start = time.perf_counter()
-    index = fanns.Index.build(data.vectors, attributes=data.attributes, threads=args.threads)
+    index = fanns.Index.build(
+        data.vectors, attributes=data.attributes, threads=args.threads, progress=text_bar("building")
+    )
     print(f"built {index!r} in {time.perf_counter() - start:.1f} s")
 
     print(f"\n{'workload':<12}{'recall@10':>10}{'QPS (1 thread)':>16}  plans")

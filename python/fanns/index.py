@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from fanns import _core
-from fanns._fileformat import read_index_file, write_index_file
+from fanns._engine_file import (
+    METRICS,
+    STORAGES,
+    engine_from_sections,
+    engine_sections,
+    new_engine,
+)
+from fanns._fileformat import open_index_file, verify_mode, write_index_file
+from fanns._progress import run_cancellable
 from fanns._validation import (
     as_count,
     as_matrix,
     as_path,
+    as_rows,
     check_result_count,
     normalise_rows,
 )
@@ -24,20 +33,9 @@ from fanns.range_graph import RangeGraph
 from fanns.result import SearchResult
 from fanns.routing import RoutedFilters, route_filters
 
-METRICS = ("l2", "ip", "cosine")
-STORAGES = ("sq8", "f32")
 _PLAN_NAMES = np.array(list(_core.PLAN_NAMES))
 _PLAN_DTYPE = "<U8"
 _FILE_KIND = "hnsw"
-_PARAM_KEYS = ("M", "M0", "ef_construction", "seed", "gamma", "m_beta")
-_SECTION_DTYPES = {
-    "vectors": np.dtype("<f4"),
-    "links0": np.dtype("<u4"),
-    "levels": np.dtype("u1"),
-    "upper_offsets": np.dtype("<u8"),
-    "upper_links": np.dtype("<u4"),
-}
-_ENGINE_SECTIONS = ("vectors", "links0", "levels", "upper_offsets", "upper_links")
 
 
 class Index:
@@ -76,6 +74,10 @@ class Index:
         self._metric = metric
         self._params = params
         self._store = store
+        # Whether the arrays the engine reads in place are the index's own
+        # (a conversion, a file read into memory) rather than the caller's
+        # array or a memory map: they count in memory_bytes() then.
+        self._holds_borrowed = True
         return self
 
     # ------------------------------------------------------------------ build
@@ -84,7 +86,7 @@ class Index:
         cls,
         vectors,
         *,
-        attributes: Mapping[str, Sequence] | Sequence[Mapping[str, Any]] | None = None,
+        attributes: Mapping[str, Sequence] | Sequence[Mapping[str, Any]] | AttributeStore | None = None,
         attribute_types: Mapping[str, str] | None = None,
         metric: str = "l2",
         M: int = 16,
@@ -97,15 +99,26 @@ class Index:
         range_leaf_size: int = 128,
         range_quantized: bool = True,
         storage: str = "sq8",
+        copy: bool | None = None,
+        progress: Callable[[int, int], Any] | None = None,
     ) -> Index:
         """Build an index over ``vectors`` (n, dim).
 
         Args:
-            vectors: 2-D array-like of real numbers; stored as float32.
+            vectors: 2-D array-like of real numbers; stored as float32. A
+                float32 array whose columns are adjacent floats (a memory
+                map, the strided view ``fanns.datasets.read_fvecs`` returns,
+                a slice of rows) is read as it is, without a copy: see
+                ``copy``. Values are checked (finite, bounded) row by row,
+                and cosine rows normalised in blocks, without full-size
+                temporaries.
             attributes: per-row attributes for filtering: a mapping of name to a
                 column of length n, or a sequence of n dicts (JSON-lines
                 records). Types are inferred: int, float, bool, str
                 (categorical), list of str (set-valued); None means missing.
+                An ``AttributeStore`` (e.g. from
+                ``fanns.datasets.read_attribute_store``, which parses a
+                JSON-lines file straight into columns) is used as it is.
             attribute_types: optional explicit types by name (``"int"``,
                 ``"float"``, ``"bool"``, ``"string"``, ``"strings"``, ``"date"``).
             metric: ``"l2"`` (squared Euclidean), ``"ip"`` (inner product) or
@@ -128,7 +141,8 @@ class Index:
                 ``field(a) >= lo``, ...) are then answered by that graph when
                 the planner finds it cheaper; other conjuncts are checked as
                 a predicate during its traversal. The range graph reads the
-                index's own vectors; it adds ``(M + 1) * 4`` bytes of links
+                index's own vectors (rows read in place with a stride, such as
+                a ``read_fvecs`` view, are copied once for it); it adds ``(M + 1) * 4`` bytes of links
                 per row and tree depth (about ``log2(n / range_leaf_size)``
                 depths) and takes several times an HNSW build.
             range_leaf_size: smallest segment of the range graph's tree.
@@ -143,6 +157,21 @@ class Index:
                 score their ``ef`` best candidates again on the float rows,
                 so every returned distance is exact. ``"f32"``: the float rows
                 only. The graph is built on the float rows either way.
+            copy: whether the index keeps a copy of the float rows. ``None``
+                (default): rows of a read-only memory-mapped file in a layout
+                the engine reads (a ``read_fvecs`` view,
+                ``np.memmap(..., mode="r")``) are read in place, so only codes
+                and links take memory of their own; anything else is copied. ``False``: read in place
+                also a writable array (which must then not be changed while
+                the index lives); a layout the engine cannot read raises
+                ValueError. ``True``: always copy. Rows the index had to
+                convert or normalise are never copied a second time.
+            progress: called as ``progress(rows_inserted, n)`` about ten
+                times a second while the graph is built (from the calling
+                thread). Ctrl-C during the build, or an exception raised by
+                the callback, stops the build within about a second and is
+                raised from ``build`` (KeyboardInterrupt for Ctrl-C); nothing
+                is kept.
 
         Returns:
             A new :class:`Index`.
@@ -170,11 +199,13 @@ class Index:
             m_beta = min(2 * M, M0) if m_beta is None else as_count(m_beta, "m_beta", minimum=1)
             if m_beta > M0:
                 raise ValueError(f"m_beta must be at most M * gamma = {M0}, got {m_beta}")
-        data = as_matrix(vectors, "vectors")
+        if copy is not None and not isinstance(copy, (bool, np.bool_)):
+            raise TypeError(f"copy must be True, False or None, not {type(copy).__name__}")
+        data, borrow = as_rows(vectors, "vectors", copy=copy)
         if data.shape[0] >= 2**32 - 1:
             raise ValueError("at most 2**32 - 2 vectors per index")
         if metric == "cosine":
-            data = normalise_rows(data, "vectors")
+            data, borrow = normalise_rows(data, "vectors"), True
         store = AttributeStore.from_input(attributes, data.shape[0], attribute_types)
         params = {
             "M": M,
@@ -194,8 +225,14 @@ class Index:
                 raise TypeError(
                     f"range_quantized must be True or False, not {type(range_quantized).__name__}"
                 )
-        engine = _core.HnswIndex(data.shape[1], metric, M, M0, ef_construction, seed, m_beta, storage)
-        engine.build(data, threads)
+        engine = new_engine(data.shape[1], metric, params)
+        run_cancellable(
+            lambda: engine.build(data, threads, borrow),
+            done=engine.progress,
+            cancel=engine.cancel,
+            total=data.shape[0],
+            progress=progress,
+        )
         range_graph = None
         if range_attribute is not None:
             range_graph = _build_range_graph(
@@ -210,7 +247,9 @@ class Index:
                 bool(range_quantized),
                 threads,
             )
-        return cls._create(engine, metric, params, store, range_attribute, range_graph)
+        index = cls._create(engine, metric, params, store, range_attribute, range_graph)
+        index._holds_borrowed = not (isinstance(vectors, np.ndarray) and np.may_share_memory(data, vectors))
+        return index
 
     # ----------------------------------------------------------- properties
     def __len__(self) -> int:
@@ -250,8 +289,13 @@ class Index:
         """Bytes held by the index; ``by_part=True`` gives a dict per component:
         ``links`` (the graph), ``codes`` (8-bit rows), ``rows`` (float rows),
         ``attributes``, and with a range graph ``range_graph`` and
-        ``range_codes``."""
+        ``range_codes``. Rows, codes and links read in place from the
+        caller's array or a memory-mapped file are not counted (the
+        operating system pages them in and out)."""
         parts = {name: int(size) for name, size in self._engine.memory_parts().items()}
+        if self._holds_borrowed:
+            for name, size in self._engine.borrowed_parts().items():
+                parts[name] += int(size)
         parts["attributes"] = int(self._store.memory_bytes())
         if self._range_graph is not None:
             codes = self._range_graph.code_bytes
@@ -449,10 +493,17 @@ class Index:
 
     # ------------------------------------------------------------------ io
     def save(self, path: str | os.PathLike) -> None:
-        """Write the index (graph, vectors, attributes) to ``path`` atomically."""
+        """Write the index (graph, rows, codes, attributes) to ``path`` atomically.
+
+        Sections are written straight from the index's memory, page-aligned
+        so that :meth:`load` can map them; an interrupted save leaves any
+        previous file at ``path`` as it was.
+
+        Example:
+            >>> index.save("arxiv.fanns")
+        """
         path = as_path(path)
-        state = self._engine.state()
-        sections = {f"hnsw/{name}": state[name] for name in _ENGINE_SECTIONS}
+        engine_meta, sections = engine_sections(self._engine)
         attr_meta, attr_sections = self._store.to_sections()
         sections.update(attr_sections)
         range_meta = None
@@ -465,43 +516,46 @@ class Index:
             "dim": self.dim,
             "metric": self._metric,
             "params": self._params,
-            "entry": int(state["entry"]),
-            "max_level": int(state["max_level"]),
+            **engine_meta,
             "attributes": attr_meta,
             "range": range_meta,
         }
         write_index_file(path, _FILE_KIND, meta, sections)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Index:
-        """Read an index written by :meth:`save`; a corrupt file raises ValueError."""
+    def load(cls, path: str | os.PathLike, *, mmap: bool = False, verify=None) -> Index:
+        """Read an index written by :meth:`save`; a corrupt file raises ValueError.
+
+        Args:
+            path: the file.
+            mmap: map the file instead of reading it: the index opens in
+                about the time it takes to read its attributes, and the
+                graph's links, the codes and the float rows are paged in as
+                searches touch them (the float rows only to score the best
+                candidates again). The file must not change while the index
+                lives.
+            verify: how much is checked before the index is returned:
+                ``"full"`` (default without mmap) every byte's checksum,
+                every row (finite) and every link (in range); ``"header"``
+                (default with mmap) the header's checksum, the sizes of every
+                section, the levels and upper lists; ``False`` the sizes
+                only. A truncated file fails in every mode. Damage a mode
+                does not check can make answers wrong, never crash a search.
+
+        Example:
+            >>> index = fanns.Index.load("arxiv.fanns", mmap=True)
+        """
         path = as_path(path)
-        meta, sections = read_index_file(path, _FILE_KIND)
+        if not isinstance(mmap, (bool, np.bool_)):
+            raise TypeError(f"mmap must be True or False, not {type(mmap).__name__}")
+        verify = verify_mode(("header" if mmap else "full") if verify is None else verify)
+        meta, sections = open_index_file(path, _FILE_KIND, mmap=bool(mmap), verify=verify)
+        engine, metric, params = engine_from_sections(path, meta, sections, check=verify == "full")
         try:
-            metric = meta["metric"]
-            params = {key: int(meta["params"][key]) for key in _PARAM_KEYS}
-            # Files from before storage was a choice searched float rows.
-            params["storage"] = meta["params"].get("storage", "f32")
-            dim = int(meta["dim"])
-            state = {name: sections[f"hnsw/{name}"] for name in _ENGINE_SECTIONS}
-            state["entry"] = int(meta["entry"])
-            state["max_level"] = int(meta["max_level"])
             attr_meta = meta["attributes"]
             range_meta = meta.get("range")
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError) as exc:
             raise ValueError(f"{path!r} is corrupt (missing or bad field: {exc})") from exc
-        _check_loaded(path, metric, dim, params, state)
-        engine = _core.HnswIndex(
-            dim,
-            metric,
-            params["M"],
-            params["M0"],
-            params["ef_construction"],
-            params["seed"],
-            params["m_beta"],
-            params["storage"],
-        )
-        engine.restore(state)
         store = AttributeStore.from_sections(attr_meta, sections)
         if len(store) != engine.size:
             raise ValueError(f"{path!r} is corrupt (attribute rows do not match vectors)")
@@ -516,7 +570,7 @@ class Index:
                 range_attribute = range_meta["attribute"]
                 if not isinstance(range_attribute, str):
                     raise TypeError("attribute name")
-                # The index's vectors were checked above and are read-only: share them.
+                # The index's rows are read-only (and checked with verify="full"): share them.
                 range_graph = RangeGraph._restore(
                     range_meta["graph"],
                     graph_sections,
@@ -528,7 +582,9 @@ class Index:
                 raise ValueError(f"{path!r} is corrupt (range graph: {exc})") from exc
             if not _range_graph_matches(range_graph, store, range_attribute, metric, engine.size):
                 raise ValueError(f"{path!r} is corrupt (range graph does not match the index)")
-        return cls._create(engine, metric, params, store, range_attribute, range_graph)
+        index = cls._create(engine, metric, params, store, range_attribute, range_graph)
+        index._holds_borrowed = not mmap
+        return index
 
 
 def _subset_filters(
@@ -615,27 +671,3 @@ def _build_range_graph(
     return RangeGraph._build_over(
         engine.vectors(), keys, valid, metric, params, threads, owns_rows=False, codes_from=engine
     )
-
-
-def _check_loaded(path: str, metric, dim: int, params: dict, state: dict) -> None:
-    """Reject a file whose fields are out of range before the engine sees them."""
-
-    def corrupt(what: str) -> ValueError:
-        return ValueError(f"{path!r} is corrupt ({what})")
-
-    if metric not in METRICS or not 0 < dim < 2**31:
-        raise corrupt("metric or dimension")
-    if params["storage"] not in STORAGES:
-        raise corrupt(f"unknown storage {params['storage']!r}")
-    M, M0 = params["M"], params["M0"]
-    if not (2 <= M <= 512 and M <= M0 <= 1024 and 0 <= params["m_beta"] <= M0):
-        raise corrupt("graph degree parameters")
-    if not (1 <= params["ef_construction"] < 2**31 and 0 <= params["seed"] < 2**63):
-        raise corrupt("construction parameters")
-    if not (0 <= state["entry"] < 2**32 and -1 <= state["max_level"] <= 30):
-        raise corrupt("entry point or top level")
-    for name, dtype in _SECTION_DTYPES.items():
-        if state[name].dtype != dtype:
-            raise corrupt(f"section {name!r} has type {state[name].dtype}, expected {dtype}")
-    if not np.isfinite(state["vectors"]).all():
-        raise corrupt("non-finite vector values")

@@ -71,6 +71,15 @@ class AttributeStore:
         """
         n = _check_n(n)
         declared = _check_types(types)
+        if isinstance(attributes, AttributeStore):
+            # Already built (e.g. by fanns.datasets.read_attribute_store): used as it is.
+            if len(attributes) != n:
+                raise ValueError(f"attributes hold {len(attributes)} rows, expected {n}")
+            wrong = {k: v for k, v in declared.items() if attributes.types.get(k, v) != v}
+            if wrong:
+                name = next(iter(wrong))
+                raise TypeError(f"attribute {name!r} is {attributes.types[name]}, not {wrong[name]}")
+            return attributes
         if attributes is None:
             columns: dict[str, Any] = {}
         elif isinstance(attributes, Mapping):

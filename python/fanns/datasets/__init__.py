@@ -23,6 +23,7 @@ from fanns.datasets.arxiv import (
     write_arxiv_layout,
     write_jsonl,
 )
+from fanns.datasets.attribute_file import read_attribute_store
 from fanns.datasets.download import (
     DATASET_SIZES,
     dataset_url,
@@ -79,6 +80,7 @@ __all__ = [
     "make_workload",
     "read_fvecs",
     "read_ivecs",
+    "read_attribute_store",
     "read_ivecs_padded",
     "read_jsonl",
     "synthetic_arxiv",

@@ -1,7 +1,10 @@
 """Download the published arXiv-for-FANNS sets (standard library only).
 
-Files come from the Hugging Face dataset repositories
-``SPCL/arxiv-for-fanns-{small,medium,large}``. Each file is fetched into
+Which files a set has, where they come from and what size and checksum they
+must have is read from the set's manifest (``datasets/`` at the top of the
+repository, see :mod:`fanns.datasets.manifests`): today the Hugging Face
+dataset repositories ``SPCL/arxiv-for-fanns-{small,medium,large}``. Each file
+is fetched into
 ``<name>.part`` and renamed into place only once its size matches what the
 server declared, so an existing final file is always complete. An interrupted
 transfer resumes from the ``.part`` file with an HTTP ``Range`` request, both
@@ -22,7 +25,7 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
-from fanns.datasets.arxiv import PUBLISHED_FILES
+from fanns.datasets.manifests import check_file, manifest
 from fanns.datasets.vecs import PathLike
 
 __all__ = ["DATASET_SIZES", "dataset_url", "download_arxiv_fanns", "download_file"]
@@ -42,8 +45,9 @@ def dataset_url(size: str, filename: str, *, base_url: str = DEFAULT_BASE_URL) -
     """
     if size not in DATASET_SIZES:
         raise ValueError(f"size must be one of {DATASET_SIZES}, got {size!r}")
+    source = manifest(size)["source"]
     return (
-        f"{base_url.rstrip('/')}/datasets/SPCL/arxiv-for-fanns-{size}/resolve/main/"
+        f"{base_url.rstrip('/')}/datasets/{source['repository']}/resolve/{source['revision']}/"
         f"{urllib.parse.quote(filename)}"
     )
 
@@ -252,9 +256,10 @@ def download_arxiv_fanns(
 ) -> str:
     """Download a published arXiv-for-FANNS set (``small``, ``medium``, ``large``) into ``dest``.
 
-    Every published file (or just ``files``) is fetched with
+    Every file the set's manifest lists (or just ``files``) is fetched with
     :func:`download_file`: resumable, size-checked, skipped when already
-    complete. Before starting, the free disk space is compared with what is left
+    complete, then checked against the size and SHA-256 the manifest records
+    where it records them. Before starting, the free disk space is compared with what is left
     to fetch when the server declares sizes. Returns ``dest``, ready for
     :func:`~fanns.datasets.arxiv.load_arxiv_fanns`.
 
@@ -263,11 +268,12 @@ def download_arxiv_fanns(
     """
     if size not in DATASET_SIZES:
         raise ValueError(f"size must be one of {DATASET_SIZES}, got {size!r}")
-    names = list(PUBLISHED_FILES if files is None else files)
+    entries = {entry["name"]: entry for entry in manifest(size)["files"]}
+    names = list(entries if files is None else files)
     for fname in names:
-        if fname not in PUBLISHED_FILES:
+        if fname not in entries:
             raise ValueError(
-                f"{fname!r} is not a published file; expected one of {PUBLISHED_FILES}"
+                f"{fname!r} is not a published file; expected one of {tuple(entries)}"
             )
     dest = os.fspath(dest)
     os.makedirs(dest, exist_ok=True)
@@ -287,11 +293,12 @@ def download_arxiv_fanns(
     if needed > free:
         raise OSError(f"not enough disk space in {dest!r}: {needed} more bytes needed, {free} free")
     for fname in names:
-        download_file(
+        path = download_file(
             dataset_url(size, fname, base_url=base_url),
             os.path.join(dest, fname),
             progress=progress,
             retries=retries,
             timeout=timeout,
         )
+        check_file(path, entries[fname])
     return dest

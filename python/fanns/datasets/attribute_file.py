@@ -1,0 +1,266 @@
+"""Reading a JSON-lines attribute file straight into typed columns.
+
+``read_jsonl`` followed by ``AttributeStore.from_input(records)`` holds one
+dict per row (2.7M of them for the large arXiv set) before a single column
+exists. :func:`read_attribute_store` parses the file a block of lines at a
+time and turns each block into typed pieces at once: numbers into int64 /
+float64 arrays with a validity mask, strings and lists of strings into int32
+codes of one growing dictionary per column. Only one block of records is
+ever alive; the pieces are joined into the store's columns at the end, with
+the same types and values ``from_input`` would give.
+
+>>> store = read_attribute_store("database_attributes.jsonl")  # doctest: +SKIP
+>>> store.types["update_date"], store.memory_bytes() > 0  # doctest: +SKIP
+('int', True)
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import operator
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from fanns.attributes import AttributeStore
+from fanns.attributes._common import _NULL, NUMERIC_TYPES, _NullColumn
+from fanns.attributes.building import (
+    _category,
+    _check_types,
+    _column_from_values,
+    _infer_type,
+    _numeric_from_array,
+)
+from fanns.attributes.numeric import _NumericColumn
+from fanns.attributes.postings import _Dictionary, _SetColumn, _StringColumn
+from fanns.datasets.arxiv import iter_jsonl
+
+_BLOCK_LINES = 2048
+
+
+def read_attribute_store(
+    path: str | os.PathLike,
+    *,
+    limit: int | None = None,
+    types: Mapping[str, str] | None = None,
+    block_lines: int = _BLOCK_LINES,
+) -> AttributeStore:
+    """The first ``limit`` records (default: all) of a JSON-lines file as an
+    :class:`~fanns.attributes.AttributeStore`, parsed a block of
+    ``block_lines`` lines at a time.
+
+    Types are inferred as ``AttributeStore.from_input`` infers them (or taken
+    from ``types``); a key missing from a record is a missing value. Errors
+    name the file and line (bad JSON, a line that is not an object) or the
+    attribute (values that fit no type).
+
+    Example:
+        >>> store = read_attribute_store("database_attributes.jsonl", limit=1000)  # doctest: +SKIP
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such file: {path!r}")
+    declared = _check_types(types)
+    builders: dict[str, _ColumnBuilder] = {}
+    rows = 0
+    for records in _record_blocks(path, limit, block_lines):
+        layouts = list(dict.fromkeys(map(tuple, map(dict.keys, records))))  # first seen first
+        names = dict.fromkeys(itertools.chain.from_iterable(layouts))
+        for name in names:
+            if name not in builders:
+                builders[name] = _ColumnBuilder(name, rows)
+        if len(layouts) == 1:
+            # Every record has the same keys in the same order: transpose at C speed.
+            columns = dict(zip(layouts[0], map(list, zip(*map(dict.values, records)))))
+        else:
+            columns = {}
+        for name, builder in builders.items():
+            values = columns.get(name)
+            if values is None:
+                values = list(map(operator.methodcaller("get", name), records))
+            builder.add(values)
+        rows += len(records)
+    unknown = [name for name in declared if name not in builders]
+    if unknown:
+        raise KeyError(f"types names attribute {unknown[0]!r}, which is not in the attributes")
+    columns = {name: b.finish(declared.get(name)) for name, b in builders.items()}
+    return AttributeStore(rows, columns)
+
+
+def _record_blocks(path: str, limit: int | None, block_lines: int):
+    """Lists of at most ``block_lines`` parsed records (dicts), checked as
+    :func:`~fanns.datasets.arxiv.iter_jsonl` checks them."""
+    records = iter_jsonl(path, limit=limit)
+    while True:
+        block = list(itertools.islice(records, block_lines))
+        if not block:
+            return
+        yield block
+
+
+class _ColumnBuilder:
+    """One attribute's values, block by block, as typed pieces:
+
+    ("none", count)               every value missing
+    ("int", int64, valid)         ints (missing as 0, invalid)
+    ("bool", int64, valid)        bools, likewise
+    ("float", float64)            numbers with a float among them (missing as NaN)
+    ("str", int32 codes)          strings: codes in this builder's vocabulary, -1 missing
+    ("list", lengths, codes, valid)  lists of strings, flattened
+    ("raw", list)                 anything else, kept as values (decided at the end)
+    """
+
+    def __init__(self, name: str, missing: int) -> None:
+        self.name = name
+        self.categories: set[str] = set()
+        # string -> code; codes are unique, increasing, not contiguous
+        # (setdefault runs with the next counter value whether or not the
+        # string is new: no Python-level branch per string)
+        self.vocabulary: dict[str, int] = {}
+        self._counter = itertools.count()
+        self.pieces: list[tuple] = [("none", missing)] if missing else []
+
+    def add(self, values: list) -> None:
+        types = set(map(type, values))
+        categories = {_category(t) for t in types}
+        categories.discard("none")
+        self.categories |= categories
+        self.pieces.append(self._piece(values, categories, type(None) in types))
+
+    def _codes(self, strings) -> np.ndarray:
+        return np.array(list(map(self.vocabulary.setdefault, strings, self._counter)), dtype=np.int64)
+
+    def _piece(self, values: list, categories: set[str], missing: bool) -> tuple:
+        if not categories:
+            return ("none", len(values))
+        if missing:
+            valid = np.fromiter(map(operator.is_not, values, itertools.repeat(None)), bool, len(values))
+        else:
+            valid = np.ones(len(values), dtype=bool)
+        if categories <= {"int"} or categories == {"bool"}:
+            try:
+                present = [0 if v is None else v for v in values] if missing else values
+                ints = np.array(present, dtype=np.int64)
+            except OverflowError:
+                return ("raw", values)
+            return ("bool" if categories == {"bool"} else "int", ints, valid)
+        if categories <= {"int", "float"}:
+            present = [math.nan if v is None else v for v in values] if missing else values
+            return ("float", np.array(present, np.float64))
+        if categories == {"str"}:
+            if not missing:
+                return ("str", self._codes(values))
+            codes = np.full(len(values), -1, dtype=np.int64)
+            codes[valid] = self._codes(itertools.compress(values, valid.tolist()))
+            return ("str", codes)
+        if categories == {"list"}:
+            present = list(itertools.compress(values, valid.tolist())) if missing else values
+            flat = list(itertools.chain.from_iterable(present))
+            if not set(map(type, flat)) <= {str} or not set(map(type, present)) <= {list}:
+                return ("raw", values)
+            lengths = np.zeros(len(values), dtype=np.int64)
+            lengths[valid] = np.fromiter(map(len, present), np.int64, len(present))
+            return ("list", lengths, self._codes(flat), valid)
+        return ("raw", values)
+
+    def _values(self) -> list:
+        """Every value as Python objects (the general path)."""
+        words = {code: word for word, code in self.vocabulary.items()}
+        out: list = []
+        for piece in self.pieces:
+            tag = piece[0]
+            if tag == "none":
+                out.extend([None] * piece[1])
+            elif tag in ("int", "bool"):
+                cast = bool if tag == "bool" else int
+                out.extend(
+                    cast(v) if ok else None for v, ok in zip(piece[1].tolist(), piece[2].tolist())
+                )
+            elif tag == "float":
+                out.extend(None if math.isnan(v) else v for v in piece[1].tolist())
+            elif tag == "str":
+                out.extend(words[c] if c >= 0 else None for c in piece[1].tolist())
+            elif tag == "list":
+                flat = [words[c] for c in piece[2].tolist()]
+                bounds = np.concatenate([[0], np.cumsum(piece[1])]).tolist()
+                out.extend(
+                    flat[bounds[i] : bounds[i + 1]] if ok else None
+                    for i, ok in enumerate(piece[3].tolist())
+                )
+            else:
+                out.extend(piece[1])
+        return out
+
+    def finish(self, declared: str | None) -> Any:
+        """The column, typed as ``from_input`` types it; pieces that do not
+        fit one of the fast cases go through its general path."""
+        tags = {piece[0] for piece in self.pieces} - {"none"}
+        n = sum(p[1] if p[0] == "none" else len(p[1]) for p in self.pieces)
+        kind = declared
+        if kind is None and "raw" not in tags:
+            try:
+                kind = _infer_type(self.name, self.categories)
+            except (TypeError, ValueError):
+                kind = None  # the general path says why (or copes: NaN as missing)
+        bools = "bool" in self.categories
+        if kind == _NULL and not tags:
+            return _NullColumn(n)
+        if kind == "bool" and tags <= {"bool"}:
+            ints, valid = self._joined_ints(n)
+            return _NumericColumn(kind, ints.astype(np.uint8), valid)
+        if kind in NUMERIC_TYPES and not bools and tags <= {"int"}:
+            ints, valid = self._joined_ints(n)
+            return _NumericColumn(kind, ints.astype(np.float64) if kind == "float" else ints, valid)
+        if kind in NUMERIC_TYPES and not bools and tags <= {"int", "float"}:
+            return _numeric_from_array(self.name, kind, self._joined_floats(n))
+        if kind == "string" and tags <= {"str"}:
+            dictionary, remap = self._dictionary()
+            codes = self._joined(n, lambda p: p[1], -1, np.int64)
+            codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1).astype(np.int32)
+            return _StringColumn(dictionary, codes)
+        if kind == "strings" and tags <= {"list"}:
+            dictionary, remap = self._dictionary()
+            lengths = self._joined(n, lambda p: p[1], 0, np.int64)
+            valid = self._joined(n, lambda p: p[3], False, bool)
+            pieces = [p[2] for p in self.pieces if p[0] == "list"]
+            codes = np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
+            offsets = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(lengths, out=offsets[1:])
+            return _SetColumn(dictionary, offsets, remap[codes].astype(np.int32), valid)
+        return _column_from_values(self.name, self._values(), declared)
+
+    def _joined(self, n: int, part, fill, dtype) -> np.ndarray:
+        out = np.empty(n, dtype=dtype)
+        at = 0
+        for piece in self.pieces:
+            count = piece[1] if piece[0] == "none" else len(piece[1])
+            out[at : at + count] = fill if piece[0] == "none" else part(piece)
+            at += count
+        return out
+
+    def _joined_ints(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        return (
+            self._joined(n, lambda p: p[1], 0, np.int64),
+            self._joined(n, lambda p: p[2], False, bool),
+        )
+
+    def _joined_floats(self, n: int) -> np.ndarray:
+        def as_float(piece):
+            if piece[0] == "float":
+                return piece[1]
+            return np.where(piece[2], piece[1].astype(np.float64), math.nan)
+
+        return self._joined(n, as_float, math.nan, np.float64)
+
+    def _dictionary(self) -> tuple[_Dictionary, np.ndarray]:
+        """The sorted dictionary, and the position in it of every code."""
+        vocab = self.vocabulary
+        words = sorted(vocab)
+        remap = np.zeros(max(vocab.values(), default=-1) + 1, dtype=np.int32)
+        remap[np.fromiter(map(vocab.__getitem__, words), np.int64, len(words))] = np.arange(
+            len(words), dtype=np.int32
+        )
+        return _Dictionary(words), remap
