@@ -70,6 +70,25 @@ public:
         graph_->build(data, n, threads);
     }
 
+    // Rows appended and inserted into the graph (see Hnsw::extend). Only on
+    // an engine no search reads: a copy().
+    void extend(const FloatMatrix& vectors, std::size_t threads) {
+        if (vectors.ndim() != 2 || std::size_t(vectors.shape(1)) != graph_->dim()) {
+            throw py::value_error("vectors must have shape (n, dim)");
+        }
+        const float* data = vectors.data();
+        const std::size_t n = vectors.shape(0);
+        py::gil_scoped_release release;
+        graph_->extend(data, n, threads);
+    }
+
+    // A deep copy (graph, rows, codes) that can be extended while searches
+    // read this one.
+    HnswIndex copy() const {
+        py::gil_scoped_release release;
+        return HnswIndex(std::make_unique<Hnsw>(*graph_));
+    }
+
     py::tuple search(const FloatMatrix& queries, std::size_t k, std::size_t ef, std::size_t threads,
                      const std::vector<WordArray>& bitsets, const std::vector<std::size_t>& counts,
                      const py::object& query_filter, const py::dict& planner) const {
@@ -182,6 +201,7 @@ public:
     }
 
 private:
+    explicit HnswIndex(std::unique_ptr<Hnsw> graph) : graph_(std::move(graph)) {}
     std::unique_ptr<Hnsw> graph_;
 };
 
@@ -194,6 +214,8 @@ void register_hnsw(py::module_& m) {
              py::arg("dim"), py::arg("metric"), py::arg("M"), py::arg("M0"), py::arg("ef_construction"),
              py::arg("seed"), py::arg("m_beta") = 0, py::arg("storage") = "f32")
         .def("build", &HnswIndex::build, py::arg("vectors"), py::arg("threads"))
+        .def("extend", &HnswIndex::extend, py::arg("vectors"), py::arg("threads"))
+        .def("copy", &HnswIndex::copy)
         .def("search", &HnswIndex::search, py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"),
              py::arg("bitsets"), py::arg("counts"), py::arg("query_filter"), py::arg("planner"))
         .def("plan_for", &HnswIndex::plan_for, py::arg("passing"), py::arg("filtered"), py::arg("ef"),

@@ -49,6 +49,13 @@ public:
         n_ = n;
         codes_.clear();
     }
+    // Appends m rows (row-major); the encoding is dropped until encode().
+    void append(const float* data, std::size_t m) {
+        rows_.reserve(rows_.size() + m * dim_);
+        rows_.insert(rows_.end(), data, data + m * dim_);
+        n_ += m;
+        codes_.clear();
+    }
     // Takes the rows over without a copy.
     void adopt(std::vector<float>&& rows) {
         if (rows.size() % dim_ != 0) throw std::invalid_argument("row block size is not a multiple of dim");
