@@ -152,10 +152,11 @@ public:
     }
 
     // Appends `m` rows (row-major) and inserts them into the graph with the
-    // insertion a build uses, on `threads` threads; then derives the encoding
-    // again over every row. The new rows' levels come from a generator seeded
-    // by the seed and the current size, so the same batches grow the same
-    // graph with one thread. Never called on a graph that searches read.
+    // insertion a build uses, on `threads` threads; the new rows' codes use
+    // the bounds fitted at build (see RowStore::append). Their levels come
+    // from a generator seeded by the seed and the current size, so the same
+    // batches grow the same graph with one thread. Never called on a graph
+    // that searches read.
     void extend(const float* data, std::size_t m, std::size_t threads) {
         if (size_ == 0) {
             build(data, m, threads);
@@ -165,7 +166,7 @@ public:
         if (m >= std::size_t(kNone) - size_) throw std::invalid_argument("too many vectors");
         check_rows(data, m, dim_, "vectors");
         const std::size_t old = size_, n = size_ + m;
-        store_.append(data, m);
+        store_.append(data, m, threads);
         // Exact reservations: a grown graph holds no spare capacity.
         links0_.reserve(n * slot0_);
         links0_.resize(n * slot0_, 0);
@@ -185,7 +186,6 @@ public:
         parallel_for(m, threads, 64, [&](std::size_t i, std::size_t) {
             insert(static_cast<std::uint32_t>(old + i), dist);
         });
-        store_.encode(threads);
     }
 
     // Greedy descent through the upper levels to a level-0 entry point.

@@ -63,47 +63,20 @@ public:
         choose_bounds(rows, order, n, threads);
         stride_ = (dim + 3) / 4 * 4 + sizeof(float);
         codes_.assign(n * stride_, 0);
-        // A row pulled in by the bounds by more than this (squared) is an
-        // outlier: its code says little, so it is marked to be scored on
-        // its float row. 12x the mean squared rounding error of a row.
-        float outlier_error = 0.0f;
-        for (std::size_t i = 0; i < dim; ++i) outlier_error += step_[i] * step_[i];
-        // Plain loops over contiguous arrays that compilers vectorise at the
-        // baseline ISA: encoding runs on every load, so it has to be cheap.
-        std::vector<float> inverse(dim), high(dim);
-        for (std::size_t i = 0; i < dim; ++i) {
-            inverse[i] = step_[i] > 0.0f ? 1.0f / step_[i] : 0.0f;
-            high[i] = low_[i] + 255.0f * step_[i];
-        }
-        parallel_for(n, threads, 512, [&](std::size_t p, std::size_t) {
-            const float* x = rows + std::size_t(order ? order[p] : p) * dim;
-            std::uint8_t* c = codes_.data() + p * stride_;
-            constexpr std::size_t kLanes = 8;
-            float pulled[kLanes] = {};  // squared distance moved by the bounds
-            float lanes[kLanes] = {};   // |y|^2 (l2) or <m, y> (dot), y_i = s_i (c_i - 127.5)
-            auto encode = [&](std::size_t i, float& moved, float& term) {
-                const float inside = std::min(std::max(x[i], low_[i]), high[i]);
-                moved += (x[i] - inside) * (x[i] - inside);
-                // nearest level, halves rounded up
-                const float level = std::min((inside - low_[i]) * inverse[i] + 0.5f, 255.0f);
-                c[i] = static_cast<std::uint8_t>(static_cast<int>(level));
-                const float y = step_[i] * (float(c[i]) - 127.5f);
-                term += similarity_ ? centre_[i] * y : y * y;
-            };
-            std::size_t i = 0;
-            for (; i + kLanes <= dim; i += kLanes) {
-                for (std::size_t l = 0; l < kLanes; ++l) encode(i + l, pulled[l], lanes[l]);
-            }
-            float moved = 0.0f, term = 0.0f;
-            for (; i < dim; ++i) encode(i, moved, term);
-            for (std::size_t l = 0; l < kLanes; ++l) {
-                moved += pulled[l];
-                term += lanes[l];
-            }
-            if (moved > outlier_error) term = std::numeric_limits<float>::quiet_NaN();
-            std::memcpy(c + stride_ - sizeof(float), &term, sizeof(float));
-        });
+        encode_rows(rows, order, 0, n, threads);
         n_ = n;
+    }
+
+    // Codes of `m` more rows (row-major), with the bounds chosen for the
+    // first rows: rows outside them are pulled in, and marked as outliers
+    // (scored on their float rows) when pulled far. The codes do not depend
+    // on `threads`.
+    void append(const float* rows, std::size_t m, std::size_t threads = 0) {
+        if (m == 0 || n_ == 0) return;
+        codes_.reserve((n_ + m) * stride_);
+        codes_.resize((n_ + m) * stride_, 0);
+        encode_rows(rows, nullptr, n_, m, threads);
+        n_ += m;
     }
 
     void clear() {
@@ -190,6 +163,53 @@ public:
     static constexpr std::size_t kBatch = 128;
 
 private:
+    // Encodes rows[order[p] * dim ...] (row p when `order` is null), p in
+    // [0, count), into the codes at positions first + p.
+    void encode_rows(const float* rows, const std::uint32_t* order, std::size_t first, std::size_t count,
+                     std::size_t threads) {
+        const std::size_t dim = dim_;
+        // A row pulled in by the bounds by more than this (squared) is an
+        // outlier: its code says little, so it is marked to be scored on
+        // its float row. 12x the mean squared rounding error of a row.
+        float outlier_error = 0.0f;
+        for (std::size_t i = 0; i < dim; ++i) outlier_error += step_[i] * step_[i];
+        // Plain loops over contiguous arrays that compilers vectorise at the
+        // baseline ISA: encoding runs on every load, so it has to be cheap.
+        std::vector<float> inverse(dim), high(dim);
+        for (std::size_t i = 0; i < dim; ++i) {
+            inverse[i] = step_[i] > 0.0f ? 1.0f / step_[i] : 0.0f;
+            high[i] = low_[i] + 255.0f * step_[i];
+        }
+        parallel_for(count, threads, 512, [&](std::size_t p, std::size_t) {
+            const float* x = rows + std::size_t(order ? order[p] : p) * dim;
+            std::uint8_t* c = codes_.data() + (first + p) * stride_;
+            constexpr std::size_t kLanes = 8;
+            float pulled[kLanes] = {};  // squared distance moved by the bounds
+            float lanes[kLanes] = {};   // |y|^2 (l2) or <m, y> (dot), y_i = s_i (c_i - 127.5)
+            auto encode = [&](std::size_t i, float& moved, float& term) {
+                const float inside = std::min(std::max(x[i], low_[i]), high[i]);
+                moved += (x[i] - inside) * (x[i] - inside);
+                // nearest level, halves rounded up
+                const float level = std::min((inside - low_[i]) * inverse[i] + 0.5f, 255.0f);
+                c[i] = static_cast<std::uint8_t>(static_cast<int>(level));
+                const float y = step_[i] * (float(c[i]) - 127.5f);
+                term += similarity_ ? centre_[i] * y : y * y;
+            };
+            std::size_t i = 0;
+            for (; i + kLanes <= dim; i += kLanes) {
+                for (std::size_t l = 0; l < kLanes; ++l) encode(i + l, pulled[l], lanes[l]);
+            }
+            float moved = 0.0f, term = 0.0f;
+            for (; i < dim; ++i) encode(i, moved, term);
+            for (std::size_t l = 0; l < kLanes; ++l) {
+                moved += pulled[l];
+                term += lanes[l];
+            }
+            if (moved > outlier_error) term = std::numeric_limits<float>::quiet_NaN();
+            std::memcpy(c + stride_ - sizeof(float), &term, sizeof(float));
+        });
+    }
+
     // Per-dimension bounds from a sample of the rows: the 0.1% and 99.9%
     // quantiles widened by a quarter of their span on each side, never past
     // the sample's extremes. A few extreme rows cannot stretch the steps of

@@ -49,12 +49,14 @@ public:
         n_ = n;
         codes_.clear();
     }
-    // Appends m rows (row-major); the encoding is dropped until encode().
-    void append(const float* data, std::size_t m) {
+    // Appends m rows (row-major). Codes, when present, are extended with
+    // the bounds fitted to the first rows (quantized_rows.h: rows outside
+    // them are pulled in, or marked to be scored on their float rows).
+    void append(const float* data, std::size_t m, std::size_t threads) {
         rows_.reserve(rows_.size() + m * dim_);
         rows_.insert(rows_.end(), data, data + m * dim_);
         n_ += m;
-        codes_.clear();
+        codes_.append(data, m, threads);
     }
     // Takes the rows over without a copy.
     void adopt(std::vector<float>&& rows) {
