@@ -14,8 +14,9 @@ from fanns.mutable.collection import Snapshot
 from fanns.result import SearchResult
 
 
-def _check_filter(filter: Any, snap: Snapshot) -> None:
-    """Row bitmaps and masks name rows, which only mean ids in a plain index."""
+def check_expression_filters(filter: Any) -> None:
+    """Row bitmaps and masks name rows, which only mean ids in a plain index:
+    any other index takes filter expressions (or None)."""
     items = filter if isinstance(filter, (list, tuple)) else [filter]
     if isinstance(filter, np.ndarray) and filter.dtype == object:
         items = list(filter)
@@ -39,7 +40,7 @@ def search_snapshot(
     options = dict(ef=ef, filter=filter, threads=threads, exact_threshold=exact_threshold)
     if snap.plain:
         return snap.segments[0].core.search(queries, k, **options)
-    _check_filter(filter, snap)
+    check_expression_filters(filter)
     k = as_count(k, "k", minimum=1)
     q = as_matrix(queries, "queries", dim=dim, allow_1d=True)
     nq = q.shape[0]
@@ -57,8 +58,7 @@ def search_snapshot(
     largest = max(range(len(segments)), key=lambda s: segments[s].live_count)
     for s, segment in enumerate(segments):
         result = segment.core.search(q, min(k, segment.n), **options)
-        rows = result.ids
-        all_ids.append(np.where(rows >= 0, segment.ids[np.maximum(rows, 0)], -1))
+        all_ids.append(segment.external(result.ids))
         all_distances.append(result.distances)
         if s == largest:
             plans = result.plans
@@ -79,7 +79,7 @@ def explain_snapshot(snap: Snapshot, filter, *, k, ef, exact_threshold) -> dict:
     options = dict(k=k, ef=ef, exact_threshold=exact_threshold)
     if snap.plain:
         return snap.segments[0].core.explain(filter, **options)
-    _check_filter(filter, snap)
+    check_expression_filters(filter)
     if not snap.segments:
         as_count(k, "k", minimum=1)
         return {

@@ -58,23 +58,60 @@ class LiveRows:
 
 
 @dataclass(frozen=True, eq=False)
-class Segment:
-    """Rows ``0..n-1`` of ``core`` (a single-graph :class:`fanns.Index`) with
-    external ids ``ids``; ``live`` is None when no row is deleted.
+class RowIds:
+    """External ids of rows ``0..n-1`` and which rows are live (``live`` is
+    None when none is deleted).
 
     ``lookup_ids`` / ``lookup_rows`` are the live rows' ids, sorted, and their
     rows: a vectorised id -> row lookup. ``identity``: no row deleted and ids
-    0..n-1, so rows and ids are the same thing. ``uid`` names the graph (it changes
-    only when the graph does), so saving can skip segments already on disk.
+    0..n-1, so rows and ids are the same thing.
+
+    Example:
+        >>> rows = RowIds.make([10, 30, 20]).without(np.array([1]))
+        >>> rows.rows_of(np.array([20, 30, 10])).tolist(), rows.live_count
+        ([2, -1, 0], 2)
     """
 
-    core: object
     ids: np.ndarray
     live: LiveRows | None
     lookup_ids: np.ndarray
     lookup_rows: np.ndarray
     identity: bool
-    uid: int = field(default_factory=lambda: next(_uids))
+
+    @staticmethod
+    def fields(ids, live_mask: np.ndarray | None = None, key_order=None) -> dict:
+        """The fields of a RowIds over ``ids`` with ``live_mask`` (None or all
+        True: nothing deleted); ``key_order`` as for :class:`LiveRows`."""
+        ids = np.array(ids, dtype=_ROW)
+        ids.flags.writeable = False
+        live = None
+        rows = np.arange(len(ids), dtype=_ROW)
+        if live_mask is not None and not bool(np.all(live_mask)):
+            live = LiveRows.from_mask(live_mask, key_order)
+            rows = np.flatnonzero(live.mask)
+        order = np.argsort(ids[rows], kind="stable")
+        lookup_ids, lookup_rows = ids[rows][order], rows[order]
+        for array in (lookup_ids, lookup_rows):
+            array.flags.writeable = False
+        identity = live is None and bool(np.array_equal(ids, np.arange(len(ids), dtype=_ROW)))
+        return dict(
+            ids=ids, live=live, lookup_ids=lookup_ids, lookup_rows=lookup_rows, identity=identity
+        )
+
+    @classmethod
+    def make(cls, ids, live_mask: np.ndarray | None = None, key_order=None) -> RowIds:
+        return cls(**cls.fields(ids, live_mask, key_order))
+
+    def without_mask(self, rows: np.ndarray) -> np.ndarray:
+        """The live mask once ``rows`` are deleted too."""
+        mask = np.ones(self.n, dtype=bool) if self.live is None else self.live.mask.copy()
+        mask[rows] = False
+        return mask
+
+    def without(self, rows: np.ndarray) -> RowIds:
+        """These ids with ``rows`` deleted."""
+        key_order = None if self.live is None else self.live.key_order
+        return RowIds.make(self.ids, self.without_mask(rows), key_order)
 
     @property
     def n(self) -> int:
@@ -87,9 +124,9 @@ class Segment:
 
     def live_rows(self) -> np.ndarray:
         """Row numbers of the live rows, ascending."""
-        return (
-            np.arange(self.n, dtype=_ROW) if self.live is None else np.flatnonzero(self.live.mask)
-        )
+        if self.live is None:
+            return np.arange(self.n, dtype=_ROW)
+        return np.flatnonzero(self.live.mask)
 
     def rows_of(self, ids: np.ndarray) -> np.ndarray:
         """The live row holding each id, or -1."""
@@ -100,12 +137,29 @@ class Segment:
         found = self.lookup_ids[pos] == ids
         return np.where(found, self.lookup_rows[pos], -1)
 
+    def external(self, rows: np.ndarray) -> np.ndarray:
+        """The ids of result rows (-1 stays -1)."""
+        if self.identity:
+            return rows
+        return np.where(rows >= 0, self.ids[np.maximum(rows, 0)], -1)
+
     def memory_bytes(self) -> int:
-        """Bytes of the ids, the lookup and the live mask (not the core)."""
+        """Bytes of the ids, the lookup and the live mask."""
         total = self.ids.nbytes + self.lookup_ids.nbytes + self.lookup_rows.nbytes
         if self.live is not None:
             total += self.live.mask.nbytes + self.live.words.nbytes
         return total
+
+
+@dataclass(frozen=True, eq=False)
+class Segment(RowIds):
+    """Rows ``0..n-1`` of ``core`` (a single-graph :class:`fanns.Index` whose
+    filters mask the deleted rows) with their ids. ``uid`` names the graph
+    (it changes only when the graph does), so saving can skip segments
+    already on disk."""
+
+    core: object = None
+    uid: int = field(default_factory=lambda: next(_uids))
 
 
 def make_segment(
@@ -113,30 +167,18 @@ def make_segment(
 ) -> Segment:
     """A segment over ``core``'s rows; ``live_mask`` None or all True means no
     row is deleted. The core gets the live rows as its tombstone filter."""
-    ids = np.array(ids, dtype=_ROW)
-    ids.flags.writeable = False
-    live = None
-    rows = np.arange(len(ids), dtype=_ROW)
-    if live_mask is not None and not bool(np.all(live_mask)):
-        graph = core._range_graph
-        key_order = None if graph is None else np.asarray(graph.order, dtype=_ROW)
-        live = LiveRows.from_mask(live_mask, key_order)
-        rows = np.flatnonzero(live.mask)
-    core = core._with_live(live)
-    order = np.argsort(ids[rows], kind="stable")
-    lookup_ids, lookup_rows = ids[rows][order], rows[order]
-    for array in (lookup_ids, lookup_rows):
-        array.flags.writeable = False
-    identity = live is None and bool(np.array_equal(ids, np.arange(len(ids), dtype=_ROW)))
+    key_order = None
+    deleting = live_mask is not None and not bool(np.all(live_mask))
+    if deleting and core._range_graph is not None:
+        key_order = np.asarray(core._range_graph.order, dtype=_ROW)
+    fields = RowIds.fields(ids, live_mask, key_order)
     uid = next(_uids) if uid is None else uid
-    return Segment(core, ids, live, lookup_ids, lookup_rows, identity, uid)
+    return Segment(core=core._with_live(fields["live"]), uid=uid, **fields)
 
 
 def delete_rows(segment: Segment, rows: np.ndarray) -> Segment:
     """The segment with ``rows`` deleted (same graph, new live mask)."""
-    mask = np.ones(segment.n, dtype=bool) if segment.live is None else segment.live.mask.copy()
-    mask[rows] = False
-    return make_segment(segment.core, segment.ids, mask, uid=segment.uid)
+    return make_segment(segment.core, segment.ids, segment.without_mask(rows), uid=segment.uid)
 
 
 def merged_columns(

@@ -29,17 +29,28 @@ def mask_deleted(routed: RoutedFilters, live: LiveRows) -> RoutedFilters:
         >>> routed.prepared.counts.tolist(), routed.prepared.query_filter.tolist()
         ([2], [0])
     """
-    prepared = routed.prepared
+    ranges = {}
+    for j, route in routed.routes.items():
+        if routed.prepared.bitsets[j] is None:
+            inside = live.key_order[route.start : route.stop]
+            ranges[j] = int(np.count_nonzero(live.mask[inside]))
+    routes = {j: RangeRoute(r.start, r.stop, True) for j, r in routed.routes.items()}
+    return RoutedFilters(prepared=mask_prepared(routed.prepared, live, ranges), routes=routes)
+
+
+def mask_prepared(
+    prepared: PreparedFilters, live: LiveRows, ranges: dict[int, int] | None = None
+) -> PreparedFilters:
+    """``prepared`` with every query's filter restricted to the ``live`` rows.
+    ``ranges`` gives, for filters left uncompiled because the range graph
+    answers them, the live rows inside their range: inside the range the
+    whole filter is "live", so the live bitset is their predicate."""
     bitsets: list[np.ndarray | None] = []
     counts: list[int] = []
     for j, bitset in enumerate(prepared.bitsets):
         if bitset is None:
-            # A pure range left to the range graph: inside the range, the
-            # whole filter is "live", so the live bitset is its predicate.
-            route = routed.routes[j]
             bitsets.append(live.words)
-            inside = live.key_order[route.start : route.stop]
-            counts.append(int(np.count_nonzero(live.mask[inside])))
+            counts.append(ranges[j])
         else:
             both = np.bitwise_and(bitset, live.words)
             bitsets.append(both)
@@ -52,11 +63,9 @@ def mask_deleted(routed: RoutedFilters, live: LiveRows) -> RoutedFilters:
         bitsets.append(live.words)
         counts.append(live.count)
         expressions.append(None)
-    routes = {j: RangeRoute(r.start, r.stop, True) for j, r in routed.routes.items()}
-    masked = PreparedFilters(
+    return PreparedFilters(
         bitsets=bitsets,
         query_filter=query_filter,
         counts=np.array(counts, dtype=np.int64),
         expressions=expressions,
     )
-    return RoutedFilters(prepared=masked, routes=routes)
