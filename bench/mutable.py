@@ -133,7 +133,9 @@ def churn(base, queries, truth, args) -> None:
 # ---------------------------------------------------------------- serve
 def serve(base, queries, truth, args) -> None:
     """QPS of 2 search threads on an idle index, then beside a thread that
-    upserts 1,000 rows (the same vectors, so answers stay comparable) a second."""
+    upserts 1,000 rows (the same vectors, so answers stay comparable) a second.
+    Each repeat measures idle then busy on the index as the previous repeats
+    left it (with their upserts' tombstones)."""
     index = fanns.Index.build(base, M=M, ef_construction=EF_CONSTRUCTION, threads=2)
 
     def measure(writing: bool) -> dict:
@@ -187,7 +189,6 @@ def serve(base, queries, truth, args) -> None:
         busy = measure(True)
         ratios.append(busy["qps"] / idle["qps"])
         emit(bench="serve", repeat=repeat, idle=idle, busy=busy, qps_ratio=round(ratios[-1], 3))
-        index.compact(threads=2)
     emit(bench="serve", median_qps_ratio=round(statistics.median(ratios), 3))
 
 

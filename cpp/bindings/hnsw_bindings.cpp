@@ -60,27 +60,11 @@ public:
         : graph_(std::make_unique<Hnsw>(dim, parse_metric(metric),
                                         HnswParams{M, M0, ef_construction, seed, m_beta, parse_storage(storage)})) {}
 
-    void build(const FloatMatrix& vectors, std::size_t threads) {
-        if (vectors.ndim() != 2 || std::size_t(vectors.shape(1)) != graph_->dim()) {
-            throw py::value_error("vectors must have shape (n, dim)");
-        }
-        const float* data = vectors.data();
-        const std::size_t n = vectors.shape(0);
-        py::gil_scoped_release release;
-        graph_->build(data, n, threads);
-    }
+    void build(const FloatMatrix& vectors, std::size_t threads) { insert_rows(vectors, threads, &Hnsw::build); }
 
     // Rows appended and inserted into the graph (see Hnsw::extend). Only on
     // an engine no search reads: a copy().
-    void extend(const FloatMatrix& vectors, std::size_t threads) {
-        if (vectors.ndim() != 2 || std::size_t(vectors.shape(1)) != graph_->dim()) {
-            throw py::value_error("vectors must have shape (n, dim)");
-        }
-        const float* data = vectors.data();
-        const std::size_t n = vectors.shape(0);
-        py::gil_scoped_release release;
-        graph_->extend(data, n, threads);
-    }
+    void extend(const FloatMatrix& vectors, std::size_t threads) { insert_rows(vectors, threads, &Hnsw::extend); }
 
     // A deep copy (graph, rows, codes) that can be extended while searches
     // read this one.
@@ -202,6 +186,18 @@ public:
 
 private:
     explicit HnswIndex(std::unique_ptr<Hnsw> graph) : graph_(std::move(graph)) {}
+
+    void insert_rows(const FloatMatrix& vectors, std::size_t threads,
+                     void (Hnsw::*insert)(const float*, std::size_t, std::size_t)) {
+        if (vectors.ndim() != 2 || std::size_t(vectors.shape(1)) != graph_->dim()) {
+            throw py::value_error("vectors must have shape (n, dim)");
+        }
+        const float* data = vectors.data();
+        const std::size_t n = vectors.shape(0);
+        py::gil_scoped_release release;
+        ((*graph_).*insert)(data, n, threads);
+    }
+
     std::unique_ptr<Hnsw> graph_;
 };
 
