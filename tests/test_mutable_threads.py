@@ -139,3 +139,35 @@ def test_searches_see_a_consistent_snapshot_while_one_thread_writes():
     assert not errors, errors[0]
     assert progress["completed"] >= 10 and checked["exact"] >= 10 and checked["graph"] >= 10
     assert len(index) == len(state)
+
+
+def test_two_writers_are_serialised():
+    rng = np.random.default_rng(8)
+    index = fanns.Index.create(DIM, M=8, ef_construction=32)
+    rows = {t: _vectors(rng, 200) for t in (0, 1)}
+    errors: list[BaseException] = []
+
+    def writer(t):
+        try:
+            for b in range(10):
+                ids = t * 10_000 + np.arange(b * 20, b * 20 + 20)
+                index.add(rows[t][b * 20 : b * 20 + 20], ids=ids)
+                index.delete(ids[:5])
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors[0]
+    kept = np.concatenate(
+        [t * 10_000 + np.arange(200).reshape(10, 20)[:, 5:].ravel() for t in (0, 1)]
+    )
+    np.testing.assert_array_equal(np.sort(index.ids), np.sort(kept))
+    got = index.get(kept)
+    expected = np.concatenate(
+        [rows[t].reshape(10, 20, DIM)[:, 5:].reshape(-1, DIM) for t in (0, 1)]
+    )
+    np.testing.assert_array_equal(got.vectors, expected)
