@@ -80,6 +80,28 @@ public:
         if (params_.ef_construction < 1) throw std::invalid_argument("ef_construction must be positive");
     }
 
+    // A deep copy of the graph and its rows with fresh locks and scratch
+    // tables: copy-on-write growth extends the copy while searches keep
+    // reading this graph, which nothing changes. The copy owns its level-0
+    // lists (borrowed ones are copied: growth writes them); borrowed rows
+    // and codes stay borrowed until the store grows (see RowStore::append).
+    Hnsw(const Hnsw& other)
+        : dim_(other.dim_),
+          metric_(other.metric_),
+          params_(other.params_),
+          size_(other.size_),
+          slot0_(other.slot0_),
+          store_(other.store_),
+          links0_(other.links0_view_ ? other.links0_view_ : other.links0_.data(),
+                  (other.links0_view_ ? other.links0_view_ : other.links0_.data()) + other.size_ * other.slot0_),
+          links0_view_(links0_.data()),
+          upper_(other.upper_),
+          levels_(other.levels_),
+          locks_(std::make_unique<SpinLock[]>(other.size_)),
+          entry_(other.entry_),
+          max_level_(other.max_level_) {}
+    Hnsw& operator=(const Hnsw&) = delete;
+
     std::size_t size() const { return size_; }
     std::size_t dim() const { return dim_; }
     Metric metric() const { return metric_; }
@@ -175,6 +197,45 @@ public:
         locks_.reset();
         entry_ = kNone;
         max_level_ = -1;
+    }
+
+    // Appends `m` rows (row-major) and inserts them into the graph with the
+    // insertion a build uses, on `threads` threads; the new rows' codes use
+    // the bounds fitted at build (see RowStore::append). Their levels come
+    // from a generator seeded by the seed and the current size, so the same
+    // batches grow the same graph with one thread. Never called on a graph
+    // that searches read.
+    void extend(const float* data, std::size_t m, std::size_t threads) {
+        if (size_ == 0) {
+            build(data, m, threads);
+            return;
+        }
+        if (m == 0) return;
+        if (m >= std::size_t(kNone) - size_) throw std::invalid_argument("too many vectors");
+        check_rows(data, m, dim_, "vectors");
+        const std::size_t old = size_, n = size_ + m;
+        store_.append(data, m, threads);
+        // Exact reservations: a grown graph holds no spare capacity.
+        if (links0_.empty()) links0_.assign(links0_view_, links0_view_ + old * slot0_);  // borrowed: own them
+        links0_.reserve(n * slot0_);
+        links0_.resize(n * slot0_, 0);
+        links0_view_ = links0_.data();
+        levels_.reserve(n);
+        levels_.resize(n, 0);
+        upper_.reserve(n);
+        upper_.resize(n);
+        locks_ = std::make_unique<SpinLock[]>(n);
+        SplitMix64 rng(params_.seed ^ (0x9e3779b97f4a7c15ull * old));
+        for (std::size_t i = old; i < n; ++i) {
+            const int lvl = geometric_level(rng, params_.M, kMaxLevel);
+            levels_[i] = static_cast<std::uint8_t>(lvl);
+            if (lvl > 0) upper_[i].assign(std::size_t(lvl) * (params_.M + 1), 0);
+        }
+        size_ = n;
+        const Distance dist = distance();
+        parallel_for(m, threads, 64, [&](std::size_t i, std::size_t) {
+            insert(static_cast<std::uint32_t>(old + i), dist);
+        });
     }
 
     // Greedy descent through the upper levels to a level-0 entry point.

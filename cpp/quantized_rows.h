@@ -42,6 +42,26 @@ public:
     static constexpr std::size_t kMaxDim = 32768;
     static bool supports(std::size_t dim) { return dim > 0 && dim <= kMaxDim; }
 
+    QuantizedRows() = default;
+    // A copy owns copies of owned codes and reads borrowed ones in place,
+    // like the original (whose owner keeps them alive).
+    QuantizedRows(const QuantizedRows& other) { *this = other; }
+    QuantizedRows& operator=(const QuantizedRows& other) {
+        if (this == &other) return *this;
+        codes_ = other.codes_;
+        data_ = other.borrowed() ? other.data_ : (codes_.empty() ? nullptr : codes_.data());
+        low_ = other.low_;
+        step_ = other.step_;
+        centre_ = other.centre_;
+        n_ = other.n_;
+        dim_ = other.dim_;
+        stride_ = other.stride_;
+        similarity_ = other.similarity_;
+        return *this;
+    }
+    QuantizedRows(QuantizedRows&&) noexcept = default;  // a moved vector keeps its buffer
+    QuantizedRows& operator=(QuantizedRows&&) noexcept = default;
+
     // A query ready to be scored: distance ~ offset + scale * S + row_weight * (row term).
     struct Query {
         std::vector<std::int8_t> bytes;  // r_i
@@ -66,47 +86,22 @@ public:
         stride_ = stride_for(dim);
         codes_.assign(n * stride_, 0);
         data_ = codes_.data();
-        // A row pulled in by the bounds by more than this (squared) is an
-        // outlier: its code says little, so it is marked to be scored on
-        // its float row. 12x the mean squared rounding error of a row.
-        float outlier_error = 0.0f;
-        for (std::size_t i = 0; i < dim; ++i) outlier_error += step_[i] * step_[i];
-        // Plain loops over contiguous arrays that compilers vectorise at the
-        // baseline ISA: encoding runs on every load, so it has to be cheap.
-        std::vector<float> inverse(dim), high(dim);
-        for (std::size_t i = 0; i < dim; ++i) {
-            inverse[i] = step_[i] > 0.0f ? 1.0f / step_[i] : 0.0f;
-            high[i] = low_[i] + 255.0f * step_[i];
-        }
-        parallel_for(n, threads, 512, [&](std::size_t p, std::size_t) {
-            const float* x = rows + std::size_t(order ? order[p] : p) * row_stride;
-            std::uint8_t* c = codes_.data() + p * stride_;
-            constexpr std::size_t kLanes = 8;
-            float pulled[kLanes] = {};  // squared distance moved by the bounds
-            float lanes[kLanes] = {};   // |y|^2 (l2) or <m, y> (dot), y_i = s_i (c_i - 127.5)
-            auto encode = [&](std::size_t i, float& moved, float& term) {
-                const float inside = std::min(std::max(x[i], low_[i]), high[i]);
-                moved += (x[i] - inside) * (x[i] - inside);
-                // nearest level, halves rounded up
-                const float level = std::min((inside - low_[i]) * inverse[i] + 0.5f, 255.0f);
-                c[i] = static_cast<std::uint8_t>(static_cast<int>(level));
-                const float y = step_[i] * (float(c[i]) - 127.5f);
-                term += similarity_ ? centre_[i] * y : y * y;
-            };
-            std::size_t i = 0;
-            for (; i + kLanes <= dim; i += kLanes) {
-                for (std::size_t l = 0; l < kLanes; ++l) encode(i + l, pulled[l], lanes[l]);
-            }
-            float moved = 0.0f, term = 0.0f;
-            for (; i < dim; ++i) encode(i, moved, term);
-            for (std::size_t l = 0; l < kLanes; ++l) {
-                moved += pulled[l];
-                term += lanes[l];
-            }
-            if (moved > outlier_error) term = std::numeric_limits<float>::quiet_NaN();
-            std::memcpy(c + stride_ - sizeof(float), &term, sizeof(float));
-        });
+        encode_rows(rows, order, 0, n, threads, row_stride);
         n_ = n;
+    }
+
+    // Codes of `m` more rows (row-major), with the bounds chosen for the
+    // first rows: rows outside them are pulled in, and marked as outliers
+    // (scored on their float rows) when pulled far. The codes do not depend
+    // on `threads`. Borrowed codes are copied first: appending owns them.
+    void append(const float* rows, std::size_t m, std::size_t threads = 0) {
+        if (m == 0 || n_ == 0) return;
+        if (borrowed()) codes_.assign(data_, data_ + n_ * stride_);
+        codes_.reserve((n_ + m) * stride_);
+        codes_.resize((n_ + m) * stride_, 0);
+        data_ = codes_.data();
+        encode_rows(rows, nullptr, n_, m, threads, dim_);
+        n_ += m;
     }
 
     // Bytes from one row's codes to the next for rows of `dim` dimensions.
@@ -240,6 +235,53 @@ public:
     static constexpr std::size_t kBatch = 128;
 
 private:
+    // Encodes rows[order[p] * row_stride ...] (row p when `order` is null),
+    // p in [0, count), into the codes at positions first + p.
+    void encode_rows(const float* rows, const std::uint32_t* order, std::size_t first, std::size_t count,
+                     std::size_t threads, std::size_t row_stride) {
+        const std::size_t dim = dim_;
+        // A row pulled in by the bounds by more than this (squared) is an
+        // outlier: its code says little, so it is marked to be scored on
+        // its float row. 12x the mean squared rounding error of a row.
+        float outlier_error = 0.0f;
+        for (std::size_t i = 0; i < dim; ++i) outlier_error += step_[i] * step_[i];
+        // Plain loops over contiguous arrays that compilers vectorise at the
+        // baseline ISA: encoding runs on every load, so it has to be cheap.
+        std::vector<float> inverse(dim), high(dim);
+        for (std::size_t i = 0; i < dim; ++i) {
+            inverse[i] = step_[i] > 0.0f ? 1.0f / step_[i] : 0.0f;
+            high[i] = low_[i] + 255.0f * step_[i];
+        }
+        parallel_for(count, threads, 512, [&](std::size_t p, std::size_t) {
+            const float* x = rows + std::size_t(order ? order[p] : p) * row_stride;
+            std::uint8_t* c = codes_.data() + (first + p) * stride_;
+            constexpr std::size_t kLanes = 8;
+            float pulled[kLanes] = {};  // squared distance moved by the bounds
+            float lanes[kLanes] = {};   // |y|^2 (l2) or <m, y> (dot), y_i = s_i (c_i - 127.5)
+            auto encode = [&](std::size_t i, float& moved, float& term) {
+                const float inside = std::min(std::max(x[i], low_[i]), high[i]);
+                moved += (x[i] - inside) * (x[i] - inside);
+                // nearest level, halves rounded up
+                const float level = std::min((inside - low_[i]) * inverse[i] + 0.5f, 255.0f);
+                c[i] = static_cast<std::uint8_t>(static_cast<int>(level));
+                const float y = step_[i] * (float(c[i]) - 127.5f);
+                term += similarity_ ? centre_[i] * y : y * y;
+            };
+            std::size_t i = 0;
+            for (; i + kLanes <= dim; i += kLanes) {
+                for (std::size_t l = 0; l < kLanes; ++l) encode(i + l, pulled[l], lanes[l]);
+            }
+            float moved = 0.0f, term = 0.0f;
+            for (; i < dim; ++i) encode(i, moved, term);
+            for (std::size_t l = 0; l < kLanes; ++l) {
+                moved += pulled[l];
+                term += lanes[l];
+            }
+            if (moved > outlier_error) term = std::numeric_limits<float>::quiet_NaN();
+            std::memcpy(c + stride_ - sizeof(float), &term, sizeof(float));
+        });
+    }
+
     // Per-dimension bounds from a sample of the rows: the 0.1% and 99.9%
     // quantiles widened by a quarter of their span on each side, never past
     // the sample's extremes. A few extreme rows cannot stretch the steps of

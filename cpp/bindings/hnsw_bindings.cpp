@@ -113,6 +113,33 @@ public:
         if (completed && borrow) keep_ = vectors;
         return completed;
     }
+
+    // Rows appended and inserted into the graph (see Hnsw::extend). Only on
+    // an engine no search reads: a copy().
+    void extend(const FloatMatrix& vectors, std::size_t threads) {
+        if (vectors.ndim() != 2 || std::size_t(vectors.shape(1)) != graph_->dim()) {
+            throw py::value_error("vectors must have shape (n, dim)");
+        }
+        const float* data = vectors.data();
+        const std::size_t n = vectors.shape(0);
+        py::gil_scoped_release release;
+        graph_->extend(data, n, threads);
+    }
+
+    // A deep copy (graph, owned rows and codes) that can be extended while
+    // searches read this one. Rows and codes this index reads in place stay
+    // so in the copy, which keeps their owner alive too (extending it makes
+    // them its own).
+    std::unique_ptr<HnswIndex> copy() const {
+        std::unique_ptr<Hnsw> graph;
+        {
+            py::gil_scoped_release release;
+            graph = std::make_unique<Hnsw>(*graph_);
+        }
+        auto out = std::make_unique<HnswIndex>(std::move(graph));
+        out->keep_ = keep_;
+        return out;
+    }
     // Rows inserted so far by a running build.
     std::size_t progress() const { return control_.done.load(); }
     // Stops a running (or the next) build.
@@ -319,6 +346,12 @@ private:
         return out;
     }
 
+public:
+    explicit HnswIndex(std::unique_ptr<Hnsw> graph) : graph_(std::move(graph)) {}
+
+private:
+    }
+
     std::unique_ptr<Hnsw> graph_;
     py::object keep_;  // what borrowed rows, lists and codes live in
     Hnsw::BuildControl control_;
@@ -335,6 +368,8 @@ void register_hnsw(py::module_& m) {
         .def("build", &HnswIndex::build, py::arg("vectors"), py::arg("threads"), py::arg("borrow") = false)
         .def("progress", &HnswIndex::progress)
         .def("cancel", &HnswIndex::cancel)
+        .def("extend", &HnswIndex::extend, py::arg("vectors"), py::arg("threads"))
+        .def("copy", &HnswIndex::copy)
         .def("search", &HnswIndex::search, py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"),
              py::arg("bitsets"), py::arg("counts"), py::arg("query_filter"), py::arg("planner"))
         .def("plan_for", &HnswIndex::plan_for, py::arg("passing"), py::arg("filtered"), py::arg("ef"),

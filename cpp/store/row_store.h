@@ -50,6 +50,19 @@ public:
     RowStore(std::size_t dim, Metric metric, Storage storage) : dim_(dim), metric_(metric), storage_(storage) {
         if (dim == 0) throw std::invalid_argument("dimension must be positive");
     }
+    // A copy owns copies of owned rows and reads borrowed ones in place, like
+    // the original (whose owner must then outlive the copy too).
+    RowStore(const RowStore& other)
+        : dim_(other.dim_),
+          metric_(other.metric_),
+          storage_(other.storage_),
+          n_(other.n_),
+          rows_(other.rows_),
+          base_(other.borrowed() ? other.base_ : rows_.data()),
+          stride_(other.stride_),
+          codes_(other.codes_) {}
+    RowStore& operator=(const RowStore&) = delete;
+    RowStore(RowStore&&) noexcept = default;  // a moved vector keeps its buffer
 
     // Copies n rows of `dim` floats that start `stride` floats apart (0: dim).
     void assign(const float* data, std::size_t n, std::size_t stride = 0) {
@@ -72,6 +85,27 @@ public:
         stride_ = stride;
         n_ = n;
         codes_.clear();
+    }
+    // Appends m rows (row-major). Codes, when present, are extended with
+    // the bounds fitted to the first rows (quantized_rows.h: rows outside
+    // them are pulled in, or marked to be scored on their float rows).
+    // Borrowed rows are copied first: a store that grows owns its rows.
+    void append(const float* data, std::size_t m, std::size_t threads) {
+        if (m == 0) return;
+        if (stride_ != dim_ || borrowed()) {
+            std::vector<float> packed(n_ * dim_);
+            for (std::size_t i = 0; i < n_; ++i) {
+                const float* r = base_ + i * stride_;
+                std::copy(r, r + dim_, packed.begin() + i * dim_);
+            }
+            rows_ = std::move(packed);
+        }
+        rows_.reserve((n_ + m) * dim_);
+        rows_.insert(rows_.end(), data, data + m * dim_);
+        base_ = rows_.data();
+        stride_ = dim_;
+        n_ += m;
+        codes_.append(data, m, threads);
     }
     // Takes the rows over without a copy.
     void adopt(std::vector<float>&& rows) {

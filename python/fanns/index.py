@@ -29,6 +29,19 @@ from fanns._validation import (
 from fanns.attributes import AttributeStore
 from fanns.filters import PreparedFilters
 from fanns.planner import Planner
+from fanns.mutable import (
+    Segments,
+    Snapshot,
+    as_ids,
+    explain_snapshot,
+    is_segment_directory,
+    load_segments,
+    make_segment,
+    mask_deleted,
+    save_segments,
+    search_snapshot,
+)
+from fanns.mutable.api import Mutations
 from fanns.range_graph import RangeGraph
 from fanns.result import SearchResult
 from fanns.routing import RoutedFilters, route_filters
@@ -36,12 +49,19 @@ from fanns.routing import RoutedFilters, route_filters
 _PLAN_NAMES = np.array(list(_core.PLAN_NAMES))
 _PLAN_DTYPE = "<U8"
 _FILE_KIND = "hnsw"
+_SEGMENT_PARTS = ("_engine", "_store", "_range_graph", "_holds_borrowed")
 
 
-class Index:
+class Index(Mutations):
     """Approximate k-NN index over dense vectors, with optional attribute filters.
 
-    Build one with :meth:`Index.build` or read one with :meth:`Index.load`.
+    Build one with :meth:`Index.build`, start an empty one with
+    :meth:`Index.create`, or read one with :meth:`Index.load`. Every row has
+    an external int64 id (``ids=``; default 0..n-1) and results return those
+    ids. Rows can be added, deleted, upserted and have their attributes
+    updated while other threads search (see :meth:`add`); the index is then a
+    snapshot of immutable segments with deleted rows masked in every plan
+    (``fanns/mutable/``).
 
     Example:
         >>> import numpy as np, fanns
@@ -78,6 +98,56 @@ class Index:
         # (a conversion, a file read into memory) rather than the caller's
         # array or a memory map: they count in memory_bytes() then.
         self._holds_borrowed = True
+        # A single-graph index is either what users hold (its rows under
+        # _segments, a snapshot of segments) or one such segment, whose
+        # deleted rows _live masks. Users never hold a segment.
+        self._segments: Segments | None = None
+        self._live = None
+        return self
+
+    def _with_live(self, live) -> Index:
+        """This segment with ``live`` (None: every row) as its live rows,
+        sharing the graph, rows, attributes and range graph."""
+        segment = object.__new__(type(self))
+        segment.__dict__.update(self.__dict__)
+        segment._live = live
+        return segment
+
+    @classmethod
+    def _holding(cls, core: Index, ids, build: dict, attribute_types: dict | None) -> Index:
+        """The user-facing index over the single segment ``core`` (ids
+        default to 0..n-1)."""
+        n = len(core)
+        ids = np.arange(n, dtype=np.int64) if ids is None else ids
+        segment = make_segment(core, ids)
+        next_id = int(ids.max()) + 1 if n else 0
+        segments = Segments(
+            dim=core.dim,
+            metric=core._metric,
+            build=build,
+            attribute_types=dict(attribute_types or {}),
+            snapshot=Snapshot((segment,), max(next_id, 0)),
+        )
+        return cls._holding_segments(segments, core._params, core._range_attribute)
+
+    def __getattr__(self, name: str):
+        # The graph-level parts (engine, attribute store, range graph) of an
+        # index with one segment are that segment's.
+        if name in _SEGMENT_PARTS and self.__dict__.get("_segments") is not None:
+            segments = self._segments.snapshot.segments
+            if len(segments) == 1:
+                return getattr(segments[0].core, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @classmethod
+    def _holding_segments(cls, segments: Segments, params: dict, range_attribute) -> Index:
+        self = object.__new__(cls)
+        self._segments = segments
+        self._metric = segments.metric
+        self._params = params
+        self._range_attribute = range_attribute
+        self._live = None
+        self._saved_files: dict = {}
         return self
 
     # ------------------------------------------------------------------ build
@@ -101,6 +171,7 @@ class Index:
         storage: str = "sq8",
         copy: bool | None = None,
         progress: Callable[[int, int], Any] | None = None,
+        ids=None,
     ) -> Index:
         """Build an index over ``vectors`` (n, dim).
 
@@ -172,6 +243,8 @@ class Index:
                 the callback, stops the build within about a second and is
                 raised from ``build`` (KeyboardInterrupt for Ctrl-C); nothing
                 is kept.
+            ids: external ids of the rows (n distinct integers, int64);
+                default 0..n-1. Results, :meth:`get` and :meth:`delete` use them.
 
         Returns:
             A new :class:`Index`.
@@ -179,43 +252,20 @@ class Index:
         Example:
             >>> index = fanns.Index.build(vectors, metric="cosine", M=32)
         """
-        if not isinstance(metric, str) or metric not in METRICS:
-            raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
-        if not isinstance(storage, str) or storage not in STORAGES:
-            raise ValueError(f"unknown storage {storage!r}; expected one of {', '.join(STORAGES)}")
-        M = as_count(M, "M", minimum=2, maximum=512)
-        ef_construction = as_count(ef_construction, "ef_construction", minimum=1)
+        params = graph_params(metric, storage, M, ef_construction, seed, gamma, m_beta)
+        M, M0, ef_construction = params["M"], params["M0"], params["ef_construction"]
+        seed, gamma, m_beta = params["seed"], params["gamma"], params["m_beta"]
         threads = as_count(threads, "threads", minimum=0, maximum=4096)
-        seed = as_count(seed, "seed", minimum=0, maximum=2**63 - 1)
-        gamma = as_count(gamma, "gamma", minimum=1)
-        if gamma == 1:
-            if m_beta is not None:
-                raise ValueError("m_beta applies only with gamma > 1")
-            M0, m_beta = 2 * M, 0
-        else:
-            M0 = M * gamma
-            if M0 > 1024:
-                raise ValueError(f"M * gamma must be at most 1024, got {M0}")
-            m_beta = min(2 * M, M0) if m_beta is None else as_count(m_beta, "m_beta", minimum=1)
-            if m_beta > M0:
-                raise ValueError(f"m_beta must be at most M * gamma = {M0}, got {m_beta}")
         if copy is not None and not isinstance(copy, (bool, np.bool_)):
             raise TypeError(f"copy must be True, False or None, not {type(copy).__name__}")
         data, borrow = as_rows(vectors, "vectors", copy=copy)
         if data.shape[0] >= 2**32 - 1:
             raise ValueError("at most 2**32 - 2 vectors per index")
+        if ids is not None:
+            ids = as_ids(ids, data.shape[0])
         if metric == "cosine":
             data, borrow = normalise_rows(data, "vectors"), True
         store = AttributeStore.from_input(attributes, data.shape[0], attribute_types)
-        params = {
-            "M": M,
-            "M0": M0,
-            "ef_construction": ef_construction,
-            "seed": seed,
-            "gamma": gamma,
-            "m_beta": m_beta,
-            "storage": storage,
-        }
         if range_attribute is not None:
             range_kind = _range_attribute_kind(store, range_attribute)
             range_leaf_size = as_count(range_leaf_size, "range_leaf_size", minimum=2)
@@ -247,17 +297,32 @@ class Index:
                 bool(range_quantized),
                 threads,
             )
-        index = cls._create(engine, metric, params, store, range_attribute, range_graph)
-        index._holds_borrowed = not (isinstance(vectors, np.ndarray) and np.may_share_memory(data, vectors))
-        return index
+        core = cls._create(engine, metric, params, store, range_attribute, range_graph)
+        core._holds_borrowed = not (isinstance(vectors, np.ndarray) and np.may_share_memory(data, vectors))
+        build = {
+            "M": M,
+            "ef_construction": ef_construction,
+            "seed": seed,
+            "gamma": gamma,
+            "m_beta": None if gamma == 1 else m_beta,
+            "storage": storage,
+            "range_attribute": range_attribute,
+            "range_leaf_size": int(range_leaf_size),
+            "range_quantized": bool(range_quantized),
+        }
+        return cls._holding(core, ids, build, attribute_types)
 
     # ----------------------------------------------------------- properties
     def __len__(self) -> int:
+        if self._segments is not None:
+            return self._segments.snapshot.live_count
         return int(self._engine.size)
 
     @property
     def dim(self) -> int:
         """Dimension of the vectors."""
+        if self._segments is not None:
+            return self._segments.dim
         return int(self._engine.dim)
 
     @property
@@ -277,21 +342,51 @@ class Index:
 
     @property
     def attributes(self) -> AttributeStore:
-        """The attribute columns, readable by name: ``index.attributes["year"]``."""
+        """The attribute columns, readable by name: ``index.attributes["year"]``;
+        rows in the order of :attr:`ids` (a copy once rows were added or deleted)."""
+        if self._segments is not None:
+            snap = self._segments.snapshot
+            if snap.plain:
+                return snap.segments[0].core._store
+            return self._segments.live_store(snap)
         return self._store
 
     @property
     def vectors(self) -> np.ndarray:
-        """Read-only (n, dim) float32 view of the stored vectors (normalised for cosine)."""
+        """Read-only (n, dim) float32 view of the stored vectors (normalised for
+        cosine), in the order of :attr:`ids` (a copy once rows were added or deleted)."""
+        if self._segments is not None:
+            snap = self._segments.snapshot
+            if snap.plain:
+                return snap.segments[0].core.vectors
+            return self._segments.live_vectors(snap)
         return self._engine.vectors()
+
+    @property
+    def ids(self) -> np.ndarray:
+        """External ids of the live rows, in the order of :attr:`vectors`."""
+        return self._segments.snapshot.live_ids()
+
+    @property
+    def segments(self) -> int:
+        """Number of segments (1 after a build or :meth:`compact`)."""
+        return len(self._segments.snapshot.segments)
 
     def memory_bytes(self, *, by_part: bool = False) -> int | dict[str, int]:
         """Bytes held by the index; ``by_part=True`` gives a dict per component:
         ``links`` (the graph), ``codes`` (8-bit rows), ``rows`` (float rows),
-        ``attributes``, and with a range graph ``range_graph`` and
-        ``range_codes``. Rows, codes and links read in place from the
-        caller's array or a memory-mapped file are not counted (the
-        operating system pages them in and out)."""
+        ``attributes``, ``ids`` (external ids, their lookup and deleted-row
+        masks), and with a range graph ``range_graph`` and ``range_codes``.
+        Deleted rows count until :meth:`compact`. Rows, codes and links read
+        in place from the caller's array or a memory-mapped file are not
+        counted (the operating system pages them in and out)."""
+        if self._segments is not None:
+            parts: dict[str, int] = {"ids": 0}
+            for segment in self._segments.snapshot.segments:
+                for name, size in segment.core.memory_bytes(by_part=True).items():
+                    parts[name] = parts.get(name, 0) + size
+                parts["ids"] += segment.memory_bytes()
+            return parts if by_part else sum(parts.values())
         parts = {name: int(size) for name, size in self._engine.memory_parts().items()}
         if self._holds_borrowed:
             for name, size in self._engine.borrowed_parts().items():
@@ -304,13 +399,23 @@ class Index:
         return parts if by_part else sum(parts.values())
 
     def __repr__(self) -> str:
-        names = ", ".join(self._store.names) if len(self._store.names) else "none"
+        if self._segments is None:
+            return f"<fanns.Index segment n={len(self)} dim={self.dim}>"
+        snap = self._segments.snapshot
+        stored = {name for s in snap.segments for name in s.core._store.names}
+        names = ", ".join(sorted(stored)) if stored else "none"
+        deleted = sum(s.n - s.live_count for s in snap.segments)
         return (
             f"<fanns.Index n={len(self)} dim={self.dim} metric={self.metric!r} "
             f"M={self._params['M']} ef_construction={self._params['ef_construction']} "
             f"storage={self.storage!r} "
             f"attributes=[{names}] "
-            + (f"range_graph={self._range_attribute!r} " if self._range_graph is not None else "")
+            + (
+                f"range_graph={self._range_attribute!r} "
+                if self._range_attribute is not None
+                else ""
+            )
+            + (f"segments={len(snap.segments)} deleted={deleted} " if not snap.plain else "")
             + f"memory={self.memory_bytes() / 2**20:.1f} MiB "
             f"simd={_core.simd_level()}>"
         )
@@ -364,6 +469,19 @@ class Index:
         Example:
             >>> ids, distances = index.search(queries, k=10, filter=fanns.field("cat") == "cs.LG")
         """
+        if self._segments is not None:
+            # One read of the snapshot: the whole search sees one state.
+            return search_snapshot(
+                self._segments.snapshot,
+                self.dim,
+                queries,
+                k,
+                ef=ef,
+                filter=filter,
+                threads=threads,
+                exact_threshold=exact_threshold,
+                planner=planner,
+            )
         k = as_count(k, "k", minimum=1)
         threads = as_count(threads, "threads", minimum=0, maximum=4096)
         ef = as_count(ef, "ef", minimum=1, allow_none=True)
@@ -421,7 +539,7 @@ class Index:
         return SearchResult(ids=ids, distances=distances, plans=plans)
 
     def _route(self, filter, nq: int, planner: dict, ef: int, k: int) -> RoutedFilters:
-        return route_filters(
+        routed = route_filters(
             filter,
             self._store,
             len(self),
@@ -430,6 +548,7 @@ class Index:
             attribute=self._range_attribute,
             exact_threshold=self._engine.scan_threshold(ef, k, planner),
         )
+        return routed if self._live is None else mask_deleted(routed, self._live)
 
     @staticmethod
     def _planner(exact_threshold: int | None, planner: Planner | None) -> dict:
@@ -461,7 +580,20 @@ class Index:
         Example:
             >>> index.explain(fanns.field("year") >= 2020)
             {'plan': 'acorn', 'passing': 1234, 'n': 10000, 'selectivity': 0.1234, ...}
+
+        With several segments or deleted rows, ``plan`` is the largest
+        segment's, ``passing`` counts live rows over every segment, and
+        ``segments`` lists each segment's own answer.
         """
+        if self._segments is not None:
+            return explain_snapshot(
+                self._segments.snapshot,
+                filter,
+                k=k,
+                ef=ef,
+                exact_threshold=exact_threshold,
+                planner=planner,
+            )
         k = as_count(k, "k", minimum=1)
         ef = as_count(ef, "ef", minimum=1, allow_none=True)
         ef = max(k, 64) if ef is None else max(ef, k)
@@ -497,12 +629,25 @@ class Index:
 
         Sections are written straight from the index's memory, page-aligned
         so that :meth:`load` can map them; an interrupted save leaves any
-        previous file at ``path`` as it was.
+        previous file at ``path`` as it was. An index built with the default
+        ids and never changed is one file. An index with external ids, added
+        or deleted rows is a directory: one single-index file per segment,
+        the ids and deleted rows, and a manifest replaced last, so a crash
+        during a save leaves the previous save loadable (see
+        ``fanns/mutable/files.py``). Writers wait for a save; searches do not.
 
         Example:
             >>> index.save("arxiv.fanns")
         """
         path = as_path(path)
+        if self._segments is not None:
+            with self._segments.writing():
+                snap = self._segments.snapshot
+                if snap.plain and not is_segment_directory(path):
+                    snap.segments[0].core.save(path)
+                else:
+                    save_segments(self._segments, snap, path, self._saved_files)
+            return
         engine_meta, sections = engine_sections(self._engine)
         attr_meta, attr_sections = self._store.to_sections()
         sections.update(attr_sections)
@@ -549,6 +694,22 @@ class Index:
         if not isinstance(mmap, (bool, np.bool_)):
             raise TypeError(f"mmap must be True or False, not {type(mmap).__name__}")
         verify = verify_mode(("header" if mmap else "full") if verify is None else verify)
+        if is_segment_directory(path):
+
+            def segment_file(file: str, **options) -> Index:
+                return cls.load(file, **options)._segments.snapshot.segments[0].core
+
+            segments, written = load_segments(path, segment_file, {"mmap": bool(mmap), "verify": verify})
+            snap = segments.snapshot
+            first = snap.segments[0].core if snap.segments else None
+            params = (
+                first._params
+                if first is not None
+                else _graph_params_of(segments.build, segments.metric)
+            )
+            index = cls._holding_segments(segments, params, segments.build.get("range_attribute"))
+            index._saved_files.update(written)
+            return index
         meta, sections = open_index_file(path, _FILE_KIND, mmap=bool(mmap), verify=verify)
         engine, metric, params = engine_from_sections(path, meta, sections, check=verify == "full")
         try:
@@ -582,9 +743,53 @@ class Index:
                 raise ValueError(f"{path!r} is corrupt (range graph: {exc})") from exc
             if not _range_graph_matches(range_graph, store, range_attribute, metric, engine.size):
                 raise ValueError(f"{path!r} is corrupt (range graph does not match the index)")
-        index = cls._create(engine, metric, params, store, range_attribute, range_graph)
-        index._holds_borrowed = not mmap
-        return index
+        core = cls._create(engine, metric, params, store, range_attribute, range_graph)
+        core._holds_borrowed = not mmap
+        build = {key: params[key] for key in ("M", "ef_construction", "seed", "gamma", "storage")}
+        build["m_beta"] = None if params["gamma"] == 1 else params["m_beta"]
+        build["range_attribute"] = range_attribute
+        if range_graph is not None:
+            build["range_leaf_size"] = int(range_graph.params.get("leaf_size", 128))
+            build["range_quantized"] = bool(range_graph.quantized)
+        return cls._holding(core, None, build, None)
+
+
+def graph_params(metric, storage, M, ef_construction, seed, gamma, m_beta) -> dict:
+    """Checked construction parameters of a graph (``Index.params``), M0 derived."""
+    if not isinstance(metric, str) or metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
+    if not isinstance(storage, str) or storage not in STORAGES:
+        raise ValueError(f"unknown storage {storage!r}; expected one of {', '.join(STORAGES)}")
+    M = as_count(M, "M", minimum=2, maximum=512)
+    ef_construction = as_count(ef_construction, "ef_construction", minimum=1)
+    seed = as_count(seed, "seed", minimum=0, maximum=2**63 - 1)
+    gamma = as_count(gamma, "gamma", minimum=1)
+    if gamma == 1:
+        if m_beta is not None:
+            raise ValueError("m_beta applies only with gamma > 1")
+        M0, m_beta = 2 * M, 0
+    else:
+        M0 = M * gamma
+        if M0 > 1024:
+            raise ValueError(f"M * gamma must be at most 1024, got {M0}")
+        m_beta = min(2 * M, M0) if m_beta is None else as_count(m_beta, "m_beta", minimum=1)
+        if m_beta > M0:
+            raise ValueError(f"m_beta must be at most M * gamma = {M0}, got {m_beta}")
+    return {
+        "M": M,
+        "M0": M0,
+        "ef_construction": ef_construction,
+        "seed": seed,
+        "gamma": gamma,
+        "m_beta": m_beta,
+        "storage": storage,
+    }
+
+
+def _graph_params_of(build: dict, metric: str = "l2") -> dict:
+    """``graph_params`` of the keyword arguments a mutable index builds segments with."""
+    keys = ("storage", "M", "ef_construction", "seed", "gamma", "m_beta")
+    return graph_params(metric, *(build[key] for key in keys))
 
 
 def _subset_filters(

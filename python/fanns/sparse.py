@@ -61,6 +61,9 @@ from fanns._fileformat import read_index_file, write_index_file
 from fanns._validation import as_count, as_path, check_result_count
 from fanns.attributes import AttributeStore
 from fanns.filters import prepare_filters
+from fanns.mutable.collection import as_ids
+from fanns.mutable.searching import check_expression_filters
+from fanns.mutable.sparse_ids import SparseIds
 from fanns.result import BatchResult
 
 __all__ = ["SparseIndex", "SparseSearchResult"]
@@ -294,7 +297,7 @@ def _as_fraction(value: Any, name: str, *, low: float, high: float, low_open: bo
     return value
 
 
-class SparseIndex:
+class SparseIndex(SparseIds):
     """Approximate top-k inner-product search over sparse vectors, with filters.
 
     Build one with :meth:`SparseIndex.build` or read one with :meth:`SparseIndex.load`.
@@ -316,6 +319,7 @@ class SparseIndex:
         self._engine = engine
         self._params = params
         self._store = store
+        self._init_rows(None)
         return self
 
     # ------------------------------------------------------------------ build
@@ -334,6 +338,7 @@ class SparseIndex:
         knn: int = 0,
         threads: int = 0,
         seed: int = 0,
+        ids=None,
     ) -> SparseIndex:
         """Build an index over the rows of ``vectors``.
 
@@ -367,6 +372,8 @@ class SparseIndex:
             threads: build threads; 0 uses every core. The GIL is released
                 and the index does not depend on it.
             seed: seed of the random centroids of the block clustering.
+            ids: external ids of the documents (distinct integers, int64);
+                default 0..n-1. Results and :meth:`delete` use them.
 
         Returns:
             A new :class:`SparseIndex`.
@@ -398,6 +405,8 @@ class SparseIndex:
         if knn >= csr.n_rows:
             raise ValueError(f"knn must be smaller than the number of documents ({csr.n_rows})")
         store = AttributeStore.from_input(attributes, csr.n_rows, attribute_types)
+        if ids is not None:
+            ids = as_ids(ids, csr.n_rows)
         engine = _core.SparseIndex.build(
             csr.indptr,
             csr.indices,
@@ -421,11 +430,15 @@ class SparseIndex:
             "knn": knn,
             "seed": seed,
         }
-        return cls._create(engine, params, store)
+        index = cls._create(engine, params, store)
+        if ids is not None:
+            index._init_rows(ids)
+        return index
 
     # ----------------------------------------------------------- properties
     def __len__(self) -> int:
-        return int(self._engine.n_docs)
+        """Live documents (deleted ones are not counted)."""
+        return self._rows.live_count
 
     @property
     def n_terms(self) -> int:
@@ -555,8 +568,12 @@ class SparseIndex:
             raise ValueError(f"plan must be one of {sorted(_PLAN_CODES)}, got {plan!r}")
         rerank = as_count(rerank, "rerank", minimum=1, allow_none=True)
         q = _as_csr(queries, "queries", n_cols=self.n_terms)
-        check_result_count(q.n_rows, k, len(self))
-        prepared = prepare_filters(filter, self._store, len(self), q.n_rows)
+        rows = self._rows  # one read: deletes replace it whole
+        n = int(self._engine.n_docs)
+        check_result_count(q.n_rows, k, n)
+        if not rows.identity:
+            check_expression_filters(filter)
+        prepared = self._live_filters(rows, prepare_filters(filter, self._store, n, q.n_rows))
         query_filter = prepared.query_filter if len(prepared.bitsets) else None
         counts = [int(c) for c in prepared.counts]
         ids, scores, plans, scored = self._engine.search(
@@ -583,6 +600,7 @@ class SparseIndex:
             empty = np.zeros(q.n_rows, dtype=bool)
             empty[filtered] = passes_nothing[query_filter[filtered]]
             names = np.where(empty, "empty", names)
+        ids = rows.external(ids)
         return SparseSearchResult(ids=ids, scores=scores, plans=names, scored=scored)
 
     def _exact_threshold(self, value: int | None) -> int:
@@ -598,9 +616,10 @@ class SparseIndex:
         sections = {f"sparse/{name}": np.asarray(arrays[name]) for name in _SECTIONS}
         attr_meta, attr_sections = self._store.to_sections()
         sections.update(attr_sections)
+        sections.update(self._row_sections())
         meta = {
             "format": _FORMAT,
-            "n_docs": len(self),
+            "n_docs": int(self._engine.n_docs),
             "n_terms": self.n_terms,
             "knn_degree": int(self._engine.knn_degree),
             "params": self._params,
@@ -643,7 +662,9 @@ class SparseIndex:
         store = AttributeStore.from_sections(attr_meta, sections)
         if len(store) != n_docs:
             raise ValueError(f"{path!r} is corrupt (attribute rows do not match documents)")
-        return cls._create(engine, params, store)
+        index = cls._create(engine, params, store)
+        index._rows_from_sections(path, sections)
+        return index
 
 
 def _checked_sections(

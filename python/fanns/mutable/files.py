@@ -1,0 +1,201 @@
+"""Saving and loading a segmented index: a directory of single-index files.
+
+Layout of ``path/``::
+
+    manifest.json           what the index holds: schema, segment files,
+                            the ids/live file and its SHA-256
+    segment-<token>.fanns   one per segment, written by the single-index save
+                            (so the per-index format is the one place that
+                            knows how a graph is stored)
+    state-<token>.npz       ids_<i> (int64) and live_<i> (bool) per segment
+
+A save writes every new file under a fresh name, then replaces
+``manifest.json`` atomically (temporary file, fsync, rename, fsync of the
+directory), and only then removes files the new manifest does not name. A
+crash at any point before the rename leaves the previous manifest and every
+file it names in place, so the last saved state still loads. Segment files
+already written by an earlier save of the same graph are kept, not rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import uuid
+from typing import Any
+
+import numpy as np
+
+from fanns.mutable.collection import Segments, Snapshot
+from fanns.mutable.segment import make_segment
+
+MANIFEST = "manifest.json"
+FORMAT = "fanns-segments"
+VERSION = 1
+
+
+def is_segment_directory(path: str) -> bool:
+    return os.path.isdir(path)
+
+
+def _fsync_directory(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: str, write) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it into place."""
+    directory = os.path.dirname(path)
+    fd, temp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_segments(segments: Segments, snap: Snapshot, path: str, written: dict) -> None:
+    """Write ``snap`` into the directory ``path`` (see the module docstring).
+    ``written`` maps (directory, segment uid) to a file already saved there."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(
+            f"{path!r} is a single-index file; an index with external ids, added or deleted "
+            "rows is saved as a directory: choose another path"
+        )
+    os.makedirs(path, exist_ok=True)
+    root = os.path.realpath(path)
+    manifest_path = os.path.join(path, MANIFEST)
+    entries = []
+    for segment in snap.segments:
+        name = written.get((root, segment.uid))
+        if name is None or not os.path.exists(os.path.join(path, name)):
+            name = f"segment-{uuid.uuid4().hex[:16]}.fanns"
+            segment.core.save(os.path.join(path, name))
+            written[(root, segment.uid)] = name
+        entries.append({"file": name, "rows": segment.n, "live": segment.live_count})
+    arrays: dict[str, np.ndarray] = {}
+    for i, segment in enumerate(snap.segments):
+        arrays[f"ids_{i}"] = np.asarray(segment.ids, dtype="<i8")
+        live = np.ones(segment.n, dtype=bool) if segment.live is None else segment.live.mask
+        arrays[f"live_{i}"] = live
+    state = f"state-{uuid.uuid4().hex[:16]}.npz"
+    state_path = os.path.join(path, state)
+    _write_atomic(state_path, lambda handle: np.savez(handle, **arrays))
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        "dim": segments.dim,
+        "metric": segments.metric,
+        "build": segments.build,
+        "attribute_types": segments.attribute_types,
+        "next_id": snap.next_id,
+        "max_segment_rows": segments.max_segment_rows,
+        "segments": entries,
+        "state": state,
+        "state_sha256": _sha256(state_path),
+    }
+    text = json.dumps(manifest, indent=1, sort_keys=True).encode()
+    _write_atomic(manifest_path, lambda handle: handle.write(text))
+    _fsync_directory(path)
+    keep = {MANIFEST, state, *(e["file"] for e in entries)}
+    for name in os.listdir(path):
+        stale = name.startswith(("segment-", "state-", ".tmp-")) and name not in keep
+        if stale:
+            try:
+                os.unlink(os.path.join(path, name))
+            except OSError:
+                pass
+
+
+def load_segments(path: str, load_file, options: dict[str, Any]) -> tuple[Segments, dict]:
+    """Read a directory written by :func:`save_segments`; ``load_file(file,
+    **options)`` reads one segment's single-index file and returns its core.
+    Anything inconsistent raises ValueError."""
+
+    def corrupt(what: str) -> ValueError:
+        return ValueError(f"{path!r} is corrupt ({what})")
+
+    try:
+        with open(os.path.join(path, MANIFEST), "rb") as handle:
+            manifest = json.loads(handle.read())
+    except FileNotFoundError as exc:
+        raise ValueError(f"{path!r} is a directory without a {MANIFEST}") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise corrupt(f"unreadable manifest: {exc}") from exc
+    try:
+        if manifest["format"] != FORMAT or manifest["version"] != VERSION:
+            raise corrupt("unknown format or version")
+        dim, metric = int(manifest["dim"]), manifest["metric"]
+        build, types = dict(manifest["build"]), dict(manifest["attribute_types"])
+        next_id = int(manifest["next_id"])
+        max_rows = int(manifest["max_segment_rows"])
+        if not 1 <= max_rows < 2**32 - 1:
+            raise corrupt("segment size")
+        entries = list(manifest["segments"])
+        state = manifest["state"]
+        if not isinstance(state, str) or os.path.basename(state) != state:
+            raise corrupt("state file name")
+        if _sha256(os.path.join(path, state)) != manifest["state_sha256"]:
+            raise corrupt("state file checksum")
+        with np.load(os.path.join(path, state), allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (KeyError, TypeError, ValueError, OSError) as exc:
+        if isinstance(exc, ValueError) and str(exc).startswith(repr(path)):
+            raise
+        raise corrupt(f"manifest: {exc!r}") from exc
+    root = os.path.realpath(path)
+    written: dict = {}
+    parts = []
+    for i, entry in enumerate(entries):
+        name = entry.get("file") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or os.path.basename(name) != name:
+            raise corrupt(f"segment {i} file name")
+        core = load_file(os.path.join(path, name), **options)
+        ids, live = arrays.get(f"ids_{i}"), arrays.get(f"live_{i}")
+        if ids is None or live is None or ids.dtype != np.int64 or live.dtype != bool:
+            raise corrupt(f"ids or live rows of segment {i}")
+        if len(ids) != len(core) or len(live) != len(core) or core.dim != dim:
+            raise corrupt(f"segment {i} does not match its ids")
+        if core.metric != metric:
+            raise corrupt(f"segment {i} metric")
+        segment = make_segment(core, ids, live)
+        written[(root, segment.uid)] = name
+        parts.append(segment)
+    snap = Snapshot(tuple(parts), next_id)
+    live_ids = snap.live_ids()
+    if len(np.unique(live_ids)) != len(live_ids):
+        raise corrupt("an id is live in two rows")
+    if len(live_ids) and next_id <= int(live_ids.max()):
+        raise corrupt("next id")
+    segments = Segments(
+        dim=dim,
+        metric=metric,
+        build=build,
+        attribute_types=types,
+        snapshot=snap,
+        max_segment_rows=max_rows,
+    )
+    return segments, written

@@ -1,0 +1,138 @@
+"""Saving and loading a changed index: ids, deleted rows and segments survive,
+a save that fails midway leaves the previous save loadable, and single-index
+files (older saves) still load."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import fanns
+from fanns import field
+from oracle import clustered
+
+
+def _changed(tmp_path, *, segment_rows=10**6):
+    data, labels = clustered(400, 12, seed=1)
+    index = fanns.Index.build(
+        data[:300], ids=np.arange(300) * 7 + 1, attributes={"label": labels[:300]}, M=8
+    )
+    index._segments.max_segment_rows = segment_rows
+    index.add(data[300:], ids=np.arange(300, 400) * 7 + 1, attributes={"label": labels[300:]})
+    index.delete(np.arange(0, 50) * 7 + 1)
+    return index, data
+
+
+def _same(a, b, queries):
+    for flt in (None, field("label") < 10):
+        ra, rb = a.search(queries, k=10, filter=flt), b.search(queries, k=10, filter=flt)
+        np.testing.assert_array_equal(ra.ids, rb.ids)
+        np.testing.assert_array_equal(ra.distances, rb.distances)
+    assert len(a) == len(b) and a.segments == b.segments
+    np.testing.assert_array_equal(np.sort(a.ids), np.sort(b.ids))
+
+
+@pytest.mark.parametrize("segment_rows", [10**6, 120])
+def test_ids_deletions_and_segments_survive_a_save(tmp_path, segment_rows):
+    index, data = _changed(tmp_path, segment_rows=segment_rows)
+    assert index.segments == (1 if segment_rows > 400 else 2)
+    path = tmp_path / "index"
+    index.save(path)
+    assert os.path.isdir(path)
+    loaded = fanns.Index.load(path)
+    _same(index, loaded, data[:20])
+    assert 1 not in loaded and 50 * 7 + 1 in loaded
+    assert (
+        loaded.get([50 * 7 + 1]).attributes["label"] == index.get([50 * 7 + 1]).attributes["label"]
+    )
+    # Writes continue on the loaded index, and ids keep counting from the largest.
+    loaded.add(data[:1])
+    assert int(loaded.ids.max()) == 400 * 7 - 6 + 1
+
+
+def test_a_failed_save_leaves_the_previous_save_loadable(tmp_path, monkeypatch):
+    index, data = _changed(tmp_path)
+    path = tmp_path / "index"
+    index.save(path)
+    expected = fanns.Index.load(path)
+    index.delete(np.arange(50, 80) * 7 + 1)
+    index.add(data[:5] + 1, ids=[-1, -2, -3, -4, -5])  # a new graph: a new segment file
+    calls = {"n": 0}
+    real = np.savez
+
+    def failing(*args, **kwargs):  # fail while the ids and deleted rows are written
+        calls["n"] += 1
+        real(*args, **kwargs)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", failing)
+    with pytest.raises(OSError, match="disk full"):
+        index.save(path)
+    monkeypatch.setattr(np, "savez", real)
+    assert calls["n"] == 1
+    _same(fanns.Index.load(path), expected, data[:20])
+    # The manifest is replaced last: fail that rename and the old state still loads.
+    real_replace = os.replace
+
+    def failing_replace(src, dst):
+        if str(dst).endswith("manifest.json"):
+            raise OSError("power cut")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError, match="power cut"):
+        index.save(path)
+    monkeypatch.setattr(os, "replace", real_replace)
+    _same(fanns.Index.load(path), expected, data[:20])
+    index.save(path)
+    _same(fanns.Index.load(path), index, data[:20])
+    # Only the files the manifest names are left.
+    names = sorted(os.listdir(path))
+    assert [n for n in names if n.startswith(".tmp")] == []
+    assert sum(n.startswith("state-") for n in names) == 1
+
+
+def test_single_index_files_load_and_can_grow(tmp_path):
+    data, labels = clustered(300, 12, seed=2)
+    built = fanns.Index.build(data[:200], attributes={"label": labels[:200]}, M=8)
+    single = tmp_path / "single.fanns"
+    built.save(single)
+    assert os.path.isfile(single)  # unchanged indexes keep the one-file format
+    loaded = fanns.Index.load(single)
+    np.testing.assert_array_equal(loaded.ids, np.arange(200))
+    loaded.add(data[200:], attributes={"label": labels[200:]})
+    np.testing.assert_array_equal(np.sort(loaded.ids), np.arange(300))
+    loaded.save(single)  # rows 0..n-1, nothing deleted: still one file
+    _same(fanns.Index.load(single), loaded, data[:10])
+    loaded.delete([3])
+    with pytest.raises(ValueError, match="directory"):
+        loaded.save(single)
+    loaded.save(tmp_path / "grown")
+    _same(fanns.Index.load(tmp_path / "grown"), loaded, data[:10])
+
+
+def test_corrupt_directories_raise_value_error(tmp_path):
+    index, data = _changed(tmp_path)
+    path = tmp_path / "index"
+    index.save(path)
+    state = [n for n in os.listdir(path) if n.startswith("state-")][0]
+    with open(path / state, "r+b") as handle:
+        handle.seek(40)
+        handle.write(b"\xff\xff")
+    with pytest.raises(ValueError, match="corrupt"):
+        fanns.Index.load(path)
+    with pytest.raises(ValueError, match="manifest"):
+        fanns.Index.load(tmp_path)  # a directory without one
+
+
+def test_segment_files_are_reused_when_only_deletions_changed(tmp_path):
+    index, _ = _changed(tmp_path)
+    path = tmp_path / "index"
+    index.save(path)
+    segment = [n for n in os.listdir(path) if n.startswith("segment-")]
+    index.delete([50 * 7 + 1])
+    index.save(path)
+    assert [n for n in os.listdir(path) if n.startswith("segment-")] == segment
+    assert 50 * 7 + 1 not in fanns.Index.load(path)
