@@ -95,6 +95,7 @@ public:
               std::size_t ef_construction, std::uint64_t seed, std::size_t m_beta, const std::string& storage)
         : graph_(std::make_unique<Hnsw>(dim, parse_metric(metric),
                                         HnswParams{M, M0, ef_construction, seed, m_beta, parse_storage(storage)})) {}
+    explicit HnswIndex(std::unique_ptr<Hnsw> graph) : graph_(std::move(graph)) {}
 
     // `vectors`: float32 (n, dim) with unit column stride and any row stride
     // (a memory-mapped .fvecs view is (dim + 1) floats per row). With
@@ -344,12 +345,6 @@ private:
         py::array_t<T> out(shape, data, owner);
         py::detail::array_proxy(out.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
         return out;
-    }
-
-public:
-    explicit HnswIndex(std::unique_ptr<Hnsw> graph) : graph_(std::move(graph)) {}
-
-private:
     }
 
     std::unique_ptr<Hnsw> graph_;

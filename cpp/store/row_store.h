@@ -63,6 +63,7 @@ public:
           codes_(other.codes_) {}
     RowStore& operator=(const RowStore&) = delete;
     RowStore(RowStore&&) noexcept = default;  // a moved vector keeps its buffer
+    RowStore& operator=(RowStore&&) noexcept = default;
 
     // Copies n rows of `dim` floats that start `stride` floats apart (0: dim).
     void assign(const float* data, std::size_t n, std::size_t stride = 0) {
