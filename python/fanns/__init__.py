@@ -9,11 +9,13 @@ Example:
 
 from fanns._core import cpu_count, simd_best_level, simd_level, simd_levels
 from fanns.filters import field
+from fanns.hybrid import HybridSearchResult
 from fanns.index import Index
 from fanns.result import SearchResult
 from fanns.sparse import SparseIndex, SparseSearchResult
 
 __all__ = [
+    "HybridSearchResult",
     "Index",
     "SearchResult",
     "SparseIndex",

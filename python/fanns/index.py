@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fanns import _core
+from fanns import _core, hybrid
 from fanns._fileformat import read_index_file, write_index_file
 from fanns._validation import (
     as_count,
@@ -22,6 +22,10 @@ from fanns.filters import PreparedFilters
 from fanns.range_graph import RangeGraph
 from fanns.result import SearchResult
 from fanns.routing import RoutedFilters, route_filters
+from fanns.sparse import SparseIndex, SparseSearchResult
+
+if TYPE_CHECKING:
+    from fanns.hybrid import HybridSearchResult
 
 METRICS = ("l2", "ip", "cosine")
 STORAGES = ("sq8", "f32")
@@ -67,8 +71,10 @@ class Index:
         store: AttributeStore,
         range_attribute: str | None = None,
         range_graph: RangeGraph | None = None,
+        sparse=None,
     ) -> Index:
         self = object.__new__(cls)
+        self._sparse = sparse  # hybrid search: a SparseIndex over the same rows, or None
         self._range_attribute = range_attribute
         self._range_graph = range_graph
         self._engine = engine
@@ -97,6 +103,8 @@ class Index:
         range_leaf_size: int = 128,
         range_quantized: bool = True,
         storage: str = "sq8",
+        sparse=None,
+        sparse_params: Mapping[str, Any] | None = None,
     ) -> Index:
         """Build an index over ``vectors`` (n, dim).
 
@@ -143,6 +151,14 @@ class Index:
                 score their ``ef`` best candidates again on the float rows,
                 so every returned distance is exact. ``"f32"``: the float rows
                 only. The graph is built on the float rows either way.
+            sparse: optional sparse vectors of the same rows (a CSR matrix or
+                a list of ``{term_id: weight}`` dicts, as for
+                :meth:`fanns.SparseIndex.build`): the index then also answers
+                sparse and hybrid searches (``search(..., sparse=...)``), with
+                the same ids and attributes.
+            sparse_params: keywords of :meth:`fanns.SparseIndex.build` for the
+                sparse side (``n_postings``, ``block_size``, ``summary_cap``,
+                ``summary_energy``, ``knn``, ``n_terms``, ``seed``).
 
         Returns:
             A new :class:`Index`.
@@ -194,6 +210,14 @@ class Index:
                 raise TypeError(
                     f"range_quantized must be True or False, not {type(range_quantized).__name__}"
                 )
+        # --- hybrid hook: the sparse side over the same rows, sharing the attributes
+        if sparse is None and sparse_params is not None:
+            raise ValueError("sparse_params needs sparse= (the sparse vectors of the rows)")
+        sparse_side = (
+            None
+            if sparse is None
+            else hybrid.build_sparse_side(sparse, sparse_params, data.shape[0], store, threads)
+        )
         engine = _core.HnswIndex(data.shape[1], metric, M, M0, ef_construction, seed, m_beta, storage)
         engine.build(data, threads)
         range_graph = None
@@ -210,7 +234,7 @@ class Index:
                 bool(range_quantized),
                 threads,
             )
-        return cls._create(engine, metric, params, store, range_attribute, range_graph)
+        return cls._create(engine, metric, params, store, range_attribute, range_graph, sparse_side)
 
     # ----------------------------------------------------------- properties
     def __len__(self) -> int:
@@ -246,17 +270,24 @@ class Index:
         """Read-only (n, dim) float32 view of the stored vectors (normalised for cosine)."""
         return self._engine.vectors()
 
+    @property
+    def sparse(self) -> SparseIndex | None:
+        """The sparse side of a hybrid index (built with ``sparse=``), or None."""
+        return self._sparse
+
     def memory_bytes(self, *, by_part: bool = False) -> int | dict[str, int]:
         """Bytes held by the index; ``by_part=True`` gives a dict per component:
         ``links`` (the graph), ``codes`` (8-bit rows), ``rows`` (float rows),
-        ``attributes``, and with a range graph ``range_graph`` and
-        ``range_codes``."""
+        ``attributes``, with a range graph ``range_graph`` and
+        ``range_codes``, with sparse vectors ``sparse``."""
         parts = {name: int(size) for name, size in self._engine.memory_parts().items()}
         parts["attributes"] = int(self._store.memory_bytes())
         if self._range_graph is not None:
             codes = self._range_graph.code_bytes
             parts["range_graph"] = int(self._range_graph.memory_bytes()) - codes
             parts["range_codes"] = codes
+        if self._sparse is not None:
+            parts["sparse"] = sum(self._sparse.memory_bytes(by_part=True).values()) - parts["attributes"]
         return parts if by_part else sum(parts.values())
 
     def __repr__(self) -> str:
@@ -267,6 +298,7 @@ class Index:
             f"storage={self.storage!r} "
             f"attributes=[{names}] "
             + (f"range_graph={self._range_attribute!r} " if self._range_graph is not None else "")
+            + (f"sparse=({self._sparse.n_terms} terms, nnz={self._sparse.nnz}) " if self._sparse is not None else "")
             + f"memory={self.memory_bytes() / 2**20:.1f} MiB "
             f"simd={_core.simd_level()}>"
         )
@@ -281,8 +313,20 @@ class Index:
         filter=None,
         threads: int = 0,
         exact_threshold: int | None = None,
-    ) -> SearchResult:
+        sparse=None,
+        fusion: str = "rrf",
+        fusion_k: float = hybrid.DEFAULT_FUSION_K,
+        weights=None,
+        depth: int | None = None,
+        sparse_options: Mapping[str, Any] | None = None,
+    ) -> SearchResult | HybridSearchResult | SparseSearchResult:
         """Find the k nearest rows to each query that pass ``filter``.
+
+        With ``sparse=`` (on an index built with ``sparse=``) the search is
+        hybrid: the dense and the sparse search each fetch their ``depth``
+        best rows passing ``filter`` and ``fusion`` combines the two lists
+        (:mod:`fanns.hybrid`); ``queries=None`` with ``sparse=`` is a
+        sparse-only search.
 
         Args:
             queries: (nq, dim) or (dim,) array-like.
@@ -294,6 +338,21 @@ class Index:
                 or a list of those with one entry per query.
             threads: query threads; 0 uses every core. Results do not depend
                 on it. The GIL is released.
+            sparse: sparse query rows (CSR matrix or list of ``{term_id:
+                weight}`` dicts), one per dense query.
+            fusion: ``"rrf"`` (reciprocal rank fusion, ``sum w / (fusion_k +
+                rank)``), ``"dbsf"`` (scores normalised by mean ± 3 std, then
+                weighted) or ``"weighted"`` (min-max normalised, weighted).
+            fusion_k: the rank constant of ``"rrf"`` (60 as in Milvus and
+                Weaviate; Qdrant uses 2).
+            weights: ``(dense, sparse)`` multipliers of each side's
+                contribution (default equal).
+            depth: candidates each side fetches (default
+                ``max(k, 100)``; at least ``k``).
+            sparse_options: keywords of :meth:`fanns.SparseIndex.search` for
+                the sparse side (``query_cut``, ``heap_factor``, ``rerank``,
+                ``plan``, ``exact_threshold``, ``use_knn``). ``ef`` and
+                ``exact_threshold`` apply to the dense side.
             exact_threshold: filters passing at most this many rows are
                 answered by a scan of the passing rows instead of a graph
                 traversal (default ``4 * ef * M0``, where the scan costs about
@@ -311,11 +370,35 @@ class Index:
         Returns:
             :class:`SearchResult` with ``ids`` (int64), ``distances`` (float32)
             and ``plans``; rows are padded with -1 / inf when fewer than k rows
-            pass.
+            pass. Hybrid: :class:`fanns.HybridSearchResult` (``ids``, fused
+            ``scores``, larger is better, ``plans``, ``sources``: which side
+            found each row); sparse-only: :class:`fanns.SparseSearchResult`.
 
         Example:
             >>> ids, distances = index.search(queries, k=10, filter=fanns.field("cat") == "cs.LG")
+            >>> fused = index.search(queries, k=10, sparse=sparse_queries, fusion="rrf")
         """
+        # --- hybrid hook: sparse= (or queries=None) goes to fanns.hybrid
+        if (
+            sparse is not None
+            or queries is None
+            or hybrid.fusion_arguments_given(fusion, fusion_k, weights, depth, sparse_options)
+        ):
+            return hybrid.search(
+                self,
+                queries,
+                k,
+                sparse=sparse,
+                fusion=fusion,
+                fusion_k=fusion_k,
+                weights=weights,
+                depth=depth,
+                sparse_options=sparse_options,
+                ef=ef,
+                filter=filter,
+                threads=threads,
+                exact_threshold=exact_threshold,
+            )
         k = as_count(k, "k", minimum=1)
         threads = as_count(threads, "threads", minimum=0, maximum=4096)
         ef = as_count(ef, "ef", minimum=1, allow_none=True)
@@ -452,7 +535,12 @@ class Index:
             graph_meta, graph_sections = self._range_graph.state()
             range_meta = {"attribute": self._range_attribute, "graph": graph_meta}
             sections.update({f"range/{name}": array for name, array in graph_sections.items()})
+        sparse_meta = None
+        if self._sparse is not None:  # hybrid hook: the sparse side's sections beside the dense ones
+            sparse_meta, sparse_sections = self._sparse._state()
+            sections.update(sparse_sections)
         meta = {
+            "sparse": sparse_meta,
             "n": len(self),
             "dim": self.dim,
             "metric": self._metric,
@@ -520,7 +608,10 @@ class Index:
                 raise ValueError(f"{path!r} is corrupt (range graph: {exc})") from exc
             if not _range_graph_matches(range_graph, store, range_attribute, metric, engine.size):
                 raise ValueError(f"{path!r} is corrupt (range graph does not match the index)")
-        return cls._create(engine, metric, params, store, range_attribute, range_graph)
+        sparse_side = None
+        if meta.get("sparse") is not None:  # hybrid hook: share the loaded attributes
+            sparse_side = SparseIndex._restore(path, meta["sparse"], sections, lambda: store)
+        return cls._create(engine, metric, params, store, range_attribute, range_graph, sparse_side)
 
 
 def _subset_filters(
