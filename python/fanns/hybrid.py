@@ -56,8 +56,15 @@ DEFAULT_DEPTH = 100
 DENSE = 1
 SPARSE = 2
 # Keywords of SparseIndex.build / SparseIndex.search a hybrid index passes on.
-_SPARSE_BUILD_KEYS = ("n_terms", "n_postings", "block_size", "summary_energy", "summary_cap",
-                      "knn", "seed")
+_SPARSE_BUILD_KEYS = (
+    "n_terms",
+    "n_postings",
+    "block_size",
+    "summary_energy",
+    "summary_cap",
+    "knn",
+    "seed",
+)
 _SPARSE_SEARCH_KEYS = ("query_cut", "heap_factor", "exact_threshold", "use_knn", "plan", "rerank")
 
 
@@ -155,9 +162,15 @@ def fuse(
     nq = dense_ids.shape[0]
     parts = [
         (dense_ids, weights[0] * _side_scores(dense_ids, dense_scores, fusion, fusion_k), DENSE),
-        (sparse_ids, weights[1] * _side_scores(sparse_ids, sparse_scores, fusion, fusion_k), SPARSE),
+        (
+            sparse_ids,
+            weights[1] * _side_scores(sparse_ids, sparse_scores, fusion, fusion_k),
+            SPARSE,
+        ),
     ]
-    rows = np.concatenate([np.broadcast_to(np.arange(nq)[:, None], i.shape).ravel() for i, _, _ in parts])
+    rows = np.concatenate(
+        [np.broadcast_to(np.arange(nq)[:, None], i.shape).ravel() for i, _, _ in parts]
+    )
     ids = np.concatenate([i.ravel() for i, _, _ in parts]).astype(np.int64, copy=False)
     contrib = np.concatenate([c.ravel() for _, c, _ in parts])
     source = np.concatenate([np.full(i.size, bit, dtype=np.uint8) for i, _, bit in parts])
@@ -220,13 +233,19 @@ def exact_fusion(
     else:
         dense = q @ x.T
     sparse = np.asarray((sparse_queries.astype(np.float64) @ docs.astype(np.float64).T).todense())
-    passing = np.ones(dense.shape, dtype=bool) if mask is None else np.broadcast_to(mask, dense.shape)
+    passing = (
+        np.ones(dense.shape, dtype=bool) if mask is None else np.broadcast_to(mask, dense.shape)
+    )
     d_ids, d_scores = _exact_top(dense, passing, depth)
     s_ids, s_scores = _exact_top(sparse, passing & (sparse > 0), depth)
-    return fuse(d_ids, d_scores, s_ids, s_scores, k, fusion=fusion, fusion_k=fusion_k, weights=weights)
+    return fuse(
+        d_ids, d_scores, s_ids, s_scores, k, fusion=fusion, fusion_k=fusion_k, weights=weights
+    )
 
 
-def _exact_top(scores: np.ndarray, passing: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+def _exact_top(
+    scores: np.ndarray, passing: np.ndarray, depth: int
+) -> tuple[np.ndarray, np.ndarray]:
     nq = scores.shape[0]
     ids = np.full((nq, depth), -1, dtype=np.int64)
     out = np.full((nq, depth), -np.inf)
@@ -239,13 +258,17 @@ def _exact_top(scores: np.ndarray, passing: np.ndarray, depth: int) -> tuple[np.
 
 
 # --------------------------------------------------------- the Index hooks
-def build_sparse_side(sparse, params: Mapping[str, Any] | None, n: int, store, threads: int) -> SparseIndex:
+def build_sparse_side(
+    sparse, params: Mapping[str, Any] | None, n: int, store, threads: int
+) -> SparseIndex:
     """The :class:`SparseIndex` a hybrid index keeps: ``sparse`` rows over the
     dense index's ``n`` rows, sharing its attribute ``store``."""
     params = _checked_options(params, _SPARSE_BUILD_KEYS, "sparse_params")
     built = SparseIndex.build(sparse, threads=threads, **params)
     if len(built) != n:
-        raise ValueError(f"sparse has {len(built)} rows, vectors has {n}: they must describe the same rows")
+        raise ValueError(
+            f"sparse has {len(built)} rows, vectors has {n}: they must describe the same rows"
+        )
     return built._with_store(store)
 
 
@@ -269,19 +292,29 @@ def search(
     side: SparseIndex | None = index._sparse
     if sparse is None:
         if queries is None:
-            raise ValueError("queries is None: pass dense queries, or sparse= for a sparse-only search")
-        raise ValueError("fusion, fusion_k, weights, depth and sparse_options apply only to "
-                         "searches with sparse= (hybrid or sparse-only)")
+            raise ValueError(
+                "queries is None: pass dense queries, or sparse= for a sparse-only search"
+            )
+        raise ValueError(
+            "fusion, fusion_k, weights, depth and sparse_options apply only to "
+            "searches with sparse= (hybrid or sparse-only)"
+        )
     if side is None:
-        raise ValueError("this index holds no sparse vectors: build it with Index.build(..., sparse=csr)")
+        raise ValueError(
+            "this index holds no sparse vectors: build it with Index.build(..., sparse=csr)"
+        )
     options = _checked_options(sparse_options, _SPARSE_SEARCH_KEYS, "sparse_options")
     if queries is None:
         if fusion_arguments_given(fusion, fusion_k, weights, depth, None):
-            raise ValueError("fusion, fusion_k, weights and depth apply to hybrid searches "
-                             "(dense queries and sparse=); queries=None is a sparse-only search")
+            raise ValueError(
+                "fusion, fusion_k, weights and depth apply to hybrid searches "
+                "(dense queries and sparse=); queries=None is a sparse-only search"
+            )
         if ef is not None or exact_threshold is not None:
-            raise ValueError("ef and exact_threshold apply to the dense side; queries=None "
-                             "is a sparse-only search (use sparse_options=)")
+            raise ValueError(
+                "ef and exact_threshold apply to the dense side; queries=None "
+                "is a sparse-only search (use sparse_options=)"
+            )
         return side.search(sparse, k, filter=filter, threads=threads, **options)
     if not isinstance(fusion, str) or fusion not in FUSIONS:
         raise ValueError(f"unknown fusion {fusion!r}; expected one of {', '.join(FUSIONS)}")
@@ -290,18 +323,31 @@ def search(
     k = as_count(k, "k", minimum=1)
     depth = max(k, DEFAULT_DEPTH) if depth is None else as_count(depth, "depth", minimum=1)
     if depth < k:
-        raise ValueError(f"depth ({depth}) must be at least k ({k}): each side fetches depth candidates")
+        raise ValueError(
+            f"depth ({depth}) must be at least k ({k}): each side fetches depth candidates"
+        )
     depth = min(depth, max(k, len(index)))
     nq_sparse = _sparse_rows(sparse)
-    dense = index.search(queries, depth, ef=ef, filter=filter, threads=threads,
-                         exact_threshold=exact_threshold)
+    dense = index.search(
+        queries, depth, ef=ef, filter=filter, threads=threads, exact_threshold=exact_threshold
+    )
     if nq_sparse is not None and nq_sparse != dense.ids.shape[0]:
         raise ValueError(f"sparse has {nq_sparse} query rows, queries has {dense.ids.shape[0]}")
     found = side.search(sparse, depth, filter=filter, threads=threads, **options)
     if found.ids.shape[0] != dense.ids.shape[0]:
-        raise ValueError(f"sparse has {found.ids.shape[0]} query rows, queries has {dense.ids.shape[0]}")
-    ids, scores, sources = fuse(dense.ids, -dense.distances, found.ids, found.scores, k,
-                                fusion=fusion, fusion_k=fusion_k, weights=pair)
+        raise ValueError(
+            f"sparse has {found.ids.shape[0]} query rows, queries has {dense.ids.shape[0]}"
+        )
+    ids, scores, sources = fuse(
+        dense.ids,
+        -dense.distances,
+        found.ids,
+        found.scores,
+        k,
+        fusion=fusion,
+        fusion_k=fusion_k,
+        weights=pair,
+    )
     plans = np.char.add(np.char.add(dense.plans.astype(str), "+"), found.plans.astype(str))
     return HybridSearchResult(ids=ids, scores=scores, plans=plans, sources=sources)
 
@@ -309,9 +355,13 @@ def search(
 def fusion_arguments_given(fusion, fusion_k, weights, depth, sparse_options) -> bool:
     """Whether any argument that only a search with ``sparse=`` uses differs from its default."""
     return not (
-        isinstance(fusion, str) and fusion == "rrf"
-        and type(fusion_k) is int and fusion_k == DEFAULT_FUSION_K
-        and weights is None and depth is None and sparse_options is None
+        isinstance(fusion, str)
+        and fusion == "rrf"
+        and type(fusion_k) is int
+        and fusion_k == DEFAULT_FUSION_K
+        and weights is None
+        and depth is None
+        and sparse_options is None
     )
 
 
@@ -348,8 +398,12 @@ def _as_real(value, name: str) -> float:
 def _as_weights(weights) -> tuple[float, float]:
     if weights is None:
         return (1.0, 1.0)
-    if isinstance(weights, (str, bytes, Mapping)) or not isinstance(weights, (Sequence, np.ndarray)):
-        raise TypeError(f"weights must be a pair (dense, sparse) of real numbers, not {type(weights).__name__}")
+    if isinstance(weights, (str, bytes, Mapping)) or not isinstance(
+        weights, (Sequence, np.ndarray)
+    ):
+        raise TypeError(
+            f"weights must be a pair (dense, sparse) of real numbers, not {type(weights).__name__}"
+        )
     if len(weights) != 2:
         raise ValueError(f"weights must be a pair (dense, sparse), got {len(weights)} values")
     pair = (_as_real(weights[0], "weights[0]"), _as_real(weights[1], "weights[1]"))

@@ -287,7 +287,9 @@ class Index:
             parts["range_graph"] = int(self._range_graph.memory_bytes()) - codes
             parts["range_codes"] = codes
         if self._sparse is not None:
-            parts["sparse"] = sum(self._sparse.memory_bytes(by_part=True).values()) - parts["attributes"]
+            parts["sparse"] = (
+                sum(self._sparse.memory_bytes(by_part=True).values()) - parts["attributes"]
+            )
         return parts if by_part else sum(parts.values())
 
     def __repr__(self) -> str:
@@ -298,7 +300,11 @@ class Index:
             f"storage={self.storage!r} "
             f"attributes=[{names}] "
             + (f"range_graph={self._range_attribute!r} " if self._range_graph is not None else "")
-            + (f"sparse=({self._sparse.n_terms} terms, nnz={self._sparse.nnz}) " if self._sparse is not None else "")
+            + (
+                f"sparse=({self._sparse.n_terms} terms, nnz={self._sparse.nnz}) "
+                if self._sparse is not None
+                else ""
+            )
             + f"memory={self.memory_bytes() / 2**20:.1f} MiB "
             f"simd={_core.simd_level()}>"
         )
@@ -536,7 +542,8 @@ class Index:
             range_meta = {"attribute": self._range_attribute, "graph": graph_meta}
             sections.update({f"range/{name}": array for name, array in graph_sections.items()})
         sparse_meta = None
-        if self._sparse is not None:  # hybrid hook: the sparse side's sections beside the dense ones
+        # hybrid hook: the sparse side's sections beside the dense ones
+        if self._sparse is not None:
             sparse_meta, sparse_sections = self._sparse._state()
             sections.update(sparse_sections)
         meta = {

@@ -634,7 +634,9 @@ class SparseIndex:
             attr_meta = meta["attributes"]
         except (KeyError, TypeError) as exc:
             raise ValueError(f"{path!r} is corrupt (missing or bad field: {exc})") from exc
-        return cls._restore(path, meta, sections, lambda: AttributeStore.from_sections(attr_meta, sections))
+        return cls._restore(
+            path, meta, sections, lambda: AttributeStore.from_sections(attr_meta, sections)
+        )
 
     @classmethod
     def _restore(cls, path: str, meta: Mapping[str, Any], sections, make_store) -> SparseIndex:
