@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fanns import _core
 from fanns._validation import as_count
 from fanns.result import BatchResult
 from fanns.sparse import SparseIndex, SparseSearchResult
@@ -110,32 +111,6 @@ class HybridSearchResult(BatchResult):
 
 
 # --------------------------------------------------------------------- fusion
-def _side_scores(ids: np.ndarray, scores: np.ndarray, fusion: str, fusion_k: float) -> np.ndarray:
-    """Each candidate's contribution before weighting (float64, 0 at padding).
-
-    ``ids`` / ``scores`` are (nq, d), best first, larger scores better, -1 ids last.
-    """
-    valid = ids >= 0
-    if fusion == "rrf":
-        ranks = np.arange(1, ids.shape[1] + 1, dtype=np.float64)
-        return np.where(valid, 1.0 / (fusion_k + ranks)[None, :], 0.0)
-    s = np.where(valid, scores.astype(np.float64), 0.0)
-    count = valid.sum(axis=1, keepdims=True)
-    if fusion == "weighted":
-        lo = np.where(valid, s, np.inf).min(axis=1, keepdims=True)
-        hi = np.where(valid, s, -np.inf).max(axis=1, keepdims=True)
-        span = hi - lo
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = np.where(span > 0, (s - lo) / span, 1.0)
-    else:  # dbsf
-        mean = s.sum(axis=1, keepdims=True) / np.maximum(count, 1)
-        var = (np.where(valid, s - mean, 0.0) ** 2).sum(axis=1, keepdims=True)
-        std = np.sqrt(var / np.maximum(count - 1, 1))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = np.where(std > 0, (s - (mean - 3 * std)) / (6 * std), 0.5)
-    return np.where(valid, out, 0.0)
-
-
 def fuse(
     dense_ids: np.ndarray,
     dense_scores: np.ndarray,
@@ -146,12 +121,13 @@ def fuse(
     fusion: str = "rrf",
     fusion_k: float = DEFAULT_FUSION_K,
     weights: tuple[float, float] = (1.0, 1.0),
+    threads: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fuse two ranked candidate lists per query into the top ``k``.
+    """Fuse two ranked candidate lists per query into the top ``k`` (in the engine).
 
-    Each side is (nq, depth) ids (best first, -1 padding at the end) and
-    scores (larger is better). Returns ``(ids, scores, sources)`` as in
-    :class:`HybridSearchResult`.
+    Each side is (nq, depth) ids (best first, -1 padding, distinct within a
+    side) and scores (larger is better, finite where the id is not -1).
+    Returns ``(ids, scores, sources)`` as in :class:`HybridSearchResult`.
 
     Example:
         >>> ids, scores, sources = fuse(np.array([[3, 1]]), np.array([[0.9, 0.5]]),
@@ -159,43 +135,18 @@ def fuse(
         >>> ids.tolist(), sources.tolist()
         ([[1, 3]], [[3, 1]])
     """
-    nq = dense_ids.shape[0]
-    parts = [
-        (dense_ids, weights[0] * _side_scores(dense_ids, dense_scores, fusion, fusion_k), DENSE),
-        (
-            sparse_ids,
-            weights[1] * _side_scores(sparse_ids, sparse_scores, fusion, fusion_k),
-            SPARSE,
-        ),
-    ]
-    rows = np.concatenate(
-        [np.broadcast_to(np.arange(nq)[:, None], i.shape).ravel() for i, _, _ in parts]
+    return _core.fuse(
+        dense_ids,
+        dense_scores,
+        sparse_ids,
+        sparse_scores,
+        as_count(k, "k", minimum=1),
+        FUSIONS.index(fusion),
+        float(fusion_k),
+        float(weights[0]),
+        float(weights[1]),
+        as_count(threads, "threads", minimum=0, maximum=4096),
     )
-    ids = np.concatenate([i.ravel() for i, _, _ in parts]).astype(np.int64, copy=False)
-    contrib = np.concatenate([c.ravel() for _, c, _ in parts])
-    source = np.concatenate([np.full(i.size, bit, dtype=np.uint8) for i, _, bit in parts])
-    keep = ids >= 0
-    rows, ids, contrib, source = rows[keep], ids[keep], contrib[keep], source[keep]
-    out_ids = np.full((nq, k), -1, dtype=np.int64)
-    out_scores = np.full((nq, k), -np.inf, dtype=np.float32)
-    out_sources = np.zeros((nq, k), dtype=np.uint8)
-    if ids.size == 0:
-        return out_ids, out_scores, out_sources
-    order = np.lexsort((ids, rows))
-    rows, ids, contrib, source = rows[order], ids[order], contrib[order], source[order]
-    first = np.flatnonzero(np.r_[True, (rows[1:] != rows[:-1]) | (ids[1:] != ids[:-1])])
-    fused = np.add.reduceat(contrib, first)
-    found = np.bitwise_or.reduceat(source, first)
-    rows, ids = rows[first], ids[first]
-    order = np.lexsort((ids, -fused, rows))
-    rows, ids, fused, found = rows[order], ids[order], fused[order], found[order]
-    counts = np.bincount(rows, minlength=nq)
-    rank = np.arange(rows.size) - np.repeat(np.cumsum(counts) - counts, counts)
-    top = rank < k
-    out_ids[rows[top], rank[top]] = ids[top]
-    out_scores[rows[top], rank[top]] = fused[top]
-    out_sources[rows[top], rank[top]] = found[top]
-    return out_ids, out_scores, out_sources
 
 
 def exact_fusion(
@@ -347,6 +298,7 @@ def search(
         fusion=fusion,
         fusion_k=fusion_k,
         weights=pair,
+        threads=threads,
     )
     plans = np.char.add(np.char.add(dense.plans.astype(str), "+"), found.plans.astype(str))
     return HybridSearchResult(ids=ids, scores=scores, plans=plans, sources=sources)
