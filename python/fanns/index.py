@@ -358,7 +358,8 @@ class Index:
             sparse_options: keywords of :meth:`fanns.SparseIndex.search` for
                 the sparse side (``query_cut``, ``heap_factor``, ``rerank``,
                 ``plan``, ``exact_threshold``, ``use_knn``). ``ef`` and
-                ``exact_threshold`` apply to the dense side.
+                ``exact_threshold`` apply to the dense side (there ``ef``
+                defaults to ``2 * depth``).
             exact_threshold: filters passing at most this many rows are
                 answered by a scan of the passing rows instead of a graph
                 traversal (default ``4 * ef * M0``, where the scan costs about

@@ -9,7 +9,8 @@ and filter:
   each ``depth`` swept;
 * CPU time per query of the hybrid call (one call per query, one thread)
   beside the two searches it runs, each alone (dense and sparse at
-  ``k=depth``) and at ``k=10``, runs interleaved over ``--rounds`` rounds
+  ``k=depth``, the dense one at the hybrid call's ``ef = 2 * depth``) and
+  at ``k=10`` with their defaults, runs interleaved over ``--rounds`` rounds
   (the median of each is quoted, and the median of the per-round ratios).
 
 Example:
@@ -31,7 +32,7 @@ from fanns.datasets import read_fvecs
 from fanns.datasets.arxiv import read_jsonl
 from fanns.datasets.bm25 import bm25_queries, bm25_vectors, load_texts
 from fanns.filters import compile_filter
-from fanns.hybrid import FUSIONS, exact_fusion
+from fanns.hybrid import DEFAULT_EF_PER_DEPTH, FUSIONS, exact_fusion
 
 K = 10
 
@@ -189,8 +190,8 @@ def main(argv: list[str] | None = None) -> int:
 def _calls(index, queries, singles, depth, flt) -> dict:
     """The hybrid call and the searches it runs, alone, per query (one thread)."""
 
-    def dense(i, k):
-        return index.search(queries[i], k, filter=flt, threads=1)
+    def dense(i, k, ef=None):
+        return index.search(queries[i], k, ef=ef, filter=flt, threads=1)
 
     def sparse(i, k):
         return index.search(None, k, sparse=singles[i], filter=flt, threads=1)
@@ -199,7 +200,7 @@ def _calls(index, queries, singles, depth, flt) -> dict:
         "hybrid": lambda i: index.search(
             queries[i], K, sparse=singles[i], depth=depth, filter=flt, threads=1
         ),
-        "dense": lambda i: dense(i, depth),
+        "dense": lambda i: dense(i, depth, DEFAULT_EF_PER_DEPTH * depth),  # as the hybrid call
         "sparse": lambda i: sparse(i, depth),
         "dense10": lambda i: dense(i, K),
         "sparse10": lambda i: sparse(i, K),
