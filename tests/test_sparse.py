@@ -881,3 +881,21 @@ def test_anti_correlated_filter_recall_with_every_query_term(zipf_index, zipf_da
     truth = exact_topk(scores, K, np.stack(masks))
     result = zipf_index.search(queries, k=K, filter=list(masks), query_cut=None)
     assert recall(result.ids, truth) >= 0.95
+
+
+def test_benchmark_seismic_peer_and_filtered_table(tmp_path, capsys):
+    """The Seismic peer rows and the peer table, on a small synthetic set."""
+    pytest.importorskip("seismic")
+    from fanns.bench import sparse as bench
+
+    bench.MEMORY_NOTES.clear()
+    argv = ["--data", str(tmp_path), "--sets", "zipf", "--methods", "fanns,seismic"]
+    argv += ["--zipf-docs", "800", "--zipf-terms", "2000", "--queries", "12"]
+    assert bench.main(argv + ["--latency-queries", "3"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| Zipf")]
+    seismic = [line for line in rows if "pyseismic-lsr" in line.split("|")[2]]
+    assert len(seismic) >= 12
+    assert all(0.0 <= float(line.split("|")[4]) <= 1.0 for line in seismic)
+    assert max(float(line.split("|")[4]) for line in seismic) >= 0.9
+    assert "| recall@10 >= | fanns SparseIndex | peer |" in out

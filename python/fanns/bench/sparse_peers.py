@@ -75,9 +75,12 @@ class SeismicPeer:
     @staticmethod
     def queries(queries) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
         """Seismic's query form: ids, string tokens and float32 values per query."""
+        import seismic
+
+        text = seismic.get_seismic_string()
         q = queries.tocsr()
-        ids = np.array([str(i) for i in range(q.shape[0])])
-        tokens = [q.indices[q.indptr[i] : q.indptr[i + 1]].astype(str) for i in range(q.shape[0])]
+        ids = np.array([str(i) for i in range(q.shape[0])], dtype=text)
+        tokens = [q.indices[q.indptr[i] : q.indptr[i + 1]].astype(text) for i in range(q.shape[0])]
         values = [
             q.data[q.indptr[i] : q.indptr[i + 1]].astype(np.float32) for i in range(q.shape[0])
         ]
