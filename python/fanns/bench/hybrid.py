@@ -28,6 +28,7 @@ import numpy as np
 
 import fanns
 from fanns import field
+from fanns.bench.sparse import add_data_argument, recall_at_k
 from fanns.datasets import read_fvecs
 from fanns.datasets.arxiv import read_jsonl
 from fanns.datasets.bm25 import bm25_queries, bm25_vectors, load_texts
@@ -93,15 +94,6 @@ def reference(index, base, docs16, queries, sparse_queries, mask, fusion, depth)
     return np.concatenate(out)
 
 
-def recall(found: np.ndarray, truth: np.ndarray) -> float:
-    hits = total = 0
-    for a, b in zip(found, truth):
-        b = b[b >= 0]
-        total += b.size
-        hits += np.intersect1d(a[a >= 0], b).size
-    return hits / total if total else 1.0
-
-
 def cpu_per_query(call, nq: int) -> float:
     """CPU seconds per query of ``call(i)`` for every query i, in µs."""
     t = time.process_time()
@@ -114,12 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m fanns.bench.hybrid", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument(
-        "--data",
-        default=os.environ.get(
-            "FANNS_ARXIV_MINI", os.path.join("..", "shared", "datasets", "arxiv-mini")
-        ),
-    )
+    add_data_argument(parser)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--depths", default="20,50,100,200")
     parser.add_argument("--ref-depth", type=int, default=100)
@@ -179,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                     mix = f"{np.mean(s == 1):.2f} / {np.mean(s == 2):.2f} / {np.mean(s == 3):.2f}"
                     print(
                         f"| {name} | {share:.1%} | {fusion} | {depth} | {rerank or 'default'} | "
-                        f"{recall(result.ids, truth):.3f} | {mix} |",
+                        f"{recall_at_k(result.ids, truth):.3f} | {mix} |",
                         flush=True,
                     )
     print()

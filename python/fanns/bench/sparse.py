@@ -65,6 +65,11 @@ class Row:
 def exact_topk(docs, queries, k: int = K) -> np.ndarray:
     """Top-k ids by exact inner product (float64), ties by smaller id, score > 0 only."""
     scores = (docs.astype(np.float64) @ queries.astype(np.float64).T).toarray().T
+    return top_positive(scores, k)
+
+
+def top_positive(scores: np.ndarray, k: int = K) -> np.ndarray:
+    """Top-k ids per row of a dense (nq, n) score array, ties by smaller id, score > 0 only."""
     out = np.full((scores.shape[0], k), -1, dtype=np.int64)
     for i, row in enumerate(scores):
         cand = np.flatnonzero(row > 0)
@@ -350,10 +355,8 @@ PLAIN_SWEEP = [
 ]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m fanns.bench.sparse", description=__doc__.split("\n\n")[0]
-    )
+def add_data_argument(parser: argparse.ArgumentParser) -> None:
+    """``--data``: the arXiv-for-FANNS directory (``$FANNS_ARXIV_MINI`` or the shared sample)."""
     parser.add_argument(
         "--data",
         default=os.environ.get(
@@ -361,6 +364,13 @@ def main(argv: list[str] | None = None) -> int:
         ),
         help="arXiv-for-FANNS directory with database_texts.jsonl.gz and query_texts.jsonl",
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m fanns.bench.sparse", description=__doc__.split("\n\n")[0]
+    )
+    add_data_argument(parser)
     parser.add_argument("--docs", type=int, default=None, help="use the first N abstracts")
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--zipf-docs", type=int, default=20000)

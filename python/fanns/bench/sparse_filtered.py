@@ -23,13 +23,12 @@ Example:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
 import numpy as np
 
-from fanns.bench.sparse import K, recall_at_k
+from fanns.bench.sparse import K, add_data_argument, recall_at_k, top_positive
 from fanns.datasets.bm25 import bm25_queries, bm25_vectors, load_texts
 from fanns.sparse import SparseIndex
 
@@ -58,16 +57,7 @@ def masks_for(scores: np.ndarray, fraction: float, kind: str, seed: int) -> np.n
 
 def filtered_truth(scores: np.ndarray, masks: np.ndarray) -> np.ndarray:
     masked = np.where(masks, scores, 0.0)
-    return exact_topk_dense(masked)
-
-
-def exact_topk_dense(scores: np.ndarray) -> np.ndarray:
-    out = np.full((scores.shape[0], K), -1, dtype=np.int64)
-    for i, row in enumerate(scores):
-        cand = np.flatnonzero(row > 0)
-        best = cand[np.lexsort((cand, -row[cand]))][:K]
-        out[i, : best.size] = best
-    return out
+    return top_positive(masked)
 
 
 def run_fanns(index: SparseIndex, queries, masks: np.ndarray) -> tuple[np.ndarray, float, str]:
@@ -112,12 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m fanns.bench.sparse_filtered", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument(
-        "--data",
-        default=os.environ.get(
-            "FANNS_ARXIV_MINI", os.path.join("..", "shared", "datasets", "arxiv-mini")
-        ),
-    )
+    add_data_argument(parser)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--seismic-setting", default="10,0.7", help="query_cut,heap_factor")
     parser.add_argument("--k-prime", default="100,1000,10000")
