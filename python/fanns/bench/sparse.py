@@ -436,9 +436,9 @@ def main(argv: list[str] | None = None) -> int:
                 name, docs, queries, truth, args.plain_n_postings, PLAIN_SWEEP, n_lat
             )
         if "seismic" in methods:
-            from fanns.bench.sparse_peers import bench_seismic, seismic_version
+            from fanns.bench.sparse_peers import bench_seismic, seismic_method
 
-            PEERS.add(f"pyseismic-lsr {seismic_version()}")
+            PEERS.add(seismic_method())
             rows += bench_seismic(name, docs, queries, truth, n_lat)
 
     print(markdown(rows))
