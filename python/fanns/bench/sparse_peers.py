@@ -103,10 +103,11 @@ class SeismicPeer:
         found = self.index.batch_search(
             ids, tokens, values, k, query_cut, heap_factor, num_threads=1
         )
-        out = np.full((len(found), k), -1, dtype=np.int64)
-        for i, row in enumerate(found):
-            docs = [int(doc) for _, _, doc in row][:k]
-            out[i, : len(docs)] = docs
+        out = np.full((len(ids), k), -1, dtype=np.int64)
+        for row in found:  # rows carry their query id: do not rely on their order
+            if row:
+                docs = [int(doc) for _, _, doc in row][:k]
+                out[int(row[0][0]), : len(docs)] = docs
         return out
 
     def search_one(self, query_form, i: int, k: int, query_cut: int, heap_factor: float):
