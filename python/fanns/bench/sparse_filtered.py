@@ -104,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_data_argument(parser)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--seismic-setting", default="10,0.7", help="query_cut,heap_factor")
+    parser.add_argument(
+        "--seismic-setting", default="10,0.4", help="query_cut,heap_factor[;query_cut,heap_factor]"
+    )
     parser.add_argument("--k-prime", default="100,1000,10000")
     parser.add_argument("--no-seismic", action="store_true")
     args = parser.parse_args(argv)
@@ -121,13 +123,16 @@ def main(argv: list[str] | None = None) -> int:
 
         peer = SeismicPeer(docs)
         form = peer.queries(queries)
-    cut, heap = args.seismic_setting.split(",")
+    settings = [
+        (int(c), float(h)) for c, h in (x.split(",") for x in args.seismic_setting.split(";"))
+    ]
     k_primes = [int(k) for k in args.k_prime.split(",")]
     print(f"{docs.shape[0]} docs, {queries.shape[0]} queries; QPS from CPU time, one thread")
     print()
     print(
         "| filter | passing | fanns recall | fanns QPS | fanns plans | exact recall | exact QPS "
-        "| seismic post-filter (k': recall, QPS) | fanns / best alternative at recall >= 0.95 |"
+        "| seismic post-filter (k' (query_cut, heap_factor): recall, QPS) "
+        "| fanns / best alternative at recall >= 0.95 |"
     )
     print("|---|---:|---:|---:|---|---:|---:|---|---:|")
     for kind in KINDS:
@@ -139,12 +144,11 @@ def main(argv: list[str] | None = None) -> int:
             e_ids, e_qps = run_exact(docs, queries, masks)
             alternatives = [(recall_at_k(e_ids, truth), e_qps)]
             seismic = []
-            for k_prime in k_primes if peer is not None else []:
-                if k_prime > docs.shape[0]:
-                    continue
-                s_ids, s_qps = run_seismic(peer, form, masks, k_prime, int(cut), float(heap))
+            runs = [(k, c, h) for c, h in settings for k in k_primes if k <= docs.shape[0]]
+            for k_prime, cut, heap in runs if peer is not None else []:
+                s_ids, s_qps = run_seismic(peer, form, masks, k_prime, cut, heap)
                 s_r = recall_at_k(s_ids, truth)
-                seismic.append(f"{k_prime}: {s_r:.3f}, {s_qps:,.0f}")
+                seismic.append(f"{k_prime} ({cut}, {heap}): {s_r:.3f}, {s_qps:,.0f}")
                 alternatives.append((s_r, s_qps))
             best = max((q for rr, q in alternatives if rr >= 0.95), default=None)
             ratio = f"{qps / best:.1f}x" if best and r >= 0.95 else "—"
