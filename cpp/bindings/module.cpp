@@ -11,4 +11,5 @@ PYBIND11_MODULE(_core, m) {
     fanns::bindings::register_range(m);
     fanns::bindings::register_sparse(m);
     fanns::bindings::register_runtime(m);
+    fanns::bindings::register_fusion(m);
 }

@@ -9,12 +9,14 @@ Example:
 
 from fanns._core import cpu_count, simd_best_level, simd_level, simd_levels
 from fanns.filters import field
+from fanns.hybrid import HybridSearchResult
 from fanns.index import Index
 from fanns.planner import Planner
 from fanns.result import SearchResult
 from fanns.sparse import SparseIndex, SparseSearchResult
 
 __all__ = [
+    "HybridSearchResult",
     "Index",
     "Planner",
     "SearchResult",

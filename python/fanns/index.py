@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fanns import _core
+from fanns import _core, hybrid
 from fanns._engine_file import (
     METRICS,
     STORAGES,
@@ -45,11 +45,15 @@ from fanns.mutable.api import Mutations
 from fanns.range_graph import RangeGraph
 from fanns.result import SearchResult
 from fanns.routing import RoutedFilters, route_filters
+from fanns.sparse import SparseIndex, SparseSearchResult
+
+if TYPE_CHECKING:
+    from fanns.hybrid import HybridSearchResult
 
 _PLAN_NAMES = np.array(list(_core.PLAN_NAMES))
 _PLAN_DTYPE = "<U8"
 _FILE_KIND = "hnsw"
-_SEGMENT_PARTS = ("_engine", "_store", "_range_graph", "_holds_borrowed")
+_SEGMENT_PARTS = ("_engine", "_store", "_range_graph", "_holds_borrowed", "_sparse")
 
 
 class Index(Mutations):
@@ -86,8 +90,10 @@ class Index(Mutations):
         store: AttributeStore,
         range_attribute: str | None = None,
         range_graph: RangeGraph | None = None,
+        sparse=None,
     ) -> Index:
         self = object.__new__(cls)
+        self._sparse = sparse  # hybrid search: a SparseIndex over the same rows, or None
         self._range_attribute = range_attribute
         self._range_graph = range_graph
         self._engine = engine
@@ -137,6 +143,8 @@ class Index(Mutations):
             segments = self._segments.snapshot.segments
             if len(segments) == 1:
                 return getattr(segments[0].core, name)
+            if name == "_sparse":
+                return None  # several segments: built or grown without sparse vectors
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @classmethod
@@ -172,6 +180,8 @@ class Index(Mutations):
         copy: bool | None = None,
         progress: Callable[[int, int], Any] | None = None,
         ids=None,
+        sparse=None,
+        sparse_params: Mapping[str, Any] | None = None,
     ) -> Index:
         """Build an index over ``vectors`` (n, dim).
 
@@ -245,6 +255,14 @@ class Index(Mutations):
                 is kept.
             ids: external ids of the rows (n distinct integers, int64);
                 default 0..n-1. Results, :meth:`get` and :meth:`delete` use them.
+            sparse: optional sparse vectors of the same rows (a CSR matrix or
+                a list of ``{term_id: weight}`` dicts, as for
+                :meth:`fanns.SparseIndex.build`): the index then also answers
+                sparse and hybrid searches (``search(..., sparse=...)``), with
+                the same ids and attributes.
+            sparse_params: keywords of :meth:`fanns.SparseIndex.build` for the
+                sparse side (``n_postings``, ``block_size``, ``summary_cap``,
+                ``summary_energy``, ``knn``, ``n_terms``, ``seed``).
 
         Returns:
             A new :class:`Index`.
@@ -275,6 +293,16 @@ class Index(Mutations):
                 raise TypeError(
                     f"range_quantized must be True or False, not {type(range_quantized).__name__}"
                 )
+        # --- hybrid hook: the sparse side over the same rows, sharing the attributes
+        if sparse is None and sparse_params is not None:
+            raise ValueError("sparse_params needs sparse= (the sparse vectors of the rows)")
+        sparse_side = (
+            None
+            if sparse is None
+            else hybrid.build_sparse_side(sparse, sparse_params, data.shape[0], store, threads)
+        )
+        if sparse_side is not None and ids is not None:
+            raise ValueError("an index with sparse vectors takes the default ids (0..n-1) for now")
         engine = new_engine(data.shape[1], metric, params)
         run_cancellable(
             lambda: engine.build(data, threads, borrow),
@@ -297,7 +325,7 @@ class Index(Mutations):
                 bool(range_quantized),
                 threads,
             )
-        core = cls._create(engine, metric, params, store, range_attribute, range_graph)
+        core = cls._create(engine, metric, params, store, range_attribute, range_graph, sparse_side)
         core._holds_borrowed = not (isinstance(vectors, np.ndarray) and np.may_share_memory(data, vectors))
         build = {
             "M": M,
@@ -372,11 +400,17 @@ class Index(Mutations):
         """Number of segments (1 after a build or :meth:`compact`)."""
         return len(self._segments.snapshot.segments)
 
+    @property
+    def sparse(self) -> SparseIndex | None:
+        """The sparse side of a hybrid index (built with ``sparse=``), or None."""
+        return self._sparse
+
     def memory_bytes(self, *, by_part: bool = False) -> int | dict[str, int]:
         """Bytes held by the index; ``by_part=True`` gives a dict per component:
         ``links`` (the graph), ``codes`` (8-bit rows), ``rows`` (float rows),
         ``attributes``, ``ids`` (external ids, their lookup and deleted-row
-        masks), and with a range graph ``range_graph`` and ``range_codes``.
+        masks), with a range graph ``range_graph`` and ``range_codes``, and
+        with sparse vectors ``sparse``.
         Deleted rows count until :meth:`compact`. Rows, codes and links read
         in place from the caller's array or a memory-mapped file are not
         counted (the operating system pages them in and out)."""
@@ -396,6 +430,10 @@ class Index(Mutations):
             codes = self._range_graph.code_bytes
             parts["range_graph"] = int(self._range_graph.memory_bytes()) - codes
             parts["range_codes"] = codes
+        if self._sparse is not None:
+            parts["sparse"] = (
+                sum(self._sparse.memory_bytes(by_part=True).values()) - parts["attributes"]
+            )
         return parts if by_part else sum(parts.values())
 
     def __repr__(self) -> str:
@@ -416,6 +454,11 @@ class Index(Mutations):
                 else ""
             )
             + (f"segments={len(snap.segments)} deleted={deleted} " if not snap.plain else "")
+            + (
+                f"sparse=({self._sparse.n_terms} terms, nnz={self._sparse.nnz}) "
+                if self._sparse is not None
+                else ""
+            )
             + f"memory={self.memory_bytes() / 2**20:.1f} MiB "
             f"simd={_core.simd_level()}>"
         )
@@ -431,8 +474,20 @@ class Index(Mutations):
         threads: int = 0,
         exact_threshold: int | None = None,
         planner: Planner | None = None,
-    ) -> SearchResult:
+        sparse=None,
+        fusion: str = "rrf",
+        fusion_k: float = hybrid.DEFAULT_FUSION_K,
+        weights=None,
+        depth: int | None = None,
+        sparse_options: Mapping[str, Any] | None = None,
+    ) -> SearchResult | HybridSearchResult | SparseSearchResult:
         """Find the k nearest rows to each query that pass ``filter``.
+
+        With ``sparse=`` (on an index built with ``sparse=``) the search is
+        hybrid: the dense and the sparse search each fetch their ``depth``
+        best rows passing ``filter`` and ``fusion`` combines the two lists
+        (:mod:`fanns.hybrid`); ``queries=None`` with ``sparse=`` is a
+        sparse-only search.
 
         Args:
             queries: (nq, dim) or (dim,) array-like.
@@ -444,6 +499,22 @@ class Index(Mutations):
                 or a list of those with one entry per query.
             threads: query threads; 0 uses every core. Results do not depend
                 on it. The GIL is released.
+            sparse: sparse query rows (CSR matrix or list of ``{term_id:
+                weight}`` dicts), one per dense query.
+            fusion: ``"rrf"`` (reciprocal rank fusion, ``sum w / (fusion_k +
+                rank)``), ``"dbsf"`` (scores normalised by mean ± 3 std, then
+                weighted) or ``"weighted"`` (min-max normalised, weighted).
+            fusion_k: the rank constant of ``"rrf"`` (60 as in Milvus and
+                Weaviate; Qdrant uses 2).
+            weights: ``(dense, sparse)`` multipliers of each side's
+                contribution (default equal).
+            depth: candidates each side fetches (default
+                ``max(k, 100)``; at least ``k``).
+            sparse_options: keywords of :meth:`fanns.SparseIndex.search` for
+                the sparse side (``query_cut``, ``heap_factor``, ``rerank``,
+                ``plan``, ``exact_threshold``, ``use_knn``). ``ef`` and
+                ``exact_threshold`` apply to the dense side (there ``ef``
+                defaults to ``2 * depth``).
             exact_threshold: filters passing at most this many rows are
                 answered by a scan of the passing rows instead of a graph
                 traversal; on the range graph, ranges (or passing rows in a
@@ -464,11 +535,36 @@ class Index(Mutations):
         Returns:
             :class:`SearchResult` with ``ids`` (int64), ``distances`` (float32)
             and ``plans``; rows are padded with -1 / inf when fewer than k rows
-            pass.
+            pass. Hybrid: :class:`fanns.HybridSearchResult` (``ids``, fused
+            ``scores``, larger is better, ``plans``, ``sources``: which side
+            found each row); sparse-only: :class:`fanns.SparseSearchResult`.
 
         Example:
             >>> ids, distances = index.search(queries, k=10, filter=fanns.field("cat") == "cs.LG")
+            >>> fused = index.search(queries, k=10, sparse=sparse_queries, fusion="rrf")
         """
+        # --- hybrid hook: sparse= (or queries=None) goes to fanns.hybrid
+        if (
+            sparse is not None
+            or queries is None
+            or hybrid.fusion_arguments_given(fusion, fusion_k, weights, depth, sparse_options)
+        ):
+            return hybrid.search(
+                self,
+                queries,
+                k,
+                sparse=sparse,
+                fusion=fusion,
+                fusion_k=fusion_k,
+                weights=weights,
+                depth=depth,
+                sparse_options=sparse_options,
+                ef=ef,
+                filter=filter,
+                threads=threads,
+                exact_threshold=exact_threshold,
+                planner=planner,
+            )
         if self._segments is not None:
             # One read of the snapshot: the whole search sees one state.
             return search_snapshot(
@@ -656,7 +752,13 @@ class Index(Mutations):
             graph_meta, graph_sections = self._range_graph.state()
             range_meta = {"attribute": self._range_attribute, "graph": graph_meta}
             sections.update({f"range/{name}": array for name, array in graph_sections.items()})
+        sparse_meta = None
+        # hybrid hook: the sparse side's sections beside the dense ones
+        if self._sparse is not None:
+            sparse_meta, sparse_sections = self._sparse._state()
+            sections.update(sparse_sections)
         meta = {
+            "sparse": sparse_meta,
             "n": len(self),
             "dim": self.dim,
             "metric": self._metric,
@@ -743,7 +845,10 @@ class Index(Mutations):
                 raise ValueError(f"{path!r} is corrupt (range graph: {exc})") from exc
             if not _range_graph_matches(range_graph, store, range_attribute, metric, engine.size):
                 raise ValueError(f"{path!r} is corrupt (range graph does not match the index)")
-        core = cls._create(engine, metric, params, store, range_attribute, range_graph)
+        sparse_side = None
+        if meta.get("sparse") is not None:  # hybrid hook: share the loaded attributes
+            sparse_side = SparseIndex._restore(path, meta["sparse"], sections, lambda: store)
+        core = cls._create(engine, metric, params, store, range_attribute, range_graph, sparse_side)
         core._holds_borrowed = not mmap
         build = {key: params[key] for key in ("M", "ef_construction", "seed", "gamma", "storage")}
         build["m_beta"] = None if params["gamma"] == 1 else params["m_beta"]

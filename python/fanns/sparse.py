@@ -322,6 +322,13 @@ class SparseIndex(SparseIds):
         self._init_rows(None)
         return self
 
+    def _with_store(self, store: AttributeStore) -> SparseIndex:
+        """The same engine filtered through another attribute store of the same
+        rows (a hybrid :class:`fanns.Index` shares its store with its sparse side)."""
+        if len(store) != len(self):
+            raise ValueError(f"attribute store has {len(store)} rows, the index {len(self)}")
+        return type(self)._create(self._engine, self._params, store)
+
     # ------------------------------------------------------------------ build
     @classmethod
     def build(
@@ -612,20 +619,26 @@ class SparseIndex(SparseIds):
     def save(self, path: str | os.PathLike) -> None:
         """Write the index (lists, summaries, forward index, graph, attributes) atomically."""
         path = as_path(path)
-        arrays = self._engine.to_arrays()
-        sections = {f"sparse/{name}": np.asarray(arrays[name]) for name in _SECTIONS}
+        meta, sections = self._state()
         attr_meta, attr_sections = self._store.to_sections()
         sections.update(attr_sections)
         sections.update(self._row_sections())
+        meta["attributes"] = attr_meta
+        write_index_file(path, _FILE_KIND, meta, sections)
+
+    def _state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """``(meta, sections)`` of the engine, without the attributes; sections
+        are named ``sparse/...`` (also inside a hybrid :class:`fanns.Index` file)."""
+        arrays = self._engine.to_arrays()
+        sections = {f"sparse/{name}": np.asarray(arrays[name]) for name in _SECTIONS}
         meta = {
             "format": _FORMAT,
             "n_docs": int(self._engine.n_docs),
             "n_terms": self.n_terms,
             "knn_degree": int(self._engine.knn_degree),
             "params": self._params,
-            "attributes": attr_meta,
         }
-        write_index_file(path, _FILE_KIND, meta, sections)
+        return meta, sections
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SparseIndex:
@@ -636,6 +649,17 @@ class SparseIndex(SparseIds):
         """
         path = as_path(path)
         meta, sections = read_index_file(path, _FILE_KIND)
+        try:
+            attr_meta = meta["attributes"]
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{path!r} is corrupt (missing or bad field: {exc})") from exc
+        return cls._restore(
+            path, meta, sections, lambda: AttributeStore.from_sections(attr_meta, sections)
+        )
+
+    @classmethod
+    def _restore(cls, path: str, meta: Mapping[str, Any], sections, make_store) -> SparseIndex:
+        """The index saved by :meth:`_state`, checked; ``make_store()`` gives its attributes."""
         try:
             if int(meta["format"]) != _FORMAT:
                 raise ValueError(f"unsupported sparse format {meta['format']}")
@@ -651,7 +675,6 @@ class SparseIndex(SparseIds):
                 "knn": int(raw["knn"]),
                 "seed": int(raw["seed"]),
             }
-            attr_meta = meta["attributes"]
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path!r} is corrupt (missing or bad field: {exc})") from exc
         arrays = _checked_sections(path, sections, n_docs, n_terms, knn_degree)
@@ -659,7 +682,7 @@ class SparseIndex(SparseIds):
             engine = _core.SparseIndex.from_arrays(arrays, n_terms, n_docs, knn_degree)
         except ValueError as exc:
             raise ValueError(f"{path!r} is corrupt ({exc})") from exc
-        store = AttributeStore.from_sections(attr_meta, sections)
+        store = make_store()
         if len(store) != n_docs:
             raise ValueError(f"{path!r} is corrupt (attribute rows do not match documents)")
         index = cls._create(engine, params, store)

@@ -65,6 +65,11 @@ class Row:
 def exact_topk(docs, queries, k: int = K) -> np.ndarray:
     """Top-k ids by exact inner product (float64), ties by smaller id, score > 0 only."""
     scores = (docs.astype(np.float64) @ queries.astype(np.float64).T).toarray().T
+    return top_positive(scores, k)
+
+
+def top_positive(scores: np.ndarray, k: int = K) -> np.ndarray:
+    """Top-k ids per row of a dense (nq, n) score array, ties by smaller id, score > 0 only."""
     out = np.full((scores.shape[0], k), -1, dtype=np.int64)
     for i, row in enumerate(scores):
         cand = np.flatnonzero(row > 0)
@@ -296,6 +301,35 @@ def summary(rows: list[Row], target: float = 0.95) -> str:
     return "\n".join(lines)
 
 
+def peer_table(rows: list[Row], targets: Sequence[float] = (0.95, 0.97)) -> str:
+    """Fastest setting of fanns and of each peer at each recall target, side by side."""
+    lines = [
+        "| dataset | recall@10 >= | fanns SparseIndex | peer | peer setting | ratio "
+        "| build s fanns / peer | memory MiB fanns / peer |",
+        "|---|---:|---|---|---|---:|---|---|",
+    ]
+    for dataset in dict.fromkeys(r.dataset for r in rows):
+        mine = [r for r in rows if r.dataset == dataset and r.method.startswith("fanns")]
+        peers = sorted({r.method for r in rows if r.dataset == dataset and r.method in PEERS})
+        for target, peer in ((t, p) for t in targets for p in peers):
+            a = max((r for r in mine if r.recall >= target), key=lambda r: r.qps, default=None)
+            theirs = [r for r in rows if r.dataset == dataset and r.method == peer]
+            b = max((r for r in theirs if r.recall >= target), key=lambda r: r.qps, default=None)
+            fa = f"`{a.setting}`: {a.recall:.3f}, {a.qps:,.0f} QPS" if a else "not reached"
+            fb = f"`{b.setting}`: {b.recall:.3f}, {b.qps:,.0f} QPS" if b else "not reached"
+            ratio = f"{a.qps / b.qps:.2f}x" if a and b else "—"
+            ref_a, ref_b = (a or (mine[0] if mine else None)), (b or theirs[0])
+            build = f"{ref_a.build_s:.1f} / {ref_b.build_s:.1f}" if ref_a else ""
+            memory = f"{ref_a.memory_mb:,.1f} / {ref_b.memory_mb:,.1f}" if ref_a else ""
+            lines.append(
+                f"| {dataset} | {target} | {fa} | {peer} | {fb} | {ratio} | {build} | {memory} |"
+            )
+    return "\n".join(lines)
+
+
+# Methods a run may name in --methods, besides fanns, scipy and plain.
+PEERS: set[str] = set()
+
 FANNS_SWEEP: list[dict] = [
     {"plan": "auto", "query_cut": 10, "heap_factor": 0.6},  # the defaults
     {"plan": "auto", "query_cut": 8},
@@ -321,10 +355,8 @@ PLAIN_SWEEP = [
 ]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m fanns.bench.sparse", description=__doc__.split("\n\n")[0]
-    )
+def add_data_argument(parser: argparse.ArgumentParser) -> None:
+    """``--data``: the arXiv-for-FANNS directory (``$FANNS_ARXIV_MINI`` or the shared sample)."""
     parser.add_argument(
         "--data",
         default=os.environ.get(
@@ -332,6 +364,13 @@ def main(argv: list[str] | None = None) -> int:
         ),
         help="arXiv-for-FANNS directory with database_texts.jsonl.gz and query_texts.jsonl",
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m fanns.bench.sparse", description=__doc__.split("\n\n")[0]
+    )
+    add_data_argument(parser)
     parser.add_argument("--docs", type=int, default=None, help="use the first N abstracts")
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--zipf-docs", type=int, default=20000)
@@ -340,11 +379,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-queries", type=int, default=200)
     parser.add_argument("--knn", type=int, default=0, help="also build the k-NN graph")
     parser.add_argument("--plain-n-postings", type=int, default=2000)
+    parser.add_argument(
+        "--methods",
+        default="scipy,fanns,plain",
+        help="comma-separated: scipy, fanns, plain, seismic (pyseismic-lsr, the peers extra)",
+    )
+    parser.add_argument(
+        "--sets", default="bm25,zipf,splade", help="comma-separated: bm25, zipf, splade"
+    )
     args = parser.parse_args(argv)
+    methods = set(args.methods.split(","))
+    sets = set(args.sets.split(","))
+    unknown = (methods - {"scipy", "fanns", "plain", "seismic"}) | (
+        sets - {"bm25", "zipf", "splade"}
+    )
+    if unknown:
+        parser.error(f"unknown method or set: {', '.join(sorted(unknown))}")
 
     rows: list[Row] = []
     datasets = []
-    if os.path.isfile(os.path.join(args.data, "database_texts.jsonl.gz")):
+    if "bm25" not in sets:
+        pass
+    elif os.path.isfile(os.path.join(args.data, "database_texts.jsonl.gz")):
         t = time.perf_counter()
         texts, query_texts = load_texts(args.data, limit=args.docs)
         docs, vocab = bm25_vectors(texts)
@@ -357,21 +413,33 @@ def main(argv: list[str] | None = None) -> int:
         datasets.append((f"BM25 arxiv-mini ({docs.shape[0] // 1000}k)", docs, queries))
     else:
         print(f"no texts under {args.data}: BM25 set skipped", file=sys.stderr)
-    zdocs = zipf_sparse(args.zipf_docs, args.zipf_terms, nnz_mean=100, seed=1)
-    zqueries = zipf_sparse(args.queries, args.zipf_terms, nnz_mean=20, seed=2)
-    datasets.append(
-        (f"Zipf ({args.zipf_docs // 1000}k, {args.zipf_terms // 1000}k terms)", zdocs, zqueries)
-    )
-    sdocs = splade_like_sparse(args.splade_docs, seed=1)
-    squeries = splade_like_sparse(args.queries, nnz_mean=43, seed=2)
-    datasets.append((f"SPLADE-like ({args.splade_docs // 1000}k)", sdocs, squeries))
+    if "zipf" in sets:
+        zdocs = zipf_sparse(args.zipf_docs, args.zipf_terms, nnz_mean=100, seed=1)
+        zqueries = zipf_sparse(args.queries, args.zipf_terms, nnz_mean=20, seed=2)
+        datasets.append(
+            (f"Zipf ({args.zipf_docs // 1000}k, {args.zipf_terms // 1000}k terms)", zdocs, zqueries)
+        )
+    if "splade" in sets:
+        sdocs = splade_like_sparse(args.splade_docs, seed=1)
+        squeries = splade_like_sparse(args.queries, nnz_mean=43, seed=2)
+        datasets.append((f"SPLADE-like ({args.splade_docs // 1000}k)", sdocs, squeries))
 
     for name, docs, queries in datasets:
         truth = exact_topk(docs, queries)
         n_lat = min(args.latency_queries, queries.shape[0])
-        rows += bench_scipy(name, docs, queries, truth, n_lat)
-        rows += bench_fanns(name, docs, queries, truth, FANNS_SWEEP, n_lat, args.knn)
-        rows += bench_plain(name, docs, queries, truth, args.plain_n_postings, PLAIN_SWEEP, n_lat)
+        if "scipy" in methods:
+            rows += bench_scipy(name, docs, queries, truth, n_lat)
+        if "fanns" in methods:
+            rows += bench_fanns(name, docs, queries, truth, FANNS_SWEEP, n_lat, args.knn)
+        if "plain" in methods:
+            rows += bench_plain(
+                name, docs, queries, truth, args.plain_n_postings, PLAIN_SWEEP, n_lat
+            )
+        if "seismic" in methods:
+            from fanns.bench.sparse_peers import bench_seismic, seismic_method
+
+            PEERS.add(seismic_method())
+            rows += bench_seismic(name, docs, queries, truth, n_lat)
 
     print(markdown(rows))
     print()
@@ -379,6 +447,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(MEMORY_NOTES))
     print()
     print(summary(rows))
+    if PEERS:
+        print()
+        print(peer_table(rows))
     return 0
 
 

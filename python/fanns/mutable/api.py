@@ -80,6 +80,14 @@ class Mutations:
         )
         return cls._holding_segments(segments, params, range_attribute)
 
+    def _check_changeable(self) -> None:
+        """Indexes with sparse vectors are not segmented yet: they stay as built."""
+        if self._sparse is not None:
+            raise TypeError(
+                "an index with sparse vectors (built with sparse=) cannot be changed yet: "
+                "rebuild it with the new rows"
+            )
+
     def add(
         self,
         vectors,
@@ -99,6 +107,7 @@ class Mutations:
         Example:
             >>> index.add(new_vectors, ids=[1001, 1002], attributes={"year": [2024, 2025]})
         """
+        self._check_changeable()
         self._segments.add(vectors, ids, attributes, threads, replace=False)
 
     def upsert(
@@ -116,6 +125,7 @@ class Mutations:
         """
         if ids is None:
             raise TypeError("upsert needs ids")
+        self._check_changeable()
         self._segments.add(vectors, ids, attributes, threads, replace=True)
 
     def delete(self, ids, *, missing: str = "raise") -> int:
@@ -130,6 +140,7 @@ class Mutations:
         """
         if missing not in MISSING:
             raise ValueError(f"missing must be 'raise' or 'ignore', got {missing!r}")
+        self._check_changeable()
         return self._segments.delete(ids, missing)
 
     def update_attributes(self, ids, attributes, *, threads: int = 0) -> None:
@@ -140,6 +151,7 @@ class Mutations:
         Example:
             >>> index.update_attributes([17, 42], {"year": [2021, 2022]})
         """
+        self._check_changeable()
         self._segments.update_attributes(ids, attributes, threads)
 
     def get(self, ids) -> Rows:
@@ -174,4 +186,5 @@ class Mutations:
         Example:
             >>> index.delete(old_ids); index.compact()
         """
+        self._check_changeable()
         self._segments.compact(threads)
