@@ -12,6 +12,7 @@
 
 #include "bindings/register.h"
 #include "hnsw.h"
+#include "hnsw_restore.h"
 #include "validate.h"
 #include "search.h"
 

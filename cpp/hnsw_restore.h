@@ -1,0 +1,96 @@
+// Reading a saved HNSW graph back: the arrays of a loaded (or memory-mapped)
+// index file, checked and then copied or read in place.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "hnsw.h"
+
+namespace fanns {
+
+// A saved graph as the engine reads it back: pointers into arrays the
+// caller holds (a loaded file or its memory map). Sizes are the caller's
+// to match: rows n x row_stride floats, links0 n x (M0 + 1), levels n,
+// upper_offsets n + 1, upper_links upper_offsets[n]; codes, when given,
+// n x QuantizedRows::stride_for(dim) bytes.
+struct Hnsw::StateView {
+    std::size_t n = 0;
+    const float* rows = nullptr;
+    std::size_t row_stride = 0;  // 0: dim
+    const std::uint32_t* links0 = nullptr;
+    const std::uint8_t* levels = nullptr;
+    const std::uint64_t* upper_offsets = nullptr;
+    const std::uint32_t* upper_links = nullptr;
+    std::uint32_t entry = kNone;
+    int max_level = -1;
+    const std::uint8_t* codes = nullptr;  // null: derive them from the rows
+    QuantizedRows::Bounds code_bounds;
+    // Read rows, level-0 links and codes in place instead of copying
+    // them; the caller keeps them alive and unchanged.
+    bool borrow = false;
+    // Check every row (finite, bounded) and every level-0 link (in
+    // range) before relying on them: reads all of both. Without it the
+    // rows and links are trusted, and traversals skip out-of-range ids
+    // (a damaged file then answers wrongly rather than crashing).
+    bool check_payload = true;
+};
+
+// Levels, upper lists, entry point and sizes are always checked (they
+// are small); the graph is left as it was if any check fails.
+inline void Hnsw::restore(const StateView& s) {
+    if (size_ != 0) throw std::logic_error("index is already built");
+    const std::size_t n = s.n;
+    const std::size_t slot0 = params_.M0 + 1;
+    const std::size_t row_stride = s.row_stride ? s.row_stride : dim_;
+    auto fail = [](const std::string& what) { throw std::invalid_argument("corrupt index: " + what); };
+    if (n >= kNone) fail("row count");
+    if (row_stride < dim_) fail("row stride");
+    if (n > 0 && (!s.rows || !s.links0 || !s.levels)) fail("missing sections");
+    if (!s.upper_offsets || s.upper_offsets[0] != 0) fail("upper link offsets");
+    if (n > 0 && (s.entry >= n || s.max_level != s.levels[s.entry])) fail("entry point");
+    if (n == 0 && s.entry != kNone) fail("entry point");
+    if (s.check_payload) check_rows(s.rows, n, dim_, "stored vectors", row_stride);
+    std::vector<std::vector<std::uint32_t>> upper(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (s.levels[i] > kMaxLevel || s.levels[i] > s.max_level) fail("node level");
+        const std::size_t begin = s.upper_offsets[i], end = s.upper_offsets[i + 1];
+        if (end < begin || end - begin != std::size_t(s.levels[i]) * (params_.M + 1)) fail("upper link list size");
+        if (end == begin) continue;
+        if (!s.upper_links) fail("upper links");
+        upper[i].assign(s.upper_links + begin, s.upper_links + end);
+        for (int lc = 0; lc < s.levels[i]; ++lc) {
+            const std::uint32_t* slot = upper[i].data() + std::size_t(lc) * (params_.M + 1);
+            check_slot(slot, params_.M, n, fail);
+            // A neighbour at level lc + 1 must itself live on that level.
+            for (std::uint32_t j = 0; j < slot[0]; ++j) {
+                if (s.levels[slot[1 + j]] < lc + 1) fail("upper neighbour level");
+            }
+        }
+    }
+    if (s.check_payload) {
+        for (std::size_t i = 0; i < n; ++i) check_slot(s.links0 + i * slot0, params_.M0, n, fail);
+    }
+    RowStore store(dim_, metric_, params_.storage);
+    if (s.borrow) store.borrow(s.rows, n, row_stride);
+    else store.assign(s.rows, n, row_stride);
+    if (s.codes) store.restore_codes(s.code_bounds, s.codes, s.borrow);
+    else store.encode(0);
+    std::vector<std::uint32_t> links0;
+    if (!s.borrow) links0.assign(s.links0, s.links0 + n * slot0);
+    // Nothing below throws: the graph changes all at once.
+    slot0_ = slot0;
+    store_ = std::move(store);
+    links0_ = std::move(links0);
+    links0_view_ = s.borrow ? s.links0 : links0_.data();
+    levels_.assign(s.levels, s.levels + n);
+    upper_ = std::move(upper);
+    locks_ = std::make_unique<SpinLock[]>(n);
+    entry_ = s.entry;
+    max_level_ = s.max_level;
+    size_ = n;
+}
+
+}  // namespace fanns
