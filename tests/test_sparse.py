@@ -895,7 +895,9 @@ def test_benchmark_seismic_peer_and_filtered_table(tmp_path, capsys):
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| Zipf")]
     seismic = [line for line in rows if "pyseismic-lsr" in line.split("|")[2]]
-    assert len(seismic) >= 12
+    from fanns.bench.sparse_peers import SEISMIC_SWEEP
+
+    assert len(seismic) == len(SEISMIC_SWEEP)
     assert all(0.0 <= float(line.split("|")[4]) <= 1.0 for line in seismic)
     assert max(float(line.split("|")[4]) for line in seismic) >= 0.9
     assert "| recall@10 >= | fanns SparseIndex | peer |" in out
