@@ -94,3 +94,59 @@ def test_explain_and_memory_add_up_over_segments():
     # The rows and attributes of a changed index come in the order of its ids.
     np.testing.assert_array_equal(index.vectors, data[np.sort(index.ids)])
     assert index.attributes["l"] == labels[index.ids].tolist()
+
+
+def test_ids_must_not_collide_with_the_padding():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 8)).astype(np.float32)
+    with pytest.raises(ValueError, match="ids must be in"):
+        fanns.Index.build(x, ids=np.arange(-1, 49))
+    index = fanns.Index.build(x)
+    with pytest.raises(ValueError, match="ids must be in"):
+        index.add(x[:1], ids=[-1])
+    with pytest.raises(ValueError, match="ids must be in"):
+        index.add(x[:1], ids=[2**63 - 1])
+    index.add(x[:1], ids=[2**63 - 2])
+    with pytest.raises(ValueError, match="default ids are used up"):
+        index.add(x[:1])
+    assert len(index) == 51
+
+
+def test_added_rows_are_copied_from_a_memmap(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((100, 8)).astype(np.float32)
+    path = tmp_path / "rows.f32"
+    x.tofile(path)
+    rows = np.memmap(path, dtype=np.float32, mode="r", shape=(100, 8))
+    index = fanns.Index.create(8)
+    index.add(rows, ids=np.arange(100))
+    writable = np.memmap(path, dtype=np.float32, mode="r+", shape=(100, 8))
+    writable[7] = 100.0
+    writable.flush()
+    np.testing.assert_array_equal(index.get([7]).vectors, x[7:8])
+    assert index.search(x[7], 1).ids[0, 0] == 7
+
+
+def test_save_never_touches_a_directory_it_did_not_write(tmp_path):
+    rng = np.random.default_rng(2)
+    index = fanns.Index.build(rng.standard_normal((60, 8)).astype(np.float32), ids=np.arange(60) + 5)
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "segment-notes.txt").write_text("keep")
+    with pytest.raises(ValueError, match="holds no saved index"):
+        index.save(folder)
+    assert (folder / "segment-notes.txt").read_text() == "keep"
+    index.save(tmp_path / "fresh")
+    (tmp_path / "fresh" / "segment-notes.txt").write_text("keep too")
+    index.delete([5])
+    index.save(tmp_path / "fresh")  # our own directory: saved again, foreign names kept
+    assert (tmp_path / "fresh" / "segment-notes.txt").read_text() == "keep too"
+    assert 5 not in fanns.Index.load(tmp_path / "fresh")
+
+
+def test_an_empty_index_checks_search_arguments():
+    index = fanns.Index.create(4)
+    with pytest.raises(ValueError):
+        index.search(np.zeros(4, np.float32), 3, threads=-1)
+    with pytest.raises(TypeError, match="fanns.Planner"):
+        index.search(np.zeros(4, np.float32), 3, planner="x")

@@ -58,7 +58,7 @@ def test_a_failed_save_leaves_the_previous_save_loadable(tmp_path, monkeypatch):
     index.save(path)
     expected = fanns.Index.load(path)
     index.delete(np.arange(50, 80) * 7 + 1)
-    index.add(data[:5] + 1, ids=[-1, -2, -3, -4, -5])  # a new graph: a new segment file
+    index.add(data[:5] + 1, ids=[10**9 + i for i in range(5)])  # a new graph: a new segment file
     calls = {"n": 0}
     real = np.savez
 

@@ -124,8 +124,13 @@ public:
         }
         const float* data = vectors.data();
         const std::size_t n = vectors.shape(0);
-        py::gil_scoped_release release;
-        graph_->extend(data, n, threads);
+        {
+            py::gil_scoped_release release;
+            graph_->extend(data, n, threads);
+        }
+        // Grown, the graph owns its rows, lists and codes: let go of the
+        // memory it used to read in place.
+        if (graph_->borrowed_bytes() == 0) keep_ = py::none();
     }
 
     // A deep copy (graph, owned rows and codes) that can be extended while

@@ -280,7 +280,7 @@ class Index(Mutations):
         if data.shape[0] >= 2**32 - 1:
             raise ValueError("at most 2**32 - 2 vectors per index")
         if ids is not None:
-            ids = as_ids(ids, data.shape[0])
+            ids = as_ids(ids, data.shape[0], new=True)
         if metric == "cosine":
             data, borrow = normalise_rows(data, "vectors"), True
         store = AttributeStore.from_input(attributes, data.shape[0], attribute_types)

@@ -413,7 +413,7 @@ class SparseIndex(SparseIds):
             raise ValueError(f"knn must be smaller than the number of documents ({csr.n_rows})")
         store = AttributeStore.from_input(attributes, csr.n_rows, attribute_types)
         if ids is not None:
-            ids = as_ids(ids, csr.n_rows)
+            ids = as_ids(ids, csr.n_rows, new=True)
         engine = _core.SparseIndex.build(
             csr.indptr,
             csr.indices,

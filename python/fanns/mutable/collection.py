@@ -90,8 +90,12 @@ class Snapshot:
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
-def as_ids(ids: Any, n: int, name: str = "ids") -> np.ndarray:
-    """``ids`` as a 1-D int64 array of ``n`` distinct values, or a clear error.
+MAX_ID = 2**63 - 2  # largest external id
+
+
+def as_ids(ids: Any, n: int, name: str = "ids", *, new: bool = False) -> np.ndarray:
+    """``ids`` as a 1-D int64 array of ``n`` distinct values, or a clear error;
+    ``new`` ids (to add) must also lie in [0, MAX_ID]: -1 pads results.
 
     Example:
         >>> as_ids([5, 7], 2).tolist()
@@ -112,6 +116,9 @@ def as_ids(ids: Any, n: int, name: str = "ids") -> np.ndarray:
         raise ValueError(f"{name} must fit in int64")
     if len(array) != n:
         raise ValueError(f"{name} has {len(array)} entries for {n} vectors")
+    if new and array.size and (int(array.min()) < 0 or int(array.max()) > MAX_ID):
+        # -1 pads results that hold fewer than k rows; the next default id must fit too
+        raise ValueError(f"{name} must be in [0, 2**63 - 2]")
     array = array.astype(np.int64)
     if len(array) > 1:
         ordered = np.sort(array)
@@ -212,8 +219,10 @@ class Segments:
             data = self._vectors(vectors)
             m = len(data)
             if ids is None:
+                if snap.next_id + m - 1 > MAX_ID:
+                    raise ValueError("the default ids are used up (2**63 - 2 reached): pass ids=")
                 ids = np.arange(snap.next_id, snap.next_id + m, dtype=np.int64)
-            ids = as_ids(ids, m)
+            ids = as_ids(ids, m, new=True)
             columns = self._new_columns(attributes, m)
             if replace:
                 snap = self._without(snap, ids, missing="ignore")
@@ -238,6 +247,7 @@ class Segments:
             return before - snap.live_count
 
     def update_attributes(self, ids, values, threads) -> None:
+        threads = as_count(threads, "threads", minimum=0, maximum=4096)
         with self._lock:
             snap = self.snapshot
             ids = as_ids(ids, np.size(ids))
@@ -323,10 +333,11 @@ class Segments:
         if segments and segments[-1].n + m <= self.max_segment_rows:
             segments[-1] = self._extended(segments[-1], data, ids, columns, types, threads)
         else:
-            segments.append(self._built(data, ids, columns, types, threads))
+            # the caller's rows are copied: they may change after the call
+            segments.append(self._built(data, ids, columns, types, threads, copy=True))
         return Snapshot(tuple(segments), next_id)
 
-    def _built(self, data, ids, columns, types, threads) -> Segment:
+    def _built(self, data, ids, columns, types, threads, copy=None) -> Segment:
         """A new segment over the given rows, built as ``Index.build`` builds."""
         from fanns.index import Index
 
@@ -337,6 +348,7 @@ class Segments:
             attribute_types=used or None,
             metric=self.metric,
             threads=threads,
+            copy=copy,
             **self.build,
         )
         return make_segment(built._segments.snapshot.segments[0].core, ids)

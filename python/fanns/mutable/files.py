@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 import uuid
 from typing import Any
@@ -77,6 +78,19 @@ def _sha256(path: str) -> str:
     return digest.hexdigest()
 
 
+# Names this module writes (and only these are ever removed from a directory).
+_GENERATED = re.compile(r"segment-[0-9a-f]{16}\.fanns|state-[0-9a-f]{16}\.npz|\.tmp-[A-Za-z0-9_]+|\.fanns-.*\.tmp")
+
+
+def _is_ours(manifest_path: str) -> bool:
+    """Whether ``manifest_path`` is the manifest of a saved segmented index."""
+    try:
+        with open(manifest_path, "rb") as handle:
+            return json.loads(handle.read()).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def save_segments(segments: Segments, snap: Snapshot, path: str, written: dict) -> None:
     """Write ``snap`` into the directory ``path`` (see the module docstring).
     ``written`` maps (directory, segment uid) to a file already saved there."""
@@ -85,9 +99,13 @@ def save_segments(segments: Segments, snap: Snapshot, path: str, written: dict) 
             f"{path!r} is a single-index file; an index with external ids, added or deleted "
             "rows is saved as a directory: choose another path"
         )
+    manifest_path = os.path.join(path, MANIFEST)
+    if os.path.isdir(path) and os.listdir(path) and not _is_ours(manifest_path):
+        raise ValueError(
+            f"{path!r} is a directory that holds no saved index: choose a new or empty directory"
+        )
     os.makedirs(path, exist_ok=True)
     root = os.path.realpath(path)
-    manifest_path = os.path.join(path, MANIFEST)
     entries = []
     for segment in snap.segments:
         name = written.get((root, segment.uid))
@@ -122,7 +140,7 @@ def save_segments(segments: Segments, snap: Snapshot, path: str, written: dict) 
     _fsync_directory(path)
     keep = {MANIFEST, state, *(e["file"] for e in entries)}
     for name in os.listdir(path):
-        stale = name.startswith(("segment-", "state-", ".tmp-")) and name not in keep
+        stale = _GENERATED.fullmatch(name) is not None and name not in keep
         if stale:
             try:
                 os.unlink(os.path.join(path, name))

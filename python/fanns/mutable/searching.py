@@ -47,7 +47,12 @@ def search_snapshot(
     check_result_count(nq, k, snap.live_count)
     segments = [s for s in snap.segments if s.live_count > 0]
     if not segments:
+        # nothing to search, but the arguments are checked as any search checks them
         as_count(ef, "ef", minimum=1, allow_none=True)
+        as_count(threads, "threads", minimum=0, maximum=4096)
+        from fanns.index import Index
+
+        Index._planner(exact_threshold, planner)
         empty = np.full(nq, "empty", dtype="<U8")
         return SearchResult(
             ids=np.full((nq, k), -1, dtype=np.int64),
