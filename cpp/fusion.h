@@ -72,6 +72,9 @@ inline void add_side(const FusionSide& side, std::size_t q, FusionRule rule, dou
         span = sd > 0 ? 6.0 * sd : 0.0;
         constant = 0.5;
     }
+    if (!std::isfinite(span) || !std::isfinite(centre)) {
+        throw std::invalid_argument("fusion: scores too far apart to normalise (their spread overflows)");
+    }
     for (std::size_t j = 0; j < side.depth; ++j) {
         if (ids[j] < 0) continue;
         double c;

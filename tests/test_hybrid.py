@@ -360,3 +360,24 @@ def test_threads_do_not_change_results(data):
     b = index.search(queries, 10, sparse=sq, threads=2, filter=field("u") < 700)
     np.testing.assert_array_equal(a.ids, b.ids)
     np.testing.assert_array_equal(a.scores, b.scores)
+
+
+def test_the_sparse_side_cannot_be_changed_around_the_index(tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((120, 8)).astype(np.float32)
+    docs = sp.random(120, 40, density=0.2, format="csr", random_state=1, dtype=np.float32)
+    index = fanns.Index.build(x, sparse=docs, threads=1)
+    with pytest.raises(TypeError, match="sparse side"):
+        index.sparse.delete([0])
+    index.save(tmp_path / "h.fanns")
+    loaded = fanns.Index.load(tmp_path / "h.fanns")
+    with pytest.raises(TypeError, match="sparse side"):
+        loaded.sparse.delete([0])
+    assert len(loaded.sparse) == 120
+
+
+def test_fusion_refuses_scores_whose_spread_overflows():
+    ids = np.array([[1, 2, 3, 4]])
+    huge = np.array([[1e200, 5e199, -5e199, -1e200]])
+    with pytest.raises(ValueError, match="overflow"):
+        fanns.hybrid.fuse(ids, huge, np.array([[9, 8, 7, 6]]), np.array([[4.0, 3.0, 2.0, 1.0]]), 8, fusion="dbsf")

@@ -158,7 +158,9 @@ public:
 
     // Top-k of every query row. ids/scores: n_queries * k; plans and scored
     // (documents scored exactly): n_queries. Filtered queries whose bitset
-    // passes at most exact_threshold documents are scored exactly over those.
+    // passes at most exact_threshold documents are scored exactly over those,
+    // and so are filtered queries whose pruned search met too few passing
+    // documents to rank.
     void search(const CsrView& queries, const SearchParams& request, const QueryFilters& filters,
                 std::size_t exact_threshold, std::size_t threads, std::int64_t* ids, float* scores,
                 std::uint8_t* plans, std::uint32_t* scored) const {
@@ -224,6 +226,19 @@ public:
                         SearchParams filtered = params;
                         filtered.heap_factor = static_cast<float>(params.heap_factor * std::sqrt(std::min(1.0, pass_rate)));
                         search_blocks(view, filtered, accept, *s);
+                    }
+                    // A filter that leaves few passing documents in the pruned
+                    // lists (one that removes the query's best documents, say)
+                    // gives the pruned search too few candidates to rank: the
+                    // passing documents are scored exactly instead.
+                    const std::size_t wanted =
+                        std::min(rerank_count(params), counts[static_cast<std::size_t>(f)]);
+                    // (Not when the caller forced a plan or turned exact
+                    // scoring off with exact_threshold = 0.)
+                    const bool may = params.plan == QueryPlan::automatic && exact_threshold > 0;
+                    if (may && (s->scored < wanted || s->top().size() < params.k)) {
+                        plan = Plan::exact;
+                        search_exact(view, params, filters.bitsets[static_cast<std::size_t>(f)], *s);
                     }
                 }
             }

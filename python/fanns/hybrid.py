@@ -137,6 +137,13 @@ def fuse(
         >>> ids.tolist(), sources.tolist()
         ([[1, 3]], [[3, 1]])
     """
+    if not isinstance(fusion, str) or fusion not in FUSIONS:
+        raise ValueError(f"unknown fusion {fusion!r}; expected one of {', '.join(FUSIONS)}")
+    pair = _as_weights(weights)
+    for name, ids in (("dense_ids", dense_ids), ("sparse_ids", sparse_ids)):
+        ids = np.asarray(ids)
+        if ids.dtype == bool or not np.issubdtype(ids.dtype, np.integer) or ids.dtype == np.uint64:
+            raise TypeError(f"{name} must be signed integers, not {ids.dtype}")
     return _core.fuse(
         dense_ids,
         dense_scores,
@@ -144,9 +151,9 @@ def fuse(
         sparse_scores,
         as_count(k, "k", minimum=1),
         FUSIONS.index(fusion),
-        float(fusion_k),
-        float(weights[0]),
-        float(weights[1]),
+        _as_real(fusion_k, "fusion_k"),
+        float(pair[0]),
+        float(pair[1]),
         as_count(threads, "threads", minimum=0, maximum=4096),
     )
 

@@ -848,6 +848,7 @@ class Index(Mutations):
         sparse_side = None
         if meta.get("sparse") is not None:  # hybrid hook: share the loaded attributes
             sparse_side = SparseIndex._restore(path, meta["sparse"], sections, lambda: store)
+            sparse_side._part_of_index = True
         core = cls._create(engine, metric, params, store, range_attribute, range_graph, sparse_side)
         core._holds_borrowed = not mmap
         build = {key: params[key] for key in ("M", "ef_construction", "seed", "gamma", "storage")}

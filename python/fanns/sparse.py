@@ -327,7 +327,9 @@ class SparseIndex(SparseIds):
         rows (a hybrid :class:`fanns.Index` shares its store with its sparse side)."""
         if len(store) != len(self):
             raise ValueError(f"attribute store has {len(store)} rows, the index {len(self)}")
-        return type(self)._create(self._engine, self._params, store)
+        side = type(self)._create(self._engine, self._params, store)
+        side._part_of_index = True  # changed only through the index (which refuses for now)
+        return side
 
     # ------------------------------------------------------------------ build
     @classmethod
@@ -541,7 +543,11 @@ class SparseIndex(SparseIds):
                 on it. The GIL is released.
             exact_threshold: filters passing at most this many documents are
                 answered by scoring exactly the documents they pass (default:
-                ``max(1000, n // 50)``).
+                ``max(1000, n // 50)``). A filtered query whose pruned search
+                meets fewer passing documents than it reranks (a filter that
+                removes the query's best documents, say) is also finished
+                exactly (plan ``"exact"``), unless ``plan`` is forced or
+                ``exact_threshold=0``.
             use_knn: also score the graph neighbours of the results (when the
                 index was built with ``knn > 0``).
             plan: ``"blocks"`` (blocked traversal with summaries, as above),

@@ -60,6 +60,11 @@ class SparseIds:
         """
         if missing not in MISSING:
             raise ValueError(f"missing must be 'raise' or 'ignore', got {missing!r}")
+        if getattr(self, "_part_of_index", False):
+            raise TypeError(
+                "this sparse index is the sparse side of a fanns.Index, which cannot be "
+                "changed yet: rebuild the index"
+            )
         with self._write_lock:
             rows = self._rows
             ids = as_ids(ids, np.size(ids))
