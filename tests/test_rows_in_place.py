@@ -138,17 +138,21 @@ def test_ctrl_c_stops_a_build(monkeypatch):
     import signal
     import threading
 
-    rng = np.random.default_rng(6)
-    rows = rng.standard_normal((20000, 64)).astype(np.float32)
+    # Rows enough that the build runs for many seconds unless stopped; the
+    # SIGINT is sent once the first progress report shows the build running.
+    n = 100_000
+    rows = np.random.default_rng(6).standard_normal((n, 32)).astype(np.float32)
     done = []
-    timer = threading.Timer(0.3, lambda: signal.pthread_kill(threading.main_thread().ident, signal.SIGINT))
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            fanns.Index.build(rows, M=8, threads=1, ef_construction=400, progress=lambda d, t: done.append(d))
-    finally:
-        timer.cancel()
-    assert done and done[-1] < 20000
+    main = threading.main_thread().ident
+
+    def report(inserted, total):
+        done.append(inserted)
+        if len(done) == 1:
+            threading.Thread(target=signal.pthread_kill, args=(main, signal.SIGINT)).start()
+
+    with pytest.raises(KeyboardInterrupt):
+        fanns.Index.build(rows, M=8, threads=1, ef_construction=400, progress=report)
+    assert done and done[-1] < n
 
 
 def test_text_bar_draws_only_on_a_terminal():
