@@ -41,7 +41,7 @@ import numpy as np
 from fanns import _core
 from fanns._validation import as_count
 from fanns.result import BatchResult
-from fanns.sparse import SparseIndex, SparseSearchResult
+from fanns.sparse import SparseIndex, SparseSearchResult, _as_csr
 
 if TYPE_CHECKING:
     from fanns.index import Index
@@ -292,7 +292,12 @@ def search(
     # ef = depth its recall@100 was 0.93 on arxiv-mini, at 2 * depth 0.975
     # (bench/sparse.md, "Hybrid search").
     ef = DEFAULT_EF_PER_DEPTH * depth if ef is None else ef
-    nq_sparse = _sparse_rows(sparse)
+    # The sparse batch is checked before the dense search runs: a bad one
+    # should not cost a full dense search first.
+    nq_sparse = _as_csr(sparse, "sparse", n_cols=side.n_terms).n_rows
+    nq_dense = np.shape(queries)[0] if np.ndim(queries) == 2 else 1
+    if nq_sparse != nq_dense:
+        raise ValueError(f"sparse has {nq_sparse} query rows, queries has {nq_dense}")
     dense = index.search(
         queries,
         depth,
@@ -302,8 +307,6 @@ def search(
         exact_threshold=exact_threshold,
         planner=planner,
     )
-    if nq_sparse is not None and nq_sparse != dense.ids.shape[0]:
-        raise ValueError(f"sparse has {nq_sparse} query rows, queries has {dense.ids.shape[0]}")
     found = side.search(sparse, depth, filter=filter, threads=threads, **options)
     if found.ids.shape[0] != dense.ids.shape[0]:
         raise ValueError(
@@ -335,16 +338,6 @@ def fusion_arguments_given(fusion, fusion_k, weights, depth, sparse_options) -> 
         and depth is None
         and sparse_options is None
     )
-
-
-def _sparse_rows(sparse) -> int | None:
-    """Rows of a sparse query batch when cheap to read (checked again after both searches)."""
-    shape = getattr(sparse, "shape", None)
-    if isinstance(shape, tuple) and len(shape) == 2:
-        return int(shape[0])
-    if isinstance(sparse, (list, tuple)):
-        return len(sparse)
-    return None
 
 
 def _checked_options(options, allowed: Sequence[str], name: str) -> dict:
