@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "bitset.h"
@@ -205,13 +206,21 @@ private:
     // query's best scan_depth() by code are scored again on the float rows.
     void answer_scan_group(const BatchRequest& req, const Task& t, const std::vector<std::uint32_t>& ids,
                            Scratch& s, const BatchOutput& out) const {
+        scan_on_codes(req, t.queries.data(), t.queries.size(), ids, s);
+        for (std::size_t i = 0; i < t.queries.size(); ++i) emit(s.heaps[i], s.sorted, req, t.queries[i], Plan::scan, out);
+    }
+
+    // Scores the rows `ids` on codes for the queries `queries` (positions in
+    // the batch), a block of rows at a time for all of them, and leaves each
+    // query's k best, scored again on the float rows, in s.heaps[i].
+    void scan_on_codes(const BatchRequest& req, const std::uint32_t* queries, std::size_t count,
+                       const std::vector<std::uint32_t>& ids, Scratch& s) const {
         const RowStore& store = graph_.store();
         const std::size_t depth = scan_depth(ef_of(req), k_of(req));
-        const std::size_t count = t.queries.size();
         s.heaps.resize(count);
         s.codes.resize(count);
         for (std::size_t i = 0; i < count; ++i) {
-            store.codes().prepare(query(req, t.queries[i]), s.codes[i]);
+            store.codes().prepare(query(req, queries[i]), s.codes[i]);
             s.heaps[i].reset(depth);
         }
         float scores[kScanBlock];
@@ -221,7 +230,7 @@ private:
             // The first query brings the block in (its kernel fetches rows
             // ahead); the others find it in cache.
             for (std::size_t i = 0; i < count; ++i) {
-                CodeScorer(store, s.codes[i], query(req, t.queries[i])).batch(block, len, scores);
+                CodeScorer(store, s.codes[i], query(req, queries[i])).batch(block, len, scores);
                 ResultHeap& heap = s.heaps[i];
                 for (std::size_t j = 0; j < len; ++j) {
                     if (heap.admits(scores[j])) heap.push({scores[j], block[j]});
@@ -229,11 +238,9 @@ private:
             }
         }
         for (std::size_t i = 0; i < count; ++i) {
-            const float* q = query(req, t.queries[i]);
             s.heaps[i].sorted_into(s.sorted);
-            s.results.reset(k_of(req));
-            rescore(store, q, s.sorted, s.results, s.rescore_distances, s.rescore_ids);
-            emit(s.results, s.sorted, req, t.queries[i], Plan::scan, out);
+            s.heaps[i].reset(k_of(req));
+            rescore(store, query(req, queries[i]), s.sorted, s.heaps[i], s.rescore_distances, s.rescore_ids);
         }
     }
 
@@ -274,7 +281,7 @@ private:
             ap.budget = static_cast<std::size_t>(req.planner.budget_factor * double(filter.count)) + 256;
             const TraversalOutcome outcome = adaptive_search(graph_, score, entry, ef, k, AcceptBitset{filter.bits},
                                                              ap, *lease, s.queue, s.results);
-            if (outcome == TraversalOutcome::exhausted) return finish_by_scan(req, q, filter, s);
+            if (outcome == TraversalOutcome::exhausted) return finish_by_scan(req, qi, filter, s);
             plan = outcome == TraversalOutcome::two_hop ? Plan::acorn : Plan::filtered;
         }
         if (Scorer::approximate) rescore_results(q, k, s);
@@ -282,42 +289,20 @@ private:
     }
 
     // Answers a query whose traversal ran over budget by a scan of the
-    // passing rows: on codes (the query's codes are in s.code), then
-    // rescoring, where the cost model says that reads less; else exactly.
-    Plan finish_by_scan(const BatchRequest& req, const float* q, const QueryFilter& filter, Scratch& s) const {
+    // passing rows: on codes, then rescoring, where the cost model says that
+    // reads less; else exactly. Leaves the k best in s.results.
+    Plan finish_by_scan(const BatchRequest& req, std::size_t qi, const QueryFilter& filter, Scratch& s) const {
         const RowStore& store = graph_.store();
         const std::size_t n = graph_.size();
-        const std::size_t k = k_of(req);
-        const std::size_t depth = scan_depth(ef_of(req), k);
         const RowBytes rows = RowBytes::of(graph_.dim(), store.coded());
-        if (cheaper_scan(double(filter.count), depth, rows) != Plan::scan) {
-            s.results.reset(k);
-            scanner().scan(q, filter.bits, n, s.results);
+        if (cheaper_scan(double(filter.count), scan_depth(ef_of(req), k_of(req)), rows) != Plan::scan) {
+            s.results.reset(k_of(req));
+            scanner().scan(query(req, qi), filter.bits, n, s.results);
             return Plan::exact;
         }
-        const CodeScorer score(store, s.code, q);
-        s.results.reset(depth);
-        std::uint32_t block[kScanBlock];
-        float scores[kScanBlock];
-        std::size_t len = 0;
-        auto flush = [&]() {
-            score.batch(block, len, scores);
-            for (std::size_t j = 0; j < len; ++j) {
-                if (s.results.admits(scores[j])) s.results.push({scores[j], block[j]});
-            }
-            len = 0;
-        };
-        const std::size_t words = (n + 63) / 64;
-        for (std::size_t w = 0; w < words; ++w) {
-            for (std::uint64_t word = filter.bits.words[w]; word != 0; word &= word - 1) {
-                block[len++] = static_cast<std::uint32_t>(w * 64 + std::size_t(__builtin_ctzll(word)));
-                if (len == kScanBlock) flush();
-            }
-        }
-        if (len > 0) flush();
-        s.results.sorted_into(s.sorted);
-        s.results.reset(k);
-        rescore(store, q, s.sorted, s.results, s.rescore_distances, s.rescore_ids);
+        const auto position = static_cast<std::uint32_t>(qi);
+        scan_on_codes(req, &position, 1, passing_ids(filter.bits, n), s);
+        std::swap(s.results, s.heaps[0]);
         return Plan::scan;
     }
 
