@@ -294,7 +294,8 @@ def search(
     ef = DEFAULT_EF_PER_DEPTH * depth if ef is None else ef
     # The sparse batch is checked before the dense search runs: a bad one
     # should not cost a full dense search first.
-    nq_sparse = _as_csr(sparse, "sparse", n_cols=side.n_terms).n_rows
+    sparse = _as_csr(sparse, "sparse", n_cols=side.n_terms)  # checked once, for both uses
+    nq_sparse = sparse.n_rows
     nq_dense = np.shape(queries)[0] if np.ndim(queries) == 2 else 1
     if nq_sparse != nq_dense:
         raise ValueError(f"sparse has {nq_sparse} query rows, queries has {nq_dense}")

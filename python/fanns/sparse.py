@@ -204,7 +204,10 @@ def _csr_from_dicts(rows: Sequence[Any], name: str) -> tuple[np.ndarray, np.ndar
 def _as_csr(
     matrix: Any, name: str, *, n_cols: int | None = None, max_weight: float | None = None
 ) -> _Csr:
-    """Validate ``matrix`` (CSR-like, convertible with ``.tocsr()``, or a list of dicts)."""
+    """Validate ``matrix`` (CSR-like, convertible with ``.tocsr()``, or a list of dicts).
+    A batch this function already returned is taken as it is (it was checked)."""
+    if isinstance(matrix, _Csr) and max_weight is None and (n_cols is None or matrix.n_cols <= n_cols):
+        return matrix
     if isinstance(matrix, Mapping):
         raise TypeError(f"{name} is a single dict; pass a list of dicts (one per row)")
     if isinstance(matrix, np.ndarray):
