@@ -8,6 +8,7 @@ knobs tune it; the defaults are the engine's own.
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import asdict, dataclass
 
@@ -17,13 +18,14 @@ _DEFAULTS = dict(_core.PLANNER_DEFAULTS)
 _LIMITS = dict(_core.PLANNER_LIMITS)
 
 
-def _number(value, name: str, *, upper: float) -> float:
+def _number(value, name: str, *, upper: float = math.inf) -> float:
     """A finite number in [0, upper], or a clear exception naming the knob."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"Planner.{name} must be a number, not {type(value).__name__}")
     value = float(value)
-    if not 0.0 <= value <= upper:
-        raise ValueError(f"Planner.{name} must be in [0, {upper:g}], got {value}")
+    if not (0.0 <= value <= upper and math.isfinite(value)):
+        bound = f"[0, {upper:g}]" if math.isfinite(upper) else "finite and >= 0"
+        raise ValueError(f"Planner.{name} must be {'in ' if math.isfinite(upper) else ''}{bound}, got {value}")
     return value
 
 
@@ -73,7 +75,7 @@ class Planner:
         for name in ("two_hop_selectivity", "switch_pass_rate"):
             _number(getattr(self, name), name, upper=1.0)
         _number(self.budget_factor, "budget_factor", upper=_LIMITS["budget_factor"])
-        _number(self.min_two_hop_degree, "min_two_hop_degree", upper=float("1e300"))
+        _number(self.min_two_hop_degree, "min_two_hop_degree")
 
     def engine_params(self, exact_threshold: int | None = None) -> dict:
         """The knobs as the engine takes them, ``exact_threshold`` overriding."""
