@@ -79,3 +79,29 @@ def scans_on_codes(passing: int, depth: int, dim: int) -> bool:
 def range_scan_rows(ef: int, dim: int, coded: bool) -> int:
     """Widest range a range graph scans by default: 16 * ef float rows' bytes."""
     return int(16.0 * ef * (4.0 * dim) / (code_row_bytes(dim) if coded else 4.0 * dim))
+
+
+def exact_sparse(n, n_terms, *, max_terms, nq, terms_per_query, seed, query_weight_max=1):
+    """Sparse documents and queries whose inner products are exact in float32:
+    document weights are small multiples of 1/16 (at most 4 after duplicates
+    add up), query weights integers in [1, query_weight_max]; so ties are real
+    and ids must match brute force. Returns CSR ``(docs, queries)``."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    nnz = rng.integers(1, max_terms, size=n)
+    rows = np.repeat(np.arange(n), nnz)
+    cols = rng.integers(0, n_terms, size=rows.size)
+    vals = rng.integers(1, 33, size=rows.size) / 16.0
+    docs = sp.csr_matrix((vals.astype(np.float32), (rows, cols)), shape=(n, n_terms))
+    docs.sum_duplicates()
+    docs.data = np.minimum(docs.data, 4.0)  # keep sums of duplicates exact and small
+    q_rows = np.repeat(np.arange(nq), terms_per_query)
+    q_cols = rng.integers(0, n_terms, size=q_rows.size)
+    if query_weight_max > 1:
+        q_vals = rng.integers(1, query_weight_max + 1, size=q_rows.size).astype(np.float32)
+    else:
+        q_vals = np.ones(q_rows.size, np.float32)
+    queries = sp.csr_matrix((q_vals, (q_rows, q_cols)), shape=(nq, n_terms))
+    queries.sum_duplicates()
+    return docs, queries

@@ -4,34 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 import fanns
 from fanns import field
 from fanns.sparse import SparseIndex
+from oracle import exact_sparse
 
 K = 8
 
 
 def _data():
-    """Weights that are small multiples of 1/16 and integer query weights: every
-    inner product is exact in float32, so the top-k is well defined."""
-    rng = np.random.default_rng(5)
-    n, n_terms = 600, 120
-    nnz = rng.integers(1, 20, size=n)
-    rows = np.repeat(np.arange(n), nnz)
-    cols = rng.integers(0, n_terms, size=rows.size)
-    vals = rng.integers(1, 33, size=rows.size) / 16.0
-    docs = sp.csr_matrix((vals.astype(np.float32), (rows, cols)), shape=(n, n_terms))
-    docs.sum_duplicates()
-    docs.data = np.minimum(docs.data, 4.0)
-    q_rows = np.repeat(np.arange(20), 5)
-    q_cols = rng.integers(0, n_terms, size=q_rows.size)
-    queries = sp.csr_matrix(
-        (np.ones(q_rows.size, np.float32), (q_rows, q_cols)), shape=(20, n_terms)
-    )
-    queries.sum_duplicates()
-    return docs, queries
+    return exact_sparse(600, 120, max_terms=20, nq=20, terms_per_query=5, seed=5)
 
 
 def _truth(scores, live, k):

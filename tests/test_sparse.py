@@ -14,6 +14,7 @@ from fanns import _core
 from fanns._fileformat import read_index_file, write_index_file
 from fanns.datasets.bm25 import SparseRows, bm25_queries, bm25_vectors, load_texts, zipf_sparse
 from fanns.sparse import SparseIndex
+from oracle import exact_sparse
 
 K = 10
 
@@ -101,23 +102,9 @@ def zipf_index(zipf_data):
 
 @pytest.fixture(scope="module")
 def small_exact():
-    """Weights that are small multiples of 1/16 and integer query weights: every
-    inner product is exact in float32, so ties are real and ids must match."""
-    rng = np.random.default_rng(11)
-    n, n_terms = 1500, 300
-    nnz = rng.integers(1, 25, size=n)
-    rows = np.repeat(np.arange(n), nnz)
-    cols = rng.integers(0, n_terms, size=rows.size)
-    vals = rng.integers(1, 33, size=rows.size) / 16.0
-    docs = sp.csr_matrix((vals.astype(np.float32), (rows, cols)), shape=(n, n_terms))
-    docs.sum_duplicates()
-    docs.data = np.minimum(docs.data, 4.0)  # keep sums of duplicates exact and small
-    q_rows = np.repeat(np.arange(40), 6)
-    q_cols = rng.integers(0, n_terms, size=q_rows.size)
-    q_vals = rng.integers(1, 4, size=q_rows.size).astype(np.float32)
-    queries = sp.csr_matrix((q_vals, (q_rows, q_cols)), shape=(40, n_terms))
-    queries.sum_duplicates()
-    return docs, queries
+    """Weights whose inner products are exact in float32 (oracle.exact_sparse):
+    ties are real and ids must match."""
+    return exact_sparse(1500, 300, max_terms=25, nq=40, terms_per_query=6, seed=11, query_weight_max=3)
 
 
 # ----------------------------------------------------------------------------- f16 codec
