@@ -22,18 +22,26 @@ class Draw:
 
     def __init__(self, data: bytes) -> None:
         self.data = data
+        self.size = len(data)
         self.pos = 0
 
     def byte(self) -> int:
-        if self.pos >= len(self.data):
+        pos = self.pos
+        if pos >= self.size:
             return 0
-        self.pos += 1
-        return self.data[self.pos - 1]
+        self.pos = pos + 1
+        return self.data[pos]
 
     def below(self, bound: int) -> int:
         """An integer in [0, bound)."""
         if bound <= 1:
             return 0
+        if bound <= 256:  # one byte: the common case, kept off the general loop
+            pos = self.pos
+            if pos >= self.size:
+                return 0
+            self.pos = pos + 1
+            return self.data[pos] % bound
         value = 0
         for _ in range((bound.bit_length() + 7) // 8):
             value = (value << 8) | self.byte()
@@ -44,7 +52,7 @@ class Draw:
 
     def chance(self, one_in: int) -> bool:
         """True one time in ``one_in``; always False once the bytes run out."""
-        return self.pos < len(self.data) and self.below(one_in) == 0
+        return self.pos < self.size and self.below(one_in) == 0
 
     def pick(self, options):
         return options[self.below(len(options))]
