@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from itertools import islice
@@ -538,3 +539,13 @@ def test_arxiv_sample_types_and_values():
     lo, hi = 20250601, 20251231
     expected = [i for i, r in enumerate(records) if lo <= r["update_date"] <= hi]
     assert list(store.range_bitmap("update_date", lo, hi)) == expected
+
+
+@pytest.mark.parametrize("bad", [["int"], {"t": 1}, 3, None])
+def test_saved_type_that_is_not_a_name_fails_as_damage(bad):
+    # decoded metadata of a damaged file may hold any JSON value as a column type
+    meta, sections = AttributeStore.from_input({"v": [1, 2, None]}, n=3).to_sections()
+    meta = copy.deepcopy(meta)
+    meta["columns"][0]["type"] = bad
+    with pytest.raises(ValueError, match="unknown attribute type"):
+        AttributeStore.from_sections(meta, sections)

@@ -285,6 +285,8 @@ class _SectionReader:
 
 def _column_from_sections(reader: _SectionReader, kind: Any, n: int) -> _Column:
     where = reader.where()
+    if not isinstance(kind, str):  # decoded metadata: a list or dict here is damage, not a type
+        raise ValueError(f"{where}: unknown attribute type {kind!r}")
     if kind == _NULL:
         return _NullColumn(n)
     if kind in NUMERIC_TYPES or kind == "bool":
