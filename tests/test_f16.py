@@ -140,6 +140,21 @@ def test_mapped_f16_rows_are_read_in_place(tmp_path):
     np.testing.assert_array_equal(mapped.search(queries).ids, index.search(queries).ids)
 
 
+def test_a_mapped_f16_index_grows(tmp_path):
+    """Rows added to a mapped index: the borrowed f16 rows are copied, the new
+    rows encoded with the saved scale, and the old and new rows found."""
+    base, queries, _, _ = clustered_with_queries(1600, 10, 20, seed=26)
+    index = fanns.Index.build(base[:1500], M=8, seed=1, storage="f16")
+    path = tmp_path / "index.fanns"
+    index.save(path)
+    mapped = fanns.Index.load(path, mmap=True)
+    mapped.add(base[1500:], ids=np.arange(1500, 1600))
+    assert mapped.storage == "f16"
+    result = mapped.search(base[1500:1510], k=1)
+    assert result.ids[:, 0].tolist() == list(range(1500, 1510))
+    assert_exact(mapped.search(queries, k=10, ef=64), queries, base, min_recall=0.9)
+
+
 @pytest.mark.parametrize(
     "damage, message",
     [
