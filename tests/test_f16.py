@@ -140,6 +140,29 @@ def test_mapped_f16_rows_are_read_in_place(tmp_path):
     np.testing.assert_array_equal(mapped.search(queries).ids, index.search(queries).ids)
 
 
+def test_searches_read_the_f16_rows_and_rescore_on_float_rows(tmp_path):
+    """f16 rows replaced by zeros in a file: traversal and scan rank on them
+    (and so find the wrong rows), while every returned distance is still the
+    exact distance of the returned row (rescored on the float rows)."""
+    base, queries, _, _ = clustered_with_queries(2000, 10, 24, seed=27)
+    u = np.random.default_rng(4).random(2000)
+    index = fanns.Index.build(base, attributes={"u": u}, M=8, seed=1, storage="f16")
+    path = tmp_path / "index.fanns"
+    index.save(path)
+    meta, sections = read_index_file(path, "hnsw")
+    sections["hnsw/f16"] = np.zeros_like(sections["hnsw/f16"])
+    write_index_file(path, "hnsw", meta, sections)
+    blind = fanns.Index.load(path)
+    for flt, mask, plan in ((None, None, "graph"), (field("u") < 0.5, u < 0.5, "scan")):
+        good = index.search(queries, k=10, ef=32, filter=flt)
+        bad = blind.search(queries, k=10, ef=32, filter=flt)
+        assert set(good.plans) == set(bad.plans) == {plan}
+        truth = exact_knn(queries, base, 10, mask=mask)
+        assert recall(good.ids, truth) >= 0.9 and recall(bad.ids, truth) < 0.5
+        exact = exact_distances(queries, base, "l2")
+        np.testing.assert_allclose(bad.distances, np.take_along_axis(exact, bad.ids, 1), rtol=1e-4, atol=1e-5)
+
+
 def test_a_mapped_f16_index_grows(tmp_path):
     """Rows added to a mapped index: the borrowed f16 rows are copied, the new
     rows encoded with the saved scale, and the old and new rows found."""
