@@ -163,6 +163,23 @@ def test_searches_read_the_f16_rows_and_rescore_on_float_rows(tmp_path):
         np.testing.assert_allclose(bad.distances, np.take_along_axis(exact, bad.ids, 1), rtol=1e-4, atol=1e-5)
 
 
+def test_rows_read_in_place_with_a_stride(tmp_path):
+    """A memory-mapped .fvecs view (rows dim + 1 floats apart) is read in
+    place; its f16 rows are the same as a packed copy's."""
+    from fanns.datasets import read_fvecs, write_fvecs
+
+    base, queries, _, _ = clustered_with_queries(1500, 10, 20, seed=28)
+    write_fvecs(tmp_path / "rows.fvecs", base)
+    view = read_fvecs(tmp_path / "rows.fvecs")
+    mapped = fanns.Index.build(view, M=8, seed=1, threads=1, storage="f16")
+    packed = fanns.Index.build(base, M=8, seed=1, threads=1, storage="f16")
+    assert mapped.memory_bytes(by_part=True)["rows"] == 0
+    np.testing.assert_array_equal(mapped._engine.state()["f16"], packed._engine.state()["f16"])
+    a, b = mapped.search(queries, k=10), packed.search(queries, k=10)
+    np.testing.assert_array_equal(a.ids, b.ids)
+    np.testing.assert_array_equal(a.distances, b.distances)
+
+
 def test_a_mapped_f16_index_grows(tmp_path):
     """Rows added to a mapped index: the borrowed f16 rows are copied, the new
     rows encoded with the saved scale, and the old and new rows found."""
