@@ -1,14 +1,18 @@
-"""Unfiltered QPS of fanns (codes and float rows) beside hnswlib, runs interleaved.
+"""Unfiltered QPS of fanns (codes, f16 rows, float rows) beside hnswlib, runs interleaved.
 
 On a shared machine the load changes between one method's sweep and the
 next; here every round runs each method once at each ef, and the QPS quoted
 is the median over rounds of the process's CPU time (queries on one thread).
-Indexes are built once (2 threads) and cached in ``--cache``.
+Indexes are built once (2 threads) and cached in ``--cache``. With
+``--one-graph`` the float-row index is built once and every other storage
+loads the same graph with its encoding derived on load (the comparison is
+then of storages alone, not of two concurrent builds).
 
     python bench/interleaved.py --dataset ../shared/datasets/arxiv-mini --ef 20,40,80
     python -m fanns.datasets lift ../shared/datasets/arxiv-mini /tmp/mini-4096
     python -m fanns.datasets groundtruth /tmp/mini-4096 --workloads unfiltered
     python bench/interleaved.py --dataset /tmp/mini-4096 --ef 20,40,80
+    python bench/interleaved.py --dataset /tmp/mini-4096 --storages sq8,f16,f32 --one-graph
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import time
 import numpy as np
 
 import fanns
+from fanns._fileformat import read_index_file, write_index_file
 from fanns.datasets import read_fvecs, read_ivecs_padded
 
 
@@ -37,6 +42,8 @@ def main() -> None:
     parser.add_argument("--M", type=int, default=16)
     parser.add_argument("--ef-construction", type=int, default=200)
     parser.add_argument("--cache", default="bench-results/interleaved")
+    parser.add_argument("--storages", default="sq8,f32", help="fanns storages, comma-separated")
+    parser.add_argument("--one-graph", action="store_true", help="one graph for every storage")
     args = parser.parse_args()
     import hnswlib
 
@@ -47,14 +54,23 @@ def main() -> None:
     os.makedirs(args.cache, exist_ok=True)
     tag = f"{os.path.basename(os.path.normpath(args.dataset))}-M{args.M}-efc{args.ef_construction}"
     indexes = {}
-    for storage in ("sq8", "f32"):
+    for storage in args.storages.split(","):
         path = os.path.join(args.cache, f"{tag}-{storage}.fanns")
+        built = "f32" if args.one_graph else storage
+        if args.one_graph:
+            path = os.path.join(args.cache, f"{tag}-one-graph-{storage}.fanns")
+        source = os.path.join(args.cache, f"{tag}-one-graph-f32.fanns") if args.one_graph else path
         _build(
-            path,
-            lambda p, s=storage: fanns.Index.build(
+            source,
+            lambda p, s=built: fanns.Index.build(
                 base, M=args.M, ef_construction=args.ef_construction, storage=s, threads=2
             ).save(p),
         )
+        if not os.path.exists(path):
+            # The float-row graph's file with another storage: the encoding is derived on load.
+            meta, sections = read_index_file(source, "hnsw")
+            meta["params"]["storage"] = storage
+            write_index_file(path, "hnsw", meta, sections)
         indexes[f"fanns-{storage}"] = fanns.Index.load(path)
     peer = hnswlib.Index(space="l2", dim=base.shape[1])
     path = os.path.join(args.cache, f"{tag}-hnswlib.bin")
@@ -97,6 +113,10 @@ def main() -> None:
         for name in names:
             qps = len(queries) / np.median(seconds[ef, name])
             print(f"| {ef} | {name} | {recall[ef, name]:.4f} | {qps:,.0f} | {qps / peer_qps:.2f}x |")
+    print("\nmemory_bytes(by_part=True), MiB:")
+    for name, index in indexes.items():
+        parts = index.memory_bytes(by_part=True)
+        print(name, {k: round(v / 2**20, 1) for k, v in parts.items() if v})
 
 
 if __name__ == "__main__":

@@ -307,12 +307,15 @@ public:
         for (const auto& u : upper_) total += u.capacity() * sizeof(std::uint32_t);
         return total;
     }
-    std::size_t memory_bytes() const { return link_bytes() + store_.float_bytes() + store_.code_bytes(); }
+    std::size_t memory_bytes() const {
+        return link_bytes() + store_.float_bytes() + store_.code_bytes() + store_.half_bytes();
+    }
     // Bytes read in place from memory the graph does not own (rows, codes
     // and level-0 lists borrowed from a memory map).
     std::size_t borrowed_link_bytes() const { return links0_.empty() ? size_ * slot0_ * sizeof(std::uint32_t) : 0; }
     std::size_t borrowed_bytes() const {
-        return store_.borrowed_float_bytes() + store_.borrowed_code_bytes() + borrowed_link_bytes();
+        return store_.borrowed_float_bytes() + store_.borrowed_code_bytes() + store_.borrowed_half_bytes() +
+               borrowed_link_bytes();
     }
 
     // A saved graph read back (hnsw_restore.h): levels, upper lists, entry

@@ -15,7 +15,7 @@ namespace fanns {
 // caller holds (a loaded file or its memory map). Sizes are the caller's
 // to match: rows n x row_stride floats, links0 n x (M0 + 1), levels n,
 // upper_offsets n + 1, upper_links upper_offsets[n]; codes, when given,
-// n x QuantizedRows::stride_for(dim) bytes.
+// n x QuantizedRows::stride_for(dim) bytes; f16 rows, when given, n x dim.
 struct Hnsw::StateView {
     std::size_t n = 0;
     const float* rows = nullptr;
@@ -28,7 +28,9 @@ struct Hnsw::StateView {
     int max_level = -1;
     const std::uint8_t* codes = nullptr;  // null: derive them from the rows
     QuantizedRows::Bounds code_bounds;
-    // Read rows, level-0 links and codes in place instead of copying
+    const std::uint16_t* halves = nullptr;  // null: derive them from the rows
+    int half_exponent = 0;
+    // Read rows, level-0 links, codes and f16 rows in place instead of copying
     // them; the caller keeps them alive and unchanged.
     bool borrow = false;
     // Check every row (finite, bounded) and every level-0 link (in
@@ -77,7 +79,8 @@ inline void Hnsw::restore(const StateView& s) {
     if (s.borrow) store.borrow(s.rows, n, row_stride);
     else store.assign(s.rows, n, row_stride);
     if (s.codes) store.restore_codes(s.code_bounds, s.codes, s.borrow);
-    else store.encode(0);
+    if (s.halves) store.restore_halves(s.half_exponent, s.halves, s.borrow);
+    if (!s.codes && !s.halves) store.encode(0);
     std::vector<std::uint32_t> links0;
     if (!s.borrow) links0.assign(s.links0, s.links0 + n * slot0);
     // Nothing below throws: the graph changes all at once.

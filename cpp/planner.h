@@ -17,8 +17,8 @@ namespace fanns {
 // filtered: traversal gated by the filter
 // acorn:    two-hop traversal through failing neighbours
 // exact:    every passing row scored on its float row
-// scan:     every passing row scored on its code, the best scan_depth()
-//           scored again on their float rows
+// scan:     every passing row scored on its code (or f16 row), the best
+//           scan_depth() scored again on their float rows
 // empty:    nothing passes
 // range:    traversal of a range graph inside the range
 enum class Plan : std::int8_t { graph = 0, filtered = 1, acorn = 2, exact = 3, empty = 4, scan = 5, range = 6 };
@@ -63,7 +63,9 @@ struct PlannerParams {
 
 // ---------------------------------------------------------------- cost model
 // Bytes a distance reads: a float row is 4 * dim bytes, a code row (see
-// quantized_rows.h) dim rounded up to 4 plus one float term. The constants
+// quantized_rows.h) dim rounded up to 4 plus one float term, an f16 row
+// (store/half_rows.h) 2 * dim bytes. `codes` holds the encoded row's bytes,
+// whichever encoding the store keeps. The constants
 // below were measured on arxiv-mini (50k rows, 384-d, and lifted to 4096-d;
 // bench/README.md); they are ratios of work, so they carry across dimensions.
 struct RowBytes {
@@ -74,7 +76,9 @@ struct RowBytes {
     static RowBytes of(std::size_t dim, bool coded) {
         return {4.0 * double(dim), double((dim + 3) / 4 * 4 + 4), coded};
     }
-    // What a traversal or a scan reads per row: codes when the store keeps them.
+    // Rows kept in an encoding that reads `encoded` bytes per row.
+    static RowBytes encoded(std::size_t dim, double encoded) { return {4.0 * double(dim), encoded, true}; }
+    // What a traversal or a scan reads per row: the encoding when the store keeps one.
     double scanned() const { return coded ? codes : floats; }
 };
 

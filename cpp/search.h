@@ -5,12 +5,13 @@
 //   filtered  traversal with the predicate gating the results
 //   acorn     two-hop predicate-aware traversal (acorn.h)
 //   exact     SIMD scan over the passing ids on their float rows
-//   scan      the same scan on 8-bit codes, the best ef scored again exactly
+//   scan      the same scan on 8-bit codes or f16 rows, the best ef scored
+//             again exactly
 //   empty     nothing passes the filter
 // planner.h picks the starting plan; the traversal may change it per query.
-// When the rows are stored as codes, traversals compare codes and score
-// their ef best candidates again on the float rows: every returned distance
-// is exact.
+// When the rows are stored as codes or f16 rows, traversals compare those
+// and score their best candidates again on the float rows: every returned
+// distance is exact.
 #pragma once
 
 #include <cstdint>
@@ -51,13 +52,19 @@ struct BatchOutput {
     std::int8_t* plans;      // nq
 };
 
+// The bytes a distance reads in `store`, for the cost model.
+inline RowBytes row_bytes(const RowStore& store) {
+    if (store.coded() || store.halved()) return RowBytes::encoded(store.dim(), store.scanned_row_bytes());
+    return RowBytes::of(store.dim(), false);
+}
+
 // What the planner needs to know of a query on `graph`: k and ef clamped as
 // search clamps them (k to the rows, ef between k and the rows).
 inline PlanInput plan_input(const Hnsw& graph, std::size_t passing, bool filtered, std::size_t ef, std::size_t k) {
     const std::size_t n = graph.size();
     k = std::min(k, n);
     ef = std::min(std::max(ef, k), std::max<std::size_t>(n, 1));
-    return PlanInput{n, passing, filtered, graph.params().M0, ef, k, RowBytes::of(graph.dim(), graph.store().coded())};
+    return PlanInput{n, passing, filtered, graph.params().M0, ef, k, row_bytes(graph.store())};
 }
 
 class HnswSearcher {
@@ -149,6 +156,8 @@ private:
         std::vector<ResultHeap> heaps;
         QuantizedRows::Query code;
         std::vector<QuantizedRows::Query> codes;
+        HalfRows::Query half;
+        std::vector<HalfRows::Query> halves;
         std::vector<float> rescore_distances;
         std::vector<std::uint32_t> rescore_ids;
     };
@@ -201,7 +210,7 @@ private:
         for (std::size_t i = 0; i < t.queries.size(); ++i) emit(s.heaps[i], s.sorted, req, t.queries[i], Plan::exact, out);
     }
 
-    // Queries sharing a filter, scored on codes a block of passing rows at a
+    // Queries sharing a filter, scored on codes (or f16 rows) a block of passing rows at a
     // time (each block read once for the group while it is in cache); each
     // query's best scan_depth() by code are scored again on the float rows.
     void answer_scan_group(const BatchRequest& req, const Task& t, const std::vector<std::uint32_t>& ids,
@@ -210,17 +219,21 @@ private:
         for (std::size_t i = 0; i < t.queries.size(); ++i) emit(s.heaps[i], s.sorted, req, t.queries[i], Plan::scan, out);
     }
 
-    // Scores the rows `ids` on codes for the queries `queries` (positions in
-    // the batch), a block of rows at a time for all of them, and leaves each
-    // query's k best, scored again on the float rows, in s.heaps[i].
+    // Scores the rows `ids` on codes (or f16 rows) for the queries `queries`
+    // (positions in the batch), a block of rows at a time for all of them,
+    // and leaves each query's k best, scored again on the float rows, in
+    // s.heaps[i].
     void scan_on_codes(const BatchRequest& req, const std::uint32_t* queries, std::size_t count,
                        const std::vector<std::uint32_t>& ids, Scratch& s) const {
         const RowStore& store = graph_.store();
         const std::size_t depth = scan_depth(ef_of(req), k_of(req));
+        const bool halved = store.halved();
         s.heaps.resize(count);
-        s.codes.resize(count);
+        if (halved) s.halves.resize(count);
+        else s.codes.resize(count);
         for (std::size_t i = 0; i < count; ++i) {
-            store.codes().prepare(query(req, queries[i]), s.codes[i]);
+            if (halved) store.halves().prepare(query(req, queries[i]), s.halves[i]);
+            else store.codes().prepare(query(req, queries[i]), s.codes[i]);
             s.heaps[i].reset(depth);
         }
         float scores[kScanBlock];
@@ -230,7 +243,8 @@ private:
             // The first query brings the block in (its kernel fetches rows
             // ahead); the others find it in cache.
             for (std::size_t i = 0; i < count; ++i) {
-                CodeScorer(store, s.codes[i], query(req, queries[i])).batch(block, len, scores);
+                if (halved) HalfScorer(store, s.halves[i], query(req, queries[i])).batch(block, len, scores);
+                else CodeScorer(store, s.codes[i], query(req, queries[i])).batch(block, len, scores);
                 ResultHeap& heap = s.heaps[i];
                 for (std::size_t j = 0; j < len; ++j) {
                     if (heap.admits(scores[j])) heap.push({scores[j], block[j]});
@@ -252,6 +266,9 @@ private:
             if (store.coded()) {
                 store.codes().prepare(q, s.code);
                 plan = traverse(req, qi, plan, CodeScorer(store, s.code, q), s);
+            } else if (store.halved()) {
+                store.halves().prepare(q, s.half);
+                plan = traverse(req, qi, plan, HalfScorer(store, s.half, q), s);
             } else {
                 plan = traverse(req, qi, plan, FloatScorer(store, q), s);
             }
@@ -289,12 +306,12 @@ private:
     }
 
     // Answers a query whose traversal ran over budget by a scan of the
-    // passing rows: on codes, then rescoring, where the cost model says that
+    // passing rows: on codes (or f16 rows), then rescoring, where the cost model says that
     // reads less; else exactly. Leaves the k best in s.results.
     Plan finish_by_scan(const BatchRequest& req, std::size_t qi, const QueryFilter& filter, Scratch& s) const {
         const RowStore& store = graph_.store();
         const std::size_t n = graph_.size();
-        const RowBytes rows = RowBytes::of(graph_.dim(), store.coded());
+        const RowBytes rows = row_bytes(store);
         if (cheaper_scan(double(filter.count), scan_depth(ef_of(req), k_of(req)), rows) != Plan::scan) {
             s.results.reset(k_of(req));
             scanner().scan(query(req, qi), filter.bits, n, s.results);

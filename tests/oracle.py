@@ -67,13 +67,15 @@ def code_row_bytes(dim: int) -> int:
     return (dim + 3) // 4 * 4 + 4
 
 
-def scans_on_codes(passing: int, depth: int, dim: int) -> bool:
-    """Whether a scan of ``passing`` rows reads fewer bytes on codes (then
-    rescoring ``depth`` float rows, each weighted 3x) than on float rows."""
-    if depth >= passing:
+def scans_on_codes(passing: int, depth: int, dim: int, storage: str = "sq8") -> bool:
+    """Whether a scan of ``passing`` rows reads fewer bytes on codes (or on
+    f16 rows, 2 bytes a value, with ``storage="f16"``; then rescoring
+    ``depth`` float rows, each weighted 3x) than on float rows."""
+    if depth >= passing or storage == "f32":
         return False
     floats = 4 * dim
-    return passing * code_row_bytes(dim) + 3 * depth * floats < passing * floats
+    encoded = 2 * dim if storage == "f16" else code_row_bytes(dim)
+    return passing * encoded + 3 * depth * floats < passing * floats
 
 
 def range_scan_rows(ef: int, dim: int, coded: bool) -> int:

@@ -136,3 +136,55 @@ def test_code_kernel_rejects_bad_arguments():
         _core.code_dot_products(q + 1.9, c, "scalar")
     with pytest.raises(ValueError, match="2-D"):
         _core.code_dot_products(q[0], c, "scalar")
+
+
+@pytest.mark.parametrize("level", _core.simd_levels())
+@pytest.mark.parametrize("dim", DIMS)
+@pytest.mark.parametrize("kind", ["l2", "ip"])
+def test_half_kernel_matches_float_sums(level, dim, kind):
+    """f16 rows against float32 queries: float64 sums of the widened values,
+    at every compiled level, in both the one-row and the id-list form."""
+    rng = np.random.default_rng(dim + 11)
+    queries = rng.standard_normal((3, dim)).astype(np.float32)
+    rows = (rng.standard_normal((9, dim)) * 4).astype(np.float16)
+    rows[0, ::3] = np.float16(6e-8)  # subnormals widen exactly too
+    rows[1] = np.float16(65504.0)  # the largest f16 value
+    q64, r64 = queries.astype(np.float64), rows.astype(np.float64)
+    exact = ((q64[:, None, :] - r64[None]) ** 2).sum(-1) if kind == "l2" else q64 @ r64.T
+    # float32 sums err by a few units of the sum of the terms' magnitudes
+    magnitude = exact if kind == "l2" else np.abs(q64) @ np.abs(r64).T
+    for by_ids in (False, True):
+        got = _core.half_distances(kind, queries, rows, level, by_ids=by_ids)
+        assert (np.abs(got - exact) <= 1e-5 * magnitude).all()
+        scalar = _core.half_distances(kind, queries, rows, "scalar", by_ids=by_ids)
+        assert (np.abs(got - scalar) <= 1e-5 * magnitude).all()
+
+
+@pytest.mark.parametrize("level", _core.simd_levels())
+def test_half_kernel_widens_every_f16_value_exactly(level):
+    """Every one of the 65536 f16 bit patterns, widened by the kernel (a dot
+    product with the query 1.0), is numpy's float16 value: infinities stay
+    infinite, NaN stays NaN (the row store marks rows it cannot hold so)."""
+    rows = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16).reshape(-1, 1)
+    got = _core.half_distances("ip", np.ones((1, 1), np.float32), rows, level)[0]
+    want = rows[:, 0].astype(np.float32)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    finite = ~np.isnan(want)
+    np.testing.assert_array_equal(got[finite], want[finite])
+    # a NaN anywhere in a long row makes the whole sum NaN, at every width
+    row = np.ones((1, 100), np.float16)
+    row[0, 97] = np.float16("nan")
+    for kind in ("l2", "ip"):
+        assert np.isnan(_core.half_distances(kind, np.ones((1, 100), np.float32), row, level)).all()
+
+
+def test_half_kernel_rejects_bad_arguments():
+    q = np.zeros((1, 4), np.float32)
+    with pytest.raises(TypeError, match="float16"):
+        _core.half_distances("l2", q, np.zeros((2, 4), np.float32), "scalar")
+    with pytest.raises(ValueError, match="same number of columns"):
+        _core.half_distances("l2", q, np.zeros((2, 3), np.float16), "scalar")
+    with pytest.raises(ValueError, match="kind"):
+        _core.half_distances("cos", q, np.zeros((2, 4), np.float16), "scalar")
+    with pytest.raises(ValueError, match="unknown SIMD level"):
+        _core.half_distances("l2", q, np.zeros((2, 4), np.float16), "sse9")

@@ -1,6 +1,6 @@
-"""Row storage: searches on 8-bit codes against exact brute force.
+"""Row storage: searches on 8-bit codes and float16 rows against exact brute force.
 
-Every metric, dimensions from 5 to 4096, both storages, filters from
+Every metric, dimensions from 5 to 4096, every storage, filters from
 all-passing to empty, and each plan the code path can take (graph traversal,
 gated and two-hop traversal, code scan, exact scan). Returned distances must
 be exact whatever the storage.
@@ -67,8 +67,11 @@ def check(index, base, queries, flt, mask, *, k=10, min_recall=0.9, **kwargs):
     return result
 
 
+STORAGES = ["sq8", "f16", "f32"]
+
+
 @pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])
-@pytest.mark.parametrize("storage", ["sq8", "f32"])
+@pytest.mark.parametrize("storage", STORAGES)
 def test_unfiltered_traversal(data, metric, storage):
     base, queries, _ = data
     index = index_for(data, metric, storage)
@@ -78,7 +81,7 @@ def test_unfiltered_traversal(data, metric, storage):
 
 
 @pytest.mark.parametrize("metric", ["l2", "ip"])
-@pytest.mark.parametrize("storage", ["sq8", "f32"])
+@pytest.mark.parametrize("storage", STORAGES)
 @pytest.mark.parametrize("selectivity", [1.0, 0.3, 0.05, 0.002, 0.0])
 def test_filtered_plans(data, metric, storage, selectivity):
     base, queries, u = data
@@ -92,7 +95,7 @@ def test_filtered_plans(data, metric, storage, selectivity):
         assert set(scanned.plans) == {"empty"}
     elif passing == len(base):
         assert set(scanned.plans) == {"graph"}
-    elif storage == "sq8" and scans_on_codes(passing, 32, base.shape[1]):
+    elif scans_on_codes(passing, 32, base.shape[1], storage):
         assert set(scanned.plans) == {"scan"}
     else:
         assert set(scanned.plans) == {"exact"}
@@ -109,12 +112,16 @@ def test_filtered_plans(data, metric, storage, selectivity):
 
 def test_code_traversal_matches_float_traversal(data):
     """The same graph (one thread, one seed) searched on codes and on floats
-    finds nearly the same rows at a generous ef."""
+    finds nearly the same rows at a generous ef; on f16 rows nearly all."""
     base, queries, _ = data
     coded = index_for(data, "l2", "sq8")
+    halved = index_for(data, "l2", "f16")
     plain = index_for(data, "l2", "f32")
-    for a, b in zip(coded.search(queries, k=10, ef=128).ids, plain.search(queries, 10, ef=128).ids):
+    expected = plain.search(queries, 10, ef=128).ids
+    for a, b in zip(coded.search(queries, k=10, ef=128).ids, expected):
         assert len(set(a.tolist()) & set(b.tolist())) >= 8
+    same = [len(set(a.tolist()) & set(b.tolist())) for a, b in zip(halved.search(queries, 10, ef=128).ids, expected)]
+    assert min(same) >= 9 and np.mean(same) >= 9.8
 
 
 def test_scan_is_exact_when_few_pass():
@@ -148,25 +155,30 @@ def test_memory_by_part():
     base, _, _, _ = clustered_with_queries(3000, 1, 40, seed=2)
     coded = fanns.Index.build(base, M=8, seed=1)
     plain = fanns.Index.build(base, M=8, seed=1, storage="f32")
-    a, b = coded.memory_bytes(by_part=True), plain.memory_bytes(by_part=True)
-    assert a["rows"] == b["rows"] == base.nbytes
-    assert b["codes"] == 0
+    halved = fanns.Index.build(base, M=8, seed=1, storage="f16")
+    a, b, h = (x.memory_bytes(by_part=True) for x in (coded, plain, halved))
+    assert a["rows"] == b["rows"] == h["rows"] == base.nbytes
+    assert b["codes"] == h["codes"] == a["f16"] == b["f16"] == 0
+    assert h["f16"] == 3000 * 40 * 2
+    assert halved.memory_bytes() == sum(h.values())
     assert 3000 * (40 + 4) <= a["codes"] <= 3000 * (40 + 4) + 3 * 40 * 4 + 64
     assert a["links"] == b["links"] > 0
     assert coded.memory_bytes() == sum(a.values())
-    assert "sq8" in repr(coded) and "f32" in repr(plain)
+    assert "sq8" in repr(coded) and "f32" in repr(plain) and "f16" in repr(halved)
 
 
-@pytest.mark.parametrize("storage", ["sq8", "f32"])
-def test_save_load_keeps_storage(tmp_path, storage):
+@pytest.mark.parametrize("storage", STORAGES)
+@pytest.mark.parametrize("mmap", [False, True])
+def test_save_load_keeps_storage(tmp_path, storage, mmap):
     base, queries, _, _ = clustered_with_queries(2000, 20, 24, seed=9)
     u = np.random.default_rng(1).random(2000)
     index = fanns.Index.build(base, attributes={"u": u}, M=8, seed=1, storage=storage)
     path = tmp_path / "index.fanns"
     index.save(path)
-    loaded = fanns.Index.load(path)
+    loaded = fanns.Index.load(path, mmap=mmap)
     assert loaded.storage == storage
-    assert loaded.memory_bytes(by_part=True) == index.memory_bytes(by_part=True)
+    if not mmap:  # (a mapped index does not count what it reads in place)
+        assert loaded.memory_bytes(by_part=True) == index.memory_bytes(by_part=True)
     for flt in (None, field("u") < 0.2, field("u") < 0.01):
         a = index.search(queries, k=10, filter=flt)
         b = loaded.search(queries, k=10, filter=flt)
@@ -213,7 +225,7 @@ def test_explain_names_the_plan_search_takes():
             assert planned in plans or plans <= {"acorn", "exact", "scan"}
 
 
-@pytest.mark.parametrize("storage", ["sq8", "f32"])
+@pytest.mark.parametrize("storage", STORAGES)
 def test_range_graph_reads_the_index_codes(tmp_path, storage):
     """With codes in the row store, the range graph reads them (no second copy);
     answers stay exact in distance and close to brute force, also after a load."""
@@ -227,7 +239,7 @@ def test_range_graph_reads_the_index_codes(tmp_path, storage):
     assert graph.quantized
     if storage == "sq8":
         assert graph.shares_codes and parts["range_codes"] == 0 and parts["codes"] > 0
-    else:
+    else:  # f16 rows are not codes: the range graph keeps codes of its own
         assert not graph.shares_codes and parts["range_codes"] > 0 and parts["codes"] == 0
     path = tmp_path / "ranged.fanns"
     index.save(path)

@@ -233,6 +233,14 @@ public:
             d["code_centre"] = to_numpy(b.centre, {dim});
             d["code_similarity"] = b.similarity;
         }
+        if (store.halved()) {
+            const HalfRows& halves = store.halves();
+            py::array out(py::dtype("float16"), {n, static_cast<py::ssize_t>(graph_->dim())}, {},
+                          halves.data(), self);
+            py::detail::array_proxy(out.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+            d["f16"] = out;
+            d["f16_exponent"] = halves.exponent();
+        }
         return d;
     }
 
@@ -292,6 +300,17 @@ public:
             s.code_bounds.centre = float_vector(get("code_centre"), "code bounds size", dim);
             s.code_bounds.similarity = d["code_similarity"].cast<bool>();
         }
+        py::array halves;
+        if (d.contains("f16")) {
+            halves = get("f16");
+            const bool ok = halves.dtype().kind() == 'f' && halves.dtype().itemsize() == 2 &&
+                            (halves.flags() & py::array::c_style) && halves.ndim() == 2 && halves.shape(0) == n &&
+                            std::size_t(halves.shape(1)) == graph_->dim();
+            if (!ok) throw py::value_error("corrupt index: f16 block size");
+            if (!d.contains("f16_exponent")) throw py::value_error("corrupt index: missing f16 scale");
+            s.halves = static_cast<const std::uint16_t*>(halves.data());
+            s.half_exponent = d["f16_exponent"].cast<int>();
+        }
         s.borrow = borrow;
         s.check_payload = check;
         {
@@ -310,6 +329,7 @@ public:
         py::dict d;
         d["links"] = graph_->borrowed_link_bytes();
         d["codes"] = graph_->store().borrowed_code_bytes();
+        d["f16"] = graph_->store().borrowed_half_bytes();
         d["rows"] = graph_->store().borrowed_float_bytes();
         return d;
     }
@@ -317,6 +337,7 @@ public:
         py::dict d;
         d["links"] = graph_->link_bytes();
         d["codes"] = graph_->store().code_bytes();
+        d["f16"] = graph_->store().half_bytes();
         d["rows"] = graph_->store().float_bytes();
         return d;
     }

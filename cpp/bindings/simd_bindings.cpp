@@ -12,6 +12,7 @@
 #include "bindings/register.h"
 #include "simd/code_distance.h"
 #include "simd/distance.h"
+#include "simd/half_distance.h"
 
 namespace py = pybind11;
 
@@ -110,6 +111,41 @@ py::array_t<std::int64_t> code_dot_products(const py::array& queries, const py::
     return out;
 }
 
+// Float16 rows (any 2-D array of 2-byte floats) against float32 queries with
+// the f16 kernels of a level; by_ids: the id-list form, rows visited in
+// reverse order.
+py::array_t<float> half_distances(const std::string& kind, const Matrix& queries, const py::array& rows,
+                                  const std::string& level_name, bool by_ids) {
+    if (rows.dtype().kind() != 'f' || rows.dtype().itemsize() != 2) throw py::type_error("rows must be float16");
+    if (queries.ndim() != 2 || rows.ndim() != 2 || queries.shape(1) != rows.shape(1)) {
+        throw py::value_error("queries and rows must be 2-D with the same number of columns");
+    }
+    const simd::HalfKernels& k = simd::half_kernels_for(level_from(level_name));
+    if (kind != "l2" && kind != "ip") throw py::value_error("kind must be 'l2' or 'ip'");
+    const bool l2 = kind == "l2";
+    const auto nq = static_cast<std::size_t>(queries.shape(0));
+    const auto nb = static_cast<std::size_t>(rows.shape(0));
+    const auto dim = static_cast<std::size_t>(queries.shape(1));
+    // A packed copy: the caller's array may be strided.
+    const py::array packed = py::module_::import("numpy").attr("ascontiguousarray")(rows);
+    const auto* base = static_cast<const std::uint16_t*>(packed.data());
+    py::array_t<float> out({nq, nb});
+    float* o = out.mutable_data();
+    const float* q = queries.data();
+    std::vector<std::uint32_t> ids(nb);
+    for (std::size_t j = 0; j < nb; ++j) ids[j] = static_cast<std::uint32_t>(nb - 1 - j);
+    std::vector<float> sums(nb);
+    for (std::size_t i = 0; i < nq; ++i) {
+        if (by_ids) {
+            (l2 ? k.l2sq_ids : k.dot_ids)(q + i * dim, base, dim, ids.data(), nb, dim, sums.data());
+            for (std::size_t j = 0; j < nb; ++j) o[i * nb + ids[j]] = sums[j];
+        } else {
+            for (std::size_t j = 0; j < nb; ++j) o[i * nb + j] = (l2 ? k.l2sq : k.dot)(q + i * dim, base + j * dim, dim);
+        }
+    }
+    return out;
+}
+
 }  // namespace
 
 void register_simd(py::module_& m) {
@@ -133,6 +169,11 @@ void register_simd(py::module_& m) {
           "Dense (nq, nb) sums of q * c between integer query rows (values in [-64, 64]) and uint8 "
           "code rows, computed with the 8-bit code kernel of the named SIMD level (by_ids: its "
           "id-list form, over rows padded as the row store pads them).");
+    m.def("half_distances", &half_distances, py::arg("kind"), py::arg("queries"), py::arg("rows"), py::arg("level"),
+          py::arg("by_ids") = false,
+          "Dense (nq, nb) squared L2 ('l2') or inner products ('ip') between float32 queries and "
+          "float16 rows, computed with the f16 kernels of the named SIMD level (by_ids: their "
+          "id-list form).");
 }
 
 }  // namespace fanns::bindings

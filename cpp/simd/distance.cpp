@@ -3,6 +3,7 @@
 #include "simd/distance.h"
 
 #include "simd/code_distance.h"
+#include "simd/half_distance.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -38,7 +39,9 @@ bool cpu_has(Level level) {
         case Level::scalar: return true;
 #if defined(FANNS_WITH_AVX2) && (defined(__GNUC__) || defined(__clang__))
         case Level::avx2:
-            return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+            // F16C (float16 rows) came before AVX2 on every x86 CPU; checked all the same.
+            return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                   __builtin_cpu_supports("f16c");
 #endif
 #if defined(FANNS_WITH_AVX512) && (defined(__GNUC__) || defined(__clang__))
         case Level::avx512:
@@ -110,5 +113,20 @@ const CodeKernels& code_kernels_for(Level level) {
 }
 
 const CodeKernels& active_code_kernels() { return code_kernels_for(active_level()); }
+
+const HalfKernels& half_kernels_for(Level level) {
+    kernels_for(level);  // throws if the level is not available
+    switch (level) {
+#if defined(FANNS_WITH_AVX512)
+        case Level::avx512: return avx512_half_kernels();
+#endif
+#if defined(FANNS_WITH_AVX2)
+        case Level::avx2: return avx2_half_kernels();
+#endif
+        default: return scalar_half_kernels();
+    }
+}
+
+const HalfKernels& active_half_kernels() { return half_kernels_for(active_level()); }
 
 }  // namespace fanns::simd

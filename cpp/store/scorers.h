@@ -7,6 +7,9 @@
 //   CodeScorer   approximate distances on 8-bit codes (rows marked as
 //                outliers are scored on their float rows); callers score
 //                their best candidates again with rescore()
+//   HalfScorer   nearly exact distances on f16 rows (rows held as NaN, and
+//                every row for a query the f16 scale cannot take, are
+//                scored on their float rows); rescored like codes
 #pragma once
 
 #include <algorithm>
@@ -68,11 +71,38 @@ struct CodeScorer {
     }
 };
 
+struct HalfScorer {
+    static constexpr bool approximate = true;
+    const HalfRows& halves;
+    const HalfRows::Query& prepared;
+    FloatScorer exact;
+
+    // `prepared` must have been filled by halves.prepare(query, prepared).
+    HalfScorer(const RowStore& s, const HalfRows::Query& p, const float* q)
+        : halves(s.halves()), prepared(p), exact(s, q) {}
+
+    float operator()(std::uint32_t id) const {
+        if (!prepared.usable) return exact(id);
+        const float d = halves.distance(prepared, id);
+        return d == d ? d : exact(id);
+    }
+    void batch(const std::uint32_t* ids, std::size_t count, float* out) const {
+        if (!prepared.usable) {
+            exact.batch(ids, count, out);
+            return;
+        }
+        halves.distances(prepared, ids, count, out);
+        for (std::size_t j = 0; j < count; ++j) {
+            if (out[j] != out[j]) out[j] = exact(ids[j]);
+        }
+    }
+};
+
 // Scores `candidates` again on the float rows and keeps the best
 // results.capacity() of them in `results`; the scratch vectors are reused
 // between calls.
 //
-// `candidates` come best first by their code distance. Once `results` is
+// `candidates` come best first by their code (or f16) distance. Once `results` is
 // full and at least kErrorSample coded rows were rescored, a candidate whose
 // code distance exceeds the worst kept exact distance by more than three
 // times the largest code error seen so far is unlikely to enter, and neither

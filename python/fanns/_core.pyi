@@ -35,6 +35,9 @@ def pairwise_distances(
 def code_dot_products(
     queries: npt.ArrayLike, codes: npt.ArrayLike, level: str, by_ids: bool = False
 ) -> npt.NDArray[np.int64]: ...
+def half_distances(
+    kind: str, queries: npt.ArrayLike, rows: npt.ArrayLike, level: str, by_ids: bool = False
+) -> npt.NDArray[np.float32]: ...
 
 class HnswIndex:
     def __init__(

@@ -2,7 +2,7 @@
 an engine is made again from them.
 
 :func:`engine_sections` names the engine's own memory (float rows, level-0
-links, levels, codes) as read-only views, so a save writes them without a
+links, levels, codes, f16 rows) as read-only views, so a save writes them without a
 copy; :func:`engine_from_sections` builds an engine that reads the sections
 in place (views of a memory map, or arrays read for it), so a load makes no
 second copy either.
@@ -17,7 +17,7 @@ import numpy as np
 from fanns import _core
 
 METRICS = ("l2", "ip", "cosine")
-STORAGES = ("sq8", "f32")
+STORAGES = ("sq8", "f16", "f32")
 PARAM_KEYS = ("M", "M0", "ef_construction", "seed", "gamma", "m_beta")
 _PREFIX = "hnsw/"
 _SECTION_DTYPES = {
@@ -30,9 +30,10 @@ _SECTION_DTYPES = {
     "code_low": np.dtype("<f4"),
     "code_step": np.dtype("<f4"),
     "code_centre": np.dtype("<f4"),
+    "f16": np.dtype("<f2"),
 }
 _REQUIRED = ("vectors", "links0", "levels", "upper_offsets", "upper_links")
-_SCALARS = ("entry", "max_level", "code_similarity")
+_SCALARS = ("entry", "max_level", "code_similarity", "f16_exponent")
 
 
 def engine_sections(engine) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -82,6 +83,8 @@ def engine_from_sections(
         state["max_level"] = int(meta["max_level"])
         if "codes" in state:
             state["code_similarity"] = bool(meta["code_similarity"])
+        if "f16" in state:
+            state["f16_exponent"] = int(meta["f16_exponent"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path!r} is corrupt (missing or bad field: {exc})") from exc
     _check_fields(path, metric, dim, params, state)
@@ -107,6 +110,8 @@ def _check_fields(path: str, metric, dim: int, params: dict, state: dict) -> Non
         raise corrupt("construction parameters")
     if not (0 <= state["entry"] < 2**32 and -1 <= state["max_level"] <= 30):
         raise corrupt("entry point or top level")
+    if "f16" in state and not -60 <= state["f16_exponent"] <= 60:
+        raise corrupt("f16 scale")
     for name, dtype in _SECTION_DTYPES.items():
         if name in state and state[name].dtype != dtype:
             raise corrupt(f"section {name!r} has type {state[name].dtype}, expected {dtype}")

@@ -236,8 +236,11 @@ class Index(Mutations):
                 per row and dimension (``dim + 4`` bytes a row, beside the
                 float rows); graph traversals and scans compare codes and
                 score their ``ef`` best candidates again on the float rows,
-                so every returned distance is exact. ``"f32"``: the float rows
-                only. The graph is built on the float rows either way.
+                so every returned distance is exact. ``"f16"``: a float16 copy
+                of every row (``2 * dim`` bytes a row, beside the float rows),
+                searched and rescored the same way; its distances are nearly
+                exact, so few candidates need rescoring. ``"f32"``: the float
+                rows only. The graph is built on the float rows either way.
             copy: whether the index keeps a copy of the float rows. ``None``
                 (default): rows of a read-only memory-mapped file in a layout
                 the engine reads (a ``read_fvecs`` view,
@@ -365,7 +368,8 @@ class Index(Mutations):
 
     @property
     def storage(self) -> str:
-        """What searches read: ``"sq8"`` (8-bit codes, exact rescoring) or ``"f32"``."""
+        """What searches read: ``"sq8"`` (8-bit codes), ``"f16"`` (float16 rows), both
+        with exact rescoring, or ``"f32"``."""
         return self._params["storage"]
 
     @property
@@ -407,7 +411,8 @@ class Index(Mutations):
 
     def memory_bytes(self, *, by_part: bool = False) -> int | dict[str, int]:
         """Bytes held by the index; ``by_part=True`` gives a dict per component:
-        ``links`` (the graph), ``codes`` (8-bit rows), ``rows`` (float rows),
+        ``links`` (the graph), ``codes`` (8-bit rows), ``f16`` (float16 rows),
+        ``rows`` (float rows),
         ``attributes``, ``ids`` (external ids, their lookup and deleted-row
         masks), with a range graph ``range_graph`` and ``range_codes``, and
         with sparse vectors ``sparse``.
@@ -523,10 +528,11 @@ class Index(Mutations):
                 up to ``4 * ef * M0`` passing rows reads no more than a
                 filtered traversal; on the range graph up to ``16 * ef``
                 float rows, about ``64 * ef`` rows of codes). A scan reads the
-                row codes and scores the ``max(ef, 2 * k)`` best again exactly
-                (plan ``"scan"``) when that reads fewer bytes than scoring
-                every passing row on its float row (more than about four times
-                as many pass); otherwise, and with ``storage="f32"``, it
+                row codes (or f16 rows) and scores the ``max(ef, 2 * k)`` best
+                again exactly (plan ``"scan"``) when that reads fewer bytes
+                than scoring every passing row on its float row (more than
+                about four times as many pass, six times with ``"f16"``);
+                otherwise, and with ``storage="f32"``, it
                 scores every passing row exactly (plan ``"exact"``).
             planner: the planner's other knobs, a :class:`fanns.Planner`
                 (queries the range graph answers use its ``exact_threshold``

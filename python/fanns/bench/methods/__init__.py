@@ -13,7 +13,12 @@ from fanns.bench.methods.base import BuildParams, Method, pad_ids
 from fanns.bench.methods.bruteforce import BruteForceMethod
 from fanns.bench.methods.chroma_method import ChromaMethod
 from fanns.bench.methods.faiss_method import FaissMethod
-from fanns.bench.methods.fanns_method import FannsF32Method, FannsMethod, FannsRangeMethod
+from fanns.bench.methods.fanns_method import (
+    FannsF16Method,
+    FannsF32Method,
+    FannsMethod,
+    FannsRangeMethod,
+)
 from fanns.bench.methods.hnswlib_method import HnswlibMethod
 from fanns.bench.methods.lancedb_method import LanceDBMethod
 
@@ -41,6 +46,7 @@ def get_method(name: str) -> Method:
 for _cls in (
     FannsMethod,
     FannsF32Method,
+    FannsF16Method,
     FannsRangeMethod,
     HnswlibMethod,
     FaissMethod,

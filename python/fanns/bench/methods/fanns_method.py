@@ -132,3 +132,17 @@ class FannsF32Method(FannsMethod):
 
     def extra_build_options(self, attributes: Sequence[dict[str, Any]] | None) -> dict[str, Any]:
         return {"storage": "f32"}
+
+
+class FannsF16Method(FannsMethod):
+    """fanns searching float16 copies of its rows (``storage="f16"``), rescored exactly.
+
+    Example:
+        >>> FannsF16Method().name
+        'fanns-f16'
+    """
+
+    name: ClassVar[str] = "fanns-f16"
+
+    def extra_build_options(self, attributes: Sequence[dict[str, Any]] | None) -> dict[str, Any]:
+        return {"storage": "f16"}
