@@ -28,6 +28,7 @@ from fanns._validation import (
 )
 from fanns.attributes import AttributeStore
 from fanns.filters import PreparedFilters
+from fanns.filters.grouped import search_in_groups
 from fanns.planner import Planner
 from fanns.mutable import (
     Segments,
@@ -587,6 +588,16 @@ class Index(Mutations):
         if self._metric == "cosine":
             q = normalise_rows(q, "queries")
         planner = self._planner(exact_threshold, planner)
+        # Many distinct per-query filters are compiled and searched a group at a time.
+        return search_in_groups(
+            lambda part, part_filter: self._search_compiled(part, k, ef, part_filter, threads, planner),
+            q,
+            filter,
+            len(self),
+        )
+
+    def _search_compiled(self, q: np.ndarray, k: int, ef: int, filter, threads: int, planner: dict):
+        """The search of checked arguments on one graph: filters compiled, routed, searched."""
         routed = self._route(filter, q.shape[0], planner, ef, k)
         prepared = routed.prepared
         on_range = routed.routed_queries()
