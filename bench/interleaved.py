@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 import fanns
+from fanns._progress import text_bar
 from fanns.datasets import read_fvecs, read_ivecs_padded
 
 
@@ -55,7 +56,7 @@ def main() -> None:
                 base, M=args.M, ef_construction=args.ef_construction, storage=s, threads=2
             ).save(p),
         )
-        indexes[f"fanns-{storage}"] = fanns.Index.load(path)
+        indexes[f"fanns-{storage}"] = fanns.Index.load(path, progress=text_bar(f"loading {storage}"))
     peer = hnswlib.Index(space="l2", dim=base.shape[1])
     path = os.path.join(args.cache, f"{tag}-hnswlib.bin")
 

@@ -212,6 +212,7 @@ def build(args) -> dict:
 # ------------------------------------------------------------------- serve
 def serve(args) -> dict:
     import fanns
+    from fanns._progress import text_bar
     from fanns.datasets import read_jsonl
     from fanns.datasets.workloads import make_workload
 
@@ -222,7 +223,9 @@ def serve(args) -> dict:
         qrec = read_jsonl(os.path.join(args.source, f"{name}_query_attributes.jsonl"), limit=len(queries))
         filters[name] = make_workload(name, qrec).filters()
     started = time.perf_counter()
-    index = fanns.Index.load(os.path.join(args.dir, "index.fanns"), mmap=True)
+    index = fanns.Index.load(
+        os.path.join(args.dir, "index.fanns"), mmap=True, progress=text_bar("loading")
+    )
     load_seconds = time.perf_counter() - started
     first = index.search(queries[:1], k=K, threads=1)
     first_seconds = time.perf_counter() - started
