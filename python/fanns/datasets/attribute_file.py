@@ -330,9 +330,9 @@ class _ColumnBuilder:
 
     def _dictionary(self) -> tuple[_Dictionary, np.ndarray]:
         """The sorted dictionary, and the position in it of every code."""
-        vocab = self.vocabulary
-        keys = list(vocab)
-        codes = np.fromiter(vocab.values(), np.int64, len(keys))
+        keys = list(self.vocabulary)
+        codes = np.fromiter(self.vocabulary.values(), np.int64, len(keys))
+        self.vocabulary = {}  # its strings live on in keys; the table itself goes now
         order = _sort_order(keys)
         remap = np.zeros(int(codes.max(initial=-1)) + 1, dtype=np.int32)
         remap[codes[order]] = np.arange(len(keys), dtype=np.int32)
