@@ -93,6 +93,7 @@ def main(argv=None) -> int:
                     [sys.executable, __file__, path, "--one", name], capture_output=True, text=True, check=True
                 )
                 runs[name].append(json.loads(out.stdout))
+                print(json.dumps({"loader": name, **runs[name][-1]}), file=sys.stderr, flush=True)
         size = os.path.getsize(path) / 2**20
         print(f"{path} ({size:.0f} MiB, {args.rounds} rounds, medians)")
         base = {k: statistics.median(r[k] for r in runs["records"]) for k in ("cpu_s", "peak_above_base_mib")}
