@@ -8,9 +8,9 @@ size (a float ``u`` uniform in [0, 1), an int ``year``); the batch: ``--nq``
 queries, query ``i`` filtered by ``u`` in its own narrow band (``--band``:
 about 1,400 rows, scanned exactly). Each mode runs in a fresh process (the index is built once
 and saved; each process maps it), reporting the search's CPU time and the
-peak of its resident anonymous memory above the state before the search
-(sampled every 10 ms; the mapped index's pages are not in it); the answers of
-the two modes are compared.
+kernel's high-water mark of resident memory (VmHWM) above the resident
+memory just before the search (it includes the index pages the search
+touches, the same in both modes); the answers of the two modes are compared.
 
     nice -n 5 python bench/filter_groups.py --dir /tmp/fg
 """
@@ -20,43 +20,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
 
 
-def _anon() -> int:
-    """Resident anonymous memory of this process (bytes): what it allocated,
-    not the pages of the mapped index file."""
+def _status(key: str) -> int:
+    """A /proc/self/status field in bytes (VmRSS: resident now; VmHWM: the
+    kernel's high-water mark of it)."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("RssAnon:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) * 1024
     return 0
-
-
-class PeakAnon:
-    """Peak of RssAnon, sampled every 10 ms while the block runs."""
-
-    def __enter__(self) -> PeakAnon:
-        self.peak = _anon()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.01):
-            self.peak = max(self.peak, _anon())
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _anon())
 
 
 def build(args) -> None:
@@ -83,19 +61,20 @@ def search(args, mode: str) -> dict:
     filters = [field("u").between(i / nq, i / nq + args.band) for i in range(nq)]
     if mode == "all-at-once":
         grouped.FILTER_MEMORY_BUDGET = 1 << 62
-    base = _anon()
-    with PeakAnon() as peak:
-        cpu = time.process_time()
-        result = index.search(queries, k=10, filter=filters, threads=1)
-        cpu = time.process_time() - cpu
+    before = _status("VmRSS")
+    cpu = time.process_time()
+    result = index.search(queries, k=10, filter=filters, threads=1)
+    cpu = time.process_time() - cpu
+    peak = _status("VmHWM")
     np.save(os.path.join(args.dir, f"ids-{mode}.npy"), result.ids)
     np.save(os.path.join(args.dir, f"distances-{mode}.npy"), result.distances)
     plans = {str(p): int(c) for p, c in zip(*np.unique(result.plans, return_counts=True))}
     return {
         "mode": mode,
         "search_cpu_s": round(cpu, 2),
-        "peak_anon_above_base_mib": round((peak.peak - base) / 2**20, 1),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10, 1),
+        "rss_before_search_mib": round(before / 2**20, 1),
+        "peak_rss_mib": round(peak / 2**20, 1),
+        "peak_above_before_mib": round((peak - before) / 2**20, 1),
         "bitset_mib_per_filter": round((index.__len__() + 63) // 64 * 8 / 2**20, 3),
         "filters_per_group": grouped.filters_per_group(len(index))
         if mode == "grouped"
