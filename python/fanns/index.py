@@ -497,7 +497,11 @@ class Index(Mutations):
                 accurate). Defaults to ``max(k, 64)``.
             filter: None, a filter expression (``fanns.field("year") >= 2020``),
                 a ``pyroaring.BitMap`` of row ids, a boolean mask of length n,
-                or a list of those with one entry per query.
+                or a list of those with one entry per query. Distinct
+                filters that would compile into more than
+                ``fanns.filters.grouped.FILTER_MEMORY_BUDGET`` bytes of
+                bitsets are compiled and searched a group at a time (same
+                answers).
             threads: query threads; 0 uses every core. Results do not depend
                 on it. The GIL is released.
             sparse: sparse query rows (CSR matrix or list of ``{term_id:
