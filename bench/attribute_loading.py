@@ -73,6 +73,7 @@ def main(argv=None) -> int:
     parser.add_argument("files", nargs="*")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--generate", type=int, default=0, help="write N records to the one file given")
+    parser.add_argument("--loaders", default=",".join(LOADERS), help="comma-separated subset of " + ", ".join(LOADERS))
     parser.add_argument("--one", choices=LOADERS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.generate:
@@ -81,18 +82,22 @@ def main(argv=None) -> int:
     if args.one:
         print(json.dumps(run_one(args.one, args.files[0])))
         return 0
+    loaders = [name for name in LOADERS if name in args.loaders.split(",")]
+    if "records" not in loaders:
+        parser.error("--loaders must include records (the baseline)")
     for path in args.files:
-        runs: dict[str, list[dict]] = {name: [] for name in LOADERS}
+        runs: dict[str, list[dict]] = {name: [] for name in loaders}
         for _ in range(args.rounds):
-            for name in LOADERS:
+            for name in loaders:
                 out = subprocess.run(
                     [sys.executable, __file__, path, "--one", name], capture_output=True, text=True, check=True
                 )
                 runs[name].append(json.loads(out.stdout))
+                print(json.dumps({"loader": name, **runs[name][-1]}), file=sys.stderr, flush=True)
         size = os.path.getsize(path) / 2**20
         print(f"{path} ({size:.0f} MiB, {args.rounds} rounds, medians)")
         base = {k: statistics.median(r[k] for r in runs["records"]) for k in ("cpu_s", "peak_above_base_mib")}
-        for name in LOADERS:
+        for name in loaders:
             cpu = statistics.median(r["cpu_s"] for r in runs[name])
             peak = statistics.median(r["peak_above_base_mib"] for r in runs[name])
             held = runs[name][0]["store_mib"]

@@ -25,6 +25,7 @@ import numpy as np
 
 import fanns
 from fanns._fileformat import read_index_file, write_index_file
+from fanns._progress import text_bar
 from fanns.datasets import read_fvecs, read_ivecs_padded
 
 
@@ -71,7 +72,7 @@ def main() -> None:
             meta, sections = read_index_file(source, "hnsw")
             meta["params"]["storage"] = storage
             write_index_file(path, "hnsw", meta, sections)
-        indexes[f"fanns-{storage}"] = fanns.Index.load(path)
+        indexes[f"fanns-{storage}"] = fanns.Index.load(path, progress=text_bar(f"loading {storage}"))
     peer = hnswlib.Index(space="l2", dim=base.shape[1])
     path = os.path.join(args.cache, f"{tag}-hnswlib.bin")
 

@@ -21,9 +21,13 @@ Example (the numbers in bench/README.md):
 
     nice -n 5 python bench/large_shape.py all --n 300000 --dir /data/large-shape
 
-``--limit-mib`` runs build and serve under ``systemd-run --scope -p
-MemoryMax=...`` when the machine has it; without it peak memory is measured
-and reported only.
+``--limit-mib`` runs build and serve under a memory limit: ``systemd-run --scope
+-p MemoryMax=...`` when the machine has a working systemd, otherwise
+``RLIMIT_DATA`` (``prlimit --data``), which on Linux >= 4.7 caps the private
+writable memory a process maps (heap, anonymous maps, thread stacks; not its
+read-only file maps nor the page cache), so an allocation past it fails with
+``MemoryError`` instead of the process growing. Each phase reports the limit
+it ran under. Without ``--limit-mib`` peak memory is measured and reported only.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -207,6 +212,7 @@ def build(args) -> dict:
 # ------------------------------------------------------------------- serve
 def serve(args) -> dict:
     import fanns
+    from fanns._progress import text_bar
     from fanns.datasets import read_jsonl
     from fanns.datasets.workloads import make_workload
 
@@ -217,7 +223,9 @@ def serve(args) -> dict:
         qrec = read_jsonl(os.path.join(args.source, f"{name}_query_attributes.jsonl"), limit=len(queries))
         filters[name] = make_workload(name, qrec).filters()
     started = time.perf_counter()
-    index = fanns.Index.load(os.path.join(args.dir, "index.fanns"), mmap=True)
+    index = fanns.Index.load(
+        os.path.join(args.dir, "index.fanns"), mmap=True, progress=text_bar("loading")
+    )
     load_seconds = time.perf_counter() - started
     first = index.search(queries[:1], k=K, threads=1)
     first_seconds = time.perf_counter() - started
@@ -269,7 +277,30 @@ def run_phase(args) -> dict:
         result = PHASES[args.command](args)
     result["phase_seconds"] = round(time.perf_counter() - started, 1)
     result["peak_mib"] = {key: mib(value) for key, value in peak.peak.items()}
+    data_limit = resource.getrlimit(resource.RLIMIT_DATA)[0]
+    result["rlimit_data_mib"] = None if data_limit == resource.RLIM_INFINITY else mib(data_limit)
     return result
+
+
+def _systemd_works() -> bool:
+    if not shutil.which("systemd-run"):
+        return False
+    probe = subprocess.run(["systemd-run", "--scope", "-q", "true"], capture_output=True)
+    return probe.returncode == 0
+
+
+def limited(cmd: list[str], limit_mib: int) -> tuple[list[str], dict]:
+    """The phase command under a memory limit of ``limit_mib`` MiB, and how it is enforced."""
+    if _systemd_works():
+        return ["systemd-run", "--scope", "-q", "-p", f"MemoryMax={limit_mib}M", *cmd], {
+            "kind": "systemd MemoryMax (cgroup: resident memory incl. page cache)",
+            "mib": limit_mib,
+        }
+    limit = limit_mib * 2**20
+    return ["prlimit", f"--data={limit}:{limit}", *cmd], {
+        "kind": "RLIMIT_DATA (private writable mappings; file maps and page cache not counted)",
+        "mib": limit_mib,
+    }
 
 
 def main(argv=None) -> int:
@@ -285,7 +316,7 @@ def main(argv=None) -> int:
     parser.add_argument("--ef-construction", type=int, default=100)
     parser.add_argument("--threads", type=int, default=0, help="build threads (0: every core)")
     parser.add_argument("--efs", type=lambda s: [int(x) for x in s.split(",")], default=[64, 128, 256])
-    parser.add_argument("--limit-mib", type=int, default=0, help="MemoryMax for build and serve (systemd-run)")
+    parser.add_argument("--limit-mib", type=int, default=0, help="memory limit of build and serve (MemoryMax or RLIMIT_DATA)")
     parser.add_argument("--keep", action="store_true", help="keep the rows and the index file")
     args = parser.parse_args(argv)
     if args.command != "all":
@@ -295,8 +326,8 @@ def main(argv=None) -> int:
     results = {"args": {k: v for k, v in vars(args).items() if k != "command"}}
     for phase in PHASES:
         cmd = [sys.executable, __file__, phase, *sys.argv[2:]]
-        if phase != "prepare" and args.limit_mib and shutil.which("systemd-run"):
-            cmd = ["systemd-run", "--scope", "-q", "-p", f"MemoryMax={args.limit_mib}M", *cmd]
+        if args.limit_mib and phase != "prepare":  # the library's phases; preparing is the harness's
+            cmd, results["limit"] = limited(cmd, args.limit_mib)
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             sys.stderr.write(done.stderr)

@@ -112,3 +112,133 @@ def test_arxiv_mini_attributes_and_filters(tmp_path):
     np.testing.assert_array_equal(x.ids, y.ids)
     with pytest.raises(ValueError, match="rows"):
         fanns.Index.build(vectors[:10], attributes=streamed)
+
+
+def _layouts(n: int, seed: int) -> list[dict]:
+    """Records whose keys come and go: shuffled key order, a key dropped
+    from a later block on, keys first seen mid-block, big and small ints."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        r = {
+            "year": int(rng.integers(1990, 2030)),
+            "big": int(rng.integers(-(2**62), 2**62)) if i % 4 else 2**53 + 1,
+            "cat": ["a", "b", "ć"][i % 3],
+            "tags": [["x"], [], ["y", "x", "ž"]][i % 3],
+            "flag": bool(i % 2),
+        }
+        if i >= n // 3 and i % 5 == 0:
+            del r["year"]  # missing in some rows after a third of the file
+        if i >= n // 2:
+            r.pop("cat")  # gone from the second half
+        if i == n - 3:
+            r["rare"] = 7  # one row near the end
+        if i % 9 == 4:
+            r["sometimes"] = None if i % 2 else "s"
+        items = list(r.items())
+        rng.shuffle(items)
+        out.append(dict(items))
+    return out
+
+
+@pytest.mark.parametrize("block", [1, 5, 64, 10_000])
+def test_keys_that_come_and_go_give_the_store_from_input_gives(tmp_path, block):
+    records = _layouts(300, seed=block)
+    path = tmp_path / "k.jsonl"
+    _write(path, records)
+    streamed = read_attribute_store(path, block_lines=block)
+    _same_store(streamed, AttributeStore.from_input(records, len(records)))
+    assert streamed.names == list(dict.fromkeys(k for r in records for k in r))
+
+
+def test_numbers_of_every_kind_with_missing_values(tmp_path):
+    records = [
+        {"i": 3, "f": 1.5, "b": True, "huge": 2**63 - 1, "neg": -(2**63), "mixed": 2**60, "nan": 1.0},
+        {"i": None, "f": None, "b": None, "huge": None, "neg": 5, "mixed": 0.5, "nan": float("nan")},
+        {"i": 2**53 + 1, "f": -0.0, "b": False, "huge": 1, "neg": None, "mixed": None, "nan": None},
+        {},
+    ]
+    path = tmp_path / "n.jsonl"
+    _write(path, records)
+    for block in (1, 2, 10):
+        _same_store(read_attribute_store(path, block_lines=block), AttributeStore.from_input(records, 4))
+    path.write_text('{"i": 1}\n{"i": 18446744073709551616}\n')
+    with pytest.raises(ValueError, match="int64") as expected:
+        AttributeStore.from_input(read_jsonl(path), 2)
+    with pytest.raises(ValueError, match="int64") as got:
+        read_attribute_store(path)
+    assert str(got.value) == str(expected.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": 1}, {"a": 2}\n{"a": 3}\n',  # two values on one line: one line must not pass for two
+        '{"a": 1}\n{"a": 2}{"a": 3}\n',
+        '{"a": 1}\n\n{"a": 2}\n',
+        '{"a": 1}\n   \n{"a": 2}\n',
+        '{"a": 1}\n{"a": 2}\n1\n',
+        '{"a": 1}\n"text"\n',
+        '{"a": 1}\n{"a": [1,\n2]}\n',
+        '\ufeff{"a": 1}\n',
+        '{"a": 1},\n{"a": 2}\n',
+    ],
+)
+@pytest.mark.parametrize("block", [1, 2, 100])
+def test_bad_files_fail_as_iter_jsonl_fails(tmp_path, text, block):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError) as expected:
+        read_jsonl(path)
+    with pytest.raises(ValueError) as got:
+        read_attribute_store(path, block_lines=block)
+    assert str(got.value) == str(expected.value)
+
+
+def test_trailing_blank_lines_crlf_and_no_final_newline(tmp_path):
+    path = tmp_path / "ok.jsonl"
+    path.write_bytes(b'{"a": 1}\r\n{"a": 2, "b": "x"}\r\n\r\n  \n')
+    _same_store(read_attribute_store(path, block_lines=1), AttributeStore.from_input(read_jsonl(path), 2))
+    _same_store(read_attribute_store(path), AttributeStore.from_input(read_jsonl(path), 2))
+    path.write_bytes(b'{"a": 1}\n{"a": 2}')
+    assert read_attribute_store(path).column("a") == [1, 2]
+    assert read_attribute_store(path, limit=1).column("a") == [1]
+    with pytest.raises(ValueError, match="block_lines"):
+        read_attribute_store(path, block_lines=0)
+
+
+def test_progress_reports_bytes_read_and_can_stop_the_read(tmp_path):
+    records = _records(500, seed=3)
+    path = tmp_path / "p.jsonl"
+    _write(path, records)
+    size = os.path.getsize(path)
+    calls = []
+    read_attribute_store(path, block_lines=50, progress=lambda d, t: calls.append((d, t)))
+    assert calls[-1] == (size, size) and len(calls) == 11
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and all(d < size for d in done[:-1]) and {t for _, t in calls} == {size}
+
+    def stop(done, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        read_attribute_store(path, block_lines=50, progress=stop)
+    with pytest.raises(TypeError, match="callable"):
+        read_attribute_store(path, progress="bar")
+
+
+def test_dictionary_order_is_python_string_order():
+    from fanns.datasets.attribute_file import _sort_order
+
+    rng = np.random.default_rng(5)
+    alphabet = ["a", "b", "é", "ž", "\ud800", "\udfff", "\ue000", "😀", "Z", " ", "\uffff", "\x7f"]
+    for n in (3, 100, 2000):
+        words = set()
+        while len(words) < n:
+            stem = "".join(rng.choice(alphabet, size=rng.integers(0, 3))) * int(rng.integers(1, 12))
+            words.add(stem + "".join(rng.choice(alphabet, size=rng.integers(0, 20))))
+        words = list(words)  # long shared prefixes: runs of equal 16-byte keys
+        order = _sort_order(words)
+        assert [words[i] for i in order] == sorted(words)
+        words.append("a\x00b")  # NUL: sorted by Python
+        assert [words[i] for i in _sort_order(words)] == sorted(words)

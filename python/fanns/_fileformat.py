@@ -32,6 +32,11 @@ was. How much is checked on opening is the caller's choice (``verify``):
 
 Version 1 files (one unaligned payload, no page alignment) are still read,
 into memory, whatever ``mmap`` says. Any mismatch raises ``ValueError``.
+
+Opening reports progress in bytes of payload read and checked (``progress``,
+a :class:`Meter`), a block of 16 MiB at a time; an exception the callback
+raises (KeyboardInterrupt included) stops the open between two blocks. Opening
+never writes, so a stopped open leaves the file as it was.
 """
 
 from __future__ import annotations
@@ -57,9 +62,45 @@ _FIXED = len(MAGIC) + 12  # magic, version, header length
 _MAX_HEADER = 1 << 26
 
 
-def _crc32(buffer: memoryview, crc: int = 0) -> int:
+class Meter:
+    """Progress of a long read: ``callback(done, total)`` in bytes (or any
+    unit), called after each block. ``done`` stays below ``total`` until
+    :meth:`finish`, so ``done == total`` means the whole work (not only the
+    part counted in bytes) is complete.
+
+    Example:
+        >>> meter = Meter(lambda done, total: None)
+        >>> meter.expect(10); meter.advance(4); meter.finish()
+    """
+
+    def __init__(self, callback=None) -> None:
+        if callback is not None and not callable(callback):
+            raise TypeError(f"progress must be callable, not {type(callback).__name__}")
+        self.callback = callback
+        self.done = 0
+        self.total = 0
+
+    def expect(self, amount: int) -> None:
+        self.total += int(amount)
+
+    def advance(self, amount: int) -> None:
+        self.done += int(amount)
+        if self.callback is not None:
+            total = max(self.total, 1)
+            self.callback(min(self.done, total - 1), total)
+
+    def finish(self) -> None:
+        if self.callback is not None:
+            total = max(self.total, 1)
+            self.callback(total, total)
+
+
+def _crc32(buffer: memoryview, crc: int = 0, meter: Meter | None = None) -> int:
     for start in range(0, len(buffer), _CHUNK):
-        crc = zlib.crc32(buffer[start : start + _CHUNK], crc)
+        block = buffer[start : start + _CHUNK]
+        crc = zlib.crc32(block, crc)
+        if meter is not None:
+            meter.advance(len(block))
     return crc
 
 
@@ -176,14 +217,21 @@ def read_index_file(
 
 
 def open_index_file(
-    path: str | os.PathLike, expected_kind: str, *, mmap: bool = False, verify="full"
+    path: str | os.PathLike,
+    expected_kind: str,
+    *,
+    mmap: bool = False,
+    verify="full",
+    meter: Meter | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Open a file written by :func:`write_index_file`; return ``(meta, sections)``.
 
     With ``mmap=True`` the sections are read-only arrays over a memory map of
     the file (nothing is read until used; the map lives as long as any of
     them); otherwise each is read into an array of its own. ``verify``: see
-    the module docstring.
+    the module docstring. ``meter`` (a :class:`Meter`) is told the bytes to
+    read and to check, and advanced block by block; its ``finish`` is left to
+    the caller.
 
     Example:
         >>> meta, sections = open_index_file("x.fanns", "demo", mmap=True, verify="header")  # doctest: +SKIP
@@ -234,6 +282,9 @@ def open_index_file(
         entries = _section_table(path, table, start, size, aligned=version >= 2)
         if version == 1:
             return meta, _read_v1(path, f, entries, verify)
+        if meter is not None:
+            payload_bytes = sum(entry[5] for entry in entries)
+            meter.expect(payload_bytes * ((not mmap) + (verify == "full")))
         if mmap:
             try:
                 mapped = _mmap.mmap(f.fileno(), 0, access=_mmap.ACCESS_READ)
@@ -248,12 +299,28 @@ def open_index_file(
             for name, dtype, shape, offset, count, _, _ in entries:
                 array = np.empty(shape, dtype=dtype)
                 f.seek(offset)
-                if f.readinto(memoryview(array.reshape(-1)).cast("B")) != array.nbytes:
-                    raise ValueError(f"{path!r} is truncated (section {name!r})")
+                _read_into(path, name, f, array, meter)
                 sections[name] = array
         if verify == "full":
-            _verify_payload(path, f, entries, sections, _FIXED + header_len + 4, size)
+            _verify_payload(path, f, entries, sections, _FIXED + header_len + 4, size, meter)
         return meta, sections
+
+
+def _read_into(path: str, name: str, f, array: np.ndarray, meter: Meter | None) -> None:
+    """Fill ``array`` from the file's position, a block at a time."""
+    if array.nbytes == 0:
+        return
+    view = memoryview(array.reshape(-1)).cast("B")
+    for start in range(0, len(view), _CHUNK):
+        block = view[start : start + _CHUNK]
+        try:
+            got = f.readinto(block)
+        except OSError as exc:
+            raise ValueError(f"cannot read {path!r}: {exc}") from exc
+        if got != len(block):
+            raise ValueError(f"{path!r} is truncated (section {name!r})")
+        if meter is not None:
+            meter.advance(got)
 
 
 def _section_table(path: str, table, start: int, size: int, *, aligned: bool) -> list[tuple]:
@@ -284,7 +351,9 @@ def _section_table(path: str, table, start: int, size: int, *, aligned: bool) ->
     return entries
 
 
-def _verify_payload(path: str, f, entries, sections, start: int, size: int) -> None:
+def _verify_payload(
+    path: str, f, entries, sections, start: int, size: int, meter: Meter | None = None
+) -> None:
     """Every section's checksum, and zeros in every byte between sections."""
     position = start
     for name, _, _, offset, _, nbytes, crc in sorted(entries, key=lambda e: e[3]):
@@ -293,7 +362,7 @@ def _verify_payload(path: str, f, entries, sections, start: int, size: int) -> N
         _check_zeros(path, f, position, offset)
         array = sections[name]
         data = memoryview(array.reshape(-1)).cast("B") if nbytes else memoryview(b"")
-        if _crc32(data) != crc:
+        if _crc32(data, meter=meter) != crc:
             raise ValueError(f"{path!r} is corrupt (section {name!r} checksum mismatch)")
         position = offset + nbytes
     _check_zeros(path, f, position, size)

@@ -16,7 +16,7 @@ from fanns._engine_file import (
     engine_sections,
     new_engine,
 )
-from fanns._fileformat import open_index_file, verify_mode, write_index_file
+from fanns._fileformat import Meter, open_index_file, verify_mode, write_index_file
 from fanns._progress import run_cancellable
 from fanns._validation import (
     as_count,
@@ -28,6 +28,7 @@ from fanns._validation import (
 )
 from fanns.attributes import AttributeStore
 from fanns.filters import PreparedFilters
+from fanns.filters.grouped import search_in_groups
 from fanns.planner import Planner
 from fanns.mutable import (
     Segments,
@@ -501,7 +502,11 @@ class Index(Mutations):
                 accurate). Defaults to ``max(k, 64)``.
             filter: None, a filter expression (``fanns.field("year") >= 2020``),
                 a ``pyroaring.BitMap`` of row ids, a boolean mask of length n,
-                or a list of those with one entry per query.
+                or a list of those with one entry per query. Distinct
+                filters that would compile into more than
+                ``fanns.filters.grouped.FILTER_MEMORY_BUDGET`` bytes of
+                bitsets are compiled and searched a group at a time (same
+                answers).
             threads: query threads; 0 uses every core. Results do not depend
                 on it. The GIL is released.
             sparse: sparse query rows (CSR matrix or list of ``{term_id:
@@ -593,6 +598,16 @@ class Index(Mutations):
         if self._metric == "cosine":
             q = normalise_rows(q, "queries")
         planner = self._planner(exact_threshold, planner)
+        # Many distinct per-query filters are compiled and searched a group at a time.
+        return search_in_groups(
+            lambda part, part_filter: self._search_compiled(part, k, ef, part_filter, threads, planner),
+            q,
+            filter,
+            len(self),
+        )
+
+    def _search_compiled(self, q: np.ndarray, k: int, ef: int, filter, threads: int, planner: dict):
+        """The search of checked arguments on one graph: filters compiled, routed, searched."""
         routed = self._route(filter, q.shape[0], planner, ef, k)
         prepared = routed.prepared
         on_range = routed.routed_queries()
@@ -776,7 +791,14 @@ class Index(Mutations):
         write_index_file(path, _FILE_KIND, meta, sections)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, mmap: bool = False, verify=None) -> Index:
+    def load(
+        cls,
+        path: str | os.PathLike,
+        *,
+        mmap: bool = False,
+        verify=None,
+        progress: Callable[[int, int], Any] | None = None,
+    ) -> Index:
         """Read an index written by :meth:`save`; a corrupt file raises ValueError.
 
         Args:
@@ -794,6 +816,13 @@ class Index(Mutations):
                 section, the levels and upper lists; ``False`` the sizes
                 only. A truncated file fails in every mode. Damage a mode
                 does not check can make answers wrong, never crash a search.
+            progress: ``progress(done, total)``, called as the file is read
+                and checked (bytes, a block of 16 MiB at a time; for a
+                directory, its segments in turn) and with ``done == total``
+                once the index is ready; ``fanns._progress.text_bar(label)``
+                draws a bar. An exception it raises (KeyboardInterrupt, as
+                Ctrl-C does between two blocks) stops the load; a load never
+                writes, so the file stays as it was.
 
         Example:
             >>> index = fanns.Index.load("arxiv.fanns", mmap=True)
@@ -802,12 +831,15 @@ class Index(Mutations):
         if not isinstance(mmap, (bool, np.bool_)):
             raise TypeError(f"mmap must be True or False, not {type(mmap).__name__}")
         verify = verify_mode(("header" if mmap else "full") if verify is None else verify)
+        meter = Meter(progress)
         if is_segment_directory(path):
 
             def segment_file(file: str, **options) -> Index:
                 return cls.load(file, **options)._segments.snapshot.segments[0].core
 
-            segments, written = load_segments(path, segment_file, {"mmap": bool(mmap), "verify": verify})
+            segments, written = load_segments(
+                path, segment_file, {"mmap": bool(mmap), "verify": verify}, progress=progress
+            )
             snap = segments.snapshot
             first = snap.segments[0].core if snap.segments else None
             params = (
@@ -817,8 +849,10 @@ class Index(Mutations):
             )
             index = cls._holding_segments(segments, params, segments.build.get("range_attribute"))
             index._saved_files.update(written)
+            meter.expect(1000 * len(snap.segments))
+            meter.finish()
             return index
-        meta, sections = open_index_file(path, _FILE_KIND, mmap=bool(mmap), verify=verify)
+        meta, sections = open_index_file(path, _FILE_KIND, mmap=bool(mmap), verify=verify, meter=meter)
         engine, metric, params = engine_from_sections(path, meta, sections, check=verify == "full")
         try:
             attr_meta = meta["attributes"]
@@ -863,7 +897,9 @@ class Index(Mutations):
         if range_graph is not None:
             build["range_leaf_size"] = int(range_graph.params.get("leaf_size", 128))
             build["range_quantized"] = bool(range_graph.quantized)
-        return cls._holding(core, None, build, None)
+        index = cls._holding(core, None, build, None)
+        meter.finish()
+        return index
 
 
 def graph_params(metric, storage, M, ef_construction, seed, gamma, m_beta) -> dict:

@@ -30,6 +30,7 @@ import numpy as np
 
 import fanns
 from fanns import field
+from fanns._progress import text_bar
 from fanns.bench.sparse import add_data_argument, recall_at_k
 from fanns.datasets import read_fvecs
 from fanns.datasets.arxiv import read_jsonl
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     base, queries, docs, sparse_queries, attributes = load(args.data, args.queries)
     nq = queries.shape[0]
     if args.cache and os.path.exists(args.cache):
-        index = fanns.Index.load(args.cache)
+        index = fanns.Index.load(args.cache, progress=text_bar("loading"))
         build_s = float("nan")
     else:
         t = time.perf_counter()

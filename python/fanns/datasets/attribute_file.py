@@ -9,6 +9,13 @@ codes of one growing dictionary per column. Only one block of records is
 ever alive; the pieces are joined into the store's columns at the end, with
 the same types and values ``from_input`` would give.
 
+A block is parsed by one ``json.loads`` call over its lines joined as a
+JSON array (keys are then shared within the block, and no per-line call is
+paid); a block that does not parse that way (a bad or blank line) is parsed
+again line by line, which reports the file and line as
+:func:`~fanns.datasets.arxiv.iter_jsonl` does. Columns are taken out of a
+block with one C-level pass each (``operator.itemgetter``).
+
 >>> store = read_attribute_store("database_attributes.jsonl")  # doctest: +SKIP
 >>> store.types["update_date"], store.memory_bytes() > 0  # doctest: +SKIP
 ('int', True)
@@ -17,10 +24,11 @@ the same types and values ``from_input`` would give.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import operator
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -36,7 +44,6 @@ from fanns.attributes.building import (
 )
 from fanns.attributes.numeric import _NumericColumn
 from fanns.attributes.postings import _Dictionary, _SetColumn, _StringColumn
-from fanns.datasets.arxiv import iter_jsonl
 
 _BLOCK_LINES = 2048
 
@@ -47,6 +54,7 @@ def read_attribute_store(
     limit: int | None = None,
     types: Mapping[str, str] | None = None,
     block_lines: int = _BLOCK_LINES,
+    progress: Callable[[int, int], object] | None = None,
 ) -> AttributeStore:
     """The first ``limit`` records (default: all) of a JSON-lines file as an
     :class:`~fanns.attributes.AttributeStore`, parsed a block of
@@ -55,7 +63,9 @@ def read_attribute_store(
     Types are inferred as ``AttributeStore.from_input`` infers them (or taken
     from ``types``); a key missing from a record is a missing value. Errors
     name the file and line (bad JSON, a line that is not an object) or the
-    attribute (values that fit no type).
+    attribute (values that fit no type). ``progress(done, total)`` hears the
+    bytes of the file read after each block, and ``(total, total)`` once the
+    store is built; an exception it raises stops the read.
 
     Example:
         >>> store = read_attribute_store("database_attributes.jsonl", limit=1000)  # doctest: +SKIP
@@ -63,42 +73,105 @@ def read_attribute_store(
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {path!r}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be callable, not {type(progress).__name__}")
+    if isinstance(block_lines, bool) or not isinstance(block_lines, int) or block_lines < 1:
+        raise ValueError(f"block_lines must be a positive integer, got {block_lines!r}")
     declared = _check_types(types)
     builders: dict[str, _ColumnBuilder] = {}
     rows = 0
-    for records in _record_blocks(path, limit, block_lines):
-        layouts = list(dict.fromkeys(map(tuple, map(dict.keys, records))))  # first seen first
-        names = dict.fromkeys(itertools.chain.from_iterable(layouts))
-        for name in names:
-            if name not in builders:
-                builders[name] = _ColumnBuilder(name, rows)
-        if len(layouts) == 1:
-            # Every record has the same keys in the same order: transpose at C speed.
-            columns = dict(zip(layouts[0], map(list, zip(*map(dict.values, records)))))
-        else:
-            columns = {}
+    size = max(os.path.getsize(path), 1)
+    for records, position in _record_blocks(path, limit, block_lines):
+        count = len(records)
+        columns = {}
+        complete = True
+        for name in builders:
+            try:
+                columns[name] = list(map(operator.itemgetter(name), records))
+            except KeyError:
+                columns[name] = list(map(operator.methodcaller("get", name), records))
+                complete = False
+        if not complete or sum(map(len, records)) != count * len(builders):
+            # Keys this block adds (first seen first), missing in earlier rows.
+            for name in dict.fromkeys(itertools.chain.from_iterable(records)):
+                if name not in builders:
+                    builders[name] = _ColumnBuilder(name, rows)
+                    columns[name] = list(map(operator.methodcaller("get", name), records))
+        del records
         for name, builder in builders.items():
-            values = columns.get(name)
-            if values is None:
-                values = list(map(operator.methodcaller("get", name), records))
-            builder.add(values)
-        rows += len(records)
+            builder.add(columns.pop(name))
+        rows += count
+        if progress is not None:
+            progress(min(position, size - 1), size)
     unknown = [name for name in declared if name not in builders]
     if unknown:
         raise KeyError(f"types names attribute {unknown[0]!r}, which is not in the attributes")
     columns = {name: b.finish(declared.get(name)) for name, b in builders.items()}
-    return AttributeStore(rows, columns)
+    store = AttributeStore(rows, columns)
+    if progress is not None:
+        progress(size, size)
+    return store
 
 
-def _record_blocks(path: str, limit: int | None, block_lines: int):
-    """Lists of at most ``block_lines`` parsed records (dicts), checked as
-    :func:`~fanns.datasets.arxiv.iter_jsonl` checks them."""
-    records = iter_jsonl(path, limit=limit)
-    while True:
-        block = list(itertools.islice(records, block_lines))
-        if not block:
-            return
-        yield block
+def _record_blocks(path: str, limit: int | None, block_lines: int) -> Iterator[tuple[list, int]]:
+    """``(records, bytes read so far)`` for blocks of at most ``block_lines``
+    lines, each record a dict, checked as
+    :func:`~fanns.datasets.arxiv.iter_jsonl` checks them: blank lines only at
+    the end of the file, every line one JSON object."""
+    produced = 0
+    first_line = 1
+    blank_at: int | None = None
+    with open(path, encoding="utf-8") as f:
+        while limit is None or produced < limit:
+            want = block_lines if limit is None else min(block_lines, limit - produced)
+            lines = list(itertools.islice(f, want))
+            if not lines:
+                return
+            records = None if blank_at is not None else _parse_block(lines)
+            if records is None:
+                records, blank_at = _parse_lines(path, lines, first_line, blank_at)
+            first_line += len(lines)
+            produced += len(records)
+            if records:
+                yield records, f.buffer.tell()
+
+
+def _parse_block(lines: list[str]) -> list | None:
+    """The lines' records from one parse of them as a JSON array, or None
+    when that fails or does not give one object per line.
+
+    Lines joined with commas parse to exactly one value per line or fail: a
+    line holding two values would need another to hold none, and an empty
+    item is a syntax error.
+    """
+    try:
+        records = json.loads("[" + ",".join(lines) + "]")
+    except (ValueError, RecursionError):
+        return None
+    if len(records) != len(lines) or set(map(type, records)) != {dict}:
+        return None
+    return records
+
+
+def _parse_lines(path: str, lines: list[str], first_line: int, blank_at: int | None):
+    """The records of a block parsed line by line, with the line of any error;
+    and the first blank line seen (only blank lines may follow it)."""
+    records = []
+    for lineno, line in enumerate(lines, first_line):
+        if not line.strip():
+            if blank_at is None:
+                blank_at = lineno
+            continue
+        if blank_at is not None:
+            raise ValueError(f"{path}:{blank_at}: blank line inside the file")
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
+        records.append(record)
+    return records, blank_at
 
 
 class _ColumnBuilder:
@@ -131,7 +204,7 @@ class _ColumnBuilder:
         self.pieces.append(self._piece(values, categories, type(None) in types))
 
     def _codes(self, strings) -> np.ndarray:
-        return np.array(list(map(self.vocabulary.setdefault, strings, self._counter)), dtype=np.int64)
+        return np.fromiter(map(self.vocabulary.setdefault, strings, self._counter), np.int64, len(strings))
 
     def _piece(self, values: list, categories: set[str], missing: bool) -> tuple:
         if not categories:
@@ -154,7 +227,7 @@ class _ColumnBuilder:
             if not missing:
                 return ("str", self._codes(values))
             codes = np.full(len(values), -1, dtype=np.int64)
-            codes[valid] = self._codes(itertools.compress(values, valid.tolist()))
+            codes[valid] = self._codes(list(itertools.compress(values, valid.tolist())))
             return ("str", codes)
         if categories == {"list"}:
             present = list(itertools.compress(values, valid.tolist())) if missing else values
@@ -257,10 +330,67 @@ class _ColumnBuilder:
 
     def _dictionary(self) -> tuple[_Dictionary, np.ndarray]:
         """The sorted dictionary, and the position in it of every code."""
-        vocab = self.vocabulary
-        words = sorted(vocab)
-        remap = np.zeros(max(vocab.values(), default=-1) + 1, dtype=np.int32)
-        remap[np.fromiter(map(vocab.__getitem__, words), np.int64, len(words))] = np.arange(
-            len(words), dtype=np.int32
-        )
+        keys = list(self.vocabulary)
+        codes = np.fromiter(self.vocabulary.values(), np.int64, len(keys))
+        self.vocabulary = {}  # its strings live on in keys; the table itself goes now
+        order = _sort_order(keys)
+        remap = np.zeros(int(codes.max(initial=-1)) + 1, dtype=np.int32)
+        remap[codes[order]] = np.arange(len(keys), dtype=np.int32)
+        words = np.array(keys, dtype=object)[order].tolist()  # a list of exactly n
         return _Dictionary(words), remap
+
+
+# Bytes of each string's UTF-8 prefix sorted by numpy (longer strings sharing
+# it are ordered again by Python).
+_PREFIX_BYTES = 16
+
+
+def _sort_order(words: list[str]) -> np.ndarray:
+    """The positions of ``words`` (distinct strings) in Python's sorted order.
+
+    Sorted by numpy on each string's first ``_PREFIX_BYTES`` bytes of UTF-8
+    (whose byte order is the code point order ``str`` compares by), then runs
+    of equal prefixes by Python: a sort of fixed-width keys with no Python
+    call per comparison. Strings holding NUL (which numpy's byte strings drop
+    at the end) are all sorted by Python.
+    """
+    n = len(words)
+    prefixes = None if n < 64 else _utf8_prefixes(words, _PREFIX_BYTES)
+    if prefixes is None:
+        return np.array(sorted(range(n), key=words.__getitem__), dtype=np.int64)
+    order = np.argsort(prefixes, kind="stable")
+    ranked = prefixes[order]
+    tied = np.flatnonzero(ranked[1:] == ranked[:-1])
+    if tied.size:
+        # runs of equal prefixes: [start, stop) in the sorted order
+        breaks = np.flatnonzero(np.diff(tied) > 1)
+        starts = np.concatenate([tied[:1], tied[breaks + 1]])
+        stops = np.concatenate([tied[breaks], tied[-1:]]) + 2
+        for start, stop in zip(starts.tolist(), stops.tolist()):
+            order[start:stop] = sorted(order[start:stop].tolist(), key=words.__getitem__)
+    return order
+
+
+_PREFIX_CHUNK = 1 << 14
+
+
+def _utf8_prefixes(words: list[str], width: int) -> np.ndarray | None:
+    """Each word's first ``width`` bytes of UTF-8 as a ``S{width}`` array
+    (NUL-padded), or None if a word holds NUL. Encoded a chunk of words at a
+    time, joined: no bytes object per word."""
+    out = np.empty(len(words), dtype=f"S{width}")
+    columns = np.arange(width)
+    for first in range(0, len(words), _PREFIX_CHUNK):
+        part = words[first : first + _PREFIX_CHUNK]
+        data = np.frombuffer(("\0".join(part) + "\0").encode("utf-8", "surrogatepass"), np.uint8)
+        ends = np.flatnonzero(data == 0)
+        if len(ends) != len(part):
+            return None
+        begins = np.zeros_like(ends)
+        begins[1:] = ends[:-1] + 1
+        at = begins[:, None] + columns
+        inside = at < ends[:, None]
+        block = np.zeros((len(part), width), dtype=np.uint8)
+        block[inside] = data[at[inside]]
+        out[first : first + len(part)] = block.view(f"S{width}").ravel()
+    return out

@@ -148,10 +148,13 @@ def save_segments(segments: Segments, snap: Snapshot, path: str, written: dict) 
                 pass
 
 
-def load_segments(path: str, load_file, options: dict[str, Any]) -> tuple[Segments, dict]:
+def load_segments(
+    path: str, load_file, options: dict[str, Any], progress=None
+) -> tuple[Segments, dict]:
     """Read a directory written by :func:`save_segments`; ``load_file(file,
     **options)`` reads one segment's single-index file and returns its core.
-    Anything inconsistent raises ValueError."""
+    ``progress(done, total)`` hears each segment file's progress in turn, as
+    a share of ``total = 1000 * segments``. Anything inconsistent raises ValueError."""
 
     def corrupt(what: str) -> ValueError:
         return ValueError(f"{path!r} is corrupt ({what})")
@@ -191,7 +194,9 @@ def load_segments(path: str, load_file, options: dict[str, Any]) -> tuple[Segmen
         name = entry.get("file") if isinstance(entry, dict) else None
         if not isinstance(name, str) or os.path.basename(name) != name:
             raise corrupt(f"segment {i} file name")
-        core = load_file(os.path.join(path, name), **options)
+        core = load_file(
+            os.path.join(path, name), **options, progress=_segment_progress(progress, i, len(entries))
+        )
         ids, live = arrays.get(f"ids_{i}"), arrays.get(f"live_{i}")
         if ids is None or live is None or ids.dtype != np.int64 or live.dtype != bool:
             raise corrupt(f"ids or live rows of segment {i}")
@@ -217,3 +222,16 @@ def load_segments(path: str, load_file, options: dict[str, Any]) -> tuple[Segmen
         max_segment_rows=max_rows,
     )
     return segments, written
+
+
+def _segment_progress(progress, i: int, count: int):
+    """Segment ``i`` of ``count``'s own ``(done, total)`` as a share of the directory's
+    (1000 units a segment; the directory's last unit is left to its loader)."""
+    if progress is None:
+        return None
+
+    def report(done: int, total: int) -> None:
+        share = i * 1000 + 1000 * done // max(total, 1)
+        progress(min(share, count * 1000 - 1), count * 1000)
+
+    return report
