@@ -20,16 +20,18 @@ already written by an earlier save of the same graph are kept, not rewritten.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
 import tempfile
 import uuid
 from typing import Any
+from zipfile import BadZipFile
 
 import numpy as np
 
-from fanns.mutable.collection import Segments, Snapshot
+from fanns.mutable.collection import MAX_ID, Segments, Snapshot
 from fanns.mutable.segment import make_segment
 
 MANIFEST = "manifest.json"
@@ -169,6 +171,8 @@ def load_segments(path: str, load_file, options: dict[str, Any]) -> tuple[Segmen
         dim, metric = int(manifest["dim"]), manifest["metric"]
         build, types = dict(manifest["build"]), dict(manifest["attribute_types"])
         next_id = int(manifest["next_id"])
+        if not 0 <= next_id <= MAX_ID + 1:
+            raise corrupt("next id")
         max_rows = int(manifest["max_segment_rows"])
         if not 1 <= max_rows < 2**32 - 1:
             raise corrupt("segment size")
@@ -176,11 +180,13 @@ def load_segments(path: str, load_file, options: dict[str, Any]) -> tuple[Segmen
         state = manifest["state"]
         if not isinstance(state, str) or os.path.basename(state) != state:
             raise corrupt("state file name")
-        if _sha256(os.path.join(path, state)) != manifest["state_sha256"]:
+        with open(os.path.join(path, state), "rb") as handle:
+            raw = handle.read()  # checked and read from the same bytes
+        if hashlib.sha256(raw).hexdigest() != manifest["state_sha256"]:
             raise corrupt("state file checksum")
-        with np.load(os.path.join(path, state), allow_pickle=False) as data:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
-    except (KeyError, TypeError, ValueError, OSError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError, OSError, EOFError, BadZipFile) as exc:
         if isinstance(exc, ValueError) and str(exc).startswith(repr(path)):
             raise
         raise corrupt(f"manifest: {exc!r}") from exc
@@ -189,12 +195,20 @@ def load_segments(path: str, load_file, options: dict[str, Any]) -> tuple[Segmen
     parts = []
     for i, entry in enumerate(entries):
         name = entry.get("file") if isinstance(entry, dict) else None
-        if not isinstance(name, str) or os.path.basename(name) != name:
+        # A file beside the manifest: not a path, not the directory itself.
+        if (
+            not isinstance(name, str)
+            or os.path.basename(name) != name
+            or not os.path.isfile(os.path.join(path, name))
+        ):
             raise corrupt(f"segment {i} file name")
         core = load_file(os.path.join(path, name), **options)
         ids, live = arrays.get(f"ids_{i}"), arrays.get(f"live_{i}")
         if ids is None or live is None or ids.dtype != np.int64 or live.dtype != bool:
             raise corrupt(f"ids or live rows of segment {i}")
+        # Ids are what add() accepts: -1 pads results.
+        if len(ids) and (int(ids.min()) < 0 or int(ids.max()) > MAX_ID):
+            raise corrupt(f"an id of segment {i} outside [0, 2**63 - 2]")
         if len(ids) != len(core) or len(live) != len(core) or core.dim != dim:
             raise corrupt(f"segment {i} does not match its ids")
         if core.metric != metric:
