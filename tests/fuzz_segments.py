@@ -42,6 +42,15 @@ def segmented_template() -> dict[str, bytes]:
             for name in sorted(os.listdir(path)):
                 with open(os.path.join(path, name), "rb") as f:
                     files[name] = f.read()
+        # Fixed file names instead of the random ones a save picks, so that
+        # an input mutates the same files in every process (reproducible).
+        manifest = json.loads(files.pop(MANIFEST))
+        renamed = {}
+        for i, entry in enumerate(manifest["segments"]):
+            renamed[entry["file"]] = entry["file"] = f"segment-{i:016x}.fanns"
+        renamed[manifest["state"]] = manifest["state"] = f"state-{0:016x}.npz"
+        files = {renamed[name]: raw for name, raw in files.items()}
+        files[MANIFEST] = json.dumps(manifest, indent=1, sort_keys=True).encode()
         _CACHE["segmented"] = files
     return _CACHE["segmented"]
 

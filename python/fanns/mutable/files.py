@@ -27,7 +27,6 @@ import re
 import tempfile
 import uuid
 from typing import Any
-from zipfile import BadZipFile
 
 import numpy as np
 
@@ -150,6 +149,19 @@ def save_segments(segments: Segments, snap: Snapshot, path: str, written: dict) 
                 pass
 
 
+def _read_state(raw: bytes) -> dict[str, np.ndarray]:
+    """The arrays of a state file's bytes; damaged bytes raise ValueError.
+    (Its checksum matched the manifest's, so damage here is a file written
+    wrong, not a read gone wrong: zipfile and NumPy then raise errors of many
+    kinds, BadZipFile, NotImplementedError for flags it does not support,
+    zlib.error, EOFError, which all mean the same to the loader.)"""
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except Exception as exc:
+        raise ValueError(f"unreadable state file: {exc!r}") from exc
+
+
 def load_segments(path: str, load_file, options: dict[str, Any]) -> tuple[Segments, dict]:
     """Read a directory written by :func:`save_segments`; ``load_file(file,
     **options)`` reads one segment's single-index file and returns its core.
@@ -184,9 +196,8 @@ def load_segments(path: str, load_file, options: dict[str, Any]) -> tuple[Segmen
             raw = handle.read()  # checked and read from the same bytes
         if hashlib.sha256(raw).hexdigest() != manifest["state_sha256"]:
             raise corrupt("state file checksum")
-        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except (KeyError, TypeError, ValueError, OverflowError, OSError, EOFError, BadZipFile) as exc:
+        arrays = _read_state(raw)
+    except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
         if isinstance(exc, ValueError) and str(exc).startswith(repr(path)):
             raise
         raise corrupt(f"manifest: {exc!r}") from exc
