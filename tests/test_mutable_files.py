@@ -214,3 +214,23 @@ def test_a_state_with_a_valid_checksum_is_still_checked(tmp_path, change):
     _rewrite(path, manifest=manifest, arrays=arrays)
     with pytest.raises(ValueError, match="corrupt"):
         fanns.Index.load(path)
+
+
+@pytest.mark.parametrize("segments", ["kept", "none"])
+@pytest.mark.parametrize("key, value", [("gamma", 1.5), ("M", "8"), ("range_attribute", [1])])
+def test_bad_build_parameters_in_a_manifest_raise_value_error(tmp_path, segments, key, value):
+    # With no segment left, the parameters came from the manifest unchecked
+    # and a TypeError escaped the load.
+    index, _ = _changed(tmp_path)
+    path = tmp_path / "index"
+    index.save(path)
+    import json
+
+    meta = json.loads((path / "manifest.json").read_text())
+    meta["build"][key] = value
+    update = {"build": meta["build"]}
+    if segments == "none":
+        update["segments"] = []
+    _rewrite(path, manifest=update)
+    with pytest.raises(ValueError, match="corrupt"):
+        fanns.Index.load(path)

@@ -792,13 +792,17 @@ class Index(Built, Mutations):
 
             segments, written = load_segments(path, segment_file, {"mmap": bool(mmap), "verify": verify})
             snap = segments.snapshot
-            first = snap.segments[0].core if snap.segments else None
-            params = (
-                first._params
-                if first is not None
-                else _graph_params_of(segments.build, segments.metric)
-            )
-            index = cls._holding_segments(segments, params, segments.build.get("range_attribute"))
+            # What new segments are built with, checked even when segments
+            # exist (adds use it); with none, also the index's parameters.
+            try:
+                built = _graph_params_of(segments.build, segments.metric)
+                range_attribute = segments.build.get("range_attribute")
+                if range_attribute is not None and not isinstance(range_attribute, str):
+                    raise TypeError("range_attribute")
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"{path!r} is corrupt (build parameters: {exc!r})") from exc
+            params = snap.segments[0].core._params if snap.segments else built
+            index = cls._holding_segments(segments, params, range_attribute)
             index._saved_files.update(written)
             return index
         meta, sections = open_index_file(path, _FILE_KIND, mmap=bool(mmap), verify=verify)
