@@ -3,8 +3,26 @@
 from __future__ import annotations
 
 import os
+import sys
+import threading
 
 import pytest
+
+if os.environ.get("FANNS_TSAN_PLAIN_NUMPY_ALLOC"):
+    # ThreadSanitizer runs only (tests/sanitize.sh tsan builds the module and
+    # sets the variable): NumPy's array data through plain malloc/free in the
+    # main thread and in every thread the threading module starts, since
+    # NumPy keeps its allocator per context (tests/tsan/plain_numpy_alloc.c).
+    import plain_numpy_alloc
+
+    plain_numpy_alloc.install()
+
+    def _install_in_new_thread(frame, event, arg):
+        plain_numpy_alloc.install()
+        sys.settrace(None)  # once, at the thread's first call
+        return None
+
+    threading.settrace(_install_in_new_thread)
 
 ARXIV_MINI = os.path.join(
     os.path.dirname(os.path.abspath(__file__)),

@@ -4,8 +4,8 @@
 #   tests/sanitize.sh asan [pytest args...]   AddressSanitizer + UBSan
 #   tests/sanitize.sh tsan [pytest args...]   ThreadSanitizer
 # Default pytest arguments: the whole suite without slow tests for asan, the
-# threaded tests for tsan (CPython itself is not instrumented; see
-# tests/README.md).
+# threaded tests for tsan (CPython itself is not instrumented, and NumPy
+# allocates through plain malloc there; see tests/README.md).
 # Environment: FANNS_SANITIZE_VENV_DIR (default /work/venv-sanitize or
 # $HOME/.cache/fanns-sanitize), PYTHON (default python3), CXX.
 # Run it niced: it is slow (`nice -n 10 tests/sanitize.sh asan`).
@@ -27,10 +27,10 @@ case "$kind" in
   tsan)
     flags="thread"
     runtime="$($cxx -print-file-name=libtsan.so)"
-    # Threaded tests that pass no NumPy buffers between Python threads: NumPy
-    # reuses its small blocks under the GIL, which TSan cannot see (README).
-    default_tests=(tests/test_threads.py tests/test_hnsw.py tests/test_sparse.py tests/test_range_graph.py
-                   -k "thread and not eight_threads and not concurrent_multithreaded" -p no:cacheprovider -q -x)
+    # The threaded tests: the pool, 8 Python threads searching one index,
+    # searches beside a writer, threaded builds and searches.
+    default_tests=(tests/test_threads.py tests/test_mutable_threads.py tests/test_hnsw.py
+                   tests/test_sparse.py tests/test_range_graph.py -k thread -p no:cacheprovider -q -x)
     ;;
   *) echo "unknown sanitizer kind '$kind' (asan or tsan)" >&2; exit 2 ;;
 esac
@@ -50,6 +50,22 @@ fi
 "$venv/bin/pip" install -q --no-build-isolation --no-deps "$root" \
   -C cmake.define.FANNS_SANITIZE="$flags" -C build-dir="$root/build/sanitize-$kind" \
   -C cmake.build-type=RelWithDebInfo
+
+if [ "$kind" = tsan ]; then
+  # NumPy's array data through plain malloc/free, so that TSan sees a block
+  # freed by one Python thread's array and reused by another's as two
+  # allocations (tests/tsan/plain_numpy_alloc.c; tests/conftest.py installs
+  # it when FANNS_TSAN_PLAIN_NUMPY_ALLOC is set).
+  shim="$root/build/sanitize-tsan/shim"
+  mkdir -p "$shim"
+  "${CC:-gcc}" -O1 -g -shared -fPIC -Wall -Wextra \
+    -I"$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
+    -I"$("$venv/bin/python" -c 'import numpy; print(numpy.get_include())')" \
+    "$root/tests/tsan/plain_numpy_alloc.c" \
+    -o "$shim/plain_numpy_alloc$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')"
+  export PYTHONPATH="$shim${PYTHONPATH:+:$PYTHONPATH}"
+  export FANNS_TSAN_PLAIN_NUMPY_ALLOC=1
+fi
 
 # Reports go to files as well: pytest captures the test's stderr, and a
 # fatal report ends the process before pytest could show it.

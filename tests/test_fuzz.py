@@ -13,7 +13,13 @@ import pytest
 from fuzz_targets import TARGETS
 
 # Iterations per target: together well under a minute on one core.
-RUNS = {"filter": 1000, "search": 1500, "load_dense": 400, "load_sparse": 400}
+RUNS = {
+    "filter": 1000,
+    "search": 1500,
+    "load_dense": 400,
+    "load_sparse": 400,
+    "load_segmented": 150,
+}
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))

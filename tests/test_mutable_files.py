@@ -136,3 +136,101 @@ def test_segment_files_are_reused_when_only_deletions_changed(tmp_path):
     index.save(path)
     assert [n for n in os.listdir(path) if n.startswith("segment-")] == segment
     assert 50 * 7 + 1 not in fanns.Index.load(path)
+
+
+def _rewrite(path, manifest=None, arrays=None):
+    """Rewrite a saved directory's manifest and ids/live file, with the
+    state file's checksum recomputed (so the loader reads the change)."""
+    import hashlib
+    import io
+    import json
+
+    with open(path / "manifest.json") as handle:
+        meta = json.load(handle)
+    with np.load(path / meta["state"]) as data:
+        state = {name: data[name] for name in data.files}
+    state.update(arrays or {})
+    if isinstance(state.get("raw"), bytes):
+        raw = state.pop("raw")
+    else:
+        out = io.BytesIO()
+        np.savez(out, **state)
+        raw = out.getvalue()
+    (path / meta["state"]).write_bytes(raw)
+    meta["state_sha256"] = hashlib.sha256(raw).hexdigest()
+    meta.update(manifest or {})
+    (path / "manifest.json").write_text(json.dumps(meta))
+    return meta
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "manifest.json", "sub"])
+def test_a_segment_entry_must_name_a_segment_file(tmp_path, name):
+    # "" and "." named the directory itself: loading recursed until RecursionError.
+    index, _ = _changed(tmp_path)
+    path = tmp_path / "index"
+    index.save(path)
+    (path / "sub").mkdir()
+    import json
+
+    meta = json.loads((path / "manifest.json").read_text())
+    meta["segments"][0]["file"] = name
+    _rewrite(path, manifest={"segments": meta["segments"]})
+    with pytest.raises(ValueError, match="corrupt|not a fanns"):
+        fanns.Index.load(path)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"raw": b"PK\x03\x04 not a zip file"},  # zipfile.BadZipFile escaped before
+        {"raw": None},  # a zip entry with flags zipfile does not support: NotImplementedError
+        {"ids_0": None},  # an id outside [0, 2**63 - 2] (-1 pads results)
+        {"next_id": -3},
+        {"next_id": float("inf")},  # OverflowError escaped before
+    ],
+)
+def test_a_state_with_a_valid_checksum_is_still_checked(tmp_path, change):
+    index, _ = _changed(tmp_path)
+    path = tmp_path / "index"
+    index.save(path)
+    if change.get("raw", b"") is None:
+        import io
+        import zipfile
+
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as z:
+            z.writestr("ids_0.npy", b"x" * 64)
+        raw = bytearray(out.getvalue())
+        raw[6] |= 1 << 5  # "compressed patched data" in the local header
+        raw[raw.rindex(b"PK\x01\x02") + 8] |= 1 << 5  # and in the central directory
+        change = {"raw": bytes(raw)}
+    if "ids_0" in change:
+        with np.load(next(path.glob("state-*.npz"))) as data:
+            ids = data["ids_0"].copy()
+        ids[60] = -1  # a live row
+        change = {"ids_0": ids}
+    manifest = {k: v for k, v in change.items() if k == "next_id"}
+    arrays = {k: v for k, v in change.items() if k != "next_id"}
+    _rewrite(path, manifest=manifest, arrays=arrays)
+    with pytest.raises(ValueError, match="corrupt"):
+        fanns.Index.load(path)
+
+
+@pytest.mark.parametrize("segments", ["kept", "none"])
+@pytest.mark.parametrize("key, value", [("gamma", 1.5), ("M", "8"), ("range_attribute", [1])])
+def test_bad_build_parameters_in_a_manifest_raise_value_error(tmp_path, segments, key, value):
+    # With no segment left, the parameters came from the manifest unchecked
+    # and a TypeError escaped the load.
+    index, _ = _changed(tmp_path)
+    path = tmp_path / "index"
+    index.save(path)
+    import json
+
+    meta = json.loads((path / "manifest.json").read_text())
+    meta["build"][key] = value
+    update = {"build": meta["build"]}
+    if segments == "none":
+        update["segments"] = []
+    _rewrite(path, manifest=update)
+    with pytest.raises(ValueError, match="corrupt"):
+        fanns.Index.load(path)

@@ -12,6 +12,7 @@ from pyroaring import BitMap
 import fanns
 from fanns import _core
 from fanns._fileformat import read_index_file, write_index_file
+from fanns.bench._plain_inverted import PlainInvertedIndex
 from fanns.datasets.bm25 import SparseRows, bm25_queries, bm25_vectors, load_texts, zipf_sparse
 from fanns.sparse import SparseIndex
 from oracle import exact_sparse
@@ -747,7 +748,7 @@ def test_constructor_is_not_public():
 def test_plain_inverted_baseline_exact_without_pruning(zipf_data):
     docs, queries, _ = zipf_data
     rounded = f16_rounded(docs)
-    plain = _core.PlainInvertedIndex.build(
+    plain = PlainInvertedIndex.build(
         rounded.indptr.astype(np.int64),
         rounded.indices.astype(np.uint32),
         rounded.data,

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "bindings/arrays.h"
 #include "bindings/register.h"
 #include "fusion.h"
 #include "parallel.h"
@@ -16,9 +17,6 @@ namespace py = pybind11;
 
 namespace fanns::bindings {
 namespace {
-
-template <class T>
-using Array = py::array_t<T, py::array::c_style | py::array::forcecast>;
 
 py::tuple fuse(const Array<std::int64_t>& a_ids, const Array<double>& a_scores, const Array<std::int64_t>& b_ids,
                const Array<double>& b_scores, std::size_t k, int rule, double fusion_k, double a_weight,

@@ -4,12 +4,12 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "bindings/arrays.h"
 #include "bindings/register.h"
 #include "hnsw.h"
 #include "hnsw_restore.h"
@@ -21,16 +21,8 @@ namespace py = pybind11;
 namespace fanns::bindings {
 namespace {
 
-using FloatMatrix = py::array_t<float, py::array::c_style | py::array::forcecast>;
-using WordArray = py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>;
-using Int32Array = py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>;
-
-template <class T>
-py::array_t<T> to_numpy(const std::vector<T>& v, std::vector<py::ssize_t> shape) {
-    py::array_t<T> out(shape);
-    if (!v.empty()) std::memcpy(out.mutable_data(), v.data(), v.size() * sizeof(T));
-    return out;
-}
+using FloatMatrix = Array<float>;
+using WordArray = Array<std::uint64_t>;
 
 // Float rows as the engine reads them: a pointer, a count and a row stride.
 struct RowsView {
@@ -155,13 +147,9 @@ public:
     py::tuple search(const FloatMatrix& queries, std::size_t k, std::size_t ef, std::size_t threads,
                      const std::vector<WordArray>& bitsets, const std::vector<std::size_t>& counts,
                      const py::object& query_filter, const py::dict& planner) const {
-        if (queries.ndim() != 2 || std::size_t(queries.shape(1)) != graph_->dim()) {
-            throw py::value_error("queries must have shape (nq, dim)");
-        }
-        if (k == 0) throw py::value_error("k must be positive");
-        if (bitsets.size() != counts.size()) throw py::value_error("one count per bitset");
-        const std::size_t nq = queries.shape(0);
-        const std::size_t n = graph_->size();
+        const std::size_t nq = checked_queries(queries, graph_->dim());
+        check_k(k);
+        const QueryFilters filters(bitsets, counts, graph_->size(), query_filter, nq);
         BatchRequest req;
         req.queries = queries.data();
         req.nq = nq;
@@ -169,21 +157,8 @@ public:
         req.ef = ef;
         req.threads = threads;
         req.planner = planner_params(planner);
-        for (std::size_t i = 0; i < bitsets.size(); ++i) {
-            if (std::size_t(bitsets[i].size()) != (n + 63) / 64) throw py::value_error("bitset has the wrong length");
-            req.filters.push_back({BitsetView{bitsets[i].data(), n}, counts[i]});
-        }
-        Int32Array qf;
-        if (!query_filter.is_none()) {
-            qf = Int32Array::ensure(query_filter);
-            if (!qf || std::size_t(qf.size()) != nq) throw py::value_error("query_filter must have length nq");
-            for (py::ssize_t i = 0; i < qf.size(); ++i) {
-                if (qf.data()[i] >= static_cast<std::int32_t>(bitsets.size()) || qf.data()[i] < -1) {
-                    throw py::value_error("query_filter index out of range");
-                }
-            }
-            req.query_filter = qf.data();
-        }
+        for (std::size_t i = 0; i < counts.size(); ++i) req.filters.push_back({filters.bitsets()[i], counts[i]});
+        req.query_filter = filters.query_filter();
         py::array_t<std::int64_t> ids({nq, k});
         py::array_t<float> dists({nq, k});
         py::array_t<std::int8_t> plans(static_cast<py::ssize_t>(nq));
@@ -213,8 +188,8 @@ public:
         const auto& p = graph_->params();
         py::dict d;
         d["vectors"] = vectors_view(self);
-        d["links0"] = view<std::uint32_t>(graph_->links0(), {n, static_cast<py::ssize_t>(p.M0 + 1)}, self);
-        d["levels"] = view<std::uint8_t>(graph_->levels().data(), {n}, self);
+        d["links0"] = read_only_view<std::uint32_t>(graph_->links0(), {n, static_cast<py::ssize_t>(p.M0 + 1)}, self);
+        d["levels"] = read_only_view<std::uint8_t>(graph_->levels().data(), {n}, self);
         std::vector<std::uint64_t> offsets;
         std::vector<std::uint32_t> links;
         graph_->upper_state(offsets, links);
@@ -226,7 +201,7 @@ public:
         if (store.coded()) {
             const QuantizedRows& codes = store.codes();
             const auto dim = static_cast<py::ssize_t>(graph_->dim());
-            d["codes"] = view<std::uint8_t>(codes.data(), {n, static_cast<py::ssize_t>(codes.stride())}, self);
+            d["codes"] = read_only_view<std::uint8_t>(codes.data(), {n, static_cast<py::ssize_t>(codes.stride())}, self);
             const QuantizedRows::Bounds b = codes.bounds();
             d["code_low"] = to_numpy(b.low, {dim});
             d["code_step"] = to_numpy(b.step, {dim});
@@ -354,9 +329,7 @@ public:
         const auto n = static_cast<py::ssize_t>(graph_->size());
         const auto d = static_cast<py::ssize_t>(graph_->dim());
         const auto stride = static_cast<py::ssize_t>(graph_->store().row_stride() * sizeof(float));
-        py::array_t<float> view({n, d}, {stride, py::ssize_t(sizeof(float))}, graph_->vectors(), self);
-        py::detail::array_proxy(view.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
-        return view;
+        return read_only_view<float>(graph_->vectors(), {n, d}, self, {stride, py::ssize_t(sizeof(float))});
     }
     py::array_t<std::uint32_t> neighbours(std::uint32_t id, int level) const {
         if (id >= graph_->size() || level < 0 || level > graph_->level(id)) throw py::index_error("no such node/level");
@@ -366,14 +339,6 @@ public:
     }
 
 private:
-    // A read-only numpy view of engine memory that keeps `owner` alive.
-    template <class T>
-    static py::array view(const T* data, std::vector<py::ssize_t> shape, py::object owner) {
-        py::array_t<T> out(shape, data, owner);
-        py::detail::array_proxy(out.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
-        return out;
-    }
-
     std::unique_ptr<Hnsw> graph_;
     py::object keep_;  // what borrowed rows, lists and codes live in
     Hnsw::BuildControl control_;

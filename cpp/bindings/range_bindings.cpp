@@ -6,13 +6,13 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <cstring>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "bindings/arrays.h"
 #include "bindings/register.h"
 #include "range/range_builder.h"
 #include "range/range_graph.h"
@@ -24,27 +24,14 @@ namespace fanns::bindings {
 namespace {
 
 using range::RangeGraph;
-using FloatMatrix = py::array_t<float, py::array::c_style | py::array::forcecast>;
-using WordArray = py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>;
-using PositionArray = py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>;
-using OrderArray = py::array_t<std::uint32_t, py::array::c_style | py::array::forcecast>;
-using Int32Array = py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>;
-
-template <class T>
-py::array_t<T> as_numpy(const std::vector<T>& v, std::vector<py::ssize_t> shape) {
-    py::array_t<T> out(shape);
-    if (!v.empty()) std::memcpy(out.mutable_data(), v.data(), v.size() * sizeof(T));
-    return out;
-}
+using FloatMatrix = Array<float>;
+using WordArray = Array<std::uint64_t>;
+using PositionArray = Array<std::uint64_t>;
+using OrderArray = Array<std::uint32_t>;
 
 template <class T>
 std::vector<T> section(const py::dict& d, const char* key) {
-    if (!d.contains(key)) throw py::value_error(std::string("corrupt range graph: missing section ") + key);
-    py::object obj = d[key];
-    if (!py::isinstance<py::array>(obj)) throw py::value_error(std::string("corrupt range graph: bad section ") + key);
-    auto arr = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(obj);
-    if (!arr) throw py::value_error(std::string("corrupt range graph: bad section ") + key);
-    return std::vector<T>(arr.data(), arr.data() + arr.size());
+    return section_copy<T>(d, key, "corrupt range graph");
 }
 
 class RangeGraphIndex {
@@ -77,38 +64,19 @@ public:
                      std::size_t ef, std::size_t threads, const std::vector<WordArray>& bitsets,
                      const py::object& query_filter, std::optional<std::size_t> exact_threshold, std::size_t max_links,
                      std::size_t entry_points) const {
-        if (queries.ndim() != 2 || std::size_t(queries.shape(1)) != graph_->dim()) {
-            throw py::value_error("queries must have shape (nq, dim)");
-        }
-        if (k == 0) throw py::value_error("k must be positive");
-        const std::size_t nq = queries.shape(0);
+        const std::size_t nq = checked_queries(queries, graph_->dim());
+        check_k(k);
         if (lo.ndim() != 1 || hi.ndim() != 1 || std::size_t(lo.shape(0)) != nq || std::size_t(hi.shape(0)) != nq) {
             throw py::value_error("lo and hi must have one position per query");
         }
-        const std::size_t rows = graph_->total_rows();
-        std::vector<BitsetView> views;
-        for (const auto& b : bitsets) {
-            if (b.ndim() != 1 || std::size_t(b.size()) != (rows + 63) / 64) {
-                throw py::value_error("bitset must hold ceil(rows / 64) uint64 words");
-            }
-            views.push_back(BitsetView{b.data(), rows});
-        }
+        if (!bitsets.empty() && query_filter.is_none()) throw py::value_error("bitsets given without query_filter");
+        const QueryFilters filters(bitsets, graph_->total_rows(), query_filter, nq);
         std::vector<BitsetView> per_query;
-        if (!query_filter.is_none()) {
-            Int32Array qf = Int32Array::ensure(query_filter);
-            if (!qf || qf.ndim() != 1 || std::size_t(qf.size()) != nq) {
-                throw py::value_error("query_filter must have one entry per query");
-            }
+        if (const std::int32_t* f = filters.query_filter()) {
             per_query.resize(nq);
             for (std::size_t i = 0; i < nq; ++i) {
-                const std::int32_t f = qf.data()[i];
-                if (f < -1 || f >= static_cast<std::int32_t>(views.size())) {
-                    throw py::value_error("query_filter index out of range");
-                }
-                if (f >= 0) per_query[i] = views[std::size_t(f)];
+                if (f[i] >= 0) per_query[i] = filters.bitsets()[std::size_t(f[i])];
             }
-        } else if (!views.empty()) {
-            throw py::value_error("bitsets given without query_filter");
         }
         range::RangeQueries q;
         q.vectors = queries.data();
@@ -156,9 +124,9 @@ public:
         const auto n = static_cast<py::ssize_t>(graph_->size());
         const auto depths = static_cast<py::ssize_t>(graph_->layout().depths());
         py::dict d;
-        d["order"] = as_numpy(s.order, {n});
-        d["links"] = as_numpy(s.links, {n, depths, static_cast<py::ssize_t>(graph_->slot_size())});
-        d["entries"] = as_numpy(s.entries, {static_cast<py::ssize_t>(s.entries.size())});
+        d["order"] = to_numpy(s.order, {n});
+        d["links"] = to_numpy(s.links, {n, depths, static_cast<py::ssize_t>(graph_->slot_size())});
+        d["entries"] = to_numpy(s.entries, {static_cast<py::ssize_t>(s.entries.size())});
         d["total_rows"] = s.total_rows;
         return d;
     }
@@ -192,11 +160,11 @@ public:
             throw py::index_error("no such position or depth");
         }
         const std::uint32_t* sl = graph_->slot(position, depth);
-        return as_numpy(std::vector<std::uint32_t>(sl + 1, sl + 1 + sl[0]), {static_cast<py::ssize_t>(sl[0])});
+        return to_numpy(std::vector<std::uint32_t>(sl + 1, sl + 1 + sl[0]), {static_cast<py::ssize_t>(sl[0])});
     }
 
     py::array_t<std::uint32_t> order() const {
-        return as_numpy(std::vector<std::uint32_t>(graph_->order(), graph_->order() + graph_->size()),
+        return to_numpy(std::vector<std::uint32_t>(graph_->order(), graph_->order() + graph_->size()),
                         {static_cast<py::ssize_t>(graph_->size())});
     }
 

@@ -1,20 +1,20 @@
-// Bindings for the sparse engine: the blocked inverted index (SparseIndex),
-// the plain inverted-index baseline, and the f16 codec. Python validates and
-// converts input; every call that does work releases the GIL.
+// Bindings for the sparse engine: the blocked inverted index (SparseIndex)
+// and the f16 codec (the benchmarks' plain inverted-index baseline is a
+// module of its own, cpp/bench/plain_inverted_module.cpp). Python validates
+// and converts input; every call that does work releases the GIL.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "bindings/arrays.h"
 #include "bindings/register.h"
 #include "sparse/half.h"
-#include "sparse/plain_inverted_index.h"
 #include "sparse/sparse_index.h"
 
 namespace py = pybind11;
@@ -22,47 +22,11 @@ namespace py = pybind11;
 namespace fanns::bindings {
 namespace {
 
-template <class T>
-using Array = py::array_t<T, py::array::c_style | py::array::forcecast>;
-
 using sparse::CsrView;
-
-CsrView csr_view(const Array<std::int64_t>& indptr, const Array<std::uint32_t>& indices, const Array<float>& data,
-                 std::uint64_t n_cols) {
-    if (indptr.ndim() != 1 || indices.ndim() != 1 || data.ndim() != 1) {
-        throw py::value_error("indptr, indices and data must be 1-D");
-    }
-    if (indptr.shape(0) < 1) throw py::value_error("indptr must hold at least one offset");
-    if (indices.shape(0) != data.shape(0)) throw py::value_error("indices and data differ in length");
-    CsrView v;
-    v.indptr = indptr.data();
-    v.indices = indices.data();
-    v.data = data.data();
-    v.n_rows = static_cast<std::size_t>(indptr.shape(0) - 1);
-    v.n_cols = n_cols;
-    // Offsets are checked against the arrays before anything reads them.
-    const std::int64_t* p = v.indptr;
-    if (p[0] != 0) throw py::value_error("indptr must start at 0");
-    for (std::size_t i = 0; i < v.n_rows; ++i) {
-        if (p[i + 1] < p[i]) throw py::value_error("indptr decreases at row " + std::to_string(i));
-    }
-    if (p[v.n_rows] > indices.shape(0)) throw py::value_error("indptr runs past indices/data");
-    return v;
-}
 
 template <class T>
 std::vector<T> to_vector(const py::dict& arrays, const char* name) {
-    if (!arrays.contains(name)) throw py::value_error(std::string("missing array '") + name + "'");
-    Array<T> a = py::cast<Array<T>>(arrays[name]);
-    if (a.ndim() != 1) throw py::value_error(std::string("array '") + name + "' must be 1-D");
-    return std::vector<T>(a.data(), a.data() + a.shape(0));
-}
-
-template <class T>
-py::array_t<T> to_numpy(const std::vector<T>& v) {
-    py::array_t<T> out(static_cast<py::ssize_t>(v.size()));
-    if (!v.empty()) std::memcpy(out.mutable_data(), v.data(), v.size() * sizeof(T));
-    return out;
+    return section_copy<T>(arrays, name, "corrupt sparse index", /*one_d=*/true);
 }
 
 py::tuple sparse_search(const sparse::SparseIndex& index, const Array<std::int64_t>& indptr,
@@ -80,24 +44,12 @@ py::tuple sparse_search(const sparse::SparseIndex& index, const Array<std::int64
     if (plan < 0 || plan > 2) throw py::value_error("plan must be 0 (automatic), 1 (blocks) or 2 (accumulate)");
     params.plan = static_cast<sparse::QueryPlan>(plan);
     params.rerank = rerank;
+    check_k(k);
+    const QueryFilters checked(bitsets, counts, index.n_docs(), query_filter, q.n_rows);
     sparse::QueryFilters filters;
-    const std::size_t words = (index.n_docs() + 63) / 64;
-    for (const auto& b : bitsets) {
-        if (b.ndim() != 1 || static_cast<std::size_t>(b.shape(0)) != words) {
-            throw py::value_error("each filter bitset must hold ceil(n / 64) uint64 words");
-        }
-        filters.bitsets.push_back(BitsetView{b.data(), index.n_docs()});
-    }
+    filters.bitsets = checked.bitsets();
     filters.counts = counts;
-    Array<std::int32_t> per_query;
-    if (!query_filter.is_none()) {
-        per_query = py::cast<Array<std::int32_t>>(query_filter);
-        if (per_query.ndim() != 1 || static_cast<std::size_t>(per_query.shape(0)) != q.n_rows) {
-            throw py::value_error("query_filter must hold one entry per query");
-        }
-        filters.query_filter = per_query.data();
-    }
-    if (k == 0) throw py::value_error("k must be at least 1");
+    filters.query_filter = checked.query_filter();
     py::array_t<std::int64_t> ids({q.n_rows, k});
     py::array_t<float> scores({q.n_rows, k});
     py::array_t<std::uint8_t> plans(static_cast<py::ssize_t>(q.n_rows));
@@ -215,42 +167,6 @@ void register_sparse(py::module_& m) {
             d["knn"] = index.knn_bytes();
             return d;
         });
-
-    py::class_<sparse::PlainInvertedIndex>(
-        m, "PlainInvertedIndex",
-        "Unblocked term-at-a-time inverted index with static pruning (a benchmark baseline).")
-        .def_static(
-            "build",
-            [](const Array<std::int64_t>& indptr, const Array<std::uint32_t>& indices, const Array<float>& data,
-               std::uint64_t n_cols, std::size_t n_postings, std::size_t threads) {
-                const CsrView rows = csr_view(indptr, indices, data, n_cols);
-                py::gil_scoped_release release;
-                return sparse::PlainInvertedIndex::build(rows, n_postings, threads);
-            },
-            py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("n_terms"), py::arg("n_postings"),
-            py::arg("threads"))
-        .def(
-            "search",
-            [](const sparse::PlainInvertedIndex& index, const Array<std::int64_t>& indptr,
-               const Array<std::uint32_t>& indices, const Array<float>& data, std::uint64_t n_cols, std::size_t k,
-               std::size_t query_cut, std::size_t rerank, std::size_t threads) {
-                const CsrView q = csr_view(indptr, indices, data, n_cols);
-                if (k == 0) throw py::value_error("k must be at least 1");
-                py::array_t<std::int64_t> ids({q.n_rows, k});
-                py::array_t<float> scores({q.n_rows, k});
-                std::int64_t* ids_out = ids.mutable_data();
-                float* scores_out = scores.mutable_data();
-                {
-                    py::gil_scoped_release release;
-                    index.search(q, k, query_cut, rerank, threads, ids_out, scores_out);
-                }
-                return py::make_tuple(ids, scores);
-            },
-            py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("n_cols"), py::arg("k"),
-            py::arg("query_cut"), py::arg("rerank"), py::arg("threads"))
-        .def("memory_bytes", &sparse::PlainInvertedIndex::memory_bytes)
-        .def("postings_bytes", &sparse::PlainInvertedIndex::postings_bytes)
-        .def_property_readonly("n_postings", &sparse::PlainInvertedIndex::n_postings);
 
     m.def(
         "float_to_half",

@@ -144,7 +144,7 @@ class RangeGraphIndex:
     @property
     def depths(self) -> int: ...
 
-# The sparse engine classes (SparseIndex, PlainInvertedIndex) are used through
-# fanns.sparse.SparseIndex; their signatures live in cpp/bindings/sparse_bindings.cpp.
+# The sparse engine class is used through fanns.sparse.SparseIndex; its
+# signatures live in cpp/bindings/sparse_bindings.cpp. (The benchmark's
+# PlainInvertedIndex is in fanns.bench._plain_inverted.)
 SparseIndex: Any
-PlainInvertedIndex: Any

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fanns import _core, hybrid
+from fanns._built import Built, attribute_sections, attributes_from_file
 from fanns._engine_file import (
     METRICS,
     STORAGES,
@@ -29,7 +30,6 @@ from fanns._validation import (
 from fanns.attributes import AttributeStore
 from fanns.filters import PreparedFilters
 from fanns.filters.grouped import search_in_groups
-from fanns.planner import Planner
 from fanns.mutable import (
     Segments,
     Snapshot,
@@ -43,6 +43,7 @@ from fanns.mutable import (
     search_snapshot,
 )
 from fanns.mutable.api import Mutations
+from fanns.planner import Planner
 from fanns.range_graph import RangeGraph
 from fanns.result import SearchResult
 from fanns.routing import RoutedFilters, route_filters
@@ -57,7 +58,7 @@ _FILE_KIND = "hnsw"
 _SEGMENT_PARTS = ("_engine", "_store", "_range_graph", "_holds_borrowed", "_sparse")
 
 
-class Index(Mutations):
+class Index(Built, Mutations):
     """Approximate k-NN index over dense vectors, with optional attribute filters.
 
     Build one with :meth:`Index.build`, start an empty one with
@@ -79,8 +80,7 @@ class Index(Mutations):
         (3, 5)
     """
 
-    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
-        raise TypeError("use fanns.Index.build(vectors, ...) or fanns.Index.load(path)")
+    _MADE_BY = "fanns.Index.build(vectors, ...) or fanns.Index.load(path)"
 
     @classmethod
     def _create(
@@ -93,7 +93,7 @@ class Index(Mutations):
         range_graph: RangeGraph | None = None,
         sparse=None,
     ) -> Index:
-        self = object.__new__(cls)
+        self = cls._blank()
         self._sparse = sparse  # hybrid search: a SparseIndex over the same rows, or None
         self._range_attribute = range_attribute
         self._range_graph = range_graph
@@ -115,7 +115,7 @@ class Index(Mutations):
     def _with_live(self, live) -> Index:
         """This segment with ``live`` (None: every row) as its live rows,
         sharing the graph, rows, attributes and range graph."""
-        segment = object.__new__(type(self))
+        segment = type(self)._blank()
         segment.__dict__.update(self.__dict__)
         segment._live = live
         return segment
@@ -150,7 +150,7 @@ class Index(Mutations):
 
     @classmethod
     def _holding_segments(cls, segments: Segments, params: dict, range_attribute) -> Index:
-        self = object.__new__(cls)
+        self = cls._blank()
         self._segments = segments
         self._metric = segments.metric
         self._params = params
@@ -363,11 +363,6 @@ class Index(Mutations):
         return self._metric
 
     @property
-    def params(self) -> dict:
-        """Construction parameters (M, M0, ef_construction, seed, gamma, m_beta, storage)."""
-        return dict(self._params)
-
-    @property
     def storage(self) -> str:
         """What searches read: ``"sq8"`` (8-bit codes), ``"f16"`` (float16 rows), both
         with exact rescoring, or ``"f32"``."""
@@ -447,27 +442,23 @@ class Index(Mutations):
             return f"<fanns.Index segment n={len(self)} dim={self.dim}>"
         snap = self._segments.snapshot
         stored = {name for s in snap.segments for name in s.core._store.names}
-        names = ", ".join(sorted(stored)) if stored else "none"
-        deleted = sum(s.n - s.live_count for s in snap.segments)
-        return (
-            f"<fanns.Index n={len(self)} dim={self.dim} metric={self.metric!r} "
-            f"M={self._params['M']} ef_construction={self._params['ef_construction']} "
-            f"storage={self.storage!r} "
-            f"attributes=[{names}] "
-            + (
-                f"range_graph={self._range_attribute!r} "
-                if self._range_attribute is not None
-                else ""
-            )
-            + (f"segments={len(snap.segments)} deleted={deleted} " if not snap.plain else "")
-            + (
-                f"sparse=({self._sparse.n_terms} terms, nnz={self._sparse.nnz}) "
-                if self._sparse is not None
-                else ""
-            )
-            + f"memory={self.memory_bytes() / 2**20:.1f} MiB "
-            f"simd={_core.simd_level()}>"
-        )
+        fields = {
+            "n": len(self),
+            "dim": self.dim,
+            "metric": repr(self.metric),
+            "M": self._params["M"],
+            "ef_construction": self._params["ef_construction"],
+            "storage": repr(self.storage),
+            "attributes": f"[{', '.join(sorted(stored)) if stored else 'none'}]",
+        }
+        if self._range_attribute is not None:
+            fields["range_graph"] = repr(self._range_attribute)
+        if not snap.plain:
+            fields["segments"] = len(snap.segments)
+            fields["deleted"] = sum(s.n - s.live_count for s in snap.segments)
+        if self._sparse is not None:
+            fields["sparse"] = f"({self._sparse.n_terms} terms, nnz={self._sparse.nnz})"
+        return self._describe(fields, after=f"simd={_core.simd_level()}")
 
     # --------------------------------------------------------------- search
     def search(
@@ -766,8 +757,6 @@ class Index(Mutations):
                     save_segments(self._segments, snap, path, self._saved_files)
             return
         engine_meta, sections = engine_sections(self._engine)
-        attr_meta, attr_sections = self._store.to_sections()
-        sections.update(attr_sections)
         range_meta = None
         if self._range_graph is not None:
             graph_meta, graph_sections = self._range_graph.state()
@@ -785,9 +774,9 @@ class Index(Mutations):
             "metric": self._metric,
             "params": self._params,
             **engine_meta,
-            "attributes": attr_meta,
             "range": range_meta,
         }
+        attribute_sections(self._store, meta, sections)
         write_index_file(path, _FILE_KIND, meta, sections)
 
     @classmethod
@@ -841,27 +830,25 @@ class Index(Mutations):
                 path, segment_file, {"mmap": bool(mmap), "verify": verify}, progress=progress
             )
             snap = segments.snapshot
-            first = snap.segments[0].core if snap.segments else None
-            params = (
-                first._params
-                if first is not None
-                else _graph_params_of(segments.build, segments.metric)
-            )
-            index = cls._holding_segments(segments, params, segments.build.get("range_attribute"))
+            # What new segments are built with, checked even when segments
+            # exist (adds use it); with none, also the index's parameters.
+            try:
+                built = _graph_params_of(segments.build, segments.metric)
+                range_attribute = segments.build.get("range_attribute")
+                if range_attribute is not None and not isinstance(range_attribute, str):
+                    raise TypeError("range_attribute")
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"{path!r} is corrupt (build parameters: {exc!r})") from exc
+            params = snap.segments[0].core._params if snap.segments else built
+            index = cls._holding_segments(segments, params, range_attribute)
             index._saved_files.update(written)
             meter.expect(1000 * len(snap.segments))
             meter.finish()
             return index
         meta, sections = open_index_file(path, _FILE_KIND, mmap=bool(mmap), verify=verify, meter=meter)
         engine, metric, params = engine_from_sections(path, meta, sections, check=verify == "full")
-        try:
-            attr_meta = meta["attributes"]
-            range_meta = meta.get("range")
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"{path!r} is corrupt (missing or bad field: {exc})") from exc
-        store = AttributeStore.from_sections(attr_meta, sections)
-        if len(store) != engine.size:
-            raise ValueError(f"{path!r} is corrupt (attribute rows do not match vectors)")
+        store = attributes_from_file(path, meta, sections, engine.size, "vectors")
+        range_meta = meta.get("range")
         range_attribute = range_graph = None
         if range_meta is not None:
             try:
@@ -887,7 +874,7 @@ class Index(Mutations):
                 raise ValueError(f"{path!r} is corrupt (range graph does not match the index)")
         sparse_side = None
         if meta.get("sparse") is not None:  # hybrid hook: share the loaded attributes
-            sparse_side = SparseIndex._restore(path, meta["sparse"], sections, lambda: store)
+            sparse_side = SparseIndex._restore(path, meta["sparse"], sections, lambda _n: store)
             sparse_side._part_of_index = True
         core = cls._create(engine, metric, params, store, range_attribute, range_graph, sparse_side)
         core._holds_borrowed = not mmap

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from fanns import _core
+from fanns._built import Built
 from fanns._validation import as_count, as_matrix, check_result_count, normalise_rows
 
 METRICS = ("l2", "ip", "cosine")
@@ -128,7 +129,7 @@ def _normalised(matrix: np.ndarray, name: str) -> np.ndarray:
     return normalise_rows(matrix, name)
 
 
-class RangeGraph:
+class RangeGraph(Built):
     """k-NN search restricted to a key range, for every range at once.
 
     Build with :meth:`RangeGraph.build`; restore a saved one with
@@ -146,14 +147,13 @@ class RangeGraph:
         (2, 5)
     """
 
-    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
-        raise TypeError("use RangeGraph.build(vectors, keys, ...) or RangeGraph.from_state(...)")
+    _MADE_BY = "RangeGraph.build(vectors, keys, ...) or RangeGraph.from_state(...)"
 
     @classmethod
     def _create(
         cls, engine, keys: np.ndarray, metric: str, params: dict, rows: np.ndarray, owns_rows: bool
     ) -> RangeGraph:
-        self = object.__new__(cls)
+        self = cls._blank()
         self._engine = engine
         # The rows the engine reads (it holds a reference too); a graph built
         # inside an Index shares the index's vectors instead of owning a copy.
@@ -296,11 +296,6 @@ class RangeGraph:
         return self._metric
 
     @property
-    def params(self) -> dict:
-        """Construction parameters (M, ef_construction, leaf_size, quantized, seed)."""
-        return dict(self._params)
-
-    @property
     def keys(self) -> np.ndarray:
         """Read-only sorted keys of the rows in the graph."""
         return self._keys
@@ -349,11 +344,16 @@ class RangeGraph:
         return int(self._engine.memory_bytes()) + int(self._keys.nbytes) + own
 
     def __repr__(self) -> str:
-        return (
-            f"<fanns.RangeGraph rows={len(self)}/{self.n} dim={self.dim} metric={self._metric!r} "
-            f"M={self._params['M']} leaf_size={self._params['leaf_size']} depths={self.depths} "
-            f"quantized={self.quantized} "
-            f"memory={self.memory_bytes() / 2**20:.1f} MiB>"
+        return self._describe(
+            {
+                "rows": f"{len(self)}/{self.n}",
+                "dim": self.dim,
+                "metric": repr(self._metric),
+                "M": self._params["M"],
+                "leaf_size": self._params["leaf_size"],
+                "depths": self.depths,
+                "quantized": self.quantized,
+            }
         )
 
     # --------------------------------------------------------------- ranges

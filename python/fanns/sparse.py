@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 
 from fanns import _core
+from fanns._built import Built, attribute_sections, attributes_from_file
 from fanns._fileformat import read_index_file, write_index_file
 from fanns._validation import as_count, as_path, check_result_count
 from fanns.attributes import AttributeStore
@@ -300,7 +301,7 @@ def _as_fraction(value: Any, name: str, *, low: float, high: float, low_open: bo
     return value
 
 
-class SparseIndex(SparseIds):
+class SparseIndex(Built, SparseIds):
     """Approximate top-k inner-product search over sparse vectors, with filters.
 
     Build one with :meth:`SparseIndex.build` or read one with :meth:`SparseIndex.load`.
@@ -313,12 +314,11 @@ class SparseIndex(SparseIds):
         [[0, 1]]
     """
 
-    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
-        raise TypeError("use fanns.SparseIndex.build(vectors, ...) or fanns.SparseIndex.load(path)")
+    _MADE_BY = "fanns.SparseIndex.build(vectors, ...) or fanns.SparseIndex.load(path)"
 
     @classmethod
     def _create(cls, engine, params: dict, store: AttributeStore) -> SparseIndex:
-        self = object.__new__(cls)
+        self = cls._blank()
         self._engine = engine
         self._params = params
         self._store = store
@@ -473,11 +473,6 @@ class SparseIndex(SparseIds):
         return int(self._engine.n_blocks)
 
     @property
-    def params(self) -> dict:
-        """Construction parameters."""
-        return dict(self._params)
-
-    @property
     def attributes(self) -> AttributeStore:
         """The attribute columns, readable by name."""
         return self._store
@@ -497,13 +492,11 @@ class SparseIndex(SparseIds):
     def __repr__(self) -> str:
         names = ", ".join(self._store.names) if len(self._store.names) else "none"
         p = self._params
-        return (
-            f"<fanns.SparseIndex n={len(self)} n_terms={self.n_terms} nnz={self.nnz} "
-            f"n_postings={p['n_postings']} block_size={p['block_size']} "
-            f"summary_energy={p['summary_energy']} summary_cap={p['summary_cap']} knn={p['knn']} "
-            f"blocks={self.n_blocks} "
-            f"attributes=[{names}] memory={self.memory_bytes() / 2**20:.1f} MiB>"
-        )
+        fields = {"n": len(self), "n_terms": self.n_terms, "nnz": self.nnz}
+        for key in ("n_postings", "block_size", "summary_energy", "summary_cap", "knn"):
+            fields[key] = p[key]
+        fields.update(blocks=self.n_blocks, attributes=f"[{names}]")
+        return self._describe(fields)
 
     # --------------------------------------------------------------- search
     def search(
@@ -629,10 +622,8 @@ class SparseIndex(SparseIds):
         """Write the index (lists, summaries, forward index, graph, attributes) atomically."""
         path = as_path(path)
         meta, sections = self._state()
-        attr_meta, attr_sections = self._store.to_sections()
-        sections.update(attr_sections)
+        attribute_sections(self._store, meta, sections)
         sections.update(self._row_sections())
-        meta["attributes"] = attr_meta
         write_index_file(path, _FILE_KIND, meta, sections)
 
     def _state(self) -> tuple[dict, dict[str, np.ndarray]]:
@@ -658,17 +649,17 @@ class SparseIndex(SparseIds):
         """
         path = as_path(path)
         meta, sections = read_index_file(path, _FILE_KIND)
-        try:
-            attr_meta = meta["attributes"]
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"{path!r} is corrupt (missing or bad field: {exc})") from exc
         return cls._restore(
-            path, meta, sections, lambda: AttributeStore.from_sections(attr_meta, sections)
+            path,
+            meta,
+            sections,
+            lambda n_docs: attributes_from_file(path, meta, sections, n_docs, "documents"),
         )
 
     @classmethod
     def _restore(cls, path: str, meta: Mapping[str, Any], sections, make_store) -> SparseIndex:
-        """The index saved by :meth:`_state`, checked; ``make_store()`` gives its attributes."""
+        """The index saved by :meth:`_state`, checked; ``make_store(n_docs)``
+        gives its attributes."""
         try:
             if int(meta["format"]) != _FORMAT:
                 raise ValueError(f"unsupported sparse format {meta['format']}")
@@ -691,7 +682,7 @@ class SparseIndex(SparseIds):
             engine = _core.SparseIndex.from_arrays(arrays, n_terms, n_docs, knn_degree)
         except ValueError as exc:
             raise ValueError(f"{path!r} is corrupt ({exc})") from exc
-        store = make_store()
+        store = make_store(n_docs)
         if len(store) != n_docs:
             raise ValueError(f"{path!r} is corrupt (attribute rows do not match documents)")
         index = cls._create(engine, params, store)

@@ -2,9 +2,9 @@
 
     python tests/fuzz/fuzz.py TARGET [libFuzzer options...]
 
-TARGET is one of filter, search, load_dense, load_sparse. A target that
-raises (anything but the documented exceptions, which it catches itself),
-crashes the process, runs past -timeout or grows past -rss_limit_mb is a
+TARGET is one of filter, search, load_dense, load_sparse, load_segmented. A
+target that raises (anything but the documented exceptions, which it catches
+itself), crashes the process, runs past -timeout or grows past -rss_limit_mb is a
 finding; libFuzzer writes the input that did it to crash-*/timeout-*/oom-*.
 """
 
@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.p
 # Coverage of fanns guides the fuzzer; the harness itself is not instrumented.
 with atheris.instrument_imports(include=["fanns"]):
     import fuzz_files
+    import fuzz_segments
     import fuzz_targets
 
 
@@ -30,6 +31,7 @@ def main() -> None:
     # Build the shared index and file templates before fuzzing starts.
     for name in ("dense", "sparse"):
         fuzz_files.template(name)
+    fuzz_segments.segmented_template()
     atheris.Setup([sys.argv[0], *sys.argv[2:]], target)
     atheris.Fuzz()
 

@@ -2,10 +2,11 @@
 # Long fuzz run of every target under atheris (pip install atheris):
 #   tests/fuzz/run.sh [RUNS_FILTER RUNS_SEARCH RUNS_LOAD]
 # defaults: 1000000 filter expressions, 100000 search calls, 100000 mutated
-# files of each kind. Each target stops at its count, at the first finding,
-# or after FUZZ_SECONDS (default: no limit). Per-input limits: 10 s
+# files of each kind (dense and sparse files, segmented directories). Each
+# target stops at its count, at the first finding, or after FUZZ_SECONDS
+# (default: no limit). Per-input limits: 10 s
 # (timeout), 2048 MB (rss). Logs and any finding go to FUZZ_OUT (default
-# fuzz-out/); FUZZ_TARGETS picks targets (default: all four). Run it
+# fuzz-out/); FUZZ_TARGETS picks targets (default: all five). Run it
 # niced: `nice -n 15 tests/fuzz/run.sh`.
 set -uo pipefail
 
@@ -17,12 +18,12 @@ runs_search=${2:-100000}
 runs_load=${3:-100000}
 mkdir -p "$out"
 status=0
-targets=${FUZZ_TARGETS:-filter search load_dense load_sparse}
+targets=${FUZZ_TARGETS:-filter search load_dense load_sparse load_segmented}
 for target in $targets; do
   case "$target" in
     filter) runs=$runs_filter ;;
     search) runs=$runs_search ;;
-    load_dense|load_sparse) runs=$runs_load ;;
+    load_dense|load_sparse|load_segmented) runs=$runs_load ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
   esac
   mkdir -p "$out/$target/corpus"

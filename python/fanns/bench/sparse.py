@@ -11,7 +11,7 @@ query, skewed weights, topical terms):
 * exact search with SciPy (``X @ q`` per query; ``Q @ X.T`` for the batch, top-k
   taken from the sparse product);
 * a plain (unblocked) term-at-a-time inverted index with the same static
-  pruning, compiled (``fanns._core.PlainInvertedIndex``), swept over its query
+  pruning, compiled (``fanns.bench._plain_inverted.PlainInvertedIndex``), swept over its query
   cut and the number of accumulator candidates rescored exactly.
 
 Reports recall@10 against exact search, QPS (one batch call, one thread),
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fanns import _core
+from fanns.bench._plain_inverted import PlainInvertedIndex
 from fanns.datasets.bm25 import (
     bm25_queries,
     bm25_vectors,
@@ -217,7 +217,7 @@ def bench_plain(
     n_latency: int,
 ) -> list[Row]:
     t = time.perf_counter()
-    plain = _core.PlainInvertedIndex.build(*_csr_args(docs), docs.shape[1], n_postings, 0)
+    plain = PlainInvertedIndex.build(*_csr_args(docs), docs.shape[1], n_postings, 0)
     build_s = time.perf_counter() - t
     memory = plain.memory_bytes() / 2**20
     qargs = _csr_args(queries)

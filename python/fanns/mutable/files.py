@@ -20,6 +20,7 @@ already written by an earlier save of the same graph are kept, not rewritten.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -29,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from fanns.mutable.collection import Segments, Snapshot
+from fanns.mutable.collection import MAX_ID, Segments, Snapshot
 from fanns.mutable.segment import make_segment
 
 MANIFEST = "manifest.json"
@@ -148,6 +149,19 @@ def save_segments(segments: Segments, snap: Snapshot, path: str, written: dict) 
                 pass
 
 
+def _read_state(raw: bytes) -> dict[str, np.ndarray]:
+    """The arrays of a state file's bytes; damaged bytes raise ValueError.
+    (Its checksum matched the manifest's, so damage here is a file written
+    wrong, not a read gone wrong: zipfile and NumPy then raise errors of many
+    kinds, BadZipFile, NotImplementedError for flags it does not support,
+    zlib.error, EOFError, which all mean the same to the loader.)"""
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except Exception as exc:
+        raise ValueError(f"unreadable state file: {exc!r}") from exc
+
+
 def load_segments(
     path: str, load_file, options: dict[str, Any], progress=None
 ) -> tuple[Segments, dict]:
@@ -172,6 +186,8 @@ def load_segments(
         dim, metric = int(manifest["dim"]), manifest["metric"]
         build, types = dict(manifest["build"]), dict(manifest["attribute_types"])
         next_id = int(manifest["next_id"])
+        if not 0 <= next_id <= MAX_ID + 1:
+            raise corrupt("next id")
         max_rows = int(manifest["max_segment_rows"])
         if not 1 <= max_rows < 2**32 - 1:
             raise corrupt("segment size")
@@ -179,11 +195,12 @@ def load_segments(
         state = manifest["state"]
         if not isinstance(state, str) or os.path.basename(state) != state:
             raise corrupt("state file name")
-        if _sha256(os.path.join(path, state)) != manifest["state_sha256"]:
+        with open(os.path.join(path, state), "rb") as handle:
+            raw = handle.read()  # checked and read from the same bytes
+        if hashlib.sha256(raw).hexdigest() != manifest["state_sha256"]:
             raise corrupt("state file checksum")
-        with np.load(os.path.join(path, state), allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except (KeyError, TypeError, ValueError, OSError) as exc:
+        arrays = _read_state(raw)
+    except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
         if isinstance(exc, ValueError) and str(exc).startswith(repr(path)):
             raise
         raise corrupt(f"manifest: {exc!r}") from exc
@@ -192,7 +209,12 @@ def load_segments(
     parts = []
     for i, entry in enumerate(entries):
         name = entry.get("file") if isinstance(entry, dict) else None
-        if not isinstance(name, str) or os.path.basename(name) != name:
+        # A file beside the manifest: not a path, not the directory itself.
+        if (
+            not isinstance(name, str)
+            or os.path.basename(name) != name
+            or not os.path.isfile(os.path.join(path, name))
+        ):
             raise corrupt(f"segment {i} file name")
         core = load_file(
             os.path.join(path, name), **options, progress=_segment_progress(progress, i, len(entries))
@@ -200,6 +222,9 @@ def load_segments(
         ids, live = arrays.get(f"ids_{i}"), arrays.get(f"live_{i}")
         if ids is None or live is None or ids.dtype != np.int64 or live.dtype != bool:
             raise corrupt(f"ids or live rows of segment {i}")
+        # Ids are what add() accepts: -1 pads results.
+        if len(ids) and (int(ids.min()) < 0 or int(ids.max()) > MAX_ID):
+            raise corrupt(f"an id of segment {i} outside [0, 2**63 - 2]")
         if len(ids) != len(core) or len(live) != len(core) or core.dim != dim:
             raise corrupt(f"segment {i} does not match its ids")
         if core.metric != metric:
