@@ -93,9 +93,11 @@ PlannerParams planner_params(const py::dict& d) {
 class HnswIndex {
 public:
     HnswIndex(std::size_t dim, const std::string& metric, std::size_t M, std::size_t M0,
-              std::size_t ef_construction, std::uint64_t seed, std::size_t m_beta, const std::string& storage)
+              std::size_t ef_construction, std::uint64_t seed, std::size_t m_beta, const std::string& storage,
+              bool build_on_codes)
         : graph_(std::make_unique<Hnsw>(dim, parse_metric(metric),
-                                        HnswParams{M, M0, ef_construction, seed, m_beta, parse_storage(storage)})) {}
+                                        HnswParams{M, M0, ef_construction, seed, m_beta, parse_storage(storage),
+                                                   build_on_codes})) {}
     explicit HnswIndex(std::unique_ptr<Hnsw> graph) : graph_(std::move(graph)) {}
 
     // `vectors`: float32 (n, dim) with unit column stride and any row stride
@@ -363,9 +365,9 @@ private:
 void register_hnsw(py::module_& m) {
     py::class_<HnswIndex>(m, "HnswIndex")
         .def(py::init<std::size_t, const std::string&, std::size_t, std::size_t, std::size_t, std::uint64_t,
-                      std::size_t, const std::string&>(),
+                      std::size_t, const std::string&, bool>(),
              py::arg("dim"), py::arg("metric"), py::arg("M"), py::arg("M0"), py::arg("ef_construction"),
-             py::arg("seed"), py::arg("m_beta") = 0, py::arg("storage") = "f32")
+             py::arg("seed"), py::arg("m_beta") = 0, py::arg("storage") = "f32", py::arg("build_on_codes") = true)
         .def("build", &HnswIndex::build, py::arg("vectors"), py::arg("threads"), py::arg("borrow") = false)
         .def("progress", &HnswIndex::progress)
         .def("cancel", &HnswIndex::cancel)
