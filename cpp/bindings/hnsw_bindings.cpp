@@ -331,6 +331,8 @@ public:
         return py::capsule(static_cast<const void*>(&graph_->store().codes()), kCodesCapsule);
     }
     bool coded() const { return graph_->store().coded(); }
+    // Whether inserting rows (build, extend) searches on codes (hnsw_build.h).
+    bool builds_on_codes() const { return graph_->builds_on_codes(); }
     py::array_t<float> vectors_view(py::object self) const {
         const auto n = static_cast<py::ssize_t>(graph_->size());
         const auto d = static_cast<py::ssize_t>(graph_->dim());
@@ -391,6 +393,7 @@ void register_hnsw(py::module_& m) {
         .def("memory_parts", &HnswIndex::memory_parts)
         .def_property_readonly("storage", &HnswIndex::storage)
         .def_property_readonly("coded", &HnswIndex::coded)
+        .def_property_readonly("builds_on_codes", &HnswIndex::builds_on_codes)
         .def("codes_handle", &HnswIndex::codes_handle);
     py::list names;
     for (int p = 0; p < kPlanCount; ++p) names.append(plan_name(static_cast<Plan>(p)));
