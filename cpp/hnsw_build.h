@@ -185,6 +185,10 @@ void Hnsw::search_layer(std::uint32_t self, const Scorer& score, std::size_t ef,
     s.queue.clear();
     s.results.reset(ef);
     for (const Candidate& e : s.entries) {
+        if (e.id == self) {
+            s.queue.push(e);  // reached through such a link: expanded, never a result
+            continue;
+        }
         if (!visited.try_insert(e.id)) continue;
         s.queue.push(e);
         s.results.push(e);
