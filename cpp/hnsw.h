@@ -10,7 +10,8 @@
 //
 // Search is a template over a predicate (see bitset.h; with AcceptAll the
 // filter checks compile away) and over a scorer (store/scorers.h: floats or
-// codes). Construction always compares float rows.
+// codes). Construction (hnsw_build.h) searches on codes too when there are
+// codes, and chooses neighbours on exact distances.
 #pragma once
 
 #include <algorithm>
@@ -51,6 +52,9 @@ struct HnswParams {
     std::size_t m_beta = 0;
     // What searches read: float rows, or 8-bit codes with exact rescoring.
     Storage storage = Storage::f32;
+    // With codes, whether insertion searches for candidates on them
+    // (hnsw_build.h); otherwise it compares float rows throughout.
+    bool build_on_codes = true;
 };
 
 class SpinLock {
@@ -147,43 +151,7 @@ public:
     // they are copied. Returns false when `control` cancelled the build: the
     // graph is then left empty, as before the call.
     bool build(const float* data, std::size_t n, std::size_t threads, std::size_t stride = 0, bool borrow = false,
-               BuildControl* control = nullptr) {
-        if (size_ != 0) throw std::logic_error("index is already built");
-        if (n >= kNone) throw std::invalid_argument("too many vectors");
-        if (stride == 0) stride = dim_;
-        if (stride < dim_) throw std::invalid_argument("row stride is smaller than the dimension");
-        check_rows(data, n, dim_, "vectors", stride);
-        slot0_ = params_.M0 + 1;
-        if (borrow) store_.borrow(data, n, stride);
-        else store_.assign(data, n, stride);
-        links0_.assign(n * slot0_, 0);
-        links0_view_ = links0_.data();
-        upper_.assign(n, {});
-        levels_.assign(n, 0);
-        locks_ = std::make_unique<SpinLock[]>(n);
-        SplitMix64 rng(params_.seed);
-        for (std::size_t i = 0; i < n; ++i) {
-            const int lvl = geometric_level(rng, params_.M, kMaxLevel);
-            levels_[i] = static_cast<std::uint8_t>(lvl);
-            if (lvl > 0) upper_[i].assign(std::size_t(lvl) * (params_.M + 1), 0);
-        }
-        size_ = n;
-        if (n == 0) return true;
-        entry_ = 0;
-        max_level_ = levels_[0];
-        const Distance dist = distance();
-        parallel_for(n - 1, threads, 64, [&](std::size_t i, std::size_t) {
-            if (control && control->cancel.load(std::memory_order_relaxed)) return;
-            insert(static_cast<std::uint32_t>(i + 1), dist);
-            if (control) control->done.fetch_add(1, std::memory_order_relaxed);
-        });
-        if (control && control->cancel.load()) {
-            clear();
-            return false;
-        }
-        store_.encode(threads);
-        return true;
-    }
+               BuildControl* control = nullptr);  // hnsw_build.h
 
     // Back to the state of a new graph.
     void clear() {
@@ -205,38 +173,10 @@ public:
     // from a generator seeded by the seed and the current size, so the same
     // batches grow the same graph with one thread. Never called on a graph
     // that searches read.
-    void extend(const float* data, std::size_t m, std::size_t threads) {
-        if (size_ == 0) {
-            build(data, m, threads);
-            return;
-        }
-        if (m == 0) return;
-        if (m >= std::size_t(kNone) - size_) throw std::invalid_argument("too many vectors");
-        check_rows(data, m, dim_, "vectors");
-        const std::size_t old = size_, n = size_ + m;
-        store_.append(data, m, threads);
-        // Exact reservations: a grown graph holds no spare capacity.
-        if (links0_.empty()) links0_.assign(links0_view_, links0_view_ + old * slot0_);  // borrowed: own them
-        links0_.reserve(n * slot0_);
-        links0_.resize(n * slot0_, 0);
-        links0_view_ = links0_.data();
-        levels_.reserve(n);
-        levels_.resize(n, 0);
-        upper_.reserve(n);
-        upper_.resize(n);
-        locks_ = std::make_unique<SpinLock[]>(n);
-        SplitMix64 rng(params_.seed ^ (0x9e3779b97f4a7c15ull * old));
-        for (std::size_t i = old; i < n; ++i) {
-            const int lvl = geometric_level(rng, params_.M, kMaxLevel);
-            levels_[i] = static_cast<std::uint8_t>(lvl);
-            if (lvl > 0) upper_[i].assign(std::size_t(lvl) * (params_.M + 1), 0);
-        }
-        size_ = n;
-        const Distance dist = distance();
-        parallel_for(m, threads, 64, [&](std::size_t i, std::size_t) {
-            insert(static_cast<std::uint32_t>(old + i), dist);
-        });
-    }
+    void extend(const float* data, std::size_t m, std::size_t threads);  // hnsw_build.h
+
+    // Whether insertion compares codes (sq8 rows with codes: hnsw_build.h).
+    bool builds_on_codes() const;
 
     // Greedy descent through the upper levels to a level-0 entry point.
     template <class Scorer>
@@ -364,186 +304,35 @@ private:
         out.assign(s + 1, s + 1 + s[0]);
     }
 
-    // Best-first search during construction: the ef nearest found, nearest first.
-    void search_layer(const float* query, const std::vector<Candidate>& entries, std::size_t ef, int lc,
-                      const Distance& dist, std::vector<Candidate>& out) {
-        auto lease = visited_pool_.acquire(size_);
-        VisitedTable& visited = *lease;
-        CandidateQueue queue;
-        ResultHeap results(ef);
-        for (const Candidate& e : entries) {
-            if (!visited.try_insert(e.id)) continue;
-            queue.push(e);
-            results.push(e);
-        }
-        std::vector<std::uint32_t> links;
-        while (!queue.empty()) {
-            const Candidate current = queue.pop();
-            if (results.full() && current.distance > results.worst()) break;
-            read_links(current.id, lc, links);
-            for (std::uint32_t v : links) {
-                if (!visited.try_insert(v)) continue;
-                const float d = dist(query, vector(v));
-                if (results.admits(d)) {
-                    queue.push({d, v});
-                    results.push({d, v});
-                }
-            }
-        }
-        results.sorted_into(out);
-    }
-
+    // Construction (hnsw_build.h).
+    struct InsertScratch;
+    void insert_range(std::size_t first, std::size_t last, std::size_t threads, BuildControl* control);
+    void insert(std::uint32_t id, InsertScratch& s);
+    template <class Scorer>
+    void insert_with(std::uint32_t id, const Scorer& score, InsertScratch& s);
+    // Best-first search from s.entries for the ef nearest at level lc, into
+    // s.found (nearest first); `self` (the node inserted) is never one.
+    template <class Scorer>
+    void search_layer(std::uint32_t self, const Scorer& score, std::size_t ef, int lc, InsertScratch& s);
+    // s.found scored again on the float rows, into s.exact (nearest first).
+    void rescore_found(const FloatScorer& exact, InsertScratch& s);
     // Neighbour selection heuristic: keep a candidate only if it is closer to
     // the base than to every neighbour already kept. `candidates` sorted.
     void select_neighbours(const std::vector<Candidate>& candidates, std::size_t m, const Distance& dist,
-                           std::vector<Candidate>& kept) const {
-        kept.clear();
-        for (const Candidate& c : candidates) {
-            if (kept.size() >= m) break;
-            bool diverse = true;
-            for (const Candidate& k : kept) {
-                // Dropped when a kept node is closer to it than the base is, or
-                // when it duplicates a kept node (l2, cosine): long runs of
-                // identical rows would otherwise fill every list and cut
-                // distinct rows off.
-                const float to_kept = dist(vector(c.id), vector(k.id));
-                if (to_kept < c.distance || (to_kept <= 0.0f && metric_ != Metric::ip)) {
-                    diverse = false;
-                    break;
-                }
-            }
-            if (diverse) kept.push_back(c);
-        }
-    }
-
+                           std::vector<Candidate>& kept) const;
     // ACORN-gamma selection (see HnswParams::m_beta); `candidates` sorted.
-    void select_expanded(const std::vector<Candidate>& candidates, std::size_t m, std::vector<Candidate>& kept) {
-        kept.clear();
-        std::vector<std::uint32_t> reachable, links;
-        for (const Candidate& c : candidates) {
-            if (kept.size() >= m) break;
-            if (kept.size() >= params_.m_beta) {
-                if (reachable.empty()) {
-                    for (const Candidate& k : kept) {
-                        read_links(k.id, 0, links);
-                        reachable.insert(reachable.end(), links.begin(), links.end());
-                    }
-                    std::sort(reachable.begin(), reachable.end());
-                }
-                if (std::binary_search(reachable.begin(), reachable.end(), c.id)) continue;
-            }
-            kept.push_back(c);
-        }
-    }
-
+    void select_expanded(const std::vector<Candidate>& candidates, std::size_t m, std::vector<Candidate>& kept);
     void select_for_level(const std::vector<Candidate>& candidates, std::size_t m, int lc, const Distance& dist,
-                          std::vector<Candidate>& kept) {
-        if (lc == 0 && params_.m_beta > 0) select_expanded(candidates, m, kept);
-        else select_neighbours(candidates, m, dist, kept);
-    }
-
-    // Adds `from` to the list of `to` at level lc, pruning with the heuristic when full.
-    void link_back(std::uint32_t to, std::uint32_t from, float d, int lc, const Distance& dist) {
-        std::lock_guard<SpinLock> guard(locks_[to]);
-        std::uint32_t* s = slot(to, lc);
-        const std::size_t cap = capacity(lc);
-        for (std::uint32_t j = 0; j < s[0]; ++j) {
-            if (s[1 + j] == from) return;
-        }
-        if (s[0] < cap) {
-            s[1 + s[0]] = from;
-            s[0] += 1;
-            return;
-        }
-        std::vector<Candidate> pool;
-        pool.reserve(cap + 1);
-        pool.push_back({d, from});
-        const float* base = vector(to);
-        for (std::uint32_t j = 0; j < s[0]; ++j) pool.push_back({dist(base, vector(s[1 + j])), s[1 + j]});
-        std::sort(pool.begin(), pool.end(), closer);
-        std::vector<Candidate> kept;
-        if (lc == 0 && params_.m_beta > 0) {
-            // Expanded lists keep the nearest; reading other lists here could deadlock.
-            kept.assign(pool.begin(), pool.begin() + std::min(cap, pool.size()));
-        } else {
-            select_neighbours(pool, cap, dist, kept);
-        }
-        s[0] = static_cast<std::uint32_t>(kept.size());
-        for (std::size_t j = 0; j < kept.size(); ++j) s[1 + j] = kept[j].id;
-    }
-
+                          std::vector<Candidate>& kept);
+    // Adds `from` (at exact distance d) to the list of `to` at level lc,
+    // pruning with the heuristic when full.
+    void link_back(std::uint32_t to, std::uint32_t from, float d, int lc, const Distance& dist, InsertScratch& s);
     // With parallel construction another thread can reach a node through its
     // upper levels and link to it on a lower level before the node writes
     // that level's list itself. Those links are kept: merged with the node's
     // own choice and pruned as a full list would be. Called under the lock.
     void merge_existing(std::uint32_t id, int lc, const std::uint32_t* s, const Distance& dist,
-                        std::vector<Candidate>& kept) {
-        std::vector<Candidate> pool(kept);
-        const float* base = vector(id);
-        for (std::uint32_t j = 0; j < s[0]; ++j) {
-            const std::uint32_t v = s[1 + j];
-            bool known = false;
-            for (const Candidate& c : kept) known = known || c.id == v;
-            if (!known) pool.push_back({dist(base, vector(v)), v});
-        }
-        std::sort(pool.begin(), pool.end(), closer);
-        const std::size_t cap = capacity(lc);
-        if (pool.size() <= cap) {
-            kept = std::move(pool);
-        } else if (lc == 0 && params_.m_beta > 0) {
-            kept.assign(pool.begin(), pool.begin() + cap);
-        } else {
-            select_neighbours(pool, cap, dist, kept);
-        }
-    }
-
-    void insert(std::uint32_t id, const Distance& dist) {
-        const int lvl = levels_[id];
-        std::unique_lock<std::mutex> top_guard(entry_mutex_);
-        std::uint32_t entry = entry_;
-        const int top = max_level_;
-        // A node that raises the top level keeps the lock for its whole
-        // insertion so that the entry point it installs is already linked.
-        if (lvl <= top) top_guard.unlock();
-        const float* q = vector(id);
-        std::uint32_t current = entry;
-        float current_d = dist(q, vector(current));
-        std::vector<std::uint32_t> links;
-        for (int lc = top; lc > lvl; --lc) {
-            bool moved = true;
-            while (moved) {
-                moved = false;
-                read_links(current, lc, links);
-                for (std::uint32_t v : links) {
-                    const float d = dist(q, vector(v));
-                    if (d < current_d) {
-                        current_d = d;
-                        current = v;
-                        moved = true;
-                    }
-                }
-            }
-        }
-        std::vector<Candidate> entries{{current_d, current}};
-        std::vector<Candidate> found, kept;
-        for (int lc = std::min(lvl, top); lc >= 0; --lc) {
-            search_layer(q, entries, params_.ef_construction, lc, dist, found);
-            select_for_level(found, lc == 0 && params_.m_beta > 0 ? params_.M0 : params_.M, lc, dist, kept);
-            {
-                std::lock_guard<SpinLock> guard(locks_[id]);
-                std::uint32_t* s = slot(id, lc);
-                if (s[0] != 0) merge_existing(id, lc, s, dist, kept);
-                s[0] = static_cast<std::uint32_t>(kept.size());
-                for (std::size_t j = 0; j < kept.size(); ++j) s[1 + j] = kept[j].id;
-            }
-            for (const Candidate& c : kept) link_back(c.id, id, c.distance, lc, dist);
-            entries = std::move(found);
-        }
-        if (lvl > top) {
-            entry_ = id;
-            max_level_ = lvl;
-        }
-    }
+                        std::vector<Candidate>& kept);
 
     std::size_t dim_;
     Metric metric_;
@@ -563,3 +352,5 @@ private:
 };
 
 }  // namespace fanns
+
+#include "hnsw_build.h"

@@ -85,9 +85,11 @@ PlannerParams planner_params(const py::dict& d) {
 class HnswIndex {
 public:
     HnswIndex(std::size_t dim, const std::string& metric, std::size_t M, std::size_t M0,
-              std::size_t ef_construction, std::uint64_t seed, std::size_t m_beta, const std::string& storage)
+              std::size_t ef_construction, std::uint64_t seed, std::size_t m_beta, const std::string& storage,
+              bool build_on_codes)
         : graph_(std::make_unique<Hnsw>(dim, parse_metric(metric),
-                                        HnswParams{M, M0, ef_construction, seed, m_beta, parse_storage(storage)})) {}
+                                        HnswParams{M, M0, ef_construction, seed, m_beta, parse_storage(storage),
+                                                   build_on_codes})) {}
     explicit HnswIndex(std::unique_ptr<Hnsw> graph) : graph_(std::move(graph)) {}
 
     // `vectors`: float32 (n, dim) with unit column stride and any row stride
@@ -325,6 +327,8 @@ public:
         return py::capsule(static_cast<const void*>(&graph_->store().codes()), kCodesCapsule);
     }
     bool coded() const { return graph_->store().coded(); }
+    // Whether inserting rows (build, extend) searches on codes (hnsw_build.h).
+    bool builds_on_codes() const { return graph_->builds_on_codes(); }
     py::array_t<float> vectors_view(py::object self) const {
         const auto n = static_cast<py::ssize_t>(graph_->size());
         const auto d = static_cast<py::ssize_t>(graph_->dim());
@@ -349,9 +353,9 @@ private:
 void register_hnsw(py::module_& m) {
     py::class_<HnswIndex>(m, "HnswIndex")
         .def(py::init<std::size_t, const std::string&, std::size_t, std::size_t, std::size_t, std::uint64_t,
-                      std::size_t, const std::string&>(),
+                      std::size_t, const std::string&, bool>(),
              py::arg("dim"), py::arg("metric"), py::arg("M"), py::arg("M0"), py::arg("ef_construction"),
-             py::arg("seed"), py::arg("m_beta") = 0, py::arg("storage") = "f32")
+             py::arg("seed"), py::arg("m_beta") = 0, py::arg("storage") = "f32", py::arg("build_on_codes") = true)
         .def("build", &HnswIndex::build, py::arg("vectors"), py::arg("threads"), py::arg("borrow") = false)
         .def("progress", &HnswIndex::progress)
         .def("cancel", &HnswIndex::cancel)
@@ -375,6 +379,7 @@ void register_hnsw(py::module_& m) {
         .def("memory_parts", &HnswIndex::memory_parts)
         .def_property_readonly("storage", &HnswIndex::storage)
         .def_property_readonly("coded", &HnswIndex::coded)
+        .def_property_readonly("builds_on_codes", &HnswIndex::builds_on_codes)
         .def("codes_handle", &HnswIndex::codes_handle);
     py::list names;
     for (int p = 0; p < kPlanCount; ++p) names.append(plan_name(static_cast<Plan>(p)));
