@@ -176,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sets", default="splade,bm25", help="comma-separated: splade, bm25")
     parser.add_argument("--splade-docs", type=int, default=100000)
     parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--splade-cache", default=None, help="directory of generated docs")
     parser.add_argument(
         "--jsonl", action="append", default=[], help="DOCS.jsonl,QUERIES.jsonl (repeatable)"
     )
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         from fanns.bench.sparse import splade_sets
 
         sets[f"SPLADE-like {args.splade_docs // 1000}k"] = splade_sets(
-            args.splade_docs, args.queries
+            args.splade_docs, args.queries, args.splade_cache
         )
     if "bm25" in wanted and os.path.isfile(os.path.join(args.data, "database_texts.jsonl.gz")):
         from fanns.datasets.bm25 import bm25_queries, bm25_vectors, load_texts
