@@ -179,6 +179,7 @@ def test_splade_like_generator():
         {"weight_median": 0},
         {"head_cap": 0},
         {"head_cap": 1.5},
+        {"term_weight_share": 1.5},
     ):
         with pytest.raises(ValueError):
             splade_like_sparse(10, **{"n_terms": 8000, **kwargs})
@@ -203,6 +204,10 @@ def test_splade_like_statistics_match_the_published_shape():
     # ... and without the cap the most popular term is in nearly every document
     uncapped = posting_stats(splade_like_sparse(3000, seed=1, head_cap=None))
     assert uncapped["df_max_share"] > 0.95
+    # a term weighs alike wherever it occurs, in part (real: intraclass correlation 0.39)
+    assert 0.3 < postings["weight_icc"] < 0.5
+    independent = posting_stats(splade_like_sparse(3000, seed=1, term_weight_share=0.0))
+    assert abs(independent["weight_icc"]) < 0.05
 
 
 def test_sparse_rows_container():

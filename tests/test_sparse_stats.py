@@ -42,6 +42,25 @@ def test_posting_stats_by_hand():
     assert s["gini"] == pytest.approx(diffs / (2 * df.size**2 * df.mean()))
 
 
+def test_weight_icc_extremes_and_by_hand():
+    rng = np.random.default_rng(0)
+    n, terms = 400, 50
+    cols = np.stack([rng.choice(terms, 10, replace=False) for _ in range(n)])
+    rows = np.repeat(np.arange(n), 10)
+    own = rng.uniform(0.5, 3.0, terms)
+    same = sp.csr_matrix((own[cols.ravel()], (rows, cols.ravel())), shape=(n, terms))
+    assert posting_stats(same)["weight_icc"] == pytest.approx(1.0)
+    noise = sp.csr_matrix((rng.uniform(0.5, 3.0, rows.size), (rows, cols.ravel())), (n, terms))
+    assert abs(posting_stats(noise)["weight_icc"]) < 0.05
+    # two terms, two rows each: log weights (0, 0) and (1, 3) -> ANOVA by hand
+    tiny = sp.csr_matrix(np.exp(np.array([[0.0, 1.0], [0.0, 3.0]])))
+    x = {0: [0.0, 0.0], 1: [1.0, 3.0]}
+    grand = 1.0
+    msb = sum(2 * (np.mean(v) - grand) ** 2 for v in x.values()) / 1
+    msw = sum(((np.array(v) - np.mean(v)) ** 2).sum() for v in x.values()) / 2
+    assert posting_stats(tiny)["weight_icc"] == pytest.approx((msb - msw) / (msb + msw))
+
+
 def test_bad_input_and_jsonl(tmp_path):
     with pytest.raises(ValueError, match="non-negative"):
         row_stats(sp.csr_matrix(np.array([[-1.0, 2.0]])))

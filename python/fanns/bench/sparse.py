@@ -387,12 +387,14 @@ FANNS_SWEEP: list[dict] = [
 # A shorter sweep for large sets (``--fanns-sweep short``): the auto plan only.
 FANNS_SHORT_SWEEP: list[dict] = [
     {"query_cut": 10},
-    {"query_cut": 8},
     {"query_cut": 6},
     {"query_cut": 5},
-    {"query_cut": 8, "rerank": 50},
+    {"query_cut": 4},
+    {"query_cut": 3},
     {"query_cut": 6, "rerank": 50},
-    {"query_cut": 5, "rerank": 50},
+    {"query_cut": 4, "rerank": 50},
+    {"query_cut": 4, "rerank": 30},
+    {"query_cut": 3, "rerank": 30},
 ]
 PLAIN_SWEEP = [
     (0, 0),

@@ -98,7 +98,11 @@ def posting_stats(m) -> dict[str, float]:
     ``df_max_share`` is the longest list over the number of rows;
     ``top1%_terms_postings`` the share of all postings in the 1 % longest
     lists; ``lists_over_1%`` the number of lists longer than 1 % of the rows;
-    ``gini`` the Gini coefficient of the lengths (0: all equal).
+    ``gini`` the Gini coefficient of the lengths (0: all equal);
+    ``weight_icc`` how much of the spread of log weights is the term's own
+    (one-way ANOVA intraclass correlation of the log weights grouped by term,
+    terms in at least two rows; 0: a term's weight says nothing about its
+    weight elsewhere, 1: a term has one weight everywhere).
     """
     m = _csr(m)
     df = np.bincount(m.indices, minlength=m.shape[1])
@@ -120,7 +124,28 @@ def posting_stats(m) -> dict[str, float]:
         "top1%_terms_postings": float(df[:top].sum() / df.sum()),
         "lists_over_1%": float((df > 0.01 * n).sum()),
         "gini": gini,
+        "weight_icc": _weight_icc(m),
     }
+
+
+def _weight_icc(m) -> float:
+    counts = np.bincount(m.indices, minlength=m.shape[1])
+    keep = counts[m.indices] >= 2
+    if not keep.any():
+        return float("nan")
+    terms = m.indices[keep]
+    x = np.log(np.maximum(m.data[keep].astype(np.float64), np.finfo(np.float32).tiny))
+    n_i = np.bincount(terms, minlength=m.shape[1]).astype(np.float64)
+    mean_of = np.bincount(terms, weights=x, minlength=m.shape[1]) / np.maximum(n_i, 1)
+    n_i = n_i[n_i > 0]
+    g, total = n_i.size, float(x.size)
+    if g < 2:
+        return float("nan")
+    means = mean_of[np.flatnonzero(counts >= 2)]
+    ms_between = (n_i * (means - x.mean()) ** 2).sum() / (g - 1)
+    ms_within = ((x - mean_of[terms]) ** 2).sum() / (total - g)
+    n0 = (total - (n_i**2).sum() / total) / (g - 1)
+    return float((ms_between - ms_within) / (ms_between + (n0 - 1) * ms_within))
 
 
 def read_jsonl_vectors(path: str | os.PathLike, vocabulary: dict[str, int] | None = None):

@@ -303,6 +303,7 @@ def splade_like_sparse(
     weight_sigma: float = 0.9,
     weight_median: float = 0.28,
     head_cap: float | None = 0.0025,
+    term_weight_share: float = 0.4,
 ) -> Any:
     """``n`` random rows shaped like learned sparse (SPLADE) vectors.
 
@@ -320,8 +321,11 @@ def splade_like_sparse(
       the rest), ranked, and used with Zipf probabilities inside the topic;
     * takes about ``topic_share`` of its terms from its topic and the rest
       from the global Zipf distribution (distinct terms);
-    * gives each term the weight ``weight_median * exp(N(0, weight_sigma))``,
-      independent of the term (defaults: median 0.28, 1 % above 2.3).
+    * gives each term the weight ``weight_median * exp(weight_sigma * z)``
+      (defaults: median 0.28, 1 % above 2.3), where the standard normal ``z``
+      is ``sqrt(term_weight_share)`` parts the term's own (the same in every
+      row, as a term carries a similar importance wherever SPLADE puts it) and
+      the rest the row's.
 
     The head cap stands for SPLADE's FLOPS regulariser, which penalises long
     posting lists: without it the most popular WordPiece terms would occur in
@@ -342,6 +346,8 @@ def splade_like_sparse(
         raise ValueError(f"need n >= 0 and n_terms > 0 (got n={n}, n_terms={n_terms})")
     if not nnz_mean > 0 or not exponent > 0 or not weight_sigma >= 0 or not weight_median > 0:
         raise ValueError("nnz_mean, exponent and weight_median must be positive, weight_sigma >= 0")
+    if not 0.0 <= term_weight_share <= 1.0:
+        raise ValueError(f"term_weight_share must be in [0, 1], got {term_weight_share}")
     if head_cap is not None and not 0.0 < head_cap <= 1.0:
         raise ValueError(f"head_cap must be in (0, 1] or None, got {head_cap}")
     if n_topics < 1 or not 1 <= topic_terms <= n_terms:
@@ -367,6 +373,7 @@ def splade_like_sparse(
         keys = log_p + topic_rng.gumbel(size=n_terms)
         members = np.argpartition(-keys, topic_terms - 1)[:topic_terms]
         topics[t] = members[np.argsort(-keys[members], kind="stable")]
+    term_part = topic_rng.standard_normal(n_terms)
     inner = np.arange(1, topic_terms + 1, dtype=np.float64) ** -exponent
     inner_cdf = np.cumsum(inner / inner.sum())
     inner_cdf[-1] = 1.0
@@ -403,8 +410,10 @@ def splade_like_sparse(
         parts.append(np.sort(chosen))
         indptr[i + 1] = indptr[i] + chosen.size
     terms = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-    weights = weight_median * np.exp(rng.normal(0.0, weight_sigma, size=terms.size))
-    weights = weights.astype(np.float32)
+    z = np.sqrt(term_weight_share) * term_part[terms] + np.sqrt(1.0 - term_weight_share) * (
+        rng.standard_normal(terms.size)
+    )
+    weights = (weight_median * np.exp(weight_sigma * z)).astype(np.float32)
     return _csr(indptr, terms.astype(np.int32), weights, (n, n_terms))
 
 
