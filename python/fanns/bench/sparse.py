@@ -103,7 +103,9 @@ def splade_sets(n_docs: int, n_queries: int, cache: str | None = None) -> tuple:
         else:
             docs = make_docs()
             os.makedirs(cache, exist_ok=True)
-            sp.save_npz(path, docs)
+            partial = f"{path}.{os.getpid()}.partial.npz"
+            sp.save_npz(partial, docs)
+            os.replace(partial, path)  # a concurrent reader never sees half a file
     if docs is None:
         docs = make_docs()
     queries = splade_like_sparse(n_queries, nnz_mean=43, seed=2, weight_sigma=1.0)
