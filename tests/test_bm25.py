@@ -176,9 +176,38 @@ def test_splade_like_generator():
         {"n_topics": 0},
         {"topic_terms": 9000},
         {"weight_sigma": -1},
+        {"weight_median": 0},
+        {"head_cap": 0},
+        {"head_cap": 1.5},
+        {"term_weight_share": 1.5},
     ):
         with pytest.raises(ValueError):
             splade_like_sparse(10, **{"n_terms": 8000, **kwargs})
+
+
+def test_splade_like_statistics_match_the_published_shape():
+    """The figures bench/sparse.md sets beside real SPLADE rows, at small n."""
+    from fanns.bench.sparse_stats import posting_stats, row_stats
+
+    docs = row_stats(x := splade_like_sparse(3000, seed=1))
+    queries = row_stats(splade_like_sparse(300, nnz_mean=43, seed=2, weight_sigma=1.0))
+    assert 110 < docs["nnz_mean"] < 130 and 38 < queries["nnz_mean"] < 48
+    # a document's 20 % largest weights carry about half of its L1 mass (real: 0.54)
+    assert 0.45 < docs["top20%_mass"] < 0.60
+    # a query's 10 largest weights carry most of its mass (real: 0.65)
+    assert 0.55 < queries["top10_mass"] < 0.70
+    assert 0.9 < docs["cv"] < 1.25 and 0.95 < queries["cv"] < 1.3
+    assert 0.2 < docs["weight_median"] < 0.36
+    postings = posting_stats(x)
+    # the head is capped: no list holds more than about a third of the documents ...
+    assert postings["df_max_share"] < 0.4
+    # ... and without the cap the most popular term is in nearly every document
+    uncapped = posting_stats(splade_like_sparse(3000, seed=1, head_cap=None))
+    assert uncapped["df_max_share"] > 0.95
+    # a term weighs alike wherever it occurs, in part (real: intraclass correlation 0.39)
+    assert 0.3 < postings["weight_icc"] < 0.5
+    independent = posting_stats(splade_like_sparse(3000, seed=1, term_weight_share=0.0))
+    assert abs(independent["weight_icc"]) < 0.05
 
 
 def test_sparse_rows_container():

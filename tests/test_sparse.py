@@ -889,3 +889,37 @@ def test_benchmark_seismic_peer_and_filtered_table(tmp_path, capsys):
     assert all(0.0 <= float(line.split("|")[4]) <= 1.0 for line in seismic)
     assert max(float(line.split("|")[4]) for line in seismic) >= 0.9
     assert "| recall@10 >= | fanns SparseIndex | peer |" in out
+
+
+def test_benchmark_seismic_build_options_and_cpu_clock(tmp_path, capsys):
+    """Seismic build and search settings from the command line; QPS on CPU time."""
+    from fanns.bench.sparse_peers import parse_build, parse_sweep
+
+    assert parse_build("n_postings=400, summary_energy=0.5") == {
+        "n_postings": 400,
+        "summary_energy": 0.5,
+    }
+    assert parse_sweep("4,0.9; 10,0.8") == [(4, 0.9), (10, 0.8)]
+    with pytest.raises(ValueError, match="expected one of"):
+        parse_build("block_size=16")
+    with pytest.raises(ValueError, match="query_cut,heap_factor"):
+        parse_sweep("4")
+    pytest.importorskip("seismic")
+    from fanns.bench import sparse as bench
+
+    bench.MEMORY_NOTES.clear()
+    argv = ["--data", str(tmp_path), "--sets", "splade", "--methods", "fanns,seismic"]
+    argv += ["--splade-docs", "700", "--queries", "10", "--latency-queries", "2"]
+    argv += ["--clock", "cpu", "--fanns-sweep", "short", "--seismic-sweep", "10,0.5;4,0.9"]
+    argv += ["--seismic-build", "n_postings=300", "--splade-cache", str(tmp_path / "cache")]
+    try:
+        assert bench.main(argv) == 0
+    finally:
+        bench.CLOCK[0] = bench.time.perf_counter
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| SPLADE")]
+    seismic = [line for line in rows if "pyseismic-lsr" in line.split("|")[2]]
+    assert len(seismic) == 2 and all("(n_postings=300)" in line for line in seismic)
+    fanns_rows = [line for line in rows if "fanns SparseIndex" in line.split("|")[2]]
+    assert len(fanns_rows) == len(bench.FANNS_SHORT_SWEEP)
+    assert list((tmp_path / "cache").glob("splade_like_docs_700_*.npz"))

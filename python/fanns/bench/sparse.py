@@ -46,6 +46,13 @@ from fanns.sparse import SparseIndex
 K = 10
 # Index memory by part of each fanns build, printed after the tables.
 MEMORY_NOTES: list[str] = []
+# The clock of the QPS columns: wall time, or this process's CPU time (``--clock cpu``:
+# steadier on a shared machine; every method searches on one thread).
+CLOCK: list[Callable[[], float]] = [time.perf_counter]
+
+
+def clock() -> float:
+    return CLOCK[0]()
 
 
 @dataclass
@@ -62,10 +69,47 @@ class Row:
     scored: float | None = None
 
 
-def exact_topk(docs, queries, k: int = K) -> np.ndarray:
-    """Top-k ids by exact inner product (float64), ties by smaller id, score > 0 only."""
-    scores = (docs.astype(np.float64) @ queries.astype(np.float64).T).toarray().T
-    return top_positive(scores, k)
+def exact_topk(docs, queries, k: int = K, chunk: int = 32) -> np.ndarray:
+    """Top-k ids by exact inner product (float64), ties by smaller id, score > 0 only.
+
+    Queries are scored ``chunk`` at a time, so that a million documents need
+    a few hundred MiB, not one dense (n, nq) array.
+    """
+    docs64 = docs.astype(np.float64).tocsr()
+    queries64 = queries.astype(np.float64).tocsr()
+    parts = []
+    for a in range(0, queries64.shape[0], chunk):
+        scores = (docs64 @ queries64[a : a + chunk].T).toarray().T
+        parts.append(top_positive(scores, k))
+    return np.concatenate(parts) if parts else np.zeros((0, k), dtype=np.int64)
+
+
+def splade_sets(n_docs: int, n_queries: int, cache: str | None = None) -> tuple:
+    """The SPLADE-like documents and queries of this bench (optionally cached as .npz).
+
+    Queries: ~43 terms, weights a little more spread than documents' (as in
+    real SPLADE queries; see ``python -m fanns.bench.sparse_stats``).
+    """
+    import scipy.sparse as sp
+
+    def make_docs():
+        return splade_like_sparse(n_docs, seed=1)
+
+    docs = None
+    if cache:
+        path = os.path.join(cache, f"splade_like_docs_{n_docs}_seed1.npz")
+        if os.path.isfile(path):
+            docs = sp.load_npz(path).tocsr()
+        else:
+            docs = make_docs()
+            os.makedirs(cache, exist_ok=True)
+            partial = f"{path}.{os.getpid()}.partial.npz"
+            sp.save_npz(partial, docs)
+            os.replace(partial, path)  # a concurrent reader never sees half a file
+    if docs is None:
+        docs = make_docs()
+    queries = splade_like_sparse(n_queries, nnz_mean=43, seed=2, weight_sigma=1.0)
+    return docs, queries
 
 
 def top_positive(scores: np.ndarray, k: int = K) -> np.ndarray:
@@ -109,7 +153,7 @@ def bench_scipy(name: str, docs, queries, truth, n_latency: int) -> list[Row]:
 
     memory = (docs.data.nbytes + docs.indices.nbytes + docs.indptr.nbytes) / 2**20
     rows = []
-    t = time.perf_counter()
+    t = clock()
     product = (queries @ docs.T).tocsr()  # (nq, n), only the documents sharing a term
     ids = np.full((queries.shape[0], K), -1, dtype=np.int64)
     for i in range(queries.shape[0]):
@@ -117,7 +161,7 @@ def bench_scipy(name: str, docs, queries, truth, n_latency: int) -> list[Row]:
         cols, vals = product.indices[a:b], product.data[a:b]
         best = cols[topk(vals)] if vals.size > K else cols[np.argsort(-vals, kind="stable")]
         ids[i, : best.size] = best
-    batch_s = time.perf_counter() - t
+    batch_s = clock() - t
     lat = _latencies(lambda i: topk((docs @ queries[i].T).toarray().ravel()), n_latency)
     rows.append(
         Row(
@@ -173,9 +217,9 @@ def bench_fanns(
     singles = [queries[i] for i in range(n_latency)]
     for setting in sweep:
         kwargs = dict(setting)
-        t = time.perf_counter()
+        t = clock()
         result = index.search(queries, k=K, threads=1, **kwargs)
-        batch_s = time.perf_counter() - t
+        batch_s = clock() - t
         lat = _latencies(
             lambda i, kw=kwargs: index.search(singles[i], k=K, threads=1, **kw), n_latency
         )
@@ -224,9 +268,9 @@ def bench_plain(
     singles = [_csr_args(queries[i]) for i in range(n_latency)]
     rows = []
     for cut, rerank in sweep:
-        t = time.perf_counter()
+        t = clock()
         ids, _ = plain.search(*qargs, queries.shape[1], K, cut, rerank, 1)
-        batch_s = time.perf_counter() - t
+        batch_s = clock() - t
         lat = _latencies(
             lambda i, c=cut, r=rerank: plain.search(*singles[i], queries.shape[1], K, c, r, 1),
             n_latency,
@@ -342,6 +386,18 @@ FANNS_SWEEP: list[dict] = [
     {"plan": "blocks", "query_cut": 10, "heap_factor": 0.5},
     {"plan": "blocks", "query_cut": 6, "heap_factor": 0.6},
 ]
+# A shorter sweep for large sets (``--fanns-sweep short``): the auto plan only.
+FANNS_SHORT_SWEEP: list[dict] = [
+    {"query_cut": 10},
+    {"query_cut": 6},
+    {"query_cut": 5},
+    {"query_cut": 4},
+    {"query_cut": 3},
+    {"query_cut": 6, "rerank": 50},
+    {"query_cut": 4, "rerank": 50},
+    {"query_cut": 4, "rerank": 30},
+    {"query_cut": 3, "rerank": 30},
+]
 PLAIN_SWEEP = [
     (0, 0),
     (0, 50),
@@ -387,7 +443,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sets", default="bm25,zipf,splade", help="comma-separated: bm25, zipf, splade"
     )
+    parser.add_argument("--splade-cache", default=None, help="directory to keep generated docs")
+    parser.add_argument(
+        "--clock", choices=("wall", "cpu"), default="wall", help="what the QPS columns divide by"
+    )
+    parser.add_argument("--fanns-sweep", choices=("full", "short"), default="full")
+    parser.add_argument(
+        "--seismic-build",
+        action="append",
+        default=[],
+        help="build parameters of one Seismic index, e.g. "
+        "'n_postings=4000,centroid_fraction=0.2,summary_energy=0.5' (repeatable; "
+        "default: its own defaults)",
+    )
+    parser.add_argument(
+        "--seismic-sweep",
+        default=None,
+        help="Seismic search settings 'query_cut,heap_factor;...' (default: a built-in sweep)",
+    )
     args = parser.parse_args(argv)
+    CLOCK[0] = time.process_time if args.clock == "cpu" else time.perf_counter
     methods = set(args.methods.split(","))
     sets = set(args.sets.split(","))
     unknown = (methods - {"scipy", "fanns", "plain", "seismic"}) | (
@@ -420,8 +495,7 @@ def main(argv: list[str] | None = None) -> int:
             (f"Zipf ({args.zipf_docs // 1000}k, {args.zipf_terms // 1000}k terms)", zdocs, zqueries)
         )
     if "splade" in sets:
-        sdocs = splade_like_sparse(args.splade_docs, seed=1)
-        squeries = splade_like_sparse(args.queries, nnz_mean=43, seed=2)
+        sdocs, squeries = splade_sets(args.splade_docs, args.queries, args.splade_cache)
         datasets.append((f"SPLADE-like ({args.splade_docs // 1000}k)", sdocs, squeries))
 
     for name, docs, queries in datasets:
@@ -430,16 +504,25 @@ def main(argv: list[str] | None = None) -> int:
         if "scipy" in methods:
             rows += bench_scipy(name, docs, queries, truth, n_lat)
         if "fanns" in methods:
-            rows += bench_fanns(name, docs, queries, truth, FANNS_SWEEP, n_lat, args.knn)
+            sweep = FANNS_SWEEP if args.fanns_sweep == "full" else FANNS_SHORT_SWEEP
+            rows += bench_fanns(name, docs, queries, truth, sweep, n_lat, args.knn)
         if "plain" in methods:
             rows += bench_plain(
                 name, docs, queries, truth, args.plain_n_postings, PLAIN_SWEEP, n_lat
             )
         if "seismic" in methods:
-            from fanns.bench.sparse_peers import bench_seismic, seismic_method
+            from fanns.bench.sparse_peers import (
+                SEISMIC_SWEEP,
+                bench_seismic,
+                parse_build,
+                parse_sweep,
+                seismic_method,
+            )
 
             PEERS.add(seismic_method())
-            rows += bench_seismic(name, docs, queries, truth, n_lat)
+            ssweep = parse_sweep(args.seismic_sweep) if args.seismic_sweep else SEISMIC_SWEEP
+            for spec in args.seismic_build or [""]:
+                rows += bench_seismic(name, docs, queries, truth, n_lat, ssweep, **parse_build(spec))
 
     print(markdown(rows))
     print()

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from fanns.bench.memory import current_rss_bytes
-from fanns.bench.sparse import K, Row, _latencies, recall_at_k
+from fanns.bench.sparse import K, Row, _latencies, clock, recall_at_k
 
 # Seismic's own defaults, then a sweep of its two search knobs.
 SEISMIC_BUILD = {"n_postings": 3500, "centroid_fraction": 0.1, "summary_energy": 0.4}
@@ -30,6 +30,36 @@ SEISMIC_BUILD = {"n_postings": 3500, "centroid_fraction": 0.1, "summary_energy":
 SEISMIC_SWEEP: list[tuple[int, float]] = [
     (cut, heap) for cut in (5, 10) for heap in (0.9, 0.7, 0.5, 0.4, 0.3)
 ]
+
+
+BUILD_KEYS = {
+    "n_postings": int,
+    "centroid_fraction": float,
+    "summary_energy": float,
+    "max_fraction": float,
+}
+
+
+def parse_build(spec: str) -> dict:
+    """``'n_postings=4000,summary_energy=0.5'`` -> build keyword arguments."""
+    out: dict = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or key not in BUILD_KEYS:
+            raise ValueError(f"Seismic build parameter {part!r}: expected one of {list(BUILD_KEYS)}")
+        out[key] = BUILD_KEYS[key](value)
+    return out
+
+
+def parse_sweep(spec: str) -> list[tuple[int, float]]:
+    """``'10,0.8;4,0.9'`` -> [(10, 0.8), (4, 0.9)] (query_cut, heap_factor)."""
+    out = []
+    for part in filter(None, (p.strip() for p in spec.split(";"))):
+        cut, sep, heap = part.partition(",")
+        if not sep:
+            raise ValueError(f"Seismic search setting {part!r}: expected 'query_cut,heap_factor'")
+        out.append((int(cut), float(heap)))
+    return out
 
 
 def seismic_method() -> str:
@@ -133,17 +163,18 @@ def bench_seismic(
         file=sys.stderr,
     )
     form = peer.queries(queries)
+    built = ",".join(f"{k}={v}" for k, v in peer.params.items() if SEISMIC_BUILD.get(k) != v)
     rows = []
     for cut, heap in sweep:
-        t = time.perf_counter()
+        t = clock()
         ids = peer.search(form, K, cut, heap)
-        batch_s = time.perf_counter() - t
+        batch_s = clock() - t
         lat = _latencies(lambda i, c=cut, h=heap: peer.search_one(form, i, K, c, h), n_latency)
         rows.append(
             Row(
                 name,
                 seismic_method(),
-                f"query_cut={cut} heap_factor={heap}",
+                f"query_cut={cut} heap_factor={heap}" + (f" ({built})" if built else ""),
                 recall_at_k(ids, truth),
                 queries.shape[0] / batch_s,
                 *np.percentile(lat, [50, 99]),

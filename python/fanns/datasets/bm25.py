@@ -300,7 +300,10 @@ def splade_like_sparse(
     topic_terms: int = 300,
     topic_share: float = 0.5,
     exponent: float = 1.0,
-    weight_sigma: float = 0.8,
+    weight_sigma: float = 0.9,
+    weight_median: float = 0.28,
+    head_cap: float | None = 0.0025,
+    term_weight_share: float = 0.4,
 ) -> Any:
     """``n`` random rows shaped like learned sparse (SPLADE) vectors.
 
@@ -313,12 +316,22 @@ def splade_like_sparse(
     * draws its number of terms as ``nnz_mean`` times a log-normal factor
       (sigma 0.3), at least one;
     * picks one of ``n_topics`` topics; each topic is ``topic_terms`` terms
-      drawn by global popularity (Zipf with ``exponent`` over the vocabulary),
-      ranked, and used with Zipf probabilities inside the topic;
+      drawn by global popularity (Zipf with ``exponent`` over the vocabulary,
+      no term more likely than ``head_cap`` per draw, the excess spread over
+      the rest), ranked, and used with Zipf probabilities inside the topic;
     * takes about ``topic_share`` of its terms from its topic and the rest
       from the global Zipf distribution (distinct terms);
-    * gives each term the weight ``exp(N(-0.6, weight_sigma))`` (median 0.55,
-      about 5 % above 2), independent of the term.
+    * gives each term the weight ``weight_median * exp(weight_sigma * z)``
+      (defaults: median 0.28, 1 % above 2.3), where the standard normal ``z``
+      is ``sqrt(term_weight_share)`` parts the term's own (the same in every
+      row, as a term carries a similar importance wherever SPLADE puts it) and
+      the rest the row's.
+
+    The head cap stands for SPLADE's FLOPS regulariser, which penalises long
+    posting lists: without it the most popular WordPiece terms would occur in
+    every row; with it (about 120 terms a row) no term is in more than about
+    a third of the rows. The statistics against real SPLADE rows, with their
+    sources, are in ``bench/sparse.md`` (``python -m fanns.bench.sparse_stats``).
 
     Rows generated with the same ``topic_seed`` share topics, so queries
     (another ``seed``, smaller ``nnz_mean``) have related documents.
@@ -331,8 +344,12 @@ def splade_like_sparse(
     """
     if n < 0 or n_terms <= 0:
         raise ValueError(f"need n >= 0 and n_terms > 0 (got n={n}, n_terms={n_terms})")
-    if not nnz_mean > 0 or not exponent > 0 or not weight_sigma >= 0:
-        raise ValueError("nnz_mean and exponent must be positive, weight_sigma >= 0")
+    if not nnz_mean > 0 or not exponent > 0 or not weight_sigma >= 0 or not weight_median > 0:
+        raise ValueError("nnz_mean, exponent and weight_median must be positive, weight_sigma >= 0")
+    if not 0.0 <= term_weight_share <= 1.0:
+        raise ValueError(f"term_weight_share must be in [0, 1], got {term_weight_share}")
+    if head_cap is not None and not 0.0 < head_cap <= 1.0:
+        raise ValueError(f"head_cap must be in (0, 1] or None, got {head_cap}")
     if n_topics < 1 or not 1 <= topic_terms <= n_terms:
         raise ValueError("need n_topics >= 1 and 1 <= topic_terms <= n_terms")
     if not 0.0 <= topic_share <= 1.0:
@@ -340,6 +357,12 @@ def splade_like_sparse(
     ranks = np.arange(1, n_terms + 1, dtype=np.float64)
     p = ranks**-exponent
     p /= p.sum()
+    if head_cap is not None and head_cap * n_terms > 1.0:
+        for _ in range(64):  # water-filling: cap the head, renormalise the rest
+            if p[0] <= head_cap * (1 + 1e-9):
+                break
+            p = np.minimum(p, head_cap)
+            p /= p.sum()
     cdf = np.cumsum(p)
     cdf[-1] = 1.0
     # Topics: distinct terms by popularity (Gumbel top-k), most popular first.
@@ -350,6 +373,7 @@ def splade_like_sparse(
         keys = log_p + topic_rng.gumbel(size=n_terms)
         members = np.argpartition(-keys, topic_terms - 1)[:topic_terms]
         topics[t] = members[np.argsort(-keys[members], kind="stable")]
+    term_part = topic_rng.standard_normal(n_terms)
     inner = np.arange(1, topic_terms + 1, dtype=np.float64) ** -exponent
     inner_cdf = np.cumsum(inner / inner.sum())
     inner_cdf[-1] = 1.0
@@ -386,7 +410,10 @@ def splade_like_sparse(
         parts.append(np.sort(chosen))
         indptr[i + 1] = indptr[i] + chosen.size
     terms = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-    weights = np.exp(rng.normal(-0.6, weight_sigma, size=terms.size)).astype(np.float32)
+    z = np.sqrt(term_weight_share) * term_part[terms] + np.sqrt(1.0 - term_weight_share) * (
+        rng.standard_normal(terms.size)
+    )
+    weights = (weight_median * np.exp(weight_sigma * z)).astype(np.float32)
     return _csr(indptr, terms.astype(np.int32), weights, (n, n_terms))
 
 
