@@ -6,25 +6,14 @@
 #include <cstdint>
 
 #include "simd/half_distance.h"
+#include "simd/ids_loop.h"
 
 namespace fanns::simd::detail {
 
 template <float (*Pair)(const float*, const std::uint16_t*, std::size_t)>
 void half_ids_loop(const float* query, const std::uint16_t* base, std::size_t stride, const std::uint32_t* ids,
                    std::size_t count, std::size_t dim, float* out) {
-    // Rows are scattered: fetch every cache line of the row kAhead places
-    // ahead while this one is scored.
-    constexpr std::size_t kAhead = 3;
-    const std::size_t bytes = dim * sizeof(std::uint16_t);
-    auto fetch = [&](std::size_t j) {
-        const char* row = reinterpret_cast<const char*>(base + std::size_t(ids[j]) * stride);
-        for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(row + b);
-    };
-    for (std::size_t j = 0; j < kAhead && j < count; ++j) fetch(j);
-    for (std::size_t i = 0; i < count; ++i) {
-        if (i + kAhead < count) fetch(i + kAhead);
-        out[i] = Pair(query, base + std::size_t(ids[i]) * stride, dim);
-    }
+    prefetched_ids_loop<std::uint16_t, Pair>(query, base, stride, ids, count, dim, out);
 }
 
 template <float (*L2)(const float*, const std::uint16_t*, std::size_t),

@@ -116,22 +116,29 @@ def iter_jsonl(path: PathLike, *, limit: int | None = None) -> Iterator[dict[str
         for lineno, line in enumerate(f, 1):
             if limit is not None and produced >= limit:
                 return
-            if not line.strip():
-                if blank_at is None:
-                    blank_at = lineno
-                continue
-            if blank_at is not None:
-                raise ValueError(f"{path}:{blank_at}: blank line inside the file")
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise ValueError(
-                    f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}"
-                )
-            produced += 1
-            yield record
+            record, blank_at = jsonl_line(path, lineno, line, blank_at)
+            if record is not None:
+                produced += 1
+                yield record
+
+
+def jsonl_line(
+    path: str, lineno: int, line: str, blank_at: int | None
+) -> tuple[dict[str, Any] | None, int | None]:
+    """The JSON object on line ``lineno`` of a JSON-lines file (None for a blank
+    line), and the first blank line seen so far: only blank lines may follow
+    one. Errors are ``ValueError`` naming the file and line."""
+    if not line.strip():
+        return None, lineno if blank_at is None else blank_at
+    if blank_at is not None:
+        raise ValueError(f"{path}:{blank_at}: blank line inside the file")
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
+    return record, blank_at
 
 
 def read_jsonl(path: PathLike, *, limit: int | None = None) -> list[dict[str, Any]]:

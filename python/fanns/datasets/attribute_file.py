@@ -44,6 +44,7 @@ from fanns.attributes.building import (
 )
 from fanns.attributes.numeric import _NumericColumn
 from fanns.attributes.postings import _Dictionary, _SetColumn, _StringColumn
+from fanns.datasets.arxiv import jsonl_line
 
 _BLOCK_LINES = 2048
 
@@ -158,19 +159,9 @@ def _parse_lines(path: str, lines: list[str], first_line: int, blank_at: int | N
     and the first blank line seen (only blank lines may follow it)."""
     records = []
     for lineno, line in enumerate(lines, first_line):
-        if not line.strip():
-            if blank_at is None:
-                blank_at = lineno
-            continue
-        if blank_at is not None:
-            raise ValueError(f"{path}:{blank_at}: blank line inside the file")
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
-        if not isinstance(record, dict):
-            raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
-        records.append(record)
+        record, blank_at = jsonl_line(path, lineno, line, blank_at)
+        if record is not None:
+            records.append(record)
     return records, blank_at
 
 
