@@ -242,3 +242,13 @@ def test_dictionary_order_is_python_string_order():
         assert [words[i] for i in order] == sorted(words)
         words.append("a\x00b")  # NUL: sorted by Python
         assert [words[i] for i in _sort_order(words)] == sorted(words)
+
+
+def test_declared_string_column_without_a_value(tmp_path):
+    records = [{"y": 1}, {"x": None}]  # the column holds only a null
+    path = tmp_path / "a.jsonl"
+    _write(path, records)
+    types = {"x": "string"}
+    store = read_attribute_store(str(path), types=types)
+    _same_store(store, AttributeStore.from_input(records, n=len(records), types=types))
+    assert store.column("x") == [None, None]

@@ -200,6 +200,7 @@ def test_a_mapped_f16_index_grows(tmp_path):
     [
         (lambda meta, s: meta.update(f16_exponent=61), "f16 scale"),
         (lambda meta, s: meta.pop("f16_exponent"), "f16_exponent"),
+        (lambda meta, s: meta.update(f16_exponent=float("inf")), "f16_exponent|bad field"),
         (lambda meta, s: s.update({"hnsw/f16": s["hnsw/f16"][:, :-1].copy()}), "f16 block size"),
         (lambda meta, s: s.update({"hnsw/f16": s["hnsw/f16"].astype(np.float32)}), "f16"),
     ],

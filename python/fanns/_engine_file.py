@@ -85,7 +85,7 @@ def engine_from_sections(
             state["code_similarity"] = bool(meta["code_similarity"])
         if "f16" in state:
             state["f16_exponent"] = int(meta["f16_exponent"])
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:  # int(inf): OverflowError
         raise ValueError(f"{path!r} is corrupt (missing or bad field: {exc})") from exc
     _check_fields(path, metric, dim, params, state)
     engine = new_engine(dim, metric, params)

@@ -283,8 +283,10 @@ class _ColumnBuilder:
         if kind == "string" and tags <= {"str"}:
             dictionary, remap = self._dictionary()
             codes = self._joined(n, lambda p: p[1], -1, np.int64)
-            codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1).astype(np.int32)
-            return _StringColumn(dictionary, codes)
+            out = np.full(n, -1, dtype=np.int32)
+            present = codes >= 0  # none when the column holds no value at all
+            out[present] = remap[codes[present]]
+            return _StringColumn(dictionary, out)
         if kind == "strings" and tags <= {"list"}:
             dictionary, remap = self._dictionary()
             lengths = self._joined(n, lambda p: p[1], 0, np.int64)
