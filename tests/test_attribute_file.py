@@ -252,3 +252,20 @@ def test_declared_string_column_without_a_value(tmp_path):
     store = read_attribute_store(str(path), types=types)
     _same_store(store, AttributeStore.from_input(records, n=len(records), types=types))
     assert store.column("x") == [None, None]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a":1\n"b":2}\n{"a":3},{"a":4}\n',  # a record split where a comma belongs, two on one line
+        '{"a":[{}\n{}]}\n{"x":1},{"y":2}\n',  # the same inside an array
+        '{"a":1} {"a":2}\n{"a":3}\n',
+    ],
+)
+def test_lines_that_are_not_one_object_each_fail(tmp_path, text):
+    path = tmp_path / "a.jsonl"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=":1: invalid JSON"):
+        read_jsonl(str(path))
+    with pytest.raises(ValueError, match=":1: invalid JSON"):
+        read_attribute_store(str(path))
