@@ -13,9 +13,10 @@ from pyroaring import BitMap
 
 import fanns
 import fanns.routing
+import fanns.sparse
 from fanns import field
 from fanns.filters import grouped
-from oracle import clustered_with_queries, exact_distances, exact_knn
+from oracle import clustered_with_queries, exact_distances, exact_knn, exact_sparse
 
 N, NQ, DIM, K = 1500, 90, 8, 5
 
@@ -176,3 +177,49 @@ def test_a_bad_filter_in_a_later_group_raises(world, monkeypatch):
     monkeypatch.setattr(grouped, "FILTER_MEMORY_BUDGET", bitset_budget(1))
     with pytest.raises(KeyError, match="no_such_attribute"):
         index.search(queries, k=K, filter=filters)
+
+
+def _with_sparse(world):
+    index, data, queries, attributes = world
+    docs, sparse_queries = exact_sparse(
+        N, 300, max_terms=12, nq=NQ, terms_per_query=5, seed=11, query_weight_max=3
+    )
+    hybrid = fanns.Index.build(
+        data, sparse=docs, attributes=attributes, seed=2, threads=1, ef_construction=64
+    )
+    return hybrid, queries, sparse_queries, attributes
+
+
+@pytest.mark.parametrize("at_once", [1, 7])
+def test_grouped_sparse_and_hybrid_searches_equal_the_ungrouped_ones(world, monkeypatch, at_once):
+    hybrid, queries, sparse_queries, attributes = _with_sparse(world)
+    filters, masks = per_query_filters(attributes, NQ, seed=at_once + 20)
+    sizes = compiled_sizes(monkeypatch)
+    sparse_sizes: list[int] = []
+    original = fanns.sparse.prepare_filters
+
+    def spy(*args, **kwargs):
+        prepared = original(*args, **kwargs)
+        sparse_sizes.append(len(prepared.bitsets))
+        return prepared
+
+    monkeypatch.setattr(fanns.sparse, "prepare_filters", spy)
+    whole_sparse = hybrid.search(None, K, sparse=sparse_queries, filter=filters, threads=1)
+    assert len(sparse_sizes) == 1 and sparse_sizes[0] > at_once
+    whole_hybrid = hybrid.search(queries, K, sparse=sparse_queries, filter=filters, threads=1)
+    monkeypatch.setattr(grouped, "FILTER_MEMORY_BUDGET", bitset_budget(at_once))
+    sizes.clear()
+    sparse_sizes.clear()
+    parts_sparse = hybrid.search(None, K, sparse=sparse_queries, filter=filters, threads=2)
+    assert len(sparse_sizes) > 1 and max(sparse_sizes) <= at_once  # a group at a time
+    sizes.clear()
+    sparse_sizes.clear()
+    parts_hybrid = hybrid.search(queries, K, sparse=sparse_queries, filter=filters, threads=2)
+    assert len(sizes) > 1 and max(sizes) <= at_once  # the dense side
+    assert len(sparse_sizes) > 1 and max(sparse_sizes) <= at_once  # the sparse side
+    for a, b in [(parts_sparse, whole_sparse), (parts_hybrid, whole_hybrid)]:
+        for name in ("ids", "scores", "plans"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    # every sparse answer passes its query's filter
+    for i, row in enumerate(parts_sparse.ids):
+        assert masks[i][row[row >= 0]].all()

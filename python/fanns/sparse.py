@@ -62,6 +62,7 @@ from fanns._fileformat import read_index_file, write_index_file
 from fanns._validation import as_count, as_path, check_result_count
 from fanns.attributes import AttributeStore
 from fanns.filters import prepare_filters
+from fanns.filters.grouped import search_in_groups
 from fanns.mutable.collection import as_ids
 from fanns.mutable.searching import check_expression_filters
 from fanns.mutable.sparse_ids import SparseIds
@@ -172,6 +173,15 @@ class _Csr:
     @property
     def n_rows(self) -> int:
         return int(self.indptr.shape[0] - 1)
+
+    def rows(self, picked: np.ndarray) -> _Csr:
+        """The batch of rows ``picked`` (an int array), in that order."""
+        starts, ends = self.indptr[picked], self.indptr[picked + 1]
+        indptr = np.zeros(len(picked) + 1, dtype=np.int64)
+        np.cumsum(ends - starts, out=indptr[1:])
+        take = np.concatenate([np.arange(a, b) for a, b in zip(starts.tolist(), ends.tolist())] or [[]])
+        take = take.astype(np.int64)
+        return _Csr(indptr, self.indices[take], self.data[take], self.n_cols)
 
 
 def _is_int(value: Any) -> bool:
@@ -582,6 +592,19 @@ class SparseIndex(Built, SparseIds):
         check_result_count(q.n_rows, k, n)
         if not rows.identity:
             check_expression_filters(filter)
+        options = (k, query_cut or 0, heap_factor, bool(use_knn), exact_threshold, threads, plan, rerank or 0)
+        everything = np.arange(q.n_rows)
+
+        def run(part: np.ndarray, part_filter) -> SparseSearchResult:
+            batch = q if len(part) == q.n_rows else q.rows(part)
+            return self._search_checked(batch, part_filter, rows, n, options)
+
+        # Many distinct per-query filters are compiled and searched a group at a time.
+        return search_in_groups(run, everything, filter, n)
+
+    def _search_checked(self, q: _Csr, filter, rows, n: int, options: tuple) -> SparseSearchResult:
+        """The search of checked arguments: ``filter`` compiled, then the engine."""
+        k, query_cut, heap_factor, use_knn, exact_threshold, threads, plan, rerank = options
         prepared = self._live_filters(rows, prepare_filters(filter, self._store, n, q.n_rows))
         query_filter = prepared.query_filter if len(prepared.bitsets) else None
         counts = [int(c) for c in prepared.counts]
@@ -591,16 +614,16 @@ class SparseIndex(Built, SparseIds):
             q.data,
             max(q.n_cols, 1),
             k,
-            query_cut or 0,
+            query_cut,
             heap_factor,
-            bool(use_knn),
+            use_knn,
             list(prepared.bitsets),
             counts,
             query_filter,
             exact_threshold,
             threads,
             _PLAN_CODES[plan],
-            rerank or 0,
+            rerank,
         )
         names = _PLAN_NAMES[plans]
         if query_filter is not None:
