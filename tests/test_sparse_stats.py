@@ -85,3 +85,11 @@ def test_command_line(tmp_path, capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "| top20%_mass |" in out and "| df_max_share |" in out and "Queries:" in out
+
+
+def test_empty_rows_are_left_out_of_the_non_zero_figures():
+    m = sp.vstack([_matrix(), sp.csr_matrix((2, 5), dtype=np.float32)]).tocsr()
+    s = row_stats(m)
+    assert s["rows"] == 5
+    assert s["nnz_mean"] == pytest.approx(7 / 3)
+    assert s["nnz_p10"] >= 1

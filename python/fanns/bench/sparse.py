@@ -25,6 +25,8 @@ Example:
 from __future__ import annotations
 
 import argparse
+import hashlib
+import inspect
 import os
 import sys
 import time
@@ -97,7 +99,12 @@ def splade_sets(n_docs: int, n_queries: int, cache: str | None = None) -> tuple:
 
     docs = None
     if cache:
-        path = os.path.join(cache, f"splade_like_docs_{n_docs}_seed1.npz")
+        # the generator's parameters are in the name: a cache of another
+        # version of the generator is not reused
+        signature = hashlib.sha256(
+            repr(inspect.signature(splade_like_sparse)).encode()
+        ).hexdigest()[:12]
+        path = os.path.join(cache, f"splade_like_docs_{n_docs}_seed1_{signature}.npz")
         if os.path.isfile(path):
             docs = sp.load_npz(path).tocsr()
         else:

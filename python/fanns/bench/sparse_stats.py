@@ -55,10 +55,10 @@ def row_stats(m) -> dict[str, float]:
         raise ValueError("no non-empty rows")
     out: dict[str, float] = {
         "rows": float(m.shape[0]),
-        "nnz_mean": float(lengths.mean()),
-        "nnz_p10": float(np.percentile(lengths, 10)),
-        "nnz_median": float(np.median(lengths)),
-        "nnz_p90": float(np.percentile(lengths, 90)),
+        "nnz_mean": float(lengths[rows].mean()),
+        "nnz_p10": float(np.percentile(lengths[rows], 10)),
+        "nnz_median": float(np.median(lengths[rows])),
+        "nnz_p90": float(np.percentile(lengths[rows], 90)),
     }
     top_share = {p: np.empty(rows.size) for p in TOP_SHARES}
     top_count = {c: np.empty(rows.size) for c in TOP_COUNTS}
