@@ -103,7 +103,8 @@ public:
           levels_(other.levels_),
           locks_(std::make_unique<SpinLock[]>(other.size_)),
           entry_(other.entry_),
-          max_level_(other.max_level_) {}
+          max_level_(other.max_level_),
+          links0_checked_(other.links0_checked_) {}
     Hnsw& operator=(const Hnsw&) = delete;
 
     std::size_t size() const { return size_; }
@@ -165,6 +166,7 @@ public:
         locks_.reset();
         entry_ = kNone;
         max_level_ = -1;
+        links0_checked_ = true;
     }
 
     // Appends `m` rows (row-major) and inserts them into the graph with the
@@ -348,6 +350,10 @@ private:
     std::mutex entry_mutex_;
     std::uint32_t entry_ = kNone;
     int max_level_ = -1;
+    // False after a restore that did not check the level-0 lists (a mapped
+    // file under verify="header"): searches guard each read, growth checks
+    // them all first.
+    bool links0_checked_ = true;
     mutable VisitedPool visited_pool_;
 };
 

@@ -58,6 +58,7 @@ inline bool Hnsw::build(const float* data, std::size_t n, std::size_t threads, s
         if (lvl > 0) upper_[i].assign(std::size_t(lvl) * (params_.M + 1), 0);
     }
     size_ = n;
+    links0_checked_ = true;
     if (n == 0) return true;
     entry_ = 0;
     max_level_ = levels_[0];
@@ -77,6 +78,11 @@ inline void Hnsw::extend(const float* data, std::size_t m, std::size_t threads) 
     if (m == 0) return;
     if (m >= std::size_t(kNone) - size_) throw std::invalid_argument("too many vectors");
     check_rows(data, m, dim_, "vectors");
+    if (!links0_checked_) {  // read in place unchecked: insertion follows every id it finds
+        auto fail = [](const std::string& what) { throw std::invalid_argument("corrupt index: " + what); };
+        for (std::size_t i = 0; i < size_; ++i) check_slot(links0_view_ + i * slot0_, params_.M0, size_, fail);
+        links0_checked_ = true;
+    }
     const std::size_t old = size_, n = size_ + m;
     store_.append(data, m, threads);
     // Exact reservations: a grown graph holds no spare capacity.

@@ -93,6 +93,7 @@ inline void Hnsw::restore(const StateView& s) {
     locks_ = std::make_unique<SpinLock[]>(n);
     entry_ = s.entry;
     max_level_ = s.max_level;
+    links0_checked_ = s.check_payload;
     size_ = n;
 }
 

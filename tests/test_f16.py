@@ -226,3 +226,32 @@ def test_f16_rows_in_a_file_of_another_storage_are_rejected(tmp_path):
 def test_bad_storage_names_the_choices():
     with pytest.raises(ValueError, match="storage.*f16"):
         fanns.Index.build(np.ones((4, 3), dtype=np.float32), storage="float16")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda s: s.__setitem__("f16", s["f16"].astype(">f2")),  # not native byte order
+        lambda s: s.__setitem__("f16_exponent", 2**40),  # would not cast to an int
+        lambda s: s.__setitem__("f16_exponent", 1.5),
+    ],
+)
+def test_engine_restore_refuses_f16_it_cannot_read(damage):
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal((300, 12)).astype(np.float32)
+    index = fanns.Index.build(base, storage="f16", seed=3, threads=1)
+    state = {k: (np.array(v) if isinstance(v, np.ndarray) else v) for k, v in index._engine.state().items()}
+    _core_restore(index, state)  # the undamaged state restores
+    damage(state)
+    with pytest.raises(ValueError, match="f16"):
+        _core_restore(index, state)
+
+
+def _core_restore(index, state):
+    from fanns import _core
+
+    p = index.params
+    fresh = _core.HnswIndex(
+        index.dim, index.metric, p["M"], p["M0"], p["ef_construction"], p["seed"], p["m_beta"], "f16", True
+    )
+    fresh.restore(state, borrow=False, check=True)

@@ -153,6 +153,30 @@ def test_links_out_of_range_are_skipped_when_unchecked(tmp_path, saved, built):
         assert ((result.ids >= -1) & (result.ids < N)).all()
 
 
+@pytest.mark.parametrize("mmap", [True, False])
+def test_unchecked_links_are_checked_before_rows_are_added(tmp_path, saved, built, mmap):
+    # Searches guard every read of an unchecked list; an insertion follows the
+    # ids it finds, so growth checks the lists first and refuses bad ones.
+    blob = bytearray(saved.read_bytes())
+    offset, nbytes = _section(bytes(blob), "hnsw/links0")
+    links = np.frombuffer(blob, dtype="<u4", count=nbytes // 4, offset=offset).reshape(N, -1).copy()
+    links[:, 1:] = 2**31
+    blob[offset : offset + nbytes] = links.tobytes()
+    target = tmp_path / "links.fanns"
+    target.write_bytes(bytes(blob))
+    loaded = fanns.Index.load(target, mmap=mmap, verify="header")
+    before = loaded.search(built[1], k=5)
+    with pytest.raises(ValueError, match="corrupt index: neighbour"):
+        loaded.add(built[1][:20] + 0.01)
+    assert len(loaded) == N  # the failed add changed nothing
+    again = loaded.search(built[1], k=5)
+    np.testing.assert_array_equal(again.ids, before.ids)
+    # an intact file grows as before
+    intact = fanns.Index.load(saved, mmap=mmap, verify="header")
+    intact.add(built[1][:20] + 0.01)
+    assert len(intact) == N + 20
+
+
 def test_verify_argument_is_checked(saved):
     with pytest.raises(ValueError, match="verify"):
         fanns.Index.load(saved, verify="some")

@@ -281,12 +281,20 @@ public:
         if (d.contains("f16")) {
             halves = get("f16");
             const bool ok = halves.dtype().kind() == 'f' && halves.dtype().itemsize() == 2 &&
-                            (halves.flags() & py::array::c_style) && halves.ndim() == 2 && halves.shape(0) == n &&
+                            halves.dtype().attr("isnative").cast<bool>() && halves.attr("flags").attr("aligned").cast<bool>() &&
+                            (halves.flags() & py::array::c_style) &&
+                            halves.ndim() == 2 && halves.shape(0) == n &&
                             std::size_t(halves.shape(1)) == graph_->dim();
             if (!ok) throw py::value_error("corrupt index: f16 block size");
             if (!d.contains("f16_exponent")) throw py::value_error("corrupt index: missing f16 scale");
             s.halves = static_cast<const std::uint16_t*>(halves.data());
-            s.half_exponent = d["f16_exponent"].cast<int>();
+            // Range-checked as a Python int first: a huge one would not cast.
+            const py::object exponent = d["f16_exponent"];
+            if (!py::isinstance<py::int_>(exponent) || py::isinstance<py::bool_>(exponent) ||
+                exponent.attr("__abs__")().cast<py::int_>().attr("__gt__")(1 << 20).cast<bool>()) {
+                throw py::value_error("corrupt index: f16 scale");
+            }
+            s.half_exponent = exponent.cast<int>();
         }
         s.borrow = borrow;
         s.check_payload = check;
