@@ -217,7 +217,19 @@ def test_a_state_with_a_valid_checksum_is_still_checked(tmp_path, change):
 
 
 @pytest.mark.parametrize("segments", ["kept", "none"])
-@pytest.mark.parametrize("key, value", [("gamma", 1.5), ("M", "8"), ("range_attribute", [1])])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("gamma", 1.5),
+        ("M", "8"),
+        ("range_attribute", [1]),
+        ("range_leaf_size", "x"),
+        ("range_leaf_size", -5),
+        ("range_quantized", "no"),
+        ("dim", 0),
+        ("attribute_types", {"a": 5}),
+    ],
+)
 def test_bad_build_parameters_in_a_manifest_raise_value_error(tmp_path, segments, key, value):
     # With no segment left, the parameters came from the manifest unchecked
     # and a TypeError escaped the load.
@@ -227,8 +239,11 @@ def test_bad_build_parameters_in_a_manifest_raise_value_error(tmp_path, segments
     import json
 
     meta = json.loads((path / "manifest.json").read_text())
-    meta["build"][key] = value
-    update = {"build": meta["build"]}
+    if key in ("dim", "attribute_types"):  # fields of the manifest itself
+        update = {key: value}
+    else:
+        meta["build"][key] = value
+        update = {"build": meta["build"]}
     if segments == "none":
         update["segments"] = []
     _rewrite(path, manifest=update)

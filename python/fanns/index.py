@@ -28,6 +28,7 @@ from fanns._validation import (
     normalise_rows,
 )
 from fanns.attributes import AttributeStore
+from fanns.attributes.building import _check_types
 from fanns.filters import PreparedFilters
 from fanns.filters.grouped import search_in_groups
 from fanns.mutable import (
@@ -837,7 +838,14 @@ class Index(Built, Mutations):
                 range_attribute = segments.build.get("range_attribute")
                 if range_attribute is not None and not isinstance(range_attribute, str):
                     raise TypeError("range_attribute")
-            except (KeyError, TypeError, ValueError) as exc:
+                leaf = as_count(segments.build.get("range_leaf_size", 128), "range_leaf_size", minimum=2)
+                if leaf > 2**24:
+                    raise ValueError("range_leaf_size")
+                if not isinstance(segments.build.get("range_quantized", True), (bool, np.bool_)):
+                    raise TypeError("range_quantized")
+                as_count(segments.dim, "dim", minimum=1)
+                _check_types(segments.attribute_types)
+            except (KeyError, TypeError, ValueError, OverflowError) as exc:
                 raise ValueError(f"{path!r} is corrupt (build parameters: {exc!r})") from exc
             params = snap.segments[0].core._params if snap.segments else built
             index = cls._holding_segments(segments, params, range_attribute)
