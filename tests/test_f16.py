@@ -255,3 +255,20 @@ def _core_restore(index, state):
         index.dim, index.metric, p["M"], p["M0"], p["ef_construction"], p["seed"], p["m_beta"], "f16", True
     )
     fresh.restore(state, borrow=False, check=True)
+
+
+def test_one_extreme_row_does_not_coarsen_the_others():
+    # The scale follows the rows' typical magnitude: a single value 10^12
+    # times the rest is held as a NaN row (scored on its float row) instead
+    # of pushing every other value into f16's zeros.
+    rng = np.random.default_rng(5)
+    base = rng.standard_normal((3000, 32)).astype(np.float32)
+    base[123, 5] = 1e12
+    queries = base[rng.choice(3000, 40, replace=False)] + 0.1 * rng.standard_normal((40, 32)).astype(np.float32)
+    index = fanns.Index.build(base, storage="f16", seed=1, threads=1)
+    result = index.search(queries, k=10, ef=64)
+    truth = np.argsort(((queries[:, None, :].astype(np.float64) - base[None]) ** 2).sum(-1), axis=1)[:, :10]
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(result.ids, truth)])
+    assert recall >= 0.95
+    own = index.search(base[123:124], k=1, ef=64)
+    assert own.ids[0, 0] == 123 and own.distances[0, 0] == 0.0

@@ -4,12 +4,15 @@
 // (store/scorers.h), so returned distances are exact.
 //
 // Values are stored scaled by one power of two s = 2^e chosen from the
-// rows' largest magnitude (that magnitude lands below 2^14, a quarter of the
-// f16 range), so rows of any size use the f16 range, not its subnormals.
+// rows' largest magnitudes (the 99.9th percentile of the rows' largest
+// values lands below 2^14, a quarter of the f16 range), so rows of any size
+// use the f16 range, not its subnormals, and one extreme row does not
+// coarsen the others.
 // Powers of two scale exactly: a query scaled by s scores the stored rows
 // at s^2 times the distance, and 1 / s^2 undoes it. A row with a value the
-// f16 range cannot hold even so (an appended row far larger than the rows
-// the scale was chosen for) is stored as NaN: its distance comes out NaN and
+// f16 range cannot hold even so (one of the few largest rows, or an
+// appended row far larger than the rows the scale was chosen for) is stored
+// as NaN: its distance comes out NaN and
 // scorers score it on its float row instead.
 #pragma once
 
@@ -31,6 +34,8 @@ public:
     // Scale exponents a store may use: |e| <= kMaxExponent keeps s^2 and
     // 1 / s^2 normal floats.
     static constexpr int kMaxExponent = 60;
+    // The scale is chosen from this quantile of the rows' largest magnitudes.
+    static constexpr double kScaleQuantile = 0.999;
 
     HalfRows() = default;
     // A copy owns copies of owned rows and reads borrowed ones in place, like
@@ -70,12 +75,19 @@ public:
         if (row_stride == 0) row_stride = dim;
         dim_ = dim;
         similarity_ = metric != Metric::l2;
-        float largest = 0.0f;
+        // The scale follows the rows' typical largest magnitude, not the
+        // single largest: one extreme row would push every other value into
+        // f16's subnormals (zeros). Rows past the scale's headroom are held
+        // as NaN and scored on their float rows.
+        std::vector<float> row_largest(n, 0.0f);
         for (std::size_t i = 0; i < n; ++i) {
             const float* r = rows + i * row_stride;
-            for (std::size_t j = 0; j < dim; ++j) largest = std::max(largest, std::fabs(r[j]));
+            for (std::size_t j = 0; j < dim; ++j) row_largest[i] = std::max(row_largest[i], std::fabs(r[j]));
         }
-        exponent_ = exponent_for(largest);
+        const float largest = *std::max_element(row_largest.begin(), row_largest.end());
+        const std::size_t at = std::size_t(kScaleQuantile * double(n - 1));
+        std::nth_element(row_largest.begin(), row_largest.begin() + std::ptrdiff_t(at), row_largest.end());
+        exponent_ = exponent_for(row_largest[at] > 0.0f ? row_largest[at] : largest);
         halves_.resize(n * dim);
         data_ = halves_.data();
         encode_rows(rows, row_stride, 0, n, threads);
