@@ -10,7 +10,9 @@ batch so that the distinct filters of each part compile into at most
 puts the answers back in query order. Each query's answer does not depend on
 the other queries of its batch, so the result equals the ungrouped search's.
 Batches within the budget (every batch with one shared filter, and any batch
-over small sets) take the ordinary path untouched.
+over small sets) take the ordinary path untouched. On an index with deleted
+rows a group's bitsets are ANDed with the live rows into copies, so a group
+briefly holds up to twice the budget.
 
 >>> filters_per_group(2_735_264)
 392
