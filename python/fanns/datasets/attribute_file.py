@@ -144,8 +144,10 @@ def _parse_block(lines: list[str]) -> list | None:
     exactly one object (then :func:`_parse_lines` names the line and the error).
 
     Each line is decoded where it starts and must end after one value, so a
-    value cannot run on into the next line nor two share one; this is as
-    fast as one parse of the block joined into an array, which cannot tell.
+    value cannot run on into the next line nor two share one. One parse of
+    the block joined into an array was faster (keys shared within the
+    block) but cannot tell: a record split over two lines beside a line
+    holding two records parsed as one record a line.
     """
     decode = _DECODER.raw_decode
     records = []
