@@ -49,6 +49,15 @@ struct FloatScorer {
     }
 };
 
+// Rows an encoding holds as NaN (outliers, rows past the f16 range) come out
+// of its batch kernel as NaN: they are scored again on their float rows.
+template <class Exact>
+inline void score_nan_rows_exactly(const Exact& exact, const std::uint32_t* ids, std::size_t count, float* out) {
+    for (std::size_t j = 0; j < count; ++j) {
+        if (out[j] != out[j]) out[j] = exact(ids[j]);
+    }
+}
+
 struct CodeScorer {
     static constexpr bool approximate = true;
     const QuantizedRows& codes;
@@ -65,9 +74,7 @@ struct CodeScorer {
     }
     void batch(const std::uint32_t* ids, std::size_t count, float* out) const {
         codes.distances(prepared, ids, count, out);
-        for (std::size_t j = 0; j < count; ++j) {
-            if (out[j] != out[j]) out[j] = exact(ids[j]);
-        }
+        score_nan_rows_exactly(exact, ids, count, out);
     }
 };
 
@@ -92,9 +99,7 @@ struct HalfScorer {
             return;
         }
         halves.distances(prepared, ids, count, out);
-        for (std::size_t j = 0; j < count; ++j) {
-            if (out[j] != out[j]) out[j] = exact(ids[j]);
-        }
+        score_nan_rows_exactly(exact, ids, count, out);
     }
 };
 
