@@ -176,11 +176,12 @@ class _Csr:
 
     def rows(self, picked: np.ndarray) -> _Csr:
         """The batch of rows ``picked`` (an int array), in that order."""
-        starts, ends = self.indptr[picked], self.indptr[picked + 1]
+        starts = self.indptr[picked]
+        lengths = self.indptr[picked + 1] - starts
         indptr = np.zeros(len(picked) + 1, dtype=np.int64)
-        np.cumsum(ends - starts, out=indptr[1:])
-        take = np.concatenate([np.arange(a, b) for a, b in zip(starts.tolist(), ends.tolist())] or [[]])
-        take = take.astype(np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        # entry j of the new batch is entry j - indptr[row] of its row's old run
+        take = np.arange(indptr[-1], dtype=np.int64) + np.repeat(starts - indptr[:-1], lengths)
         return _Csr(indptr, self.indices[take], self.data[take], self.n_cols)
 
 
