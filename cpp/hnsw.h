@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "bitset.h"
+#include "huge_pages.h"
 #include "metric.h"
 #include "parallel.h"
 #include "random.h"
@@ -342,7 +343,7 @@ private:
     std::size_t size_ = 0;
     std::size_t slot0_ = 0;
     RowStore store_;
-    std::vector<std::uint32_t> links0_;              // owned level-0 lists (empty when borrowed)
+    LargeVector<std::uint32_t> links0_;              // owned level-0 lists (empty when borrowed)
     const std::uint32_t* links0_view_ = nullptr;     // links0_.data() or the borrowed lists
     std::vector<std::vector<std::uint32_t>> upper_;
     std::vector<std::uint8_t> levels_;

@@ -81,7 +81,7 @@ inline void Hnsw::restore(const StateView& s) {
     if (s.codes) store.restore_codes(s.code_bounds, s.codes, s.borrow);
     if (s.halves) store.restore_halves(s.half_exponent, s.halves, s.borrow);
     if (!s.codes && !s.halves) store.encode(0);
-    std::vector<std::uint32_t> links0;
+    LargeVector<std::uint32_t> links0;
     if (!s.borrow) links0.assign(s.links0, s.links0 + n * slot0);
     // Nothing below throws: the graph changes all at once.
     slot0_ = slot0;

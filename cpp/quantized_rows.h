@@ -31,6 +31,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "huge_pages.h"
 #include "metric.h"
 #include "parallel.h"
 #include "simd/code_distance.h"
@@ -323,7 +324,7 @@ private:
 
     static constexpr std::size_t kSampleValues = std::size_t(1) << 22;  // floats copied to choose the bounds
 
-    std::vector<std::uint8_t> codes_;  // n rows of `stride_` bytes, in position order (when owned)
+    LargeVector<std::uint8_t> codes_;  // n rows of `stride_` bytes, in position order (when owned)
     const std::uint8_t* data_ = nullptr;  // codes_.data(), or borrowed codes
     std::vector<float> low_;           // per dimension
     std::vector<float> step_;          // per dimension: (high - low) / 255, 0 for a constant dimension

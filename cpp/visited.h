@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "huge_pages.h"
 #include "scratch_pool.h"
 
 namespace fanns {
@@ -35,7 +36,7 @@ public:
     std::size_t memory_bytes() const { return tags_.capacity() * sizeof(std::uint16_t); }
 
 private:
-    std::vector<std::uint16_t> tags_;
+    LargeVector<std::uint16_t> tags_;
     std::uint16_t epoch_ = 0;
 };
 

@@ -22,6 +22,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "huge_pages.h"
 #include "metric.h"
 #include "parallel.h"
 #include "simd/half_convert.h"
@@ -203,7 +204,7 @@ private:
 
     static constexpr std::uint16_t kNaN = 0x7e00u;
 
-    std::vector<std::uint16_t> halves_;  // n rows of dim values (when owned)
+    LargeVector<std::uint16_t> halves_;  // n rows of dim values (when owned)
     const std::uint16_t* data_ = nullptr;  // halves_.data(), or borrowed rows
     std::size_t n_ = 0;
     std::size_t dim_ = 0;

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "huge_pages.h"
 #include "metric.h"
 #include "quantized_rows.h"
 #include "store/half_rows.h"
@@ -103,7 +104,7 @@ public:
     void append(const float* data, std::size_t m, std::size_t threads) {
         if (m == 0) return;
         if (stride_ != dim_ || borrowed()) {
-            std::vector<float> packed(n_ * dim_);
+            LargeVector<float> packed(n_ * dim_);
             for (std::size_t i = 0; i < n_; ++i) {
                 const float* r = base_ + i * stride_;
                 std::copy(r, r + dim_, packed.begin() + i * dim_);
@@ -117,16 +118,6 @@ public:
         n_ += m;
         codes_.append(data, m, threads);
         halves_.append(data, m, threads);
-    }
-    // Takes the rows over without a copy.
-    void adopt(std::vector<float>&& rows) {
-        if (rows.size() % dim_ != 0) throw std::invalid_argument("row block size is not a multiple of dim");
-        rows_ = std::move(rows);
-        base_ = rows_.data();
-        stride_ = dim_;
-        n_ = rows_.size() / dim_;
-        codes_.clear();
-        halves_.clear();
     }
     // Derives the encoding from the float rows on `threads` threads (0: every
     // core); the result does not depend on the thread count. An encoding
@@ -197,7 +188,7 @@ private:
     Metric metric_;
     Storage storage_;
     std::size_t n_ = 0;
-    std::vector<float> rows_;       // owned rows (packed), empty when borrowed
+    LargeVector<float> rows_;       // owned rows (packed), empty when borrowed
     const float* base_ = nullptr;   // rows_.data() or the borrowed rows
     std::size_t stride_ = 0;        // floats from one row to the next
     QuantizedRows codes_;

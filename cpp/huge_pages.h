@@ -1,0 +1,68 @@
+// Large arrays read at random (codes, f16 and float rows, level-0 links,
+// visited tags) are allocated on 2 MiB-aligned memory and, on Linux, marked
+// for transparent huge pages before they are first touched. A search jumps
+// from row to row across hundreds of MiB: on 4 KiB pages nearly every row
+// read also misses the TLB and walks the page table, and with 2 MiB pages
+// one TLB entry covers 512 of them (bench/README.md, "Huge pages").
+//
+// The advice is only advice: where the kernel has transparent huge pages
+// off, or none are free, the memory is ordinary pages and works the same.
+// Arrays below kHugeThreshold use the ordinary allocator.
+#pragma once
+
+#include <cstddef>
+#include <cstdlib>
+#include <limits>
+#include <new>
+#include <vector>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+namespace fanns {
+
+constexpr std::size_t kHugePageBytes = std::size_t(2) << 20;
+constexpr std::size_t kHugeThreshold = std::size_t(4) << 20;
+
+inline void* allocate_large(std::size_t bytes) {
+    if (bytes < kHugeThreshold) return ::operator new(bytes);
+    const std::size_t rounded = (bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+    void* p = std::aligned_alloc(kHugePageBytes, rounded);
+    if (p == nullptr) throw std::bad_alloc();
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    (void)madvise(p, rounded, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+inline void free_large(void* p, std::size_t bytes) noexcept {
+    if (bytes < kHugeThreshold) ::operator delete(p);
+    else std::free(p);
+}
+
+template <class T>
+struct LargeArrayAllocator {
+    using value_type = T;
+
+    LargeArrayAllocator() noexcept = default;
+    template <class U>
+    LargeArrayAllocator(const LargeArrayAllocator<U>&) noexcept {}
+
+    T* allocate(std::size_t n) {
+        if (n > std::numeric_limits<std::size_t>::max() / sizeof(T)) throw std::bad_array_new_length();
+        return static_cast<T*>(allocate_large(n * sizeof(T)));
+    }
+    void deallocate(T* p, std::size_t n) noexcept { free_large(p, n * sizeof(T)); }
+
+    template <class U>
+    bool operator==(const LargeArrayAllocator<U>&) const noexcept { return true; }
+    template <class U>
+    bool operator!=(const LargeArrayAllocator<U>&) const noexcept { return false; }
+};
+
+// A vector for the engine's large arrays (see above).
+template <class T>
+using LargeVector = std::vector<T, LargeArrayAllocator<T>>;
+
+}  // namespace fanns
