@@ -7,7 +7,8 @@
 //
 // The advice is only advice: where the kernel has transparent huge pages
 // off, or none are free, the memory is ordinary pages and works the same.
-// Arrays below kHugeThreshold use the ordinary allocator.
+// Arrays below kHugeThreshold, and every array on systems other than Linux,
+// use the ordinary allocator.
 #pragma once
 
 #include <cstddef>
@@ -25,14 +26,13 @@ namespace fanns {
 constexpr std::size_t kHugePageBytes = std::size_t(2) << 20;
 constexpr std::size_t kHugeThreshold = std::size_t(4) << 20;
 
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
 inline void* allocate_large(std::size_t bytes) {
     if (bytes < kHugeThreshold) return ::operator new(bytes);
     const std::size_t rounded = (bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
     void* p = std::aligned_alloc(kHugePageBytes, rounded);
     if (p == nullptr) throw std::bad_alloc();
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
     (void)madvise(p, rounded, MADV_HUGEPAGE);
-#endif
     return p;
 }
 
@@ -40,6 +40,10 @@ inline void free_large(void* p, std::size_t bytes) noexcept {
     if (bytes < kHugeThreshold) ::operator delete(p);
     else std::free(p);
 }
+#else
+inline void* allocate_large(std::size_t bytes) { return ::operator new(bytes); }
+inline void free_large(void* p, std::size_t) noexcept { ::operator delete(p); }
+#endif
 
 template <class T>
 struct LargeArrayAllocator {
