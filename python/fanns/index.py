@@ -655,7 +655,9 @@ class Index(Built, Mutations):
             nq,
             range_graph=self._range_graph,
             attribute=self._range_attribute,
-            exact_threshold=self._engine.scan_threshold(ef, k, planner),
+            decide=lambda widths, predicate, passing: self._engine.routes_to_range(
+                len(self), widths, predicate, passing, ef, k, planner
+            ),
         )
         return routed if self._live is None else mask_deleted(routed, self._live)
 
