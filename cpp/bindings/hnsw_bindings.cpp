@@ -352,14 +352,14 @@ public:
         return d;
     }
     std::string storage() const { return storage_name(graph_->params().storage); }
-    // The row codes, for a range graph over the same rows to read (None
-    // without codes). The capsule does not keep the index alive: holders
-    // keep the index object itself.
-    py::object codes_handle() const {
-        if (!graph_->store().coded()) return py::none();
-        return py::capsule(static_cast<const void*>(&graph_->store().codes()), kCodesCapsule);
+    // The row store, for a range graph over the same rows to read its
+    // encoding. The capsule does not keep the index alive: holders keep a
+    // reference to the index itself.
+    py::object store_handle() const {
+        return py::capsule(static_cast<const void*>(&graph_->store()), kStoreCapsule);
     }
     bool coded() const { return graph_->store().coded(); }
+
     // Whether inserting rows (build, extend) searches on codes (hnsw_build.h).
     bool builds_on_codes() const { return graph_->builds_on_codes(); }
     py::array_t<float> vectors_view(py::object self) const {
@@ -415,7 +415,7 @@ void register_hnsw(py::module_& m) {
         .def_property_readonly("storage", &HnswIndex::storage)
         .def_property_readonly("coded", &HnswIndex::coded)
         .def_property_readonly("builds_on_codes", &HnswIndex::builds_on_codes)
-        .def("codes_handle", &HnswIndex::codes_handle);
+        .def("store_handle", &HnswIndex::store_handle);
     py::list names;
     for (int p = 0; p < kPlanCount; ++p) names.append(plan_name(static_cast<Plan>(p)));
     const PlannerParams defaults;

@@ -229,11 +229,14 @@ class Index(Built, Mutations):
                 per row and tree depth (about ``log2(n / range_leaf_size)``
                 depths) and takes several times an HNSW build.
             range_leaf_size: smallest segment of the range graph's tree.
-            range_quantized: the range graph also keeps an 8-bit code of
-                every row (about ``dim + 4`` bytes each) and searches on them,
-                scoring its best ``ef`` candidates again on the float vectors:
-                several times faster on ranges, for a quarter of the vectors'
-                memory.
+            range_quantized: the range graph searches on an encoding of
+                the rows, scoring its best ``ef`` candidates again on the
+                float vectors (several times faster on ranges): the index's
+                own 8-bit codes under ``storage="sq8"`` and f16 rows under
+                ``"f16"`` (no second copy), and under ``"f32"`` 8-bit codes
+                of its own (about ``dim + 4`` bytes a row, reported as
+                ``range_codes`` by :meth:`memory_bytes`). False: the range
+                graph reads the float rows.
             storage: what searches read. ``"sq8"`` (default): an 8-bit code
                 per row and dimension (``dim + 4`` bytes a row, beside the
                 float rows); graph traversals and scans compare codes and
@@ -876,7 +879,7 @@ class Index(Built, Mutations):
                     graph_sections,
                     engine.vectors(),
                     trusted=True,
-                    codes_from=engine,
+                    store_from=engine,
                 )
             except (KeyError, TypeError) as exc:
                 raise ValueError(f"{path!r} is corrupt (range graph: {exc})") from exc
@@ -1016,8 +1019,8 @@ def _build_range_graph(
         "quantized": quantized,
         "seed": 0,
     }
-    # The graph reads the index's own (read-only) vectors, and its row codes
-    # when it keeps them: no second copy of either.
+    # The graph reads the index's own (read-only) vectors, and its encoding
+    # (codes or f16 rows) when it keeps one: no second copy of either.
     return RangeGraph._build_over(
-        engine.vectors(), keys, valid, metric, params, threads, owns_rows=False, codes_from=engine
+        engine.vectors(), keys, valid, metric, params, threads, owns_rows=False, store_from=engine
     )

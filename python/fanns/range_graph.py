@@ -258,12 +258,13 @@ class RangeGraph(Built):
         threads: int,
         *,
         owns_rows: bool,
-        codes_from=None,
+        store_from=None,
     ) -> RangeGraph:
         """Build over ``rows`` (read-only float32 (n, dim), C order, normalised
         for cosine), which the graph keeps reading; arguments already checked.
-        ``codes_from``: the engine of an index over the same rows whose row
-        codes the graph reads instead of keeping its own."""
+        ``store_from``: the engine of an index over the same rows whose
+        encoding (codes or f16 rows) the graph reads instead of keeping codes
+        of its own."""
         keyed = np.flatnonzero(mask)
         order = keyed[np.argsort(values[keyed], kind="stable")].astype(np.uint32)
         engine = _core.RangeGraphIndex(
@@ -274,7 +275,7 @@ class RangeGraph(Built):
             params["leaf_size"],
             params["quantized"],
         )
-        engine.build(rows, order, threads, codes_from)
+        engine.build(rows, order, threads, store_from)
         return cls._create(engine, values[order], metric, params, rows, owns_rows)
 
     # ----------------------------------------------------------- properties
@@ -319,22 +320,30 @@ class RangeGraph(Built):
 
     @property
     def quantized(self) -> bool:
-        """Whether searches run on 8-bit row codes. False when built with
-        ``quantized=False``, and also when codes cannot be kept (no keyed
-        rows, or more than 32768 dimensions) while ``params["quantized"]``
-        still records what was asked."""
+        """Whether searches run on an encoding of the rows (8-bit codes, or
+        the f16 rows of the index the graph belongs to; see :attr:`encoding`).
+        False when built with ``quantized=False``, and also when no encoding
+        can be kept (no keyed rows, or more than 32768 dimensions) while
+        ``params["quantized"]`` still records what was asked."""
         return bool(self._engine.quantized)
 
     @property
+    def encoding(self) -> str:
+        """What searches score candidates on: ``"sq8"`` (8-bit codes),
+        ``"f16"`` (the index's f16 rows) or ``"f32"`` (the float rows)."""
+        return str(self._engine.encoding)
+
+    @property
     def shares_codes(self) -> bool:
-        """Whether the graph reads the row codes of the index it belongs to
-        (``Index.build(storage="sq8")``) rather than keeping its own."""
-        return bool(self._engine.shares_codes)
+        """Whether the graph reads the encoding of the index it belongs to
+        (its 8-bit codes under ``storage="sq8"``, its f16 rows under
+        ``"f16"``) through its key order, rather than keeping codes of its own."""
+        return bool(self._engine.shares_store)
 
     @property
     def code_bytes(self) -> int:
         """Bytes of the graph's own 8-bit row codes (0 when not quantized or
-        when it reads its index's codes); part of :meth:`memory_bytes`."""
+        when it reads its index's encoding); part of :meth:`memory_bytes`."""
         return int(self._engine.code_bytes())
 
     def memory_bytes(self) -> int:
@@ -748,11 +757,12 @@ class RangeGraph(Built):
         vectors: np.ndarray | None,
         *,
         trusted: bool,
-        codes_from=None,
+        store_from=None,
     ) -> RangeGraph:
         """:meth:`from_state`; with ``trusted`` (an index's own read-only,
         checked vectors) a shared graph reads ``vectors`` without a copy, and
-        the row codes of ``codes_from`` (that index's engine) when it has them."""
+        the encoding (codes or f16 rows) of ``store_from`` (that index's engine)
+        when it keeps one."""
         try:
             if meta["kind"] != STATE_KIND:
                 raise ValueError("kind")
@@ -847,7 +857,7 @@ class RangeGraph(Built):
         state = {name: arrays[name] for name in _SECTIONS}
         state["total_rows"] = n
         try:
-            engine.restore(state, rows, codes_from if trusted else None)
+            engine.restore(state, rows, store_from if trusted else None)
         except (ValueError, RuntimeError) as exc:
             raise ValueError(str(exc)) from exc
         return cls._create(engine, keys.copy(), metric, params, rows, owned)
