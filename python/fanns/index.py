@@ -527,7 +527,8 @@ class Index(Built, Mutations):
                 cost model, counted in bytes of rows read, decides (a scan of
                 up to ``4 * ef * M0`` passing rows reads no more than a
                 filtered traversal; on the range graph up to ``16 * ef``
-                float rows, about ``64 * ef`` rows of codes). A scan reads the
+                float rows, about ``64 * ef`` rows of codes or ``32 * ef`` f16
+                rows). A scan reads the
                 row codes (or f16 rows) and scores the ``max(ef, 2 * k)`` best
                 again exactly (plan ``"scan"``) when that reads fewer bytes
                 than scoring every passing row on its float row (more than
