@@ -179,4 +179,38 @@ inline Plan choose_range_plan(const RangePlanInput& in, const PlannerParams& p) 
     return cheaper_scan(in.passing, ef, in.rows);
 }
 
+
+// ------------------------------------------- main graph or range graph
+// Which graph answers a filter that is, or has as a top-level conjunct, a
+// range on the range graph's attribute. Search (fanns/routing.py) and
+// explain() ask this one function for every such distinct filter.
+struct RangeRouteInput {
+    std::size_t n;        // rows in the index
+    std::size_t width;    // rows whose key lies in the range
+    bool predicate;       // other conjuncts than the range remain
+    std::size_t passing;  // rows passing the whole filter (width without a predicate)
+};
+
+// Ranges holding more than this fraction of the rows stay on the main graph:
+// a traversal gated by so wide a filter is already cheap there. This is the
+// rule the range workloads were tuned with (bench/README.md, "Range routing
+// in the planner"); the model below has no measured byte cost of a range
+// traversal against a gated main-graph traversal of the same width that
+// would place the cut better, so the fraction stays the rule.
+constexpr double kMaxRangeFraction = 0.6;
+
+// True: the range graph answers the filter.
+//  * a pure range goes there unless it is wide (kMaxRangeFraction): the
+//    range graph reads its rows as one contiguous block (a narrow range is
+//    scanned, a wider one traversed) and no bitset of it is ever compiled;
+//  * a range with other conjuncts goes there when more rows pass than the
+//    main graph would scan (scan_threshold of `main`): below that the main
+//    graph's scan of the passing rows reads no more than either traversal.
+inline bool route_to_range(const RangeRouteInput& in, const PlanInput& main, const PlannerParams& p) {
+    if (in.n == 0 || in.width == 0) return !in.predicate;
+    if (double(in.width) > kMaxRangeFraction * double(in.n)) return false;
+    if (!in.predicate) return true;
+    return in.passing > scan_threshold(main, p);
+}
+
 }  // namespace fanns

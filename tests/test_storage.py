@@ -227,8 +227,9 @@ def test_explain_names_the_plan_search_takes():
 
 @pytest.mark.parametrize("storage", STORAGES)
 def test_range_graph_reads_the_index_codes(tmp_path, storage):
-    """With codes in the row store, the range graph reads them (no second copy);
-    answers stay exact in distance and close to brute force, also after a load."""
+    """With an encoding in the row store (codes, f16 rows), the range graph
+    reads it (no second copy); answers stay exact in distance and close to
+    brute force, also after a load."""
     base, queries, _, _ = clustered_with_queries(4000, 20, 24, seed=11)
     year = np.random.default_rng(3).integers(1990, 2030, size=4000)
     index = fanns.Index.build(
@@ -239,7 +240,11 @@ def test_range_graph_reads_the_index_codes(tmp_path, storage):
     assert graph.quantized
     if storage == "sq8":
         assert graph.shares_codes and parts["range_codes"] == 0 and parts["codes"] > 0
-    else:  # f16 rows are not codes: the range graph keeps codes of its own
+        assert graph.encoding == "sq8"
+    elif storage == "f16":  # the store's f16 rows, read through the key order
+        assert graph.shares_codes and parts["range_codes"] == 0 and parts["f16"] > 0
+        assert graph.encoding == "f16" and parts["codes"] == 0
+    else:  # float rows only: the range graph keeps codes of its own
         assert not graph.shares_codes and parts["range_codes"] > 0 and parts["codes"] == 0
     path = tmp_path / "ranged.fanns"
     index.save(path)

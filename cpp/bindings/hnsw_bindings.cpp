@@ -182,6 +182,31 @@ public:
         return fanns::scan_threshold(plan_input(*graph_, 0, true, ef, k), planner_params(planner));
     }
 
+    // Per filter holding a range on the range graph's attribute: whether the
+    // range graph answers it (route_to_range in planner.h). `widths`: rows in
+    // each range; `predicate`: other conjuncts remain; `passing`: rows
+    // passing the whole filter (ignored without a predicate).
+    py::array_t<bool> routes_to_range(std::size_t n, const Array<std::uint64_t>& widths,
+                                      const Array<bool>& predicate, const Array<std::uint64_t>& passing,
+                                      std::size_t ef, std::size_t k, const py::dict& planner) const {
+        const py::ssize_t count = widths.size();
+        if (widths.ndim() != 1 || predicate.ndim() != 1 || passing.ndim() != 1 || predicate.size() != count ||
+            passing.size() != count) {
+            throw py::value_error("widths, predicate and passing must be 1-D arrays of one length");
+        }
+        const PlannerParams params = planner_params(planner);
+        const PlanInput main = plan_input(*graph_, 0, true, ef, k);
+        py::array_t<bool> out(count);
+        bool* routed = out.mutable_data();
+        for (py::ssize_t i = 0; i < count; ++i) {
+            const bool rest = predicate.data()[i];
+            const std::size_t width = widths.data()[i];
+            const RangeRouteInput in{n, width, rest, rest ? std::size_t(passing.data()[i]) : width};
+            routed[i] = route_to_range(in, main, params);
+        }
+        return out;
+    }
+
     // The engine's arrays as read-only numpy views of its own memory (no
     // copies; each keeps the index alive), for writing them to a file; the
     // flattened upper lists and the code bounds are small copies.
@@ -327,14 +352,14 @@ public:
         return d;
     }
     std::string storage() const { return storage_name(graph_->params().storage); }
-    // The row codes, for a range graph over the same rows to read (None
-    // without codes). The capsule does not keep the index alive: holders
-    // keep the index object itself.
-    py::object codes_handle() const {
-        if (!graph_->store().coded()) return py::none();
-        return py::capsule(static_cast<const void*>(&graph_->store().codes()), kCodesCapsule);
+    // The row store, for a range graph over the same rows to read its
+    // encoding. The capsule does not keep the index alive: holders keep a
+    // reference to the index itself.
+    py::object store_handle() const {
+        return py::capsule(static_cast<const void*>(&graph_->store()), kStoreCapsule);
     }
     bool coded() const { return graph_->store().coded(); }
+
     // Whether inserting rows (build, extend) searches on codes (hnsw_build.h).
     bool builds_on_codes() const { return graph_->builds_on_codes(); }
     py::array_t<float> vectors_view(py::object self) const {
@@ -374,6 +399,8 @@ void register_hnsw(py::module_& m) {
         .def("plan_for", &HnswIndex::plan_for, py::arg("passing"), py::arg("filtered"), py::arg("ef"),
              py::arg("k"), py::arg("planner"))
         .def("scan_threshold", &HnswIndex::scan_threshold, py::arg("ef"), py::arg("k"), py::arg("planner"))
+        .def("routes_to_range", &HnswIndex::routes_to_range, py::arg("n"), py::arg("widths"), py::arg("predicate"),
+             py::arg("passing"), py::arg("ef"), py::arg("k"), py::arg("planner"))
         .def("sections", [](py::object self) { return self.cast<const HnswIndex&>().sections(self); })
         .def("state", [](py::object self) { return self.cast<const HnswIndex&>().state(self); })
         .def("restore", &HnswIndex::restore, py::arg("state"), py::arg("borrow") = false, py::arg("check") = true)
@@ -388,7 +415,7 @@ void register_hnsw(py::module_& m) {
         .def_property_readonly("storage", &HnswIndex::storage)
         .def_property_readonly("coded", &HnswIndex::coded)
         .def_property_readonly("builds_on_codes", &HnswIndex::builds_on_codes)
-        .def("codes_handle", &HnswIndex::codes_handle);
+        .def("store_handle", &HnswIndex::store_handle);
     py::list names;
     for (int p = 0; p < kPlanCount; ++p) names.append(plan_name(static_cast<Plan>(p)));
     const PlannerParams defaults;

@@ -41,7 +41,7 @@ public:
         : graph_(std::make_unique<RangeGraph>(dim, parse_metric(metric),
                                               range::RangeGraphParams{M, ef_construction, leaf_size, quantized})) {}
 
-    void build(const FloatMatrix& vectors, const OrderArray& order, std::size_t threads, const py::object& codes_from) {
+    void build(const FloatMatrix& vectors, const OrderArray& order, std::size_t threads, const py::object& store_from) {
         if (vectors.ndim() != 2 || std::size_t(vectors.shape(1)) != graph_->dim()) {
             throw py::value_error("vectors must have shape (n, dim)");
         }
@@ -50,14 +50,14 @@ public:
         const std::uint32_t* ord = order.data();
         const std::size_t rows = vectors.shape(0), n = order.shape(0);
         auto fresh = std::make_unique<RangeGraph>(graph_->dim(), graph_->metric(), graph_->params());
-        fresh->share_codes(shared_codes(codes_from));
+        fresh->share_store(shared_store(store_from));
         {
             py::gil_scoped_release release;
             range::RangeGraphBuilder(*fresh).build(data, rows, ord, n, threads);
         }
         graph_ = std::move(fresh);
         rows_ = vectors;  // the graph reads these rows from now on
-        codes_owner_ = codes_from;
+        codes_owner_ = store_from;
     }
 
     py::tuple search(const FloatMatrix& queries, std::size_t k, const PositionArray& lo, const PositionArray& hi,
@@ -116,7 +116,7 @@ public:
     std::size_t scan_threshold(std::size_t ef, std::size_t k, std::optional<std::size_t> exact_threshold) const {
         PlannerParams p;
         p.exact_threshold = exact_threshold.value_or(kAutoThreshold);
-        return range_scan_threshold(std::max(ef, k), RowBytes::of(graph_->dim(), quantized()), p);
+        return range_scan_threshold(std::max(ef, k), range::range_plan_input(*graph_, 0, false, 0, ef, k).rows, p);
     }
 
     py::dict state() const {
@@ -132,7 +132,7 @@ public:
     }
 
     // `vectors`: the rows the graph was built over (total_rows x dim).
-    void restore(const py::dict& d, const FloatMatrix& vectors, const py::object& codes_from) {
+    void restore(const py::dict& d, const FloatMatrix& vectors, const py::object& store_from) {
         RangeGraph::State s;
         s.order = section<std::uint32_t>(d, "order");
         s.links = section<std::uint32_t>(d, "links");
@@ -145,14 +145,14 @@ public:
         }
         const float* rows = vectors.data();
         auto fresh = std::make_unique<RangeGraph>(graph_->dim(), graph_->metric(), graph_->params());
-        fresh->share_codes(shared_codes(codes_from));
+        fresh->share_store(shared_store(store_from));
         {
             py::gil_scoped_release release;
             fresh->restore(std::move(s), rows);
         }
         graph_ = std::move(fresh);
         rows_ = vectors;
-        codes_owner_ = codes_from;
+        codes_owner_ = store_from;
     }
 
     py::array_t<std::uint32_t> neighbours(std::size_t position, std::size_t depth) const {
@@ -174,23 +174,30 @@ public:
     std::size_t depths() const { return graph_->layout().depths(); }
     std::size_t memory_bytes() const { return graph_->memory_bytes(); }
     std::size_t code_bytes() const { return graph_->own_code_bytes(); }
-    bool quantized() const { return !graph_->codes().empty(); }
-    bool shares_codes() const { return graph_->shares_codes(); }
+    bool quantized() const { return graph_->encoding() != range::RangeEncoding::floats; }
+    bool shares_store() const { return graph_->shares_store(); }
+    std::string encoding() const {
+        switch (graph_->encoding()) {
+            case range::RangeEncoding::codes: return "sq8";
+            case range::RangeEncoding::halves: return "f16";
+            case range::RangeEncoding::floats: break;
+        }
+        return "f32";
+    }
 
 private:
-    // The codes of `owner` (an index over the same rows, or None).
-    static const QuantizedRows* shared_codes(const py::object& owner) {
+    // The row store of `owner` (an index over the same rows, or None).
+    static const RowStore* shared_store(const py::object& owner) {
         if (owner.is_none()) return nullptr;
-        const py::object handle = owner.attr("codes_handle")();
-        if (handle.is_none()) return nullptr;
+        const py::object handle = owner.attr("store_handle")();
         const auto capsule = py::reinterpret_borrow<py::capsule>(handle);
-        if (std::string(capsule.name()) != kCodesCapsule) throw py::type_error("not an index's row codes");
-        return static_cast<const QuantizedRows*>(capsule.get_pointer());
+        if (std::string(capsule.name()) != kStoreCapsule) throw py::type_error("not an index's row store");
+        return static_cast<const RowStore*>(capsule.get_pointer());
     }
 
     std::unique_ptr<RangeGraph> graph_;
     FloatMatrix rows_;         // keeps the rows the graph reads alive
-    py::object codes_owner_;   // keeps the index whose codes the graph reads alive
+    py::object codes_owner_;   // keeps the index whose row store the graph reads alive
 };
 
 }  // namespace
@@ -201,13 +208,13 @@ void register_range(py::module_& m) {
              py::arg("dim"), py::arg("metric"), py::arg("M"), py::arg("ef_construction"), py::arg("leaf_size"),
              py::arg("quantized"))
         .def("build", &RangeGraphIndex::build, py::arg("vectors"), py::arg("order"), py::arg("threads"),
-             py::arg("codes_from") = py::none())
+             py::arg("store_from") = py::none())
         .def("search", &RangeGraphIndex::search, py::arg("queries"), py::arg("k"), py::arg("lo"), py::arg("hi"),
              py::arg("ef"), py::arg("threads"), py::arg("bitsets"), py::arg("query_filter"),
              py::arg("exact_threshold"), py::arg("max_links"), py::arg("entry_points"))
         .def("state", &RangeGraphIndex::state)
         .def("restore", &RangeGraphIndex::restore, py::arg("state"), py::arg("vectors"),
-             py::arg("codes_from") = py::none())
+             py::arg("store_from") = py::none())
         .def("order", &RangeGraphIndex::order)
         .def("neighbours", &RangeGraphIndex::neighbours, py::arg("position"), py::arg("depth"))
         .def_property_readonly("size", &RangeGraphIndex::size)
@@ -221,7 +228,8 @@ void register_range(py::module_& m) {
              py::arg("exact_threshold"))
         .def("code_bytes", &RangeGraphIndex::code_bytes)
         .def_property_readonly("quantized", &RangeGraphIndex::quantized)
-        .def_property_readonly("shares_codes", &RangeGraphIndex::shares_codes);
+        .def_property_readonly("shares_store", &RangeGraphIndex::shares_store)
+        .def_property_readonly("encoding", &RangeGraphIndex::encoding);
 }
 
 }  // namespace fanns::bindings

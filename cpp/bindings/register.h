@@ -5,8 +5,9 @@
 
 namespace fanns::bindings {
 
-// Name of the capsule an index hands its row codes over in.
-inline constexpr const char* kCodesCapsule = "fanns.row_codes";
+// Name of the capsule an index hands its row store over in (a range graph
+// over the same rows reads the store's encoding).
+inline constexpr const char* kStoreCapsule = "fanns.row_store";
 
 void register_simd(pybind11::module_& m);
 void register_hnsw(pybind11::module_& m);

@@ -39,13 +39,16 @@
 // Every link at depth d stays inside the point's segment at depth d. Each
 // segment also stores an entry point: the member nearest its mean vector.
 //
-// Quantised rows. With `quantized` (the default) searches score candidates
-// on 8-bit codes of the rows (quantized_rows.h) and score only the best ef
-// again on the float rows. When the index's row store already keeps codes of
-// every row (in row order), the graph reads those through `order`
-// (share_codes): one copy of the codes for both. Otherwise it keeps its own,
-// in position order, so the rows of a range are one contiguous block. Codes
-// are derived from the rows, so they are rebuilt on restore, not stored.
+// Encoded rows. With `quantized` (the default) searches score candidates on
+// an encoding of the rows and score only the best ef again on the float
+// rows. When the index's row store (store/row_store.h) keeps an encoding of
+// every row in row order (8-bit codes under sq8, f16 rows under f16), the
+// graph reads that one through `order` (share_store): no second encoding of
+// the vectors. A store of float rows only (f32) has none to lend: the graph
+// then keeps 8-bit codes of its own (quantized_rows.h), in position order,
+// so the rows of a range are one contiguous block; with `quantized` false it
+// reads the float rows. Own codes are derived from the rows, so they are
+// rebuilt on restore, not stored.
 //
 // Construction: range_builder.h. Search: range_search.h.
 #pragma once
@@ -58,6 +61,7 @@
 
 #include "metric.h"
 #include "quantized_rows.h"
+#include "store/row_store.h"
 #include "range/segment_layout.h"
 #include "simd/distance.h"
 #include "visited.h"
@@ -68,8 +72,11 @@ struct RangeGraphParams {
     std::size_t M = 16;                 // out-degree of every elemental graph
     std::size_t ef_construction = 64;   // candidates gathered per point and depth
     std::size_t leaf_size = 128;        // width of the smallest segments
-    bool quantized = true;              // keep 8-bit codes of the rows for searching
+    bool quantized = true;              // search on an encoding of the rows (see above)
 };
+
+// What searches score candidates on.
+enum class RangeEncoding : std::int8_t { floats = 0, codes = 1, halves = 2 };
 
 class RangeGraph {
 public:
@@ -98,15 +105,29 @@ public:
     const float* rows() const { return rows_; }
     std::uint32_t row_id(std::size_t position) const { return order_[position]; }
     const std::uint32_t* order() const { return order_.data(); }
-    // 8-bit codes, read at code_row(position); empty when not quantized.
-    const QuantizedRows& codes() const { return shared_codes_ ? *shared_codes_ : codes_; }
+    RangeEncoding encoding() const { return encoding_; }
+    // 8-bit codes, read at code_row(position); empty unless encoding() is codes.
+    const QuantizedRows& codes() const { return encoding_ == RangeEncoding::codes && store_ ? store_->codes() : codes_; }
     std::uint32_t code_row(std::size_t position) const {
-        return shared_codes_ ? order_[position] : static_cast<std::uint32_t>(position);
+        return store_ != nullptr ? order_[position] : static_cast<std::uint32_t>(position);
     }
-    // Reads `codes` (every row, in row order; must outlive the graph)
-    // instead of keeping codes of its own. Call before build or restore.
-    void share_codes(const QuantizedRows* codes) { shared_codes_ = codes; }
-    bool shares_codes() const { return shared_codes_ != nullptr; }
+    // The store's f16 rows (row order), read at row_id(position); encoding() halves.
+    const HalfRows& halves() const { return store_->halves(); }
+    // Bytes a distance reads on the encoding searches use.
+    double scanned_row_bytes() const {
+        switch (encoding_) {
+            case RangeEncoding::codes: return double(codes().stride());
+            case RangeEncoding::halves: return HalfRows::row_bytes(dim_);
+            case RangeEncoding::floats: break;
+        }
+        return 4.0 * double(dim_);
+    }
+    // Reads the encoding of `store` (every row, in row order; must outlive
+    // the graph) when it keeps one, instead of keeping codes of its own.
+    // Call before build or restore.
+    void share_store(const RowStore* store) { store_ = store; }
+    // Whether searches read the shared store's encoding (set by build or restore).
+    bool shares_store() const { return store_ != nullptr; }
     std::size_t own_code_bytes() const { return codes_.memory_bytes(); }
 
     const std::uint32_t* slot(std::size_t position, std::size_t depth) const {
@@ -188,15 +209,27 @@ private:
 
     void encode_rows(std::size_t threads = 0) {
         codes_.clear();
+        encoding_ = RangeEncoding::floats;
         if (!params_.quantized) {
-            shared_codes_ = nullptr;
-        } else if (shared_codes_ != nullptr) {
-            if (shared_codes_->size() != total_rows_ || shared_codes_->dim() != dim_) {
-                throw std::invalid_argument("shared row codes do not cover the graph's rows");
-            }
-        } else {
-            codes_.assign(rows_, order_.data(), order_.size(), dim_, metric_, threads);
+            store_ = nullptr;
+            return;
         }
+        if (store_ != nullptr) {
+            if (store_->size() != total_rows_ || store_->dim() != dim_) {
+                throw std::invalid_argument("the shared row store does not cover the graph's rows");
+            }
+            if (store_->coded()) {
+                encoding_ = RangeEncoding::codes;
+                return;
+            }
+            if (store_->halved()) {
+                encoding_ = RangeEncoding::halves;
+                return;
+            }
+            store_ = nullptr;  // float rows only: keep codes of our own
+        }
+        codes_.assign(rows_, order_.data(), order_.size(), dim_, metric_, threads);
+        if (!codes_.empty()) encoding_ = RangeEncoding::codes;
     }
 
     std::size_t dim_;
@@ -209,7 +242,8 @@ private:
     std::vector<std::uint32_t> links_;
     std::vector<std::uint32_t> entries_;
     QuantizedRows codes_;
-    const QuantizedRows* shared_codes_ = nullptr;
+    const RowStore* store_ = nullptr;
+    RangeEncoding encoding_ = RangeEncoding::floats;
     mutable VisitedPool visited_pool_;
 };
 

@@ -19,12 +19,13 @@
 //          passing few rows in the range (estimated from a sample), scans
 //          where codes would not save reads (choose_range_plan in
 //          planner.h), or a traversal that found fewer than k rows; with
-//          quantised rows, also a scan that met no more than ef passing rows
+//          encoded rows, also a scan that met no more than ef passing rows
 //          (all of them were scored again exactly).
-//   scan   scan of the range on the quantised rows: the ef best by code are
+//   scan   scan of the range on the encoded rows (8-bit codes, or the
+//          store's f16 rows; range_graph.h): the ef best by encoding are
 //          scored again on the float rows.
 //   empty  nothing in the range passes.
-// With quantised rows the traversal also runs on the codes, and its ef
+// With encoded rows the traversal also runs on the encoding, and its ef
 // results are scored again on the float rows: every returned distance is
 // exact.
 // Each query is answered by one thread with its own scratch space, so the
@@ -53,7 +54,9 @@ namespace fanns::range {
 // What the planner needs to know of a query on a range graph.
 inline RangePlanInput range_plan_input(const RangeGraph& g, std::size_t width, bool predicate, double passing,
                                        std::size_t ef, std::size_t k) {
-    return RangePlanInput{width, predicate, passing, g.params().M, ef, k, RowBytes::of(g.dim(), !g.codes().empty())};
+    const RowBytes rows = g.encoding() == RangeEncoding::floats ? RowBytes::of(g.dim(), false)
+                                                                 : RowBytes::encoded(g.dim(), g.scanned_row_bytes());
+    return RangePlanInput{width, predicate, passing, g.params().M, ef, k, rows};
 }
 
 struct RangeSearchParams {
@@ -128,25 +131,29 @@ private:
         std::vector<std::uint32_t> fresh;
         std::unique_ptr<RangeScanner> scanner;
         QuantizedRows::Query code;
+        HalfRows::Query half;
     };
 
+    // Scorers of a position: operator() the distance, row() and bytes()
+    // where its row lies, for prefetching (a traversal fetches at most
+    // kAhead bytes of a row ahead, a scan all of it).
     // Distances on the float rows.
     struct FloatScorer {
+        static constexpr std::size_t kAhead = 192;
+        static constexpr bool approximate = false;
         const RangeGraph& g;
         Distance dist;
         const float* query;
         float operator()(std::uint32_t p) const { return dist(query, g.vector(p)); }
-        void prefetch(std::uint32_t p) const {
-            const char* row = reinterpret_cast<const char*>(g.vector(p));
-            __builtin_prefetch(row);
-            __builtin_prefetch(row + 64);
-            __builtin_prefetch(row + 128);
-        }
+        const char* row(std::uint32_t p) const { return reinterpret_cast<const char*>(g.vector(p)); }
+        std::size_t bytes() const { return 4 * g.dim(); }
     };
 
-    // Distances on the 8-bit codes (rows of a range are contiguous); rows
-    // marked as outliers are scored on their float rows.
+    // Distances on the 8-bit codes; rows marked as outliers are scored on
+    // their float rows.
     struct CodeScorer {
+        static constexpr std::size_t kAhead = 512;
+        static constexpr bool approximate = true;
         const QuantizedRows& codes;
         const QuantizedRows::Query& query;
         FloatScorer exact;
@@ -154,12 +161,35 @@ private:
             const float d = codes.distance(query, exact.g.code_row(p));
             return d == d ? d : exact(p);
         }
-        void prefetch(std::uint32_t p) const {
-            const char* row = reinterpret_cast<const char*>(codes.row(exact.g.code_row(p)));
-            const std::size_t bytes = std::min<std::size_t>(codes.stride(), 512);
-            for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(row + b);
-        }
+        const char* row(std::uint32_t p) const { return reinterpret_cast<const char*>(codes.row(exact.g.code_row(p))); }
+        std::size_t bytes() const { return codes.stride(); }
     };
+
+    // Distances on the store's f16 rows (row order, reached through the
+    // graph's order); rows held as NaN, and every row for a query the f16
+    // scale cannot take, are scored on their float rows.
+    struct HalfScorer {
+        static constexpr std::size_t kAhead = 512;
+        static constexpr bool approximate = true;
+        const HalfRows& halves;
+        const HalfRows::Query& query;
+        FloatScorer exact;
+        float operator()(std::uint32_t p) const {
+            if (!query.usable) return exact(p);
+            const float d = halves.distance(query, exact.g.row_id(p));
+            return d == d ? d : exact(p);
+        }
+        const char* row(std::uint32_t p) const { return reinterpret_cast<const char*>(halves.row(exact.g.row_id(p))); }
+        std::size_t bytes() const { return 2 * halves.dim(); }
+    };
+
+    // Fetches the first `limit` bytes of position p's row ahead of use.
+    template <class Scorer>
+    static void prefetch(const Scorer& score, std::uint32_t p, std::size_t limit) {
+        const char* row = score.row(p);
+        const std::size_t bytes = std::min(score.bytes(), limit);
+        for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(row + b);
+    }
 
     // Fraction of [lo, hi) passing `pred`: counted when the range is narrow,
     // else estimated from kSample positions spread by the golden-ratio
@@ -202,54 +232,69 @@ private:
                 Scratch& s) const {
         s.sorted.clear();
         if (lo >= hi) return Plan::empty;
+        const Plan plan = plan_of(lo, hi, pred, params);
+        const FloatScorer on_floats{g_, g_.distance(), query};
+        if (plan != Plan::exact) {
+            switch (g_.encoding()) {
+                case RangeEncoding::codes:
+                    g_.codes().prepare(query, s.code);
+                    return answer_on(CodeScorer{g_.codes(), s.code, on_floats}, plan, query, lo, hi, pred, params, s);
+                case RangeEncoding::halves:
+                    g_.halves().prepare(query, s.half);
+                    return answer_on(HalfScorer{g_.halves(), s.half, on_floats}, plan, query, lo, hi, pred, params, s);
+                case RangeEncoding::floats:
+                    return answer_on(on_floats, plan, query, lo, hi, pred, params, s);
+            }
+        }
+        return scan_exactly(query, lo, hi, pred, params.k, s);
+    }
+
+    // Runs `plan` scoring on `score`; an approximate scorer's candidates are
+    // scored again on the float rows.
+    template <class Scorer, class Pred>
+    Plan answer_on(const Scorer& score, Plan plan, const float* query, std::size_t lo, std::size_t hi,
+                   const Pred& pred, const RangeSearchParams& params, Scratch& s) const {
         const std::size_t width = hi - lo;
         // No heap needs to hold more rows than the range has.
         const std::size_t k = std::min(params.k, width);
         const std::size_t ef = std::max(std::min(params.ef, width), k);
-        const bool coded = !g_.codes().empty();
-        const Plan plan = plan_of(lo, hi, pred, params);
-        const FloatScorer on_floats{g_, g_.distance(), query};
-        if (coded && plan != Plan::exact) g_.codes().prepare(query, s.code);
         if (plan == Plan::range) {
-            if (coded) {
-                traverse(CodeScorer{g_.codes(), s.code, on_floats}, lo, hi, ef, pred, params, s);
-            } else {
-                traverse(on_floats, lo, hi, ef, pred, params, s);
-            }
+            traverse(score, lo, hi, ef, pred, params, s);
             if (s.results.size() >= k) {
-                if (coded) {
+                if constexpr (Scorer::approximate) {
                     rescore(query, k, s);
                 } else {
                     s.results.sorted_into(s.sorted);
                 }
                 return Plan::range;
             }
-        } else if (plan == Plan::scan) {
+        } else if (plan == Plan::scan && Scorer::approximate) {
             s.results.reset(ef);
-            const std::size_t met = scan_codes(CodeScorer{g_.codes(), s.code, on_floats}, lo, hi, pred, s);
+            const std::size_t met = scan_encoded(score, lo, hi, pred, s);
             rescore(query, k, s);
             return met <= ef ? Plan::exact : Plan::scan;
         }
-        s.results.reset(k);
+        return scan_exactly(query, lo, hi, pred, params.k, s);
+    }
+
+    template <class Pred>
+    Plan scan_exactly(const float* query, std::size_t lo, std::size_t hi, const Pred& pred, std::size_t k,
+                      Scratch& s) const {
+        s.results.reset(std::min(k, hi - lo));
         s.scanner->scan(query, lo, hi, pred, s.results);
         s.results.sorted_into(s.sorted);
         return Plan::exact;
     }
 
-    // Offers every position of [lo, hi) passing `pred` to s.results by code;
-    // returns how many passed.
-    template <class Pred>
-    std::size_t scan_codes(const CodeScorer& score, std::size_t lo, std::size_t hi, const Pred& pred,
-                           Scratch& s) const {
-        const QuantizedRows& codes = score.codes;
-        const std::size_t row_bytes = codes.stride();
+    // Offers every position of [lo, hi) passing `pred` to s.results by its
+    // encoded distance; returns how many passed.
+    template <class Scorer, class Pred>
+    std::size_t scan_encoded(const Scorer& score, std::size_t lo, std::size_t hi, const Pred& pred,
+                             Scratch& s) const {
         std::size_t met = 0;
         for (std::size_t p = lo; p < hi; ++p) {
             const auto position = static_cast<std::uint32_t>(p);
-            if (p + kScanAhead < hi) {
-                const char* ahead = reinterpret_cast<const char*>(codes.row(score.exact.g.code_row(p + kScanAhead)));
-                for (std::size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(ahead + b);
-            }
+            if (p + kScanAhead < hi) prefetch(score, static_cast<std::uint32_t>(p + kScanAhead), score.bytes());
             if constexpr (Pred::filters) {
                 if (!pred(position)) continue;
             }
@@ -327,9 +372,9 @@ private:
                 }
                 if (covered) break;
             }
-            if (n_fresh > 0) score.prefetch(s.fresh[0]);
+            if (n_fresh > 0) prefetch(score, s.fresh[0], Scorer::kAhead);
             for (std::size_t j = 0; j < n_fresh; ++j) {
-                if (j + 1 < n_fresh) score.prefetch(s.fresh[j + 1]);
+                if (j + 1 < n_fresh) prefetch(score, s.fresh[j + 1], Scorer::kAhead);
                 const std::uint32_t v = s.fresh[j];
                 const float dv = score(v);
                 if (s.results.admits(dv)) {
@@ -357,7 +402,7 @@ private:
 
     static constexpr std::size_t kSample = 512;
     static constexpr std::size_t kCountedWidth = 8 * kSample;  // ranges this narrow are counted
-    static constexpr std::size_t kScanAhead = 4;  // code rows fetched ahead of a scan
+    static constexpr std::size_t kScanAhead = 4;  // encoded rows fetched ahead of a scan
 
     const RangeGraph& g_;
 };

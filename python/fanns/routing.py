@@ -1,24 +1,22 @@
 """Which distinct filters of a search go to the range graph.
 
-A filter is routed when it is, or has as a top-level conjunct, a range on the
-index's range attribute, and the range graph is the cheaper path:
-
-* a pure range (no other conjunct) always goes there unless it is wide, since
-  the range graph reads its rows as one contiguous block: a narrow range is
-  scanned exactly, a wider one traversed, and no bitset is ever compiled;
-* a range with other conjuncts goes there when more rows pass than an exact
-  scan handles well; the rest of the filter travels along as a bitset
-  predicate (the compiled bitset of the whole filter, which equals the rest
-  inside the range).
-
-Ranges holding more than ``MAX_RANGE_FRACTION`` of the rows stay on the main
-graph, where a traversal gated by them is already cheap.
+A filter is a candidate when it is, or has as a top-level conjunct, a range
+on the index's range attribute. This module finds the range (its sorted
+positions in the range graph) and asks the planner (``route_to_range`` in
+``cpp/planner.h``, through ``HnswIndex.routes_to_range``) whether the range
+graph answers it; :meth:`fanns.Index.explain` asks through the same call.
+The planner's rule, in short: a pure range goes there unless it holds more
+than 60% of the rows; a range with other conjuncts also needs more passing
+rows than the main graph would scan. A routed pure range is never compiled
+into a bitset; a routed range with other conjuncts carries the compiled
+bitset of the whole filter (which equals the rest inside the range) as its
+predicate.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -57,8 +55,10 @@ class RoutedFilters:
         return np.isin(self.prepared.query_filter, np.fromiter(self.routes, dtype=np.int64))
 
 
-# Ranges passing more than this fraction of the rows stay on the main graph.
-MAX_RANGE_FRACTION = 0.6
+# ``decide(widths, predicate, passing)``: the planner's answer per candidate
+# (uint64 rows in each range, bool other conjuncts remain, uint64 rows
+# passing the whole filter), a bool array.
+RouteDecision = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 def route_filters(
@@ -69,10 +69,13 @@ def route_filters(
     *,
     range_graph=None,
     attribute: str | None = None,
-    exact_threshold: int = 0,
+    decide: RouteDecision | None = None,
 ) -> RoutedFilters:
-    """Group and compile the filters of ``nq`` queries over ``n`` rows, and pick
-    the ones the range graph should answer (see the module docstring).
+    """Group and compile the filters of ``nq`` queries over ``n`` rows, and
+    route to the range graph the ones the planner (``decide``) sends there.
+
+    Pure ranges are decided before compiling (a routed one is never
+    compiled); ranges with other conjuncts after, from their passing rows.
 
     Example:
         >>> routed = route_filters(None, None, 10, 2)
@@ -81,22 +84,33 @@ def route_filters(
     """
     groups = group_filters(filter, n, nq)
     candidates: dict[int, RangeRoute] = {}
-    if range_graph is not None and attribute is not None:
-        candidates = _range_candidates(groups.distinct, range_graph, attribute, store, n)
-    pure = {j for j, route in candidates.items() if not route.has_rest}
-    prepared = compile_groups(groups, store, n, skip=pure)
-    routes = {
-        j: route
-        for j, route in candidates.items()
-        if not route.has_rest or int(prepared.counts[j]) > exact_threshold
-    }
-    return RoutedFilters(prepared=prepared, routes=routes)
+    if range_graph is not None and attribute is not None and decide is not None:
+        candidates = _range_candidates(groups.distinct, range_graph, attribute, store)
+    pure = [j for j, route in candidates.items() if not route.has_rest]
+    routed_pure = _ask(decide, [candidates[j] for j in pure], None)
+    pure_routes = {j: candidates[j] for j, yes in zip(pure, routed_pure) if yes}
+    prepared = compile_groups(groups, store, n, skip=set(pure_routes))
+    rest = [j for j, route in candidates.items() if route.has_rest]
+    passing = [int(prepared.counts[j]) for j in rest]
+    routed_rest = _ask(decide, [candidates[j] for j in rest], passing)
+    routes = dict(pure_routes)
+    routes.update((j, candidates[j]) for j, yes in zip(rest, routed_rest) if yes)
+    return RoutedFilters(prepared=prepared, routes=dict(sorted(routes.items())))
 
 
-def _range_candidates(
-    distinct: list[Any], range_graph, attribute: str, store, n: int
-) -> dict[int, RangeRoute]:
-    """Distinct filters holding a range on ``attribute`` no wider than the limit."""
+def _ask(decide: RouteDecision | None, routes: list[RangeRoute], passing: list[int] | None) -> list[bool]:
+    """The planner's answer for each of ``routes`` (``passing``: rows passing
+    each whole filter; None for pure ranges)."""
+    if not routes or decide is None:
+        return []
+    widths = np.array([route.in_range for route in routes], dtype=np.uint64)
+    predicate = np.array([route.has_rest for route in routes], dtype=bool)
+    counts = widths if passing is None else np.array(passing, dtype=np.uint64)
+    return np.asarray(decide(widths, predicate, counts), dtype=bool).tolist()
+
+
+def _range_candidates(distinct: list[Any], range_graph, attribute: str, store) -> dict[int, RangeRoute]:
+    """Distinct filters holding a range on ``attribute``, with its positions."""
     found: dict[tuple[bool, bool], list[tuple[int, Any, Any, bool]]] = {}
     for j, expr in enumerate(distinct):
         if not isinstance(expr, Expr):
@@ -108,7 +122,6 @@ def _range_candidates(
         if lo != lo or hi != hi:
             continue  # NaN: left to the compiler, which knows what NaN matches
         found.setdefault((lo_inclusive, hi_inclusive), []).append((j, lo, hi, rest is not None))
-    limit = MAX_RANGE_FRACTION * n
     candidates: dict[int, RangeRoute] = {}
     # One vectorised lookup per combination of inclusive ends.
     for (lo_inclusive, hi_inclusive), items in found.items():
@@ -119,6 +132,5 @@ def _range_candidates(
             hi_inclusive=hi_inclusive,
         )
         for (j, _, _, has_rest), a, b in zip(items, start.tolist(), stop.tolist()):
-            if b - a <= limit:
-                candidates[j] = RangeRoute(int(a), int(b), has_rest)
+            candidates[j] = RangeRoute(int(a), int(b), has_rest)
     return candidates
