@@ -53,7 +53,7 @@ def run_cancellable(
     if "error" in outcome:
         raise outcome["error"]
     if outcome["result"] is False:
-        raise KeyboardInterrupt("build cancelled")
+        raise KeyboardInterrupt("cancelled")
     if progress is not None:
         progress(total, total)
     return outcome["result"]

@@ -16,6 +16,7 @@ from fanns._engine_file import (
     engine_from_sections,
     engine_sections,
     new_engine,
+    restore_work,
 )
 from fanns._fileformat import Meter, open_index_file, verify_mode, write_index_file
 from fanns._progress import run_cancellable
@@ -853,8 +854,16 @@ class Index(Built, Mutations):
             meter.expect(1000 * len(snap.segments))
             meter.finish()
             return index
-        meta, sections = open_index_file(path, _FILE_KIND, mmap=bool(mmap), verify=verify, meter=meter)
-        engine, metric, params = engine_from_sections(path, meta, sections, check=verify == "full")
+        check = verify == "full"
+        meta, sections = open_index_file(
+            path,
+            _FILE_KIND,
+            mmap=bool(mmap),
+            verify=verify,
+            meter=meter,
+            more_work=lambda nbytes: restore_work(nbytes, check),
+        )
+        engine, metric, params = engine_from_sections(path, meta, sections, check=check, meter=meter)
         store = attributes_from_file(path, meta, sections, engine.size, "vectors")
         range_meta = meta.get("range")
         range_attribute = range_graph = None
