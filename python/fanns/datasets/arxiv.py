@@ -136,6 +136,8 @@ def jsonl_line(
         record = json.loads(line)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
+    except RecursionError:  # arrays or objects nested thousands deep
+        raise ValueError(f"{path}:{lineno}: invalid JSON (nested too deeply)") from None
     if not isinstance(record, dict):
         raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
     return record, blank_at
