@@ -298,3 +298,40 @@ def test_lines_that_are_not_one_object_each_fail(tmp_path, text):
         read_jsonl(str(path))
     with pytest.raises(ValueError, match=":1: invalid JSON"):
         read_attribute_store(str(path))
+
+
+def test_load_arxiv_fanns_holds_columns_and_masks_match_the_records(tmp_path, small_arxiv):
+    from fanns.datasets import load_arxiv_fanns, write_arxiv_layout
+
+    write_arxiv_layout(small_arxiv, tmp_path / "d")
+    ds = load_arxiv_fanns(tmp_path / "d")
+    assert ds.store is not None and ds._records is None
+    for name, workload in ds.workloads.items():
+        for i in range(0, ds.nq, 7):
+            got = workload.mask(i, ds)
+            expected = small_arxiv.workloads[name].mask(i, small_arxiv.attributes)
+            np.testing.assert_array_equal(got, expected)
+            assert got.sum() == sum(
+                1 for r in small_arxiv.attributes if _passes(name, workload.params(i), r)
+            )
+    assert ds._records is None  # no record was made for the masks
+    assert ds.attributes == small_arxiv.attributes  # made on first use
+    with pytest.raises(KeyError, match="absent"):
+        ds.columns.int_column("nope")
+    with pytest.raises(ValueError, match="expected an int"):
+        ds.columns.int_column("main_categories")
+    with pytest.raises(ValueError, match="list of strings"):
+        ds.columns.set_column("update_date")
+
+
+def _passes(workload: str, params: dict, record: dict) -> bool:
+    """The published predicates, one record at a time."""
+    if workload == "unfiltered":
+        return True
+    if workload == "em":
+        return record.get("number_of_sub_categories") == params["label"]
+    if workload == "r":
+        date = record.get("update_date")
+        return date is not None and params["range_start"] <= date <= params["range_end"]
+    values = record.get("main_categories") or []
+    return params["label"] in values
