@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -339,6 +339,7 @@ def load_arxiv_fanns(
     count: int | None = None,
     name: str | None = None,
     ground_truth: bool = True,
+    progress: Callable[[int, int], object] | None = None,
 ) -> ArxivDataset:
     """Load an arXiv-for-FANNS directory (published layout) as an :class:`ArxivDataset`.
 
@@ -347,7 +348,10 @@ def load_arxiv_fanns(
     ground truth refers to the whole database and is then not loaded. Missing
     query-attribute and ground-truth files are simply absent from the result; a
     missing database or query-vector file raises ``FileNotFoundError``.
-    ``ground_truth=False`` skips the ground-truth files.
+    ``ground_truth=False`` skips the ground-truth files. ``progress(done,
+    total)`` hears the bytes of the attribute file read (the long part of a
+    load), as :func:`~fanns.datasets.read_attribute_store` reports them; an
+    exception it raises (KeyboardInterrupt, as Ctrl-C does) stops the load.
 
     >>> ds = load_arxiv_fanns("/data/arxiv-medium")  # doctest: +SKIP
     >>> ds.workloads["em"].mask(0, ds).sum()  # doctest: +SKIP
@@ -367,7 +371,7 @@ def load_arxiv_fanns(
         read_attribute_store,
     )  # it reads lines as this module does
 
-    attributes = read_attribute_store(file(DATABASE_ATTRIBUTES), limit=count)
+    attributes = read_attribute_store(file(DATABASE_ATTRIBUTES), limit=count, progress=progress)
     if len(attributes) != vectors.shape[0]:
         raise ValueError(
             f"{file(DATABASE_ATTRIBUTES)!r} has {len(attributes)} records but "
