@@ -182,3 +182,26 @@ def test_a_save_stopped_part_way_leaves_the_previous_file(
     monkeypatch.setattr(_fileformat, "_blocks", real_blocks)
     got = answers(kind, load(path, None, False, "full"), queries)
     np.testing.assert_array_equal(got[0], expected[0])
+
+
+def test_postings_are_sorted_a_block_at_a_time(monkeypatch):
+    from fanns.attributes import AttributeStore, postings
+
+    rng = np.random.default_rng(3)
+    for n, distinct in ((1000, 20), (999, 1), (50, 400)):
+        codes = rng.integers(0, distinct, n).astype(np.int32)
+        whole = np.argsort(codes, kind="stable")
+        monkeypatch.setattr(postings, "_SORT_BLOCK", 7)
+        np.testing.assert_array_equal(postings._stable_order(codes), whole)
+        monkeypatch.undo()
+    records = [
+        {"s": ["a", "b", "c"][i % 3] if i % 4 else None, "t": ["x", "y"][: i % 3]}
+        for i in range(200)
+    ]
+    plain = AttributeStore.from_input(records, 200)
+    monkeypatch.setattr(postings, "_SORT_BLOCK", 16)
+    blocked = AttributeStore.from_sections(*plain.to_sections())
+    for name, value in (("s", "a"), ("s", "c"), ("t", "x"), ("t", "y")):
+        expected = [i for i, r in enumerate(records) if r[name] is not None and value in r[name]]
+        assert list(blocked.value_bitmap(name, value)) == expected
+        assert list(plain.value_bitmap(name, value)) == expected
