@@ -227,6 +227,7 @@ def test_bytes_that_are_not_utf8_fail_as_the_text_reader_fails(tmp_path, data):
 
 def test_blocks_cut_between_lines_and_a_long_line(tmp_path, native_only, monkeypatch):
     monkeypatch.setattr(attribute_file, "_NATIVE_BLOCK", 7)
+    monkeypatch.setattr(attribute_file, "_WORDS_AT_ONCE", 3)  # strings taken 3 at a time
     records = _records(80, seed=4) + [{"cat": "x" * 100, "tags": ["y" * 50] * 5}]
     path = tmp_path / "c.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
@@ -269,3 +270,13 @@ def test_reader_arguments():
     assert reader.feed(b'{"a": 1}\n{"a": 2}\n', 1) == 1 and reader.rows == 1
     columns = reader.finish()
     assert [c["name"] for c in columns] == ["a"] and columns[0]["slots"].tolist() == [1]
+    reader = _core.JsonlColumns()
+    reader.feed('{"s": "x", "t": ["y", "x"]}\n{"s": "z"}\n'.encode())
+    columns = reader.finish()
+    assert [c["n_words"] for c in columns] == [2, 2]
+    with pytest.raises(IndexError):
+        reader.words(2, 0, 1)
+    with pytest.raises(IndexError):
+        reader.words(0, 1, 3)
+    assert reader.words(0, 0, 1) == ["x"] and reader.words(0, 1, 2) == ["z"]
+    assert reader.words(1, 0, 2) == ["y", "x"]

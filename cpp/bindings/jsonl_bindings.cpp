@@ -36,31 +36,43 @@ long long feed(JsonlColumns& reader, const py::buffer& data, std::size_t limit) 
 }
 
 // Every column as a dict: name, kinds (uint8 a row), slots (int64 a row),
-// list_codes (int32), words (the strings by code), seen (bit per kind). The
-// reader is empty afterwards.
+// list_codes (int32), n_words (its strings, taken with words()), seen (bit
+// per kind). The columns' arrays leave the reader; their strings stay.
 py::list finish(JsonlColumns& reader) {
     const std::size_t rows = reader.rows();
     py::list out;
     for (JsonlColumns::Column& c : reader.columns()) {
         c.kinds.resize(rows, JsonlColumns::kMissing);
         c.slots.resize(rows, 0);
-        py::list words;
-        for (const std::string* word : c.words) {
-            // Checked UTF-8 (no surrogates) by the reader: this cannot fail.
-            words.append(py::str(word->data(), word->size()));
-        }
         py::dict column;
         column["name"] = py::str(c.name.data(), c.name.size());
         column["seen"] = int(c.seen);
-        column["words"] = std::move(words);
-        c.words.clear();
-        c.codes.clear();
+        column["n_words"] = c.words.size();
         column["kinds"] = take(std::move(c.kinds));
         column["slots"] = take(std::move(c.slots));
         column["list_codes"] = take(std::move(c.list_codes));
         out.append(std::move(column));
     }
-    reader.columns().clear();
+    return out;
+}
+
+// Strings [start, stop) of column `index` by code (a slice at a time, so
+// that Ctrl-C lands between slices of millions). Taking the last one frees
+// the column's strings in the reader.
+py::list words(JsonlColumns& reader, std::size_t index, std::size_t start, std::size_t stop) {
+    if (index >= reader.columns().size()) throw py::index_error("words: no such column");
+    JsonlColumns::Column& c = reader.columns()[index];
+    if (start > stop || stop > c.words.size()) throw py::index_error("words: slice out of range");
+    py::list out(stop - start);
+    for (std::size_t i = start; i < stop; ++i) {
+        // Checked UTF-8 (no surrogates) by the reader: this cannot fail.
+        const std::string* word = c.words[i];
+        out[i - start] = py::str(word->data(), word->size());
+    }
+    if (stop == c.words.size()) {
+        c.words = {};
+        c.codes = {};
+    }
     return out;
 }
 
@@ -73,7 +85,9 @@ void register_jsonl(py::module_& m) {
         .def("feed", &feed, py::arg("data"), py::arg("limit") = std::numeric_limits<std::size_t>::max(),
              "Read the whole lines of data; the lines read, or -1 - the index of the first line refused.")
         .def_property_readonly("rows", &JsonlColumns::rows)
-        .def("finish", &finish, "The columns as dicts of arrays; the reader is empty afterwards.");
+        .def("finish", &finish, "The columns as dicts of arrays (their strings: words()).")
+        .def("words", &words, py::arg("column"), py::arg("start"), py::arg("stop"),
+             "Strings [start, stop) of a column, by code.");
 }
 
 }  // namespace fanns::bindings

@@ -104,12 +104,19 @@ def engine_from_sections(
     _check_fields(path, metric, dim, params, state)
     engine = new_engine(dim, metric, params)
     n = len(state["levels"])
-    passes = 3 if check else 1  # rows, upper lists, level-0 lists (see Hnsw::restore)
-    work = restore_work({name: a.nbytes for name, a in sections.items()}, check)
+    # The engine counts rows through its passes (see Hnsw::restore): rows,
+    # upper lists (a level each), level-0 lists; each pass weighs its bytes.
+    nbytes = {name: a.nbytes for name, a in sections.items()}
+    weights = [nbytes.get(_PREFIX + name, 0) for name in ("vectors", "levels", "links0")]
+    if not check:
+        weights = weights[1:2]
+    passes = len(weights)
     reported = [0]
 
     def advance(rows_passed: int, _total: int) -> None:
-        share = work * rows_passed // max(n * passes, 1)
+        share = 0
+        for i, weight in enumerate(weights):
+            share += weight * min(max(rows_passed - i * n, 0), n) // max(n, 1)
         if meter is not None and share > reported[0]:
             meter.advance(share - reported[0])
             reported[0] = share

@@ -23,7 +23,7 @@ from fanns.attributes.building import (
     _numeric_from_array,
 )
 from fanns.attributes.numeric import _NumericColumn
-from fanns.attributes.postings import _Dictionary, _SetColumn, _StringColumn
+from fanns.attributes.postings import _Dictionary, _SetColumn, _stable_order, _StringColumn
 
 
 class _ColumnBuilder:
@@ -45,6 +45,8 @@ class _ColumnBuilder:
         # (setdefault runs with the next counter value whether or not the
         # string is new: no Python-level branch per string)
         self.vocabulary: dict[str, int] = {}
+        # or, from the engine's reader, the strings as a list by code (0 to n - 1)
+        self.words: list[str] | None = None
         self._counter = itertools.count()
         self.pieces: list[tuple] = [("none", missing)] if missing else []
 
@@ -97,7 +99,9 @@ class _ColumnBuilder:
 
     def _values(self) -> list:
         """Every value as Python objects (the general path)."""
-        words = {code: word for word, code in self.vocabulary.items()}
+        words = self.words
+        if words is None:
+            words = {code: word for word, code in self.vocabulary.items()}
         out: list = []
         for piece in self.pieces:
             tag = piece[0]
@@ -188,9 +192,13 @@ class _ColumnBuilder:
 
     def _dictionary(self) -> tuple[_Dictionary, np.ndarray]:
         """The sorted dictionary, and the position in it of every code."""
-        keys = list(self.vocabulary)
-        codes = np.fromiter(self.vocabulary.values(), np.int64, len(keys))
-        self.vocabulary = {}  # its strings live on in keys; the table itself goes now
+        if self.words is not None:
+            keys, codes = self.words, np.arange(len(self.words), dtype=np.int64)
+            self.words = None
+        else:
+            keys = list(self.vocabulary)
+            codes = np.fromiter(self.vocabulary.values(), np.int64, len(keys))
+            self.vocabulary = {}  # its strings live on in keys; the table itself goes now
         order = _sort_order(keys)
         remap = np.zeros(int(codes.max(initial=-1)) + 1, dtype=np.int32)
         remap[codes[order]] = np.arange(len(keys), dtype=np.int32)
@@ -216,7 +224,7 @@ def _sort_order(words: list[str]) -> np.ndarray:
     prefixes = None if n < 64 else _utf8_prefixes(words, _PREFIX_BYTES)
     if prefixes is None:
         return np.array(sorted(range(n), key=words.__getitem__), dtype=np.int64)
-    order = np.argsort(prefixes, kind="stable")
+    order = _stable_order(prefixes)  # a block at a time (Ctrl-C lands between blocks)
     ranked = prefixes[order]
     tied = np.flatnonzero(ranked[1:] == ranked[:-1])
     if tied.size:

@@ -43,6 +43,8 @@ from fanns.datasets.arxiv import jsonl_line
 _BLOCK_LINES = 2048
 # Bytes the engine's reader is handed at a time (cut after a line break).
 _NATIVE_BLOCK = 1 << 22
+# Strings taken out of the engine's reader at a time.
+_WORDS_AT_ONCE = 1 << 18
 
 
 def read_attribute_store(
@@ -121,20 +123,25 @@ def _native_builders(path: str, limit: int | None, size: int, progress):
             position += len(data)
             if progress is not None:
                 progress(min(position, size - 1), size)
-    columns = reader.finish()
     rows = reader.rows
-    return {c["name"]: _native_builder(c, rows) for c in columns}, rows
+    builders = {}
+    for index, column in enumerate(reader.finish()):
+        n_words = column["n_words"]
+        words: list[str] = []
+        for start in range(0, n_words, _WORDS_AT_ONCE):
+            words += reader.words(index, start, min(n_words, start + _WORDS_AT_ONCE))
+        builders[column["name"]] = _native_builder(column, words, rows)
+    return builders, rows
 
 
 _KINDS = ("none", "bool", "int", "float", "str", "list")
 
 
-def _native_builder(column: dict, rows: int) -> _ColumnBuilder:
+def _native_builder(column: dict, words: list[str], rows: int) -> _ColumnBuilder:
     """A builder holding the engine reader's column as one piece, as
     :class:`_ColumnBuilder` would have made it of the same values."""
     builder = _ColumnBuilder(column["name"], 0)
-    words = column["words"]
-    builder.vocabulary = dict(zip(words, range(len(words))))
+    builder.words = words
     kinds, slots = column["kinds"], column["slots"]
     categories = {_KINDS[k] for k in range(1, 6) if column["seen"] >> k & 1}
     builder.categories = categories
