@@ -60,20 +60,26 @@ def make_file(path: str, rows: int, dim: int) -> None:
     _fileformat.write_index_file(path, "hnsw", meta, sections)
 
 
-def stop_after(path: str, seconds: float, mmap: bool) -> tuple[float, float, float]:
+def stop_after(
+    path: str, seconds: float, mmap: bool, at_fraction: float | None = None
+) -> tuple[float, float, float]:
     """``(latency, fraction at the signal, load seconds before it)``: SIGINT
-    ``seconds`` into a ``verify="full"`` load."""
+    ``seconds`` into a ``verify="full"`` load, or (``at_fraction``) from
+    another thread once the progress reaches that fraction."""
     state = {"fraction": 0.0}
 
     def progress(done: int, total: int) -> None:
         state["fraction"] = done / total
+        if at_fraction is not None and done / total >= at_fraction and "armed" not in state:
+            state["armed"] = True
+            threading.Thread(target=interrupt).start()
 
     def interrupt() -> None:
         state["sent"] = time.perf_counter()
         state["sent_fraction"] = state["fraction"]
         os.kill(os.getpid(), signal.SIGINT)
 
-    timer = threading.Timer(seconds, interrupt)
+    timer = threading.Timer(3600 if at_fraction is not None else seconds, interrupt)
     start = time.perf_counter()
     timer.start()
     try:
@@ -84,6 +90,7 @@ def stop_after(path: str, seconds: float, mmap: bool) -> tuple[float, float, flo
         timer.cancel()
         timer.join()
         return float("nan"), 1.0, time.perf_counter() - start
+    timer.cancel()  # fired already, or never to fire (at_fraction)
     timer.join()
     return stopped - state["sent"], state["sent_fraction"], state["sent"] - start
 
@@ -98,8 +105,14 @@ def main() -> None:
     parser.add_argument(
         "--at", default="0.5,1.5,3,4.5,6", help="seconds into the load to send SIGINT"
     )
+    parser.add_argument(
+        "--fractions", default="", help="also send SIGINT once the load's progress reaches these"
+    )
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
+    # Python leaves SIGINT ignored when it started so (a background job of a
+    # shell without job control): take it as Ctrl-C here either way.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if not os.path.exists(args.path):
         make_file(args.path, args.rows, args.dim)
     print(f"{args.path}: {os.path.getsize(args.path) / 2**30:.2f} GiB")
@@ -116,10 +129,15 @@ def main() -> None:
                     latencies.append(latency)
                 where = f"{into:5.2f} s in ({fraction:5.1%} of the load)"
                 print(f"  SIGINT {where}: stopped after {latency * 1000:7.1f} ms")
+            for fraction in [float(f) for f in args.fractions.split(",") if f]:
+                latency, at, into = stop_after(args.path, 0, mmap, at_fraction=fraction)
+                if latency == latency:
+                    latencies.append(latency)
+                where = f"{into:5.2f} s in ({at:5.1%} of the load)"
+                print(f"  SIGINT {where}: stopped after {latency * 1000:7.1f} ms")
         if latencies:
-            print(
-                f"  median {statistics.median(latencies) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms"
-            )
+            middle, worst = statistics.median(latencies) * 1000, max(latencies) * 1000
+            print(f"  median {middle:.1f} ms, max {worst:.1f} ms")
 
 
 if __name__ == "__main__":
