@@ -157,6 +157,7 @@ private:
 
     bool value(const char*& p, const char* end, std::size_t column) {
         Pending v{column, kMissing, 0, 0, 0};
+        if (p >= end) return false;  // a key with no value: {"a":
         const char c = *p;
         if (c == '"') {
             pending_words_.emplace_back();

@@ -148,6 +148,7 @@ def test_valid_json_the_reader_refuses_gives_the_same_store(tmp_path, text):
 MALFORMED = [
     '{"a": 1',  # truncated
     '{"a": 1}\n{"a": ',
+    '{"a":',  # the file ends after a key
     '{"a": "abc}\n',
     '{"a": 1} {"a": 2}\n',  # two records on one line
     '{"a": 1}{"a": 2}\n',
