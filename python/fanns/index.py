@@ -808,11 +808,13 @@ class Index(Built, Mutations):
                 only. A truncated file fails in every mode. Damage a mode
                 does not check can make answers wrong, never crash a search.
             progress: ``progress(done, total)``, called as the file is read
-                and checked (bytes, a block of 16 MiB at a time; for a
+                and checked (bytes, a block of 16 MiB at a time, then the
+                engine's checks of rows and links, about every 0.1 s; for a
                 directory, its segments in turn) and with ``done == total``
                 once the index is ready; ``fanns._progress.text_bar(label)``
-                draws a bar. An exception it raises (KeyboardInterrupt, as
-                Ctrl-C does between two blocks) stops the load; a load never
+                draws a bar. An exception it raises, or Ctrl-C (both land
+                between two blocks, the engine's checks included: within
+                milliseconds), stops the load and keeps nothing; a load never
                 writes, so the file stays as it was.
 
         Example:
