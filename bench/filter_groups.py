@@ -53,9 +53,10 @@ def build(args) -> None:
 def search(args, mode: str) -> dict:
     import fanns
     from fanns import field
+    from fanns._progress import text_bar
     from fanns.filters import grouped
 
-    index = fanns.Index.load(os.path.join(args.dir, "index.fanns"), mmap=True)
+    index = fanns.Index.load(os.path.join(args.dir, "index.fanns"), mmap=True, progress=text_bar("loading"))
     queries = np.load(os.path.join(args.dir, "queries.npy"))
     nq = len(queries)
     filters = [field("u").between(i / nq, i / nq + args.band) for i in range(nq)]

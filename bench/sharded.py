@@ -26,6 +26,7 @@ import numpy as np
 import fanns
 from fanns.bench.recall import mean_recall
 from fanns.bench.workloads import synthetic_workload
+from fanns._progress import text_bar
 from fanns.datasets import load_arxiv_fanns
 from fanns.datasets.groundtruth import exact_knn
 from fanns.distributed import ShardedIndex
@@ -125,7 +126,7 @@ def main() -> None:
     import ray
 
     ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
-    ds = load_arxiv_fanns(args.dataset)
+    ds = load_arxiv_fanns(args.dataset, progress=text_bar("reading attributes"))
     nq, k = min(args.max_queries, ds.nq), args.k
     efs = [int(v) for v in args.ef.split(",")]
     queries = ds.queries[:nq]

@@ -263,9 +263,11 @@ public:
 
     // A saved graph read back (hnsw_restore.h): levels, upper lists, entry
     // point and sizes always checked; rows and level-0 lists checked, or
-    // trusted and read in place.
+    // trusted and read in place. Returns false when `control` cancelled it
+    // (checked every few milliseconds of work; `done` counts rows checked):
+    // the graph is then left as it was.
     struct StateView;
-    void restore(const StateView& s);
+    bool restore(const StateView& s, BuildControl* control = nullptr);
 
     // The flattened upper lists (offsets n + 1, links), as StateView reads them.
     void upper_state(std::vector<std::uint64_t>& offsets, std::vector<std::uint32_t>& links) const {

@@ -2,6 +2,7 @@
 // index file, checked and then copied or read in place.
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <utility>
@@ -41,8 +42,11 @@ struct Hnsw::StateView {
 };
 
 // Levels, upper lists, entry point and sizes are always checked (they
-// are small); the graph is left as it was if any check fails.
-inline void Hnsw::restore(const StateView& s) {
+// are small); the graph is left as it was if any check fails or `control`
+// cancels. The long passes (rows, level-0 lists, upper lists) go a block of
+// rows at a time and look at `control->cancel` between blocks; `done` counts
+// rows passed, three passes of n with check_payload, one without.
+inline bool Hnsw::restore(const StateView& s, BuildControl* control) {
     if (size_ != 0) throw std::logic_error("index is already built");
     const std::size_t n = s.n;
     const std::size_t slot0 = params_.M0 + 1;
@@ -54,9 +58,24 @@ inline void Hnsw::restore(const StateView& s) {
     if (!s.upper_offsets || s.upper_offsets[0] != 0) fail("upper link offsets");
     if (n > 0 && (s.entry >= n || s.max_level != s.levels[s.entry])) fail("entry point");
     if (n == 0 && s.entry != kNone) fail("entry point");
-    if (s.check_payload) check_rows(s.rows, n, dim_, "stored vectors", row_stride);
+    // About 4M floats or links a block: a few milliseconds of checking.
+    const std::size_t row_block = std::max<std::size_t>(1, (std::size_t(1) << 22) / std::max(dim_, slot0));
+    auto stopped = [&](std::size_t rows_passed) {
+        if (!control) return false;
+        control->done.fetch_add(rows_passed, std::memory_order_relaxed);
+        return control->cancel.load(std::memory_order_relaxed);
+    };
+    if (control && control->cancel.load()) return false;
+    if (s.check_payload) {
+        for (std::size_t first = 0; first < n; first += row_block) {
+            const std::size_t count = std::min(row_block, n - first);
+            check_rows(s.rows + first * row_stride, count, dim_, "stored vectors", row_stride, first);
+            if (stopped(count)) return false;
+        }
+    }
     std::vector<std::vector<std::uint32_t>> upper(n);
     for (std::size_t i = 0; i < n; ++i) {
+        if ((i + 1) % row_block == 0 && stopped(row_block)) return false;
         if (s.levels[i] > kMaxLevel || s.levels[i] > s.max_level) fail("node level");
         const std::size_t begin = s.upper_offsets[i], end = s.upper_offsets[i + 1];
         if (end < begin || end - begin != std::size_t(s.levels[i]) * (params_.M + 1)) fail("upper link list size");
@@ -72,8 +91,13 @@ inline void Hnsw::restore(const StateView& s) {
             }
         }
     }
+    if (stopped(n % row_block)) return false;
     if (s.check_payload) {
-        for (std::size_t i = 0; i < n; ++i) check_slot(s.links0 + i * slot0, params_.M0, n, fail);
+        for (std::size_t first = 0; first < n; first += row_block) {
+            const std::size_t end = std::min(n, first + row_block);
+            for (std::size_t i = first; i < end; ++i) check_slot(s.links0 + i * slot0, params_.M0, n, fail);
+            if (stopped(end - first)) return false;
+        }
     }
     RowStore store(dim_, metric_, params_.storage);
     if (s.borrow) store.borrow(s.rows, n, row_stride);
@@ -95,6 +119,7 @@ inline void Hnsw::restore(const StateView& s) {
     max_level_ = s.max_level;
     links0_checked_ = s.check_payload;
     size_ = n;
+    return true;
 }
 
 }  // namespace fanns

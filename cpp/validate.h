@@ -23,8 +23,10 @@ inline constexpr double kMaxSquaredNorm = double(std::numeric_limits<float>::max
 
 // Rejects rows with NaN or infinite values, or so large that their distances
 // would overflow float32. Rows (`stride` floats apart; 0: dim) are read one
-// at a time: no temporary.
-inline void check_rows(const float* data, std::size_t n, std::size_t dim, const char* what, std::size_t stride = 0) {
+// at a time: no temporary. Errors name a row as `first` + its position in
+// `data` (a caller checking a block of a larger matrix passes the block's start).
+inline void check_rows(const float* data, std::size_t n, std::size_t dim, const char* what, std::size_t stride = 0,
+                       std::size_t first = 0) {
     if (stride == 0) stride = dim;
     for (std::size_t i = 0; i < n; ++i) {
         const float* row = data + i * stride;
@@ -38,7 +40,7 @@ inline void check_rows(const float* data, std::size_t n, std::size_t dim, const 
             } else {
                 std::snprintf(detail, sizeof(detail), " holds NaN or infinite values");
             }
-            throw std::invalid_argument(std::string(what) + " row " + std::to_string(i) + detail +
+            throw std::invalid_argument(std::string(what) + " row " + std::to_string(first + i) + detail +
                                         (std::isfinite(norm) ? ", where float32 distances overflow" : ""));
         }
     }

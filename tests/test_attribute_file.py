@@ -67,7 +67,10 @@ def test_generated_records_give_the_store_from_input_gives(tmp_path, block):
 
 
 def test_mixed_and_declared_columns_take_the_general_path(tmp_path):
-    records = [{"a": 1, "b": "x", "c": 1.5, "d": [1]}, {"a": True, "b": float("nan"), "c": 2, "d": None}]
+    records = [
+        {"a": 1, "b": "x", "c": 1.5, "d": [1]},
+        {"a": True, "b": float("nan"), "c": 2, "d": None},
+    ]
     path = tmp_path / "m.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
     with pytest.raises(TypeError, match="'a'"):
@@ -153,15 +156,33 @@ def test_keys_that_come_and_go_give_the_store_from_input_gives(tmp_path, block):
 
 def test_numbers_of_every_kind_with_missing_values(tmp_path):
     records = [
-        {"i": 3, "f": 1.5, "b": True, "huge": 2**63 - 1, "neg": -(2**63), "mixed": 2**60, "nan": 1.0},
-        {"i": None, "f": None, "b": None, "huge": None, "neg": 5, "mixed": 0.5, "nan": float("nan")},
+        {
+            "i": 3,
+            "f": 1.5,
+            "b": True,
+            "huge": 2**63 - 1,
+            "neg": -(2**63),
+            "mixed": 2**60,
+            "nan": 1.0,
+        },
+        {
+            "i": None,
+            "f": None,
+            "b": None,
+            "huge": None,
+            "neg": 5,
+            "mixed": 0.5,
+            "nan": float("nan"),
+        },
         {"i": 2**53 + 1, "f": -0.0, "b": False, "huge": 1, "neg": None, "mixed": None, "nan": None},
         {},
     ]
     path = tmp_path / "n.jsonl"
     _write(path, records)
     for block in (1, 2, 10):
-        _same_store(read_attribute_store(path, block_lines=block), AttributeStore.from_input(records, 4))
+        _same_store(
+            read_attribute_store(path, block_lines=block), AttributeStore.from_input(records, 4)
+        )
     path.write_text('{"i": 1}\n{"i": 18446744073709551616}\n')
     with pytest.raises(ValueError, match="int64") as expected:
         AttributeStore.from_input(read_jsonl(path), 2)
@@ -198,7 +219,9 @@ def test_bad_files_fail_as_iter_jsonl_fails(tmp_path, text, block):
 def test_trailing_blank_lines_crlf_and_no_final_newline(tmp_path):
     path = tmp_path / "ok.jsonl"
     path.write_bytes(b'{"a": 1}\r\n{"a": 2, "b": "x"}\r\n\r\n  \n')
-    _same_store(read_attribute_store(path, block_lines=1), AttributeStore.from_input(read_jsonl(path), 2))
+    _same_store(
+        read_attribute_store(path, block_lines=1), AttributeStore.from_input(read_jsonl(path), 2)
+    )
     _same_store(read_attribute_store(path), AttributeStore.from_input(read_jsonl(path), 2))
     path.write_bytes(b'{"a": 1}\n{"a": 2}')
     assert read_attribute_store(path).column("a") == [1, 2]
@@ -213,10 +236,16 @@ def test_progress_reports_bytes_read_and_can_stop_the_read(tmp_path):
     _write(path, records)
     size = os.path.getsize(path)
     calls = []
-    read_attribute_store(path, block_lines=50, progress=lambda d, t: calls.append((d, t)))
+    read_attribute_store(
+        path, block_lines=50, native=False, progress=lambda d, t: calls.append((d, t))
+    )
     assert calls[-1] == (size, size) and len(calls) == 11
     done = [d for d, _ in calls]
-    assert done == sorted(done) and all(d < size for d in done[:-1]) and {t for _, t in calls} == {size}
+    assert (
+        done == sorted(done)
+        and all(d < size for d in done[:-1])
+        and {t for _, t in calls} == {size}
+    )
 
     def stop(done, total):
         raise KeyboardInterrupt
@@ -269,3 +298,40 @@ def test_lines_that_are_not_one_object_each_fail(tmp_path, text):
         read_jsonl(str(path))
     with pytest.raises(ValueError, match=":1: invalid JSON"):
         read_attribute_store(str(path))
+
+
+def test_load_arxiv_fanns_holds_columns_and_masks_match_the_records(tmp_path, small_arxiv):
+    from fanns.datasets import load_arxiv_fanns, write_arxiv_layout
+
+    write_arxiv_layout(small_arxiv, tmp_path / "d")
+    ds = load_arxiv_fanns(tmp_path / "d")
+    assert ds.store is not None and ds._records is None
+    for name, workload in ds.workloads.items():
+        for i in range(0, ds.nq, 7):
+            got = workload.mask(i, ds)
+            expected = small_arxiv.workloads[name].mask(i, small_arxiv.attributes)
+            np.testing.assert_array_equal(got, expected)
+            assert got.sum() == sum(
+                1 for r in small_arxiv.attributes if _passes(name, workload.params(i), r)
+            )
+    assert ds._records is None  # no record was made for the masks
+    assert ds.attributes == small_arxiv.attributes  # made on first use
+    with pytest.raises(KeyError, match="absent"):
+        ds.columns.int_column("nope")
+    with pytest.raises(ValueError, match="expected an int"):
+        ds.columns.int_column("main_categories")
+    with pytest.raises(ValueError, match="list of strings"):
+        ds.columns.set_column("update_date")
+
+
+def _passes(workload: str, params: dict, record: dict) -> bool:
+    """The published predicates, one record at a time."""
+    if workload == "unfiltered":
+        return True
+    if workload == "em":
+        return record.get("number_of_sub_categories") == params["label"]
+    if workload == "r":
+        date = record.get("update_date")
+        return date is not None and params["range_start"] <= date <= params["range_end"]
+    values = record.get("main_categories") or []
+    return params["label"] in values

@@ -260,8 +260,10 @@ public:
     // Reads back what sections() gave. With `borrow` the rows, level-0 lists
     // and codes are read in place (the arrays of `d`, e.g. views of a
     // read-only memory map, are kept alive); `check`: see
-    // Hnsw::StateView::check_payload.
-    void restore(const py::dict& d, bool borrow, bool check) {
+    // Hnsw::StateView::check_payload. Returns false when cancel() stopped it
+    // (the index stays empty); progress() counts rows checked meanwhile (see
+    // Hnsw::restore). Runs with the GIL released, as build() does.
+    bool restore(const py::dict& d, bool borrow, bool check) {
         const auto& p = graph_->params();
         auto get = [&](const char* key) -> py::array {
             if (!d.contains(key)) throw py::value_error(std::string("corrupt index: missing section ") + key);
@@ -323,11 +325,14 @@ public:
         }
         s.borrow = borrow;
         s.check_payload = check;
+        control_.done.store(0);
+        bool completed;
         {
             py::gil_scoped_release release;
-            graph_->restore(s);
+            completed = graph_->restore(s, &control_);
         }
-        if (borrow) keep_ = d;
+        if (completed && borrow) keep_ = d;
+        return completed;
     }
 
     std::size_t size() const { return graph_->size(); }

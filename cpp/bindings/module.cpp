@@ -12,4 +12,5 @@ PYBIND11_MODULE(_core, m) {
     fanns::bindings::register_sparse(m);
     fanns::bindings::register_runtime(m);
     fanns::bindings::register_fusion(m);
+    fanns::bindings::register_jsonl(m);
 }

@@ -15,5 +15,6 @@ void register_range(pybind11::module_& m);
 void register_sparse(pybind11::module_& m);
 void register_runtime(pybind11::module_& m);
 void register_fusion(pybind11::module_& m);
+void register_jsonl(pybind11::module_& m);
 
 }  // namespace fanns::bindings

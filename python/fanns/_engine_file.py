@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from fanns import _core
+from fanns._progress import run_cancellable
 
 METRICS = ("l2", "ip", "cosine")
 STORAGES = ("sq8", "f16", "f32")
@@ -58,14 +59,27 @@ def new_engine(dim: int, metric: str, params: dict):
     )
 
 
+def restore_work(nbytes: dict[str, int], check: bool) -> int:
+    """The bytes :func:`engine_from_sections` counts on a meter for the
+    engine's checks, from the sections' sizes (``nbytes[name]``): rows and
+    level-0 lists when ``check``, and the levels (a row each; their upper
+    lists are checked with them)."""
+    names = ("vectors", "links0", "levels") if check else ("levels",)
+    return sum(int(nbytes.get(_PREFIX + name, 0)) for name in names)
+
+
 def engine_from_sections(
-    path: str, meta: dict, sections: dict[str, np.ndarray], *, check: bool
+    path: str, meta: dict, sections: dict[str, np.ndarray], *, check: bool, meter=None
 ) -> tuple[Any, str, dict]:
     """``(engine, metric, params)`` from an index file's meta and sections.
 
     The engine reads the sections' rows, links and codes in place. ``check``:
     every row and level-0 link is checked before use (it reads them all);
-    otherwise only sizes, levels and upper lists are.
+    otherwise only sizes, levels and upper lists are. The checks run in a
+    worker thread (:func:`fanns._progress.run_cancellable`): ``meter`` (a
+    ``_fileformat.Meter`` that expects :func:`restore_work` bytes) advances
+    with them, and Ctrl-C or an exception from its callback stops them
+    within a few milliseconds of work; nothing is kept.
     """
     try:
         metric = meta["metric"]
@@ -89,7 +103,31 @@ def engine_from_sections(
         raise ValueError(f"{path!r} is corrupt (missing or bad field: {exc})") from exc
     _check_fields(path, metric, dim, params, state)
     engine = new_engine(dim, metric, params)
-    engine.restore(state, borrow=True, check=check)
+    n = len(state["levels"])
+    # The engine counts rows through its passes (see Hnsw::restore): rows,
+    # upper lists (a level each), level-0 lists; each pass weighs its bytes.
+    nbytes = {name: a.nbytes for name, a in sections.items()}
+    weights = [nbytes.get(_PREFIX + name, 0) for name in ("vectors", "levels", "links0")]
+    if not check:
+        weights = weights[1:2]
+    passes = len(weights)
+    reported = [0]
+
+    def advance(rows_passed: int, _total: int) -> None:
+        share = 0
+        for i, weight in enumerate(weights):
+            share += weight * min(max(rows_passed - i * n, 0), n) // max(n, 1)
+        if meter is not None and share > reported[0]:
+            meter.advance(share - reported[0])
+            reported[0] = share
+
+    run_cancellable(
+        lambda: engine.restore(state, borrow=True, check=check),
+        done=engine.progress,
+        cancel=engine.cancel,
+        total=n * passes,
+        progress=advance if meter is not None and meter.callback is not None else None,
+    )
     return engine, metric, params
 
 

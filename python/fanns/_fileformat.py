@@ -47,7 +47,7 @@ import os
 import struct
 import tempfile
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -223,6 +223,7 @@ def open_index_file(
     mmap: bool = False,
     verify="full",
     meter: Meter | None = None,
+    more_work: Callable[[dict[str, int]], int] | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Open a file written by :func:`write_index_file`; return ``(meta, sections)``.
 
@@ -231,7 +232,9 @@ def open_index_file(
     them); otherwise each is read into an array of its own. ``verify``: see
     the module docstring. ``meter`` (a :class:`Meter`) is told the bytes to
     read and to check, and advanced block by block; its ``finish`` is left to
-    the caller.
+    the caller. ``more_work(nbytes by section name)``: the amount the caller
+    will advance the meter by after this (its checks), expected up front so
+    that the fraction ``done / total`` never goes back.
 
     Example:
         >>> meta, sections = open_index_file("x.fanns", "demo", mmap=True, verify="header")  # doctest: +SKIP
@@ -285,6 +288,8 @@ def open_index_file(
         if meter is not None:
             payload_bytes = sum(entry[5] for entry in entries)
             meter.expect(payload_bytes * ((not mmap) + (verify == "full")))
+            if more_work is not None:
+                meter.expect(more_work({entry[0]: entry[5] for entry in entries}))
         if mmap:
             try:
                 mapped = _mmap.mmap(f.fileno(), 0, access=_mmap.ACCESS_READ)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fanns._built import attribute_sections, attributes_from_file
-from fanns._engine_file import engine_from_sections, engine_sections
+from fanns._engine_file import engine_from_sections, engine_sections, restore_work
 from fanns._fileformat import Meter, open_index_file, verify_mode, write_index_file
 from fanns._index_build import _graph_params_of
 from fanns._validation import as_count, as_path
@@ -103,11 +103,13 @@ class IndexFiles:
                 only. A truncated file fails in every mode. Damage a mode
                 does not check can make answers wrong, never crash a search.
             progress: ``progress(done, total)``, called as the file is read
-                and checked (bytes, a block of 16 MiB at a time; for a
+                and checked (bytes, a block of 16 MiB at a time, then the
+                engine's checks of rows and links, about every 0.1 s; for a
                 directory, its segments in turn) and with ``done == total``
                 once the index is ready; ``fanns._progress.text_bar(label)``
-                draws a bar. An exception it raises (KeyboardInterrupt, as
-                Ctrl-C does between two blocks) stops the load; a load never
+                draws a bar. An exception it raises, or Ctrl-C (both land
+                between two blocks, the engine's checks included: within
+                milliseconds), stops the load and keeps nothing; a load never
                 writes, so the file stays as it was.
 
         Example:
@@ -149,8 +151,16 @@ class IndexFiles:
             meter.expect(1000 * len(snap.segments))
             meter.finish()
             return index
-        meta, sections = open_index_file(path, _FILE_KIND, mmap=bool(mmap), verify=verify, meter=meter)
-        engine, metric, params = engine_from_sections(path, meta, sections, check=verify == "full")
+        check = verify == "full"
+        meta, sections = open_index_file(
+            path,
+            _FILE_KIND,
+            mmap=bool(mmap),
+            verify=verify,
+            meter=meter,
+            more_work=lambda nbytes: restore_work(nbytes, check),
+        )
+        engine, metric, params = engine_from_sections(path, meta, sections, check=check, meter=meter)
         store = attributes_from_file(path, meta, sections, engine.size, "vectors")
         range_meta = meta.get("range")
         range_attribute = range_graph = None

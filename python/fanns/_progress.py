@@ -3,7 +3,10 @@
 The engine call runs in a worker thread (it releases the GIL); the calling
 thread waits in short steps, reports ``progress(done, total)`` and, on
 KeyboardInterrupt (or any exception the callback raises), asks the engine to
-stop, waits for it (within the time of one insert) and re-raises.
+stop, waits for it (within the time of one insert of a build, or one block
+of a load's checks: milliseconds) and re-raises. Builds and the engine's
+checks of a loaded index (``_engine_file.engine_from_sections``) both run
+through :func:`run_cancellable`.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ def run_cancellable(
     if "error" in outcome:
         raise outcome["error"]
     if outcome["result"] is False:
-        raise KeyboardInterrupt("build cancelled")
+        raise KeyboardInterrupt("cancelled")
     if progress is not None:
         progress(total, total)
     return outcome["result"]

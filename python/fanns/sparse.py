@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import numbers
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +58,7 @@ import numpy as np
 
 from fanns import _core
 from fanns._built import Built, attribute_sections, attributes_from_file
-from fanns._fileformat import read_index_file, write_index_file
+from fanns._fileformat import Meter, open_index_file, write_index_file
 from fanns._validation import as_count, as_path, check_result_count
 from fanns.attributes import AttributeStore
 from fanns.filters import prepare_filters
@@ -665,20 +665,32 @@ class SparseIndex(Built, SparseIds):
         return meta, sections
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> SparseIndex:
+    def load(
+        cls, path: str | os.PathLike, *, progress: Callable[[int, int], Any] | None = None
+    ) -> SparseIndex:
         """Read an index written by :meth:`save`; a corrupt file raises ValueError.
+
+        ``progress(done, total)`` is called as the file is read and its
+        checksums checked (bytes, a block of 16 MiB at a time) and with
+        ``done == total`` once the index is ready, as for
+        :meth:`fanns.Index.load`; an exception it raises (KeyboardInterrupt,
+        as Ctrl-C does between two blocks) stops the load, and the file stays
+        as it was.
 
         Example:
             >>> index.save("docs.fanns"); same = fanns.SparseIndex.load("docs.fanns")
         """
         path = as_path(path)
-        meta, sections = read_index_file(path, _FILE_KIND)
-        return cls._restore(
+        meter = Meter(progress)
+        meta, sections = open_index_file(path, _FILE_KIND, mmap=False, verify="full", meter=meter)
+        index = cls._restore(
             path,
             meta,
             sections,
             lambda n_docs: attributes_from_file(path, meta, sections, n_docs, "documents"),
         )
+        meter.finish()
+        return index
 
     @classmethod
     def _restore(cls, path: str, meta: Mapping[str, Any], sections, make_store) -> SparseIndex:

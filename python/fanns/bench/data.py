@@ -54,12 +54,14 @@ def load_data(config: BenchConfig) -> BenchData:
         ((300, 8), (3, 8))
     """
     import fanns.datasets as datasets
+    from fanns._progress import text_bar
 
     if config.dataset == "synthetic":
         source = datasets.synthetic_arxiv(config.n, config.dim, nq=config.nq, seed=config.seed)
         name = f"synthetic(n={config.n}, dim={config.dim}, nq={config.nq}, seed={config.seed})"
     else:
-        source = datasets.load_arxiv_fanns(config.dataset)
+        bar = text_bar("reading attributes") if config.progress else None
+        source = datasets.load_arxiv_fanns(config.dataset, progress=bar)
         name = os.path.basename(os.path.normpath(config.dataset))
     vectors = np.ascontiguousarray(source.vectors, dtype=np.float32)
     queries = np.ascontiguousarray(source.queries, dtype=np.float32)

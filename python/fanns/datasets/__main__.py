@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from fanns._progress import text_bar
 from fanns.datasets.arxiv import GROUND_TRUTH_FILES, load_arxiv_fanns, write_arxiv_layout
 from fanns.datasets.download import DATASET_SIZES, DEFAULT_BASE_URL, download_arxiv_fanns
 from fanns.datasets.groundtruth import compute_ground_truth, write_ground_truth
@@ -108,7 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"'python -m fanns.datasets groundtruth {args.dir}'"
             )
         else:
-            dataset = load_arxiv_fanns(args.dir, ground_truth=False)
+            dataset = load_arxiv_fanns(
+                args.dir, ground_truth=False, progress=text_bar("reading attributes")
+            )
             names = args.workloads or list(dataset.workloads)
             for name in names:
                 if name not in dataset.workloads:

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from fanns.attributes import AttributeStore
 from fanns.datasets.vecs import (
     PathLike,
     atomic_write,
@@ -136,6 +137,8 @@ def jsonl_line(
         record = json.loads(line)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
+    except RecursionError:  # arrays or objects nested thousands deep
+        raise ValueError(f"{path}:{lineno}: invalid JSON (nested too deeply)") from None
     if not isinstance(record, dict):
         raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
     return record, blank_at
@@ -179,7 +182,9 @@ class ArxivDataset:
     """Database vectors and attributes, query vectors, workloads and ground truth.
 
     ``vectors`` is ``(n, d)`` float32 (possibly memory-mapped), ``attributes`` a
-    list of ``n`` dicts, ``queries`` ``(nq, d)`` float32, ``query_attributes`` a
+    list of ``n`` dicts (given as such, or made on first use from ``store``, the
+    :class:`~fanns.attributes.AttributeStore` a dataset loaded from files
+    holds; ``store`` is None otherwise), ``queries`` ``(nq, d)`` float32, ``query_attributes`` a
     dict ``{"em" | "r" | "emis": list of nq dicts}`` and ``ground_truth`` a dict
     ``{workload name: list of nq int32 id arrays}``. ``workloads`` always holds
     ``"unfiltered"`` plus one :class:`~fanns.datasets.workloads.Workload` per
@@ -208,21 +213,35 @@ class ArxivDataset:
             queries = np.empty((0, dim), dtype=np.float32)
         if queries.shape[1] != dim:
             raise ValueError(f"queries have dimension {queries.shape[1]}, vectors have {dim}")
-        if isinstance(attributes, (str, bytes, Mapping)) or not isinstance(attributes, Sequence):
-            raise TypeError("attributes must be a sequence of dicts, one per vector")
-        attributes = list(attributes)
-        if len(attributes) != n:
-            raise ValueError(f"{len(attributes)} attribute records for {n} vectors")
-        for i, record in enumerate(attributes):
-            if not isinstance(record, Mapping):
-                raise TypeError(f"attribute record {i} must be a dict, got {type(record).__name__}")
+        if isinstance(attributes, AttributeStore):
+            if len(attributes) != n:
+                raise ValueError(f"{len(attributes)} attribute rows for {n} vectors")
+            self.store: AttributeStore | None = attributes
+            self._records = None
+            self.columns = AttributeColumns.from_store(attributes)
+        else:
+            if isinstance(attributes, (str, bytes, Mapping)) or not isinstance(
+                attributes, Sequence
+            ):
+                raise TypeError(
+                    "attributes must be a sequence of dicts (or an AttributeStore), one per vector"
+                )
+            attributes = list(attributes)
+            if len(attributes) != n:
+                raise ValueError(f"{len(attributes)} attribute records for {n} vectors")
+            for i, record in enumerate(attributes):
+                if not isinstance(record, Mapping):
+                    raise TypeError(
+                        f"attribute record {i} must be a dict, got {type(record).__name__}"
+                    )
+            self.store = None
+            self._records = attributes
+            self.columns = AttributeColumns(attributes)
         nq = queries.shape[0]
         self.name = name
         self.path = path
         self.vectors = vectors
-        self.attributes = attributes
         self.queries = queries
-        self.columns = AttributeColumns(attributes)
         self.query_attributes: dict[str, list[dict[str, Any]]] = {}
         self.workloads: dict[str, Workload] = {"unfiltered": UnfilteredWorkload(nq)}
         for wname, records in (query_attributes or {}).items():
@@ -247,6 +266,20 @@ class ArxivDataset:
             self.ground_truth[wname] = _check_ground_truth(rows, nq, n, wname)
             if wname in self.workloads:
                 self.workloads[wname].ground_truth = self.ground_truth[wname]
+
+    @property
+    def attributes(self) -> list[dict[str, Any]]:
+        """The attribute records, a dict per row. A dataset loaded from files
+        holds columns (``store``): the dicts are made from them on first use,
+        each with every attribute (None where a row has no value)."""
+        if self._records is None:
+            names = self.store.names
+            columns = [self.store.column(name) for name in names]
+            if names:
+                self._records = [dict(zip(names, row)) for row in zip(*columns)]
+            else:
+                self._records = [{} for _ in range(len(self.store))]
+        return self._records
 
     @property
     def dim(self) -> int:
@@ -306,6 +339,7 @@ def load_arxiv_fanns(
     count: int | None = None,
     name: str | None = None,
     ground_truth: bool = True,
+    progress: Callable[[int, int], object] | None = None,
 ) -> ArxivDataset:
     """Load an arXiv-for-FANNS directory (published layout) as an :class:`ArxivDataset`.
 
@@ -314,7 +348,10 @@ def load_arxiv_fanns(
     ground truth refers to the whole database and is then not loaded. Missing
     query-attribute and ground-truth files are simply absent from the result; a
     missing database or query-vector file raises ``FileNotFoundError``.
-    ``ground_truth=False`` skips the ground-truth files.
+    ``ground_truth=False`` skips the ground-truth files. ``progress(done,
+    total)`` hears the bytes of the attribute file read (the long part of a
+    load), as :func:`~fanns.datasets.read_attribute_store` reports them; an
+    exception it raises (KeyboardInterrupt, as Ctrl-C does) stops the load.
 
     >>> ds = load_arxiv_fanns("/data/arxiv-medium")  # doctest: +SKIP
     >>> ds.workloads["em"].mask(0, ds).sum()  # doctest: +SKIP
@@ -330,7 +367,11 @@ def load_arxiv_fanns(
     if not os.path.isfile(file(DATABASE_ATTRIBUTES)):
         raise FileNotFoundError(f"no such file: {file(DATABASE_ATTRIBUTES)!r}")
     vectors = read_fvecs(file(DATABASE_VECTORS), count=count, mmap=mmap)
-    attributes = read_jsonl(file(DATABASE_ATTRIBUTES), limit=count)
+    from fanns.datasets.attribute_file import (
+        read_attribute_store,
+    )  # it reads lines as this module does
+
+    attributes = read_attribute_store(file(DATABASE_ATTRIBUTES), limit=count, progress=progress)
     if len(attributes) != vectors.shape[0]:
         raise ValueError(
             f"{file(DATABASE_ATTRIBUTES)!r} has {len(attributes)} records but "

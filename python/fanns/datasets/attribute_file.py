@@ -2,18 +2,21 @@
 
 ``read_jsonl`` followed by ``AttributeStore.from_input(records)`` holds one
 dict per row (2.7M of them for the large arXiv set) before a single column
-exists. :func:`read_attribute_store` parses the file a block of lines at a
-time and turns each block into typed pieces at once: numbers into int64 /
-float64 arrays with a validity mask, strings and lists of strings into int32
-codes of one growing dictionary per column. Only one block of records is
-ever alive; the pieces are joined into the store's columns at the end, with
-the same types and values ``from_input`` would give.
+exists. :func:`read_attribute_store` reads the file into typed columns with
+no Python object per value: the engine's JSON-lines reader
+(``_core.JsonlColumns``, ``cpp/jsonl_columns.h``) parses a block of whole
+lines at a time into a kind and an 8-byte slot per row and column (numbers,
+bools, string codes, list lengths) and codes every string in its column's
+vocabulary; the columns are then typed as ``from_input`` types them.
 
-Each line of a block is decoded in place by the C decoder and must hold
-exactly one JSON object; a block where that fails (a bad or blank line) is
-parsed again line by line, which reports the file and line as
-:func:`~fanns.datasets.arxiv.iter_jsonl` does. Columns are taken out of a
-block with one C-level pass each (``operator.itemgetter``).
+The engine's reader is strict and reads only what it reads exactly as
+Python's ``json`` does; any other line (malformed, or holding a value it
+does not take: nested objects, arrays of numbers, integers beyond int64,
+NaN, lone surrogates, a key twice, ...) makes the whole file be read again
+by the Python reader below, which gives the values or names the file and
+line of the error as :func:`~fanns.datasets.arxiv.iter_jsonl` does. That
+reader decodes each line in place (``JSONDecoder.raw_decode``, one object a
+line) a block at a time, and types a block's columns at once.
 
 >>> store = read_attribute_store("database_attributes.jsonl")  # doctest: +SKIP
 >>> store.types["update_date"], store.memory_bytes() > 0  # doctest: +SKIP
@@ -28,24 +31,20 @@ import math
 import operator
 import os
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
 
 import numpy as np
 
+from fanns import _core
 from fanns.attributes import AttributeStore
-from fanns.attributes._common import _NULL, NUMERIC_TYPES, _NullColumn
-from fanns.attributes.building import (
-    _category,
-    _check_types,
-    _column_from_values,
-    _infer_type,
-    _numeric_from_array,
-)
-from fanns.attributes.numeric import _NumericColumn
-from fanns.attributes.postings import _Dictionary, _SetColumn, _StringColumn
+from fanns.attributes.building import _check_types
+from fanns.datasets._attribute_columns import _ColumnBuilder, _sort_order  # noqa: F401 (tests)
 from fanns.datasets.arxiv import jsonl_line
 
 _BLOCK_LINES = 2048
+# Bytes the engine's reader is handed at a time (cut after a line break).
+_NATIVE_BLOCK = 1 << 22
+# Strings taken out of the engine's reader at a time.
+_WORDS_AT_ONCE = 1 << 18
 
 
 def read_attribute_store(
@@ -55,17 +54,19 @@ def read_attribute_store(
     types: Mapping[str, str] | None = None,
     block_lines: int = _BLOCK_LINES,
     progress: Callable[[int, int], object] | None = None,
+    native: bool = True,
 ) -> AttributeStore:
     """The first ``limit`` records (default: all) of a JSON-lines file as an
-    :class:`~fanns.attributes.AttributeStore`, parsed a block of
-    ``block_lines`` lines at a time.
+    :class:`~fanns.attributes.AttributeStore`.
 
     Types are inferred as ``AttributeStore.from_input`` infers them (or taken
     from ``types``); a key missing from a record is a missing value. Errors
     name the file and line (bad JSON, a line that is not an object) or the
     attribute (values that fit no type). ``progress(done, total)`` hears the
     bytes of the file read after each block, and ``(total, total)`` once the
-    store is built; an exception it raises stops the read.
+    store is built; an exception it raises (KeyboardInterrupt, as Ctrl-C
+    does between two blocks) stops the read. ``native=False`` skips the
+    engine's reader (the Python reader parses ``block_lines`` lines at a time).
 
     Example:
         >>> store = read_attribute_store("database_attributes.jsonl", limit=1000)  # doctest: +SKIP
@@ -77,10 +78,123 @@ def read_attribute_store(
         raise TypeError(f"progress must be callable, not {type(progress).__name__}")
     if isinstance(block_lines, bool) or not isinstance(block_lines, int) or block_lines < 1:
         raise ValueError(f"block_lines must be a positive integer, got {block_lines!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"limit must be a non-negative integer or None, got {limit!r}")
     declared = _check_types(types)
+    size = max(os.path.getsize(path), 1)
+    builders = _native_builders(path, limit, size, progress) if native else None
+    if builders is None:
+        builders, rows = _python_builders(path, limit, block_lines, size, progress)
+    else:
+        builders, rows = builders
+    unknown = [name for name in declared if name not in builders]
+    if unknown:
+        raise KeyError(f"types names attribute {unknown[0]!r}, which is not in the attributes")
+    columns = {name: b.finish(declared.get(name)) for name, b in builders.items()}
+    store = AttributeStore(rows, columns)
+    if progress is not None:
+        progress(size, size)
+    return store
+
+
+def _native_builders(path: str, limit: int | None, size: int, progress):
+    """``(builders, rows)`` from the engine's reader, or None when it refused
+    a line (the Python reader then reads the file)."""
+    reader = _core.JsonlColumns()
+    cap = (1 << 63) - 1 if limit is None else limit
+    position = 0
+    with open(path, "rb") as f:
+        rest = b""
+        while reader.rows < cap:
+            block = f.read(_NATIVE_BLOCK)
+            data = rest + block
+            if not data:
+                break
+            if block:
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:  # no line break yet: read on
+                    rest = data
+                    continue
+                data, rest = data[:cut], data[cut:]
+            else:
+                rest = b""  # the last line, without its line break
+            if reader.feed(data, cap) < 0:
+                return None
+            position += len(data)
+            if progress is not None:
+                progress(min(position, size - 1), size)
+    rows = reader.rows
+    builders = {}
+    for index, column in enumerate(reader.finish()):
+        n_words = column["n_words"]
+        words: list[str] = []
+        for start in range(0, n_words, _WORDS_AT_ONCE):
+            words += reader.words(index, start, min(n_words, start + _WORDS_AT_ONCE))
+        builders[column["name"]] = _native_builder(column, words, rows)
+    return builders, rows
+
+
+_KINDS = ("none", "bool", "int", "float", "str", "list")
+
+
+def _native_builder(column: dict, words: list[str], rows: int) -> _ColumnBuilder:
+    """A builder holding the engine reader's column as one piece, as
+    :class:`_ColumnBuilder` would have made it of the same values."""
+    builder = _ColumnBuilder(column["name"], 0)
+    builder.words = words
+    kinds, slots = column["kinds"], column["slots"]
+    categories = {_KINDS[k] for k in range(1, 6) if column["seen"] >> k & 1}
+    builder.categories = categories
+    valid = kinds != 0
+    if not categories:
+        piece: tuple = ("none", rows)
+    elif categories <= {"int"} or categories == {"bool"}:
+        piece = ("bool" if categories == {"bool"} else "int", slots, valid)
+    elif categories <= {"int", "float"}:
+        floats = slots.view(np.float64).copy()
+        ints = kinds == 2
+        floats[ints] = slots[ints].astype(np.float64)
+        floats[~valid] = math.nan
+        piece = ("float", floats)
+    elif categories == {"str"}:
+        piece = ("str", np.where(valid, slots, -1))
+    elif categories == {"list"}:
+        piece = ("list", np.where(valid, slots, 0), column["list_codes"].astype(np.int64), valid)
+    else:
+        piece = ("raw", _native_values(kinds, slots, column["list_codes"], words))
+    builder.pieces = [piece]
+    return builder
+
+
+def _native_values(
+    kinds: np.ndarray, slots: np.ndarray, list_codes: np.ndarray, words: list
+) -> list:
+    """A column of mixed kinds as Python values (the general path types it)."""
+    floats = slots.view(np.float64).tolist()
+    flat = [words[c] for c in list_codes.tolist()]
+    out: list = []
+    at = 0
+    for kind, slot, real in zip(kinds.tolist(), slots.tolist(), floats):
+        if kind == 0:
+            out.append(None)
+        elif kind == 1:
+            out.append(bool(slot))
+        elif kind == 2:
+            out.append(slot)
+        elif kind == 3:
+            out.append(real)
+        elif kind == 4:
+            out.append(words[slot])
+        else:
+            out.append(flat[at : at + slot])
+            at += slot
+    return out
+
+
+def _python_builders(path: str, limit: int | None, block_lines: int, size: int, progress):
+    """``(builders, rows)`` from the Python reader, a block of lines at a time."""
     builders: dict[str, _ColumnBuilder] = {}
     rows = 0
-    size = max(os.path.getsize(path), 1)
     for records, position in _record_blocks(path, limit, block_lines):
         count = len(records)
         columns = {}
@@ -103,14 +217,7 @@ def read_attribute_store(
         rows += count
         if progress is not None:
             progress(min(position, size - 1), size)
-    unknown = [name for name in declared if name not in builders]
-    if unknown:
-        raise KeyError(f"types names attribute {unknown[0]!r}, which is not in the attributes")
-    columns = {name: b.finish(declared.get(name)) for name, b in builders.items()}
-    store = AttributeStore(rows, columns)
-    if progress is not None:
-        progress(size, size)
-    return store
+    return builders, rows
 
 
 _DECODER = json.JSONDecoder()
@@ -171,227 +278,3 @@ def _parse_lines(path: str, lines: list[str], first_line: int, blank_at: int | N
         if record is not None:
             records.append(record)
     return records, blank_at
-
-
-class _ColumnBuilder:
-    """One attribute's values, block by block, as typed pieces:
-
-    ("none", count)               every value missing
-    ("int", int64, valid)         ints (missing as 0, invalid)
-    ("bool", int64, valid)        bools, likewise
-    ("float", float64)            numbers with a float among them (missing as NaN)
-    ("str", int32 codes)          strings: codes in this builder's vocabulary, -1 missing
-    ("list", lengths, codes, valid)  lists of strings, flattened
-    ("raw", list)                 anything else, kept as values (decided at the end)
-    """
-
-    def __init__(self, name: str, missing: int) -> None:
-        self.name = name
-        self.categories: set[str] = set()
-        # string -> code; codes are unique, increasing, not contiguous
-        # (setdefault runs with the next counter value whether or not the
-        # string is new: no Python-level branch per string)
-        self.vocabulary: dict[str, int] = {}
-        self._counter = itertools.count()
-        self.pieces: list[tuple] = [("none", missing)] if missing else []
-
-    def add(self, values: list) -> None:
-        types = set(map(type, values))
-        categories = {_category(t) for t in types}
-        categories.discard("none")
-        self.categories |= categories
-        self.pieces.append(self._piece(values, categories, type(None) in types))
-
-    def _codes(self, strings) -> np.ndarray:
-        return np.fromiter(map(self.vocabulary.setdefault, strings, self._counter), np.int64, len(strings))
-
-    def _piece(self, values: list, categories: set[str], missing: bool) -> tuple:
-        if not categories:
-            return ("none", len(values))
-        if missing:
-            valid = np.fromiter(map(operator.is_not, values, itertools.repeat(None)), bool, len(values))
-        else:
-            valid = np.ones(len(values), dtype=bool)
-        if categories <= {"int"} or categories == {"bool"}:
-            try:
-                present = [0 if v is None else v for v in values] if missing else values
-                ints = np.array(present, dtype=np.int64)
-            except OverflowError:
-                return ("raw", values)
-            return ("bool" if categories == {"bool"} else "int", ints, valid)
-        if categories <= {"int", "float"}:
-            present = [math.nan if v is None else v for v in values] if missing else values
-            return ("float", np.array(present, np.float64))
-        if categories == {"str"}:
-            if not missing:
-                return ("str", self._codes(values))
-            codes = np.full(len(values), -1, dtype=np.int64)
-            codes[valid] = self._codes(list(itertools.compress(values, valid.tolist())))
-            return ("str", codes)
-        if categories == {"list"}:
-            present = list(itertools.compress(values, valid.tolist())) if missing else values
-            flat = list(itertools.chain.from_iterable(present))
-            if not set(map(type, flat)) <= {str} or not set(map(type, present)) <= {list}:
-                return ("raw", values)
-            lengths = np.zeros(len(values), dtype=np.int64)
-            lengths[valid] = np.fromiter(map(len, present), np.int64, len(present))
-            return ("list", lengths, self._codes(flat), valid)
-        return ("raw", values)
-
-    def _values(self) -> list:
-        """Every value as Python objects (the general path)."""
-        words = {code: word for word, code in self.vocabulary.items()}
-        out: list = []
-        for piece in self.pieces:
-            tag = piece[0]
-            if tag == "none":
-                out.extend([None] * piece[1])
-            elif tag in ("int", "bool"):
-                cast = bool if tag == "bool" else int
-                out.extend(
-                    cast(v) if ok else None for v, ok in zip(piece[1].tolist(), piece[2].tolist())
-                )
-            elif tag == "float":
-                out.extend(None if math.isnan(v) else v for v in piece[1].tolist())
-            elif tag == "str":
-                out.extend(words[c] if c >= 0 else None for c in piece[1].tolist())
-            elif tag == "list":
-                flat = [words[c] for c in piece[2].tolist()]
-                bounds = np.concatenate([[0], np.cumsum(piece[1])]).tolist()
-                out.extend(
-                    flat[bounds[i] : bounds[i + 1]] if ok else None
-                    for i, ok in enumerate(piece[3].tolist())
-                )
-            else:
-                out.extend(piece[1])
-        return out
-
-    def finish(self, declared: str | None) -> Any:
-        """The column, typed as ``from_input`` types it; pieces that do not
-        fit one of the fast cases go through its general path."""
-        tags = {piece[0] for piece in self.pieces} - {"none"}
-        n = sum(p[1] if p[0] == "none" else len(p[1]) for p in self.pieces)
-        kind = declared
-        if kind is None and "raw" not in tags:
-            try:
-                kind = _infer_type(self.name, self.categories)
-            except (TypeError, ValueError):
-                kind = None  # the general path says why (or copes: NaN as missing)
-        bools = "bool" in self.categories
-        if kind == _NULL and not tags:
-            return _NullColumn(n)
-        if kind == "bool" and tags <= {"bool"}:
-            ints, valid = self._joined_ints(n)
-            return _NumericColumn(kind, ints.astype(np.uint8), valid)
-        if kind in NUMERIC_TYPES and not bools and tags <= {"int"}:
-            ints, valid = self._joined_ints(n)
-            return _NumericColumn(kind, ints.astype(np.float64) if kind == "float" else ints, valid)
-        if kind in NUMERIC_TYPES and not bools and tags <= {"int", "float"}:
-            return _numeric_from_array(self.name, kind, self._joined_floats(n))
-        if kind == "string" and tags <= {"str"}:
-            dictionary, remap = self._dictionary()
-            codes = self._joined(n, lambda p: p[1], -1, np.int64)
-            out = np.full(n, -1, dtype=np.int32)
-            present = codes >= 0  # none when the column holds no value at all
-            out[present] = remap[codes[present]]
-            return _StringColumn(dictionary, out)
-        if kind == "strings" and tags <= {"list"}:
-            dictionary, remap = self._dictionary()
-            lengths = self._joined(n, lambda p: p[1], 0, np.int64)
-            valid = self._joined(n, lambda p: p[3], False, bool)
-            pieces = [p[2] for p in self.pieces if p[0] == "list"]
-            codes = np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
-            offsets = np.zeros(n + 1, dtype=np.int64)
-            np.cumsum(lengths, out=offsets[1:])
-            return _SetColumn(dictionary, offsets, remap[codes].astype(np.int32), valid)
-        return _column_from_values(self.name, self._values(), declared)
-
-    def _joined(self, n: int, part, fill, dtype) -> np.ndarray:
-        out = np.empty(n, dtype=dtype)
-        at = 0
-        for piece in self.pieces:
-            count = piece[1] if piece[0] == "none" else len(piece[1])
-            out[at : at + count] = fill if piece[0] == "none" else part(piece)
-            at += count
-        return out
-
-    def _joined_ints(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        return (
-            self._joined(n, lambda p: p[1], 0, np.int64),
-            self._joined(n, lambda p: p[2], False, bool),
-        )
-
-    def _joined_floats(self, n: int) -> np.ndarray:
-        def as_float(piece):
-            if piece[0] == "float":
-                return piece[1]
-            return np.where(piece[2], piece[1].astype(np.float64), math.nan)
-
-        return self._joined(n, as_float, math.nan, np.float64)
-
-    def _dictionary(self) -> tuple[_Dictionary, np.ndarray]:
-        """The sorted dictionary, and the position in it of every code."""
-        keys = list(self.vocabulary)
-        codes = np.fromiter(self.vocabulary.values(), np.int64, len(keys))
-        self.vocabulary = {}  # its strings live on in keys; the table itself goes now
-        order = _sort_order(keys)
-        remap = np.zeros(int(codes.max(initial=-1)) + 1, dtype=np.int32)
-        remap[codes[order]] = np.arange(len(keys), dtype=np.int32)
-        words = np.array(keys, dtype=object)[order].tolist()  # a list of exactly n
-        return _Dictionary(words), remap
-
-
-# Bytes of each string's UTF-8 prefix sorted by numpy (longer strings sharing
-# it are ordered again by Python).
-_PREFIX_BYTES = 16
-
-
-def _sort_order(words: list[str]) -> np.ndarray:
-    """The positions of ``words`` (distinct strings) in Python's sorted order.
-
-    Sorted by numpy on each string's first ``_PREFIX_BYTES`` bytes of UTF-8
-    (whose byte order is the code point order ``str`` compares by), then runs
-    of equal prefixes by Python: a sort of fixed-width keys with no Python
-    call per comparison. Strings holding NUL (which numpy's byte strings drop
-    at the end) are all sorted by Python.
-    """
-    n = len(words)
-    prefixes = None if n < 64 else _utf8_prefixes(words, _PREFIX_BYTES)
-    if prefixes is None:
-        return np.array(sorted(range(n), key=words.__getitem__), dtype=np.int64)
-    order = np.argsort(prefixes, kind="stable")
-    ranked = prefixes[order]
-    tied = np.flatnonzero(ranked[1:] == ranked[:-1])
-    if tied.size:
-        # runs of equal prefixes: [start, stop) in the sorted order
-        breaks = np.flatnonzero(np.diff(tied) > 1)
-        starts = np.concatenate([tied[:1], tied[breaks + 1]])
-        stops = np.concatenate([tied[breaks], tied[-1:]]) + 2
-        for start, stop in zip(starts.tolist(), stops.tolist()):
-            order[start:stop] = sorted(order[start:stop].tolist(), key=words.__getitem__)
-    return order
-
-
-_PREFIX_CHUNK = 1 << 14
-
-
-def _utf8_prefixes(words: list[str], width: int) -> np.ndarray | None:
-    """Each word's first ``width`` bytes of UTF-8 as a ``S{width}`` array
-    (NUL-padded), or None if a word holds NUL. Encoded a chunk of words at a
-    time, joined: no bytes object per word."""
-    out = np.empty(len(words), dtype=f"S{width}")
-    columns = np.arange(width)
-    for first in range(0, len(words), _PREFIX_CHUNK):
-        part = words[first : first + _PREFIX_CHUNK]
-        data = np.frombuffer(("\0".join(part) + "\0").encode("utf-8", "surrogatepass"), np.uint8)
-        ends = np.flatnonzero(data == 0)
-        if len(ends) != len(part):
-            return None
-        begins = np.zeros_like(ends)
-        begins[1:] = ends[:-1] + 1
-        at = begins[:, None] + columns
-        inside = at < ends[:, None]
-        block = np.zeros((len(part), width), dtype=np.uint8)
-        block[inside] = data[at[inside]]
-        out[first : first + len(part)] = block.view(f"S{width}").ravel()
-    return out

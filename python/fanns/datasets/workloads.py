@@ -71,12 +71,37 @@ class AttributeColumns:
 
     def __init__(self, records: Sequence[Mapping[str, Any]]) -> None:
         self._records = records
+        self._store = None
         self._n = len(records)
         self._cache: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_store(cls, store) -> AttributeColumns:
+        """The view of an :class:`~fanns.attributes.AttributeStore`: columns
+        come from its typed arrays and postings, with no record per row.
+
+        >>> from fanns.attributes import AttributeStore
+        >>> cols = AttributeColumns.from_store(AttributeStore.from_input([{"c": ["a"]}, {}], 2))
+        >>> cols.set_column("c").rows_with("a").tolist()
+        [0]
+        """
+        view = cls([])
+        view._n = len(store)
+        view._store = store
+        return view
+
     def __len__(self) -> int:
         return self._n
+
+    def _store_column(self, name: str, kinds: tuple[str, ...], expected: str):
+        store = self._store
+        if name not in store.names:
+            raise KeyError(f"attribute {name!r} is absent from every record")
+        column = store._columns[name]
+        if column.kind not in kinds:
+            raise ValueError(f"attribute {name!r} holds {column.kind} values; expected {expected}")
+        return column
 
     def _values(self, name: str) -> list[Any]:
         try:
@@ -104,6 +129,15 @@ class AttributeColumns:
             return self._cache[key]
 
     def _build_int(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        if self._store is not None:
+            column = self._store_column(name, ("int", "date", "null"), "an int")
+            if column.kind == "null":
+                values, valid = np.zeros(self._n, np.int64), np.zeros(self._n, bool)
+            else:
+                values, valid = column.values.astype(np.int64), column.valid_mask.copy()
+            values.setflags(write=False)
+            valid.setflags(write=False)
+            return values, valid
         raw = self._values(name)
         valid = np.zeros(self._n, dtype=bool)
         values = np.zeros(self._n, dtype=np.int64)
@@ -127,6 +161,14 @@ class AttributeColumns:
         return values, valid
 
     def _build_set(self, name: str) -> SetColumn:
+        if self._store is not None:
+            column = self._store_column(name, ("strings", "null"), "a list of strings")
+            if column.kind == "null":
+                return SetColumn({}, np.empty(0, np.int64), np.zeros(1, np.int64))
+            words = column.dictionary.values
+            rows = column.postings.astype(np.int64)  # by code, rows ascending within a code
+            rows.setflags(write=False)
+            return SetColumn(dict(zip(words, range(len(words)))), rows, column.posting_offsets)
         raw = self._values(name)
         vocabulary: dict[str, int] = {}
         codes: list[int] = []
