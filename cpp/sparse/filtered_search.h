@@ -46,10 +46,6 @@ namespace fanns::sparse {
 // Relative slack on the bounds, for float sums in different orders.
 constexpr float kBoundSlack = 1e-4f;
 
-// Seen documents whose bound stays above the k-th score are rescored to
-// certify the answer when they are at most this many times `rerank`
-// (otherwise the query is completed).
-constexpr std::size_t kCertifyBudget = 3;
 
 // How a filtered query under the automatic plan was answered.
 enum class FilteredPath : std::uint8_t { certified = 0, rows = 1, lists = 2 };
@@ -69,13 +65,16 @@ inline float unseen_bound(const BlockedPostingLists& lists, const TailLists& tai
 }
 
 // Cost-model constants of the completion, in units of one accumulated
-// posting (12-15 ns), from per-query timings on BM25 arxiv-mini.
+// posting (12-15 ns). Ratios measured on BM25 arxiv-mini (one thread, busy
+// machine): a filtered posting of a completion costs 0.6x (10 % passing) to
+// 1.3x (50 %) an unfiltered accumulated one; scoring a passing row in id order
+// about 27 postings of a 50 %-passing completion (108 entries a row).
 struct CompletionCostModel {
-    double per_row = 2.0;              // rows: reaching a passing document's row in id order
-    double per_row_entry = 0.1;        // rows: one forward-index entry
-    double per_list_posting = 0.25;    // lists: a posting whose document the filter rejects
-    double per_passing_posting = 1.0;  // lists: a passing posting (accumulator access)
-    double per_rescored = 8.0;         // lists: one rescored document (a random row)
+    double per_row = 4.0;              // rows: reaching a passing document's row in id order
+    double per_row_entry = 0.2;        // rows and rescoring: one forward-index entry
+    double per_list_posting = 0.5;     // lists: a posting (filter test, sequential read)
+    double per_passing_posting = 1.5;  // lists: more for a passing one (accumulator access)
+    double per_rescored = 10.0;        // rescoring: one document (a random row)
 };
 
 // Which completion; `automatic` by the cost model (the others for tests and
@@ -206,11 +205,25 @@ FilteredPath search_filtered(const IndexView& index, const GetTails& get_tails, 
     };
     rescore(0, keep, false);
 
+    // What completing would cost, in accumulated postings.
+    double remaining = 0.0;
+    for (std::size_t i = 0; i < terms.size(); ++i) {
+        remaining += static_cast<double>(tails.length(terms[i]) + (chosen(i) ? 0 : lists.list_length(terms[i])));
+    }
+    const double n = static_cast<double>(std::max<std::size_t>(1, forward.size()));
+    const double row = static_cast<double>(forward.nnz()) / n;
+    const double rows_cost = static_cast<double>(passing) * (model.per_row + model.per_row_entry * row);
+    const double lists_cost =
+        remaining * (model.per_list_posting + static_cast<double>(passing) / n * model.per_passing_posting) +
+        static_cast<double>(rerank_count(params)) * (model.per_rescored + model.per_row_entry * row);
+    const double per_rescored = model.per_rescored + model.per_row_entry * row;
+    const double complete_cost = allow_rows ? std::min(rows_cost, lists_cost) : lists_cost;
+
     // Certify: no passing document left out can score above the k-th. Unseen
     // ones are bounded by U; a seen one not rescored by e(d) + U, and those
     // whose bound is still above the k-th score are rescored in decreasing
-    // order of it, up to a budget, as long as rescoring them is cheaper than
-    // completing.
+    // order of it when rescoring them all is expected to cost less than
+    // completing the query.
     const float unseen = unseen_bound(lists, tails, scratch);
     bool certified = unseen <= 0.0f || (top.full() && top.worst() >= unseen * (1.0f + kBoundSlack));
     if (certified && candidates.size() > keep) {
@@ -221,7 +234,7 @@ FilteredPath search_filtered(const IndexView& index, const GetTails& get_tails, 
             if (bound * (1.0f + kBoundSlack) > worst || !top.full()) candidates[open++] = Candidate{bound, candidates[i].id};
         }
         candidates.resize(open);
-        if (open - keep > kCertifyBudget * rerank_count(params)) {
+        if (static_cast<double>(open - keep) * per_rescored > complete_cost) {
             certified = false;
         } else {
             std::sort(candidates.begin() + static_cast<std::ptrdiff_t>(keep), candidates.end(), LargerFirst());
@@ -239,16 +252,6 @@ FilteredPath search_filtered(const IndexView& index, const GetTails& get_tails, 
     }
 
     // Complete: the passing rows, or the rest of the full lists.
-    double remaining = 0.0;
-    for (std::size_t i = 0; i < terms.size(); ++i) {
-        remaining += static_cast<double>(tails.length(terms[i]) + (chosen(i) ? 0 : lists.list_length(terms[i])));
-    }
-    const double n = static_cast<double>(std::max<std::size_t>(1, forward.size()));
-    const double row = static_cast<double>(forward.nnz()) / n;
-    const double rows_cost = static_cast<double>(passing) * (model.per_row + model.per_row_entry * row);
-    const double lists_cost =
-        remaining * (model.per_list_posting + static_cast<double>(passing) / n * model.per_passing_posting) +
-        static_cast<double>(rerank_count(params)) * (model.per_rescored + model.per_row_entry * row);
     const bool rows = completion == Completion::rows ||
                       (completion == Completion::automatic && allow_rows && rows_cost <= lists_cost);
     if (rows) {

@@ -362,7 +362,7 @@ inline void search_exact(const IndexView& index, const SearchParams& params, con
         while (word != 0) {
             const auto doc = static_cast<std::uint32_t>(w * 64 + static_cast<std::size_t>(__builtin_ctzll(word)));
             word &= word - 1;
-            forward.prefetch_start(doc);
+            forward.prefetch(doc);
             if (queued - done == kAhead) score(ring[done++ % kAhead]);
             ring[queued++ % kAhead] = doc;
         }
