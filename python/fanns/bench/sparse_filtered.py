@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     docs = docs.tocsr()
     queries = bm25_queries(query_texts[: args.queries], vocabulary).tocsr()
     scores = (queries.astype(np.float64) @ docs.astype(np.float64).T).toarray()
-    rounded = docs.astype(np.float16).astype(np.float64)  # the weights the index stores
+    rounded = docs.astype(np.float64)  # the weights the index stores (f16)
+    rounded.data = docs.data.astype(np.float16).astype(np.float64)
     scores16 = (queries.astype(np.float64) @ rounded.T).toarray()
     index = SparseIndex.build(docs)
     # The first filtered query that needs them builds the cut postings (the
