@@ -34,7 +34,7 @@ py::tuple sparse_search(const sparse::SparseIndex& index, const Array<std::int64
                         std::size_t k, std::size_t query_cut, float heap_factor, bool use_knn,
                         const std::vector<Array<std::uint64_t>>& bitsets, const std::vector<std::size_t>& counts,
                         const py::object& query_filter, std::size_t exact_threshold, std::size_t threads,
-                        int plan, std::size_t rerank) {
+                        int plan, std::size_t rerank, int completion) {
     const CsrView q = csr_view(indptr, indices, data, n_cols);
     sparse::SearchParams params;
     params.k = k;
@@ -44,6 +44,8 @@ py::tuple sparse_search(const sparse::SparseIndex& index, const Array<std::int64
     if (plan < 0 || plan > 2) throw py::value_error("plan must be 0 (automatic), 1 (blocks) or 2 (accumulate)");
     params.plan = static_cast<sparse::QueryPlan>(plan);
     params.rerank = rerank;
+    if (completion < 0 || completion > 2) throw py::value_error("completion must be 0, 1 or 2");
+    params.completion = static_cast<std::uint8_t>(completion);
     check_k(k);
     const QueryFilters checked(bitsets, counts, index.n_docs(), query_filter, q.n_rows);
     sparse::QueryFilters filters;
@@ -150,7 +152,7 @@ void register_sparse(py::module_& m) {
         .def("search", &sparse_search, py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("n_cols"),
              py::arg("k"), py::arg("query_cut"), py::arg("heap_factor"), py::arg("use_knn"), py::arg("bitsets"),
              py::arg("counts"), py::arg("query_filter"), py::arg("exact_threshold"), py::arg("threads"),
-             py::arg("plan") = 0, py::arg("rerank") = 0)
+             py::arg("plan") = 0, py::arg("rerank") = 0, py::arg("completion") = 0)
         .def_property_readonly("n_terms", &sparse::SparseIndex::n_terms)
         .def_property_readonly("n_docs", &sparse::SparseIndex::n_docs)
         .def_property_readonly("n_used_terms", &sparse::SparseIndex::n_used_terms)
@@ -165,6 +167,7 @@ void register_sparse(py::module_& m) {
             d["postings"] = index.postings_bytes();
             d["summaries"] = index.summaries_bytes();
             d["knn"] = index.knn_bytes();
+            d["filter_tails"] = index.tails_bytes();
             return d;
         });
 

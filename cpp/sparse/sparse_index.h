@@ -5,11 +5,13 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -21,6 +23,7 @@
 #include "sparse/accumulate_search.h"
 #include "sparse/block_clustering.h"
 #include "sparse/csr_view.h"
+#include "sparse/filtered_search.h"
 #include "sparse/forward_index.h"
 #include "sparse/half.h"
 #include "sparse/knn_graph.h"
@@ -28,6 +31,7 @@
 #include "sparse/query_plan.h"
 #include "sparse/sparse_search.h"
 #include "sparse/summaries.h"
+#include "sparse/tail_lists.h"
 #include "sparse/term_map.h"
 #include "validate.h"
 
@@ -56,8 +60,9 @@ struct QueryFilters {
 };
 
 // What answered a query: blocked traversal, an exact scan of the documents a
-// filter passes, or accumulation over the pruned lists.
-enum class Plan : std::uint8_t { blocks = 0, exact = 1, accumulate = 2 };
+// filter passes, accumulation over the pruned lists, or (filtered) accumulation
+// over the full lists of the passing documents.
+enum class Plan : std::uint8_t { blocks = 0, exact = 1, accumulate = 2, full = 3 };
 
 // Every array that defines an index, for saving and loading.
 struct SparseIndexArrays {
@@ -158,9 +163,11 @@ public:
 
     // Top-k of every query row. ids/scores: n_queries * k; plans and scored
     // (documents scored exactly): n_queries. Filtered queries whose bitset
-    // passes at most exact_threshold documents are scored exactly over those,
-    // and so are filtered queries whose pruned search met too few passing
-    // documents to rank.
+    // passes at most exact_threshold documents are scored exactly over those;
+    // other filtered queries under the automatic plan accumulate over the
+    // pruned lists and are completed exactly when the result cannot be
+    // certified (filtered_search.h; exact_threshold = 0 leaves only the
+    // completion by full lists).
     void search(const CsrView& queries, const SearchParams& request, const QueryFilters& filters,
                 std::size_t exact_threshold, std::size_t threads, std::int64_t* ids, float* scores,
                 std::uint8_t* plans, std::uint32_t* scored) const {
@@ -169,6 +176,7 @@ public:
         SearchParams params = request;
         params.k = std::min<std::size_t>(k, std::max<std::size_t>(n_docs_, 1));
         params.rerank = std::min<std::size_t>(params.rerank, std::max<std::size_t>(n_docs_, 1));
+        if (params.completion > 2) throw std::invalid_argument("completion must be 0, 1 or 2");
         if (!(params.heap_factor >= 0.0f) || !std::isfinite(params.heap_factor)) {
             throw std::invalid_argument("heap_factor must be a finite number >= 0");
         }
@@ -196,6 +204,7 @@ public:
             }
         }
         const IndexView view = this->view();
+        auto get_tails = [this]() -> const TailLists& { return tails(); };
         const std::size_t workers = workers_for(queries.n_rows, threads);
         std::vector<std::unique_ptr<QueryScratch>> scratch(workers);
         parallel_for(queries.n_rows, workers, 4, [&](std::size_t q, std::size_t worker) {
@@ -207,6 +216,15 @@ public:
             if (f >= 0 && counts[static_cast<std::size_t>(f)] <= exact_threshold) {
                 plan = Plan::exact;
                 search_exact(view, params, filters.bitsets[static_cast<std::size_t>(f)], *s);
+            } else if (f >= 0 && params.plan == QueryPlan::automatic) {
+                // Accumulate, certify, complete (filtered_search.h).
+                const auto fi = static_cast<std::size_t>(f);
+                const FilteredPath path =
+                    search_filtered(view, get_tails, params, filters.bitsets[fi], counts[fi], exact_threshold > 0,
+                                    static_cast<Completion>(params.completion), *s);
+                plan = path == FilteredPath::certified ? Plan::accumulate
+                       : path == FilteredPath::rows    ? Plan::exact
+                                                       : Plan::full;
             } else {
                 choose_query_terms(view, params, *s);
                 plan = choose_plan(view, params, *s) == QueryPlan::blocks ? Plan::blocks : Plan::accumulate;
@@ -226,19 +244,6 @@ public:
                         SearchParams filtered = params;
                         filtered.heap_factor = static_cast<float>(params.heap_factor * std::sqrt(std::min(1.0, pass_rate)));
                         search_blocks(view, filtered, accept, *s);
-                    }
-                    // A filter that leaves few passing documents in the pruned
-                    // lists (one that removes the query's best documents, say)
-                    // gives the pruned search too few candidates to rank: the
-                    // passing documents are scored exactly instead.
-                    const std::size_t wanted =
-                        std::min(rerank_count(params), counts[static_cast<std::size_t>(f)]);
-                    // (Not when the caller forced a plan or turned exact
-                    // scoring off with exact_threshold = 0.)
-                    const bool may = params.plan == QueryPlan::automatic && exact_threshold > 0;
-                    if (may && (s->scored < wanted || s->top().size() < params.k)) {
-                        plan = Plan::exact;
-                        search_exact(view, params, filters.bitsets[static_cast<std::size_t>(f)], *s);
                     }
                 }
             }
@@ -266,6 +271,20 @@ public:
     std::size_t postings_bytes() const { return lists_.memory_bytes(); }
     std::size_t summaries_bytes() const { return summaries_.memory_bytes(); }
     std::size_t knn_bytes() const { return knn_.memory_bytes(); }
+    // The cut postings (built by the first filtered query that needs them; 0 before).
+    std::size_t tails_bytes() const {
+        const TailLists* t = tails_ready_.load(std::memory_order_acquire);
+        return t == nullptr ? 0 : t->memory_bytes();
+    }
+
+    // The cut postings, built on first use (thread-safe).
+    const TailLists& tails() const {
+        std::call_once(tails_once_, [this] {
+            tails_ = std::make_unique<TailLists>(TailLists::build(forward_, lists_));
+            tails_ready_.store(tails_.get(), std::memory_order_release);
+        });
+        return *tails_;
+    }
 
     const ForwardIndex& forward() const { return forward_; }
     const TermMap& term_map() const { return terms_; }
@@ -443,6 +462,9 @@ private:
     BlockSummaries summaries_;
     KnnGraph knn_;
     mutable ScratchPool<QueryScratch> pool_;
+    mutable std::once_flag tails_once_;
+    mutable std::unique_ptr<TailLists> tails_;
+    mutable std::atomic<const TailLists*> tails_ready_{nullptr};
 };
 
 }  // namespace fanns::sparse

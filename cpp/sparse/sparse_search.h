@@ -46,6 +46,10 @@ struct SearchParams {
     bool use_knn = true;        // refine with the k-NN graph when there is one
     QueryPlan plan = QueryPlan::automatic;
     std::size_t rerank = 0;  // accumulators rescored exactly (accumulate plan); 0: 10 * k
+    // Filtered queries under the automatic plan: how an uncertified answer is
+    // completed (0: by the cost model, 1: passing rows, 2: full lists; 1 and 2
+    // also complete certified answers, for tests and calibration).
+    std::uint8_t completion = 0;
 };
 
 struct IndexView {
@@ -333,7 +337,9 @@ void search_inverted(const IndexView& index, const SearchParams& params, const P
     search_blocks(index, params, accept, scratch);
 }
 
-// Exact top-k of the loaded query over the documents a bitset passes.
+// Exact top-k of the loaded query over the documents a bitset passes, in id
+// order; each row is requested from memory a few documents ahead, since the
+// passing rows of a selective filter lie far apart.
 inline void search_exact(const IndexView& index, const SearchParams& params, const BitsetView& bits,
                          QueryScratch& scratch) {
     const ForwardIndex& forward = *index.forward;
@@ -343,17 +349,26 @@ inline void search_exact(const IndexView& index, const SearchParams& params, con
     const std::uint64_t* present = scratch.present();
     const std::size_t n = std::min(bits.size, forward.size());
     const std::size_t n_words = (n + 63) / 64;
+    constexpr std::size_t kAhead = 8;  // a power of two
+    std::uint32_t ring[kAhead];
+    std::size_t queued = 0, done = 0;
+    auto score = [&](std::uint32_t doc) {
+        const float s = forward.score(dense, present, doc);
+        if (s > 0.0f) top.push(Candidate{s, doc});
+    };
     for (std::size_t w = 0; w < n_words; ++w) {
         std::uint64_t word = bits.words[w];
         if (w + 1 == n_words && n % 64 != 0) word &= (std::uint64_t{1} << (n % 64)) - 1;
         while (word != 0) {
             const auto doc = static_cast<std::uint32_t>(w * 64 + static_cast<std::size_t>(__builtin_ctzll(word)));
             word &= word - 1;
-            const float score = forward.score(dense, present, doc);
-            ++scratch.scored;
-            if (score > 0.0f) top.push(Candidate{score, doc});
+            forward.prefetch(doc);
+            if (queued - done == kAhead) score(ring[done++ % kAhead]);
+            ring[queued++ % kAhead] = doc;
         }
     }
+    while (done < queued) score(ring[done++ % kAhead]);
+    scratch.scored += queued;
 }
 
 }  // namespace fanns::sparse

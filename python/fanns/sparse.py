@@ -34,7 +34,14 @@ lists (a few thousand postings) this is cheaper than evaluating the block
 summaries; ``plan="auto"`` (the default) picks, per query, the plan a cost
 model expects to be cheaper, and ``SparseSearchResult.plans`` says which ran.
 Filters are checked before scoring in every plan, and a filter passing few
-documents is answered by scoring exactly the documents it passes.
+documents is answered by scoring exactly the documents it passes. Other
+filtered queries (``plan="auto"``) accumulate over the pruned lists and check
+the answer against a bound on what the pruning hid (each term's largest cut
+weight); when the bound is not met, the query is completed exactly, by
+scoring the passing documents or by accumulating the full lists of its terms
+over them, whichever a cost model expects cheaper. The full lists need the
+postings that pruning cut, kept beside the index from the first filtered
+query that needs them (``memory_bytes(by_part=True)["filter_tails"]``).
 
 Example:
     >>> import scipy.sparse as sp, fanns
@@ -110,8 +117,12 @@ _KNN_HEAP_FACTOR = 0.9
 _F16_MAX = 65504.0
 _FILE_KIND = "sparse"
 _FORMAT = 2
-_PLAN_NAMES = np.array(["blocks", "exact", "accumulate"])
+_PLAN_NAMES = np.array(["blocks", "exact", "accumulate", "full"])
 _PLAN_CODES = {"auto": 0, "blocks": 1, "accumulate": 2}
+# How the engine completes a filtered query it cannot certify: 0 by its cost
+# model; 1 (the passing rows) and 2 (the full lists) force one, and also
+# complete certified queries (tests and calibration only).
+_COMPLETION = 0
 _SECTIONS: dict[str, np.dtype] = {
     "term_map": np.dtype(np.uint32),
     "forward_offsets": np.dtype(np.uint64),
@@ -145,8 +156,10 @@ class SparseSearchResult(BatchResult):
         plans: array (nq,) of str: ``"blocks"`` (blocked traversal with
             summaries), ``"accumulate"`` (accumulation over the pruned lists,
             then exact rescoring of the best), ``"exact"`` (every document the
-            filter passes scored exactly) or ``"empty"`` (the filter passes
-            nothing).
+            filter passes scored exactly), ``"full"`` (a filtered query whose
+            pruned accumulation could not be certified, completed by
+            accumulating the full lists of its terms over the passing
+            documents) or ``"empty"`` (the filter passes nothing).
         scored: uint32 array (nq,): documents scored exactly with the forward
             index per query (the main cost of a query).
 
@@ -550,11 +563,14 @@ class SparseIndex(Built, SparseIds):
                 on it. The GIL is released.
             exact_threshold: filters passing at most this many documents are
                 answered by scoring exactly the documents they pass (default:
-                ``max(1000, n // 50)``). A filtered query whose pruned search
-                meets fewer passing documents than it reranks (a filter that
-                removes the query's best documents, say) is also finished
-                exactly (plan ``"exact"``), unless ``plan`` is forced or
-                ``exact_threshold=0``.
+                ``max(1000, n // 50)``). Other filtered queries with
+                ``plan="auto"`` whose accumulated answer cannot be certified
+                (a filter that removes the query's best documents, say) are
+                completed exactly: plan ``"exact"`` (the passing documents
+                scored) or ``"full"`` (the full lists of the query's terms
+                accumulated over the passing documents); with
+                ``exact_threshold=0`` only the latter. A forced ``plan`` is
+                never completed.
             use_knn: also score the graph neighbours of the results (when the
                 index was built with ``knn > 0``).
             plan: ``"blocks"`` (blocked traversal with summaries, as above),
@@ -625,6 +641,7 @@ class SparseIndex(Built, SparseIds):
             threads,
             _PLAN_CODES[plan],
             rerank,
+            _COMPLETION,
         )
         names = _PLAN_NAMES[plans]
         if query_filter is not None:
