@@ -262,6 +262,18 @@ def test_progress_and_a_raising_callback(tmp_path, monkeypatch):
             assert len(seen) == at
 
 
+def test_progress_never_goes_back_when_a_line_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(attribute_file, "_NATIVE_BLOCK", 20_000)
+    lines = [json.dumps({"a": i, "s": f"x{i}"}) for i in range(8000)]
+    lines[7500] = '{"a": 7500, "a": 7500}'  # a key twice: refused late, read again by Python
+    path = tmp_path / "late.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    calls = []
+    store = read_attribute_store(path, progress=lambda d, t: calls.append(d / t), block_lines=50)
+    assert store.column("a")[7500] == 7500
+    assert calls == sorted(calls) and calls[-1] == 1.0
+
+
 def test_reader_arguments():
     reader = _core.JsonlColumns()
     with pytest.raises((TypeError, ValueError)):
