@@ -274,6 +274,18 @@ def test_progress_never_goes_back_when_a_line_is_refused(tmp_path, monkeypatch):
     assert calls == sorted(calls) and calls[-1] == 1.0
 
 
+def test_an_empty_key_fails_as_from_input_fails(tmp_path):
+    path = tmp_path / "e.jsonl"
+    path.write_text('{"": 1, "b": 2}\n')
+    records = read_jsonl(path)
+    with pytest.raises(TypeError) as expected:
+        AttributeStore.from_input(records, len(records))
+    for native in (True, False):
+        with pytest.raises(TypeError) as got:
+            read_attribute_store(path, native=native)
+        assert str(got.value) == str(expected.value)
+
+
 def test_reader_arguments():
     reader = _core.JsonlColumns()
     with pytest.raises((TypeError, ValueError)):

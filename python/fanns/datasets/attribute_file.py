@@ -88,6 +88,9 @@ def read_attribute_store(
         builders, rows = _python_builders(path, limit, block_lines, size, progress)
     else:
         builders, rows = builders
+    for name in builders:  # as from_input checks them
+        if not name:
+            raise TypeError(f"attribute names must be non-empty strings, got {name!r}")
     unknown = [name for name in declared if name not in builders]
     if unknown:
         raise KeyError(f"types names attribute {unknown[0]!r}, which is not in the attributes")
