@@ -177,6 +177,9 @@ MALFORMED = [
     '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}\n",  # deep nesting
     '{"a": ' + '{"b": ' * 5000 + "1" + "}" * 5000 + "}\n",
     "\x0c\n",
+    '{"a": 1}\x0c\n',  # after the object only json's whitespace: not str.strip's
+    '{"a": 1}\u00a0\n',
+    '{"a": 1}\u2028\n',
 ]
 
 

@@ -280,7 +280,8 @@ def _parse_block(lines: list[str]) -> list | None:
     try:
         for line in lines:
             record, end = decode(line)
-            if type(record) is not dict or (end != len(line) and line[end:].strip()):
+            # After the object only what json calls whitespace (str.strip takes more).
+            if type(record) is not dict or (end != len(line) and line[end:].strip(" \t\n\r")):
                 return None
             records.append(record)
     except (ValueError, RecursionError):
