@@ -177,6 +177,9 @@ MALFORMED = [
     '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}\n",  # deep nesting
     '{"a": ' + '{"b": ' * 5000 + "1" + "}" * 5000 + "}\n",
     "\x0c\n",
+    '{"a": 1}\x0c\n',  # after the object only json's whitespace: not str.strip's
+    '{"a": 1}\u00a0\n',
+    '{"a": 1}\u2028\n',
 ]
 
 
@@ -260,6 +263,30 @@ def test_progress_and_a_raising_callback(tmp_path, monkeypatch):
             with pytest.raises(error, match="stop"):
                 read_attribute_store(path, progress=stop)
             assert len(seen) == at
+
+
+def test_progress_never_goes_back_when_a_line_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(attribute_file, "_NATIVE_BLOCK", 20_000)
+    lines = [json.dumps({"a": i, "s": f"x{i}"}) for i in range(8000)]
+    lines[7500] = '{"a": 7500, "a": 7500}'  # a key twice: refused late, read again by Python
+    path = tmp_path / "late.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    calls = []
+    store = read_attribute_store(path, progress=lambda d, t: calls.append(d / t), block_lines=50)
+    assert store.column("a")[7500] == 7500
+    assert calls == sorted(calls) and calls[-1] == 1.0
+
+
+def test_an_empty_key_fails_as_from_input_fails(tmp_path):
+    path = tmp_path / "e.jsonl"
+    path.write_text('{"": 1, "b": 2}\n')
+    records = read_jsonl(path)
+    with pytest.raises(TypeError) as expected:
+        AttributeStore.from_input(records, len(records))
+    for native in (True, False):
+        with pytest.raises(TypeError) as got:
+            read_attribute_store(path, native=native)
+        assert str(got.value) == str(expected.value)
 
 
 def test_reader_arguments():

@@ -205,3 +205,62 @@ def test_postings_are_sorted_a_block_at_a_time(monkeypatch):
         expected = [i for i, r in enumerate(records) if r[name] is not None and value in r[name]]
         assert list(blocked.value_bitmap(name, value)) == expected
         assert list(plain.value_bitmap(name, value)) == expected
+
+
+def test_a_raising_callback_lands_inside_the_engine_checks(monkeypatch):
+    """The callback's exception stops the engine's checks part-way (not only
+    before or after them): a restore of 400000 rows of 64 floats checks
+    several blocks of rows per pass, and the callback raises at its first
+    call, made while they run."""
+    from fanns import _progress
+
+    n, dim = 400_000, 64
+    meta = {
+        "metric": "l2",
+        "dim": dim,
+        "params": {
+            "M": 2,
+            "M0": 4,
+            "ef_construction": 8,
+            "seed": 0,
+            "gamma": 1,
+            "m_beta": 0,
+            "storage": "f32",
+        },
+        "entry": 0,
+        "max_level": 0,
+    }
+    sections = {
+        "hnsw/vectors": np.ones((n, dim), np.float32),
+        "hnsw/links0": np.zeros((n, 5), np.uint32),
+        "hnsw/levels": np.zeros(n, np.uint8),
+        "hnsw/upper_offsets": np.zeros(n + 1, np.uint64),
+        "hnsw/upper_links": np.zeros(0, np.uint32),
+    }
+    engines = []
+    real_new = _engine_file.new_engine
+    monkeypatch.setattr(
+        _engine_file, "new_engine", lambda *a: engines.append(real_new(*a)) or engines[-1]
+    )
+    monkeypatch.setattr(_progress, "_POLL_SECONDS", 0.001)
+
+    at_raise = []
+
+    def stop(done, total):
+        at_raise.append(engines[0].progress())
+        raise RuntimeError("stop")
+
+    meter = _fileformat.Meter(stop)
+    meter.expect(_engine_file.restore_work({k: a.nbytes for k, a in sections.items()}, True))
+    with pytest.raises(RuntimeError, match="stop"):
+        _engine_file.engine_from_sections("x", meta, sections, check=True, meter=meter)
+    engine = engines[0]
+    if at_raise[0] == 3 * n:
+        pytest.skip("the checks ended before the calling thread polled them")
+    # The callback is first called once a block is checked (the meter moved),
+    # and raised while the checks ran: they stop at the next block.
+    assert 0 < at_raise[0] < 3 * n
+    assert engine.size == 0 and engine.progress() < 3 * n
+    # Without the callback the same sections restore whole.
+    engine, _, _ = _engine_file.engine_from_sections("x", meta, sections, check=True)
+    assert engine.size == n

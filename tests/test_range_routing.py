@@ -133,3 +133,20 @@ def test_one_batch_routes_each_filter_as_alone(world, monkeypatch):
     for i, f in enumerate(filters):
         alone = index.search(queries[i : i + 1], k=K, filter=f)
         np.testing.assert_array_equal(alone.ids[0], result.ids[i])
+
+
+@pytest.mark.parametrize("fraction", [0.02, 0.2, 0.59])
+def test_routed_pure_ranges_are_traversed_below_the_scan_width(world, monkeypatch, fraction):
+    # With the default scan width every range routed here (at most 60% of
+    # 3000 rows) is scanned; a small exact_threshold makes the range graph
+    # traverse it, and explain() names the plan every query takes.
+    index, data, queries, key, _ = world
+    width = int(fraction * N)
+    flt = field("key").between(100, 100 + width - 1)
+    info = index.explain(flt, exact_threshold=10)
+    result, on_range, _ = searched_on_range_graph(
+        index, monkeypatch, queries, flt, exact_threshold=10
+    )
+    assert info["range_graph"] and on_range
+    assert info["plan"] == "range" and set(result.plans.tolist()) == {"range"}
+    check_exact(result, data, queries, (key >= 100) & (key < 100 + width))

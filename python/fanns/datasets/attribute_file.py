@@ -82,11 +82,15 @@ def read_attribute_store(
         raise ValueError(f"limit must be a non-negative integer or None, got {limit!r}")
     declared = _check_types(types)
     size = max(os.path.getsize(path), 1)
+    progress = _never_back(progress)
     builders = _native_builders(path, limit, size, progress) if native else None
     if builders is None:
         builders, rows = _python_builders(path, limit, block_lines, size, progress)
     else:
         builders, rows = builders
+    for name in builders:  # as from_input checks them
+        if not name:
+            raise TypeError(f"attribute names must be non-empty strings, got {name!r}")
     unknown = [name for name in declared if name not in builders]
     if unknown:
         raise KeyError(f"types names attribute {unknown[0]!r}, which is not in the attributes")
@@ -95,6 +99,21 @@ def read_attribute_store(
     if progress is not None:
         progress(size, size)
     return store
+
+
+def _never_back(progress):
+    """``progress`` told the most bytes reported so far: when the engine's
+    reader refuses a line, the Python reader reads the file again from its
+    start, and the fraction must not go back."""
+    if progress is None:
+        return None
+    high = [0]
+
+    def report(done: int, total: int) -> None:
+        high[0] = max(high[0], done)
+        progress(high[0], total)
+
+    return report
 
 
 def _native_builders(path: str, limit: int | None, size: int, progress):
@@ -261,7 +280,8 @@ def _parse_block(lines: list[str]) -> list | None:
     try:
         for line in lines:
             record, end = decode(line)
-            if type(record) is not dict or (end != len(line) and line[end:].strip()):
+            # After the object only what json calls whitespace (str.strip takes more).
+            if type(record) is not dict or (end != len(line) and line[end:].strip(" \t\n\r")):
                 return None
             records.append(record)
     except (ValueError, RecursionError):
