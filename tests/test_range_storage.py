@@ -154,3 +154,48 @@ def test_save_and_load_keep_the_encoding(built, data, tmp_path, mmap):
         np.testing.assert_array_equal(want.ids, got.ids)
         np.testing.assert_array_equal(want.distances, got.distances)
         np.testing.assert_array_equal(want.plans, got.plans)
+
+
+@pytest.mark.parametrize("storage, quantized", [("sq8", True), ("f32", True), ("f32", False)])
+def test_rows_read_in_place_with_a_stride(data, tmp_path, storage, quantized):
+    # An index over a .fvecs map reads its rows in place, a 4-byte header
+    # between them; the range graph reads those same rows (no copy), and
+    # answers as one built over the same rows packed.
+    from fanns.datasets import read_fvecs, write_fvecs
+
+    base, queries, year, kind = data
+    path = tmp_path / "rows.fvecs"
+    write_fvecs(path, base)
+    view = read_fvecs(path, mmap=True)
+    assert not view.flags.c_contiguous and view.strides[0] == 4 * (DIM + 1)
+    common = dict(
+        attributes={"year": year, "kind": kind},
+        M=8,
+        seed=2,
+        threads=1,
+        storage=storage,
+        range_attribute="year",
+        range_quantized=quantized,
+    )
+    strided = fanns.Index.build(view, **common)
+    packed = fanns.Index.build(np.ascontiguousarray(base), **common)
+    graph = graph_of(strided)
+    rows = graph._engine.vectors()  # what the engine reads
+    assert np.shares_memory(rows, view) and rows.strides == view.strides, "the range graph copied the rows"
+    mask = (year >= 1995) & (year <= 2010)
+    flt = field("year").between(1995, 2010)
+    for threshold in (0, None):
+        got = strided.search(queries, k=K, ef=64, filter=flt, exact_threshold=threshold)
+        want = packed.search(queries, k=K, ef=64, filter=flt, exact_threshold=threshold)
+        np.testing.assert_array_equal(got.ids, want.ids)
+        np.testing.assert_array_equal(got.distances, want.distances)
+        np.testing.assert_array_equal(got.plans, want.plans)
+        check_exact(got, base, queries, mask, min_recall=0.95)
+    assert "range" in set(strided.search(queries, k=K, ef=64, filter=flt, exact_threshold=0).plans)
+    # saved and loaded (the file holds the rows packed) it answers the same
+    strided.save(tmp_path / "strided.fanns")
+    again = fanns.Index.load(tmp_path / "strided.fanns", mmap=True)
+    got = again.search(queries, k=K, ef=64, filter=flt, exact_threshold=0)
+    want = strided.search(queries, k=K, ef=64, filter=flt, exact_threshold=0)
+    np.testing.assert_array_equal(got.ids, want.ids)
+    np.testing.assert_allclose(got.distances, want.distances, rtol=1e-6)

@@ -24,6 +24,30 @@ namespace py = pybind11;
 template <class T>
 using Array = py::array_t<T, py::array::c_style | py::array::forcecast>;
 
+// Float rows as the engine reads them: a pointer, a count and a row stride.
+struct RowsView {
+    const float* data = nullptr;
+    std::size_t n = 0;
+    std::size_t stride = 0;  // floats
+};
+
+// Accepts float32 (n, dim) arrays whose columns are adjacent floats and
+// whose rows start a whole, non-negative number of floats apart.
+inline RowsView rows_view(const py::array& a, std::size_t dim, const char* what, bool corrupt = false) {
+    const std::string prefix = corrupt ? "corrupt index: " : "";
+    if (!py::isinstance<py::array_t<float>>(a) || a.ndim() != 2 || std::size_t(a.shape(1)) != dim) {
+        throw py::value_error(prefix + what + " must be a float32 array of shape (n, " + std::to_string(dim) + ")");
+    }
+    const py::ssize_t row = a.shape(0) > 1 ? a.strides(0) : py::ssize_t(dim * sizeof(float));
+    if ((dim > 1 && a.strides(1) != py::ssize_t(sizeof(float))) || row < py::ssize_t(dim * sizeof(float)) ||
+        row % py::ssize_t(sizeof(float)) != 0 || reinterpret_cast<std::uintptr_t>(a.data()) % alignof(float) != 0) {
+        throw py::value_error(prefix + what + " must have adjacent, aligned float32 columns and rows a whole "
+                              "number of floats apart");
+    }
+    return RowsView{static_cast<const float*>(a.data()), std::size_t(a.shape(0)), std::size_t(row) / sizeof(float)};
+}
+
+
 // A copy of `v` as a numpy array of `shape` (default: 1-D, v.size()).
 template <class T>
 py::array_t<T> to_numpy(const std::vector<T>& v, std::vector<py::ssize_t> shape) {

@@ -24,29 +24,6 @@ namespace {
 using FloatMatrix = Array<float>;
 using WordArray = Array<std::uint64_t>;
 
-// Float rows as the engine reads them: a pointer, a count and a row stride.
-struct RowsView {
-    const float* data = nullptr;
-    std::size_t n = 0;
-    std::size_t stride = 0;  // floats
-};
-
-// Accepts float32 (n, dim) arrays whose columns are adjacent floats and
-// whose rows start a whole, non-negative number of floats apart.
-RowsView rows_view(const py::array& a, std::size_t dim, const char* what, bool corrupt = false) {
-    const std::string prefix = corrupt ? "corrupt index: " : "";
-    if (!py::isinstance<py::array_t<float>>(a) || a.ndim() != 2 || std::size_t(a.shape(1)) != dim) {
-        throw py::value_error(prefix + what + " must be a float32 array of shape (n, " + std::to_string(dim) + ")");
-    }
-    const py::ssize_t row = a.shape(0) > 1 ? a.strides(0) : py::ssize_t(dim * sizeof(float));
-    if ((dim > 1 && a.strides(1) != py::ssize_t(sizeof(float))) || row < py::ssize_t(dim * sizeof(float)) ||
-        row % py::ssize_t(sizeof(float)) != 0 || reinterpret_cast<std::uintptr_t>(a.data()) % alignof(float) != 0) {
-        throw py::value_error(prefix + what + " must have adjacent, aligned float32 columns and rows a whole "
-                              "number of floats apart");
-    }
-    return RowsView{static_cast<const float*>(a.data()), std::size_t(a.shape(0)), std::size_t(row) / sizeof(float)};
-}
-
 // Checks an array's dtype, C-contiguity and shape (-1: any length) and
 // returns its element count; `what` names it in the error.
 template <class T>

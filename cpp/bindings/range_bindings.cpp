@@ -41,19 +41,19 @@ public:
         : graph_(std::make_unique<RangeGraph>(dim, parse_metric(metric),
                                               range::RangeGraphParams{M, ef_construction, leaf_size, quantized})) {}
 
-    void build(const FloatMatrix& vectors, const OrderArray& order, std::size_t threads, const py::object& store_from) {
-        if (vectors.ndim() != 2 || std::size_t(vectors.shape(1)) != graph_->dim()) {
-            throw py::value_error("vectors must have shape (n, dim)");
-        }
+    // `vectors`: float32 (n, dim) rows, read in place (a row stride of
+    // whole floats is fine: an index's rows borrowed from a .fvecs map).
+    void build(const py::array& vectors, const OrderArray& order, std::size_t threads, const py::object& store_from) {
+        const RowsView view = rows_view(vectors, graph_->dim(), "vectors");
         if (order.ndim() != 1) throw py::value_error("order must be 1-D");
-        const float* data = vectors.data();
+        const float* data = view.data;
         const std::uint32_t* ord = order.data();
-        const std::size_t rows = vectors.shape(0), n = order.shape(0);
+        const std::size_t rows = view.n, n = order.shape(0);
         auto fresh = std::make_unique<RangeGraph>(graph_->dim(), graph_->metric(), graph_->params());
         fresh->share_store(shared_store(store_from));
         {
             py::gil_scoped_release release;
-            range::RangeGraphBuilder(*fresh).build(data, rows, ord, n, threads);
+            range::RangeGraphBuilder(*fresh).build(data, rows, ord, n, threads, view.stride);
         }
         graph_ = std::move(fresh);
         rows_ = vectors;  // the graph reads these rows from now on
@@ -132,23 +132,23 @@ public:
     }
 
     // `vectors`: the rows the graph was built over (total_rows x dim).
-    void restore(const py::dict& d, const FloatMatrix& vectors, const py::object& store_from) {
+    void restore(const py::dict& d, const py::array& vectors, const py::object& store_from) {
         RangeGraph::State s;
         s.order = section<std::uint32_t>(d, "order");
         s.links = section<std::uint32_t>(d, "links");
         s.entries = section<std::uint32_t>(d, "entries");
         if (!d.contains("total_rows")) throw py::value_error("corrupt range graph: missing total_rows");
         s.total_rows = d["total_rows"].cast<std::size_t>();
-        if (vectors.ndim() != 2 || std::size_t(vectors.shape(0)) != s.total_rows ||
-            std::size_t(vectors.shape(1)) != graph_->dim()) {
+        const RowsView view = rows_view(vectors, graph_->dim(), "range graph vectors", true);
+        if (view.n != s.total_rows) {
             throw py::value_error("corrupt range graph: vectors must have shape (total_rows, dim)");
         }
-        const float* rows = vectors.data();
+        const float* rows = view.data;
         auto fresh = std::make_unique<RangeGraph>(graph_->dim(), graph_->metric(), graph_->params());
         fresh->share_store(shared_store(store_from));
         {
             py::gil_scoped_release release;
-            fresh->restore(std::move(s), rows);
+            fresh->restore(std::move(s), rows, view.stride);
         }
         graph_ = std::move(fresh);
         rows_ = vectors;
@@ -166,6 +166,15 @@ public:
     py::array_t<std::uint32_t> order() const {
         return to_numpy(std::vector<std::uint32_t>(graph_->order(), graph_->order() + graph_->size()),
                         {static_cast<py::ssize_t>(graph_->size())});
+    }
+
+    // The float rows the graph reads (total_rows x dim, read in place: a
+    // view of the caller's array, with its row stride).
+    py::array_t<float> vectors(py::object self) const {
+        const auto stride = static_cast<py::ssize_t>(graph_->row_stride() * sizeof(float));
+        return read_only_view<float>(graph_->rows(),
+                                     {static_cast<py::ssize_t>(graph_->total_rows()), static_cast<py::ssize_t>(graph_->dim())},
+                                     self, {stride, py::ssize_t(sizeof(float))});
     }
 
     std::size_t size() const { return graph_->size(); }
@@ -196,7 +205,7 @@ private:
     }
 
     std::unique_ptr<RangeGraph> graph_;
-    FloatMatrix rows_;         // keeps the rows the graph reads alive
+    py::array rows_;           // keeps the rows the graph reads alive
     py::object codes_owner_;   // keeps the index whose row store the graph reads alive
 };
 
@@ -216,6 +225,7 @@ void register_range(py::module_& m) {
         .def("restore", &RangeGraphIndex::restore, py::arg("state"), py::arg("vectors"),
              py::arg("store_from") = py::none())
         .def("order", &RangeGraphIndex::order)
+        .def("vectors", [](py::object self) { return self.cast<const RangeGraphIndex&>().vectors(self); })
         .def("neighbours", &RangeGraphIndex::neighbours, py::arg("position"), py::arg("depth"))
         .def_property_readonly("size", &RangeGraphIndex::size)
         .def_property_readonly("total_rows", &RangeGraphIndex::total_rows)

@@ -39,14 +39,16 @@ class RangeGraphBuilder {
 public:
     explicit RangeGraphBuilder(RangeGraph& graph) : g_(graph) {}
 
-    // `data`: total_rows x dim, row-major, original row order; the graph
-    // keeps reading it (see range_graph.h). `order`: the rows that have a
-    // key, sorted by (key, id).
+    // `data`: total_rows rows of dim floats, `row_stride` floats apart (0:
+    // dim), original row order; the graph keeps reading it (see
+    // range_graph.h). `order`: the rows that have a key, sorted by (key, id).
     void build(const float* data, std::size_t total_rows, const std::uint32_t* order, std::size_t n,
-               std::size_t threads) {
+               std::size_t threads, std::size_t row_stride = 0) {
+        if (row_stride == 0) row_stride = g_.dim();
+        if (row_stride < g_.dim()) throw std::invalid_argument("row stride below dim");
         if (total_rows >= 0xffffffffu) throw std::invalid_argument("too many rows");
         if (n > total_rows) throw std::invalid_argument("more sorted positions than rows");
-        check_rows(data, total_rows, g_.dim(), "vectors");
+        check_rows(data, total_rows, g_.dim(), "vectors", row_stride);
         std::vector<std::uint8_t> seen(total_rows, 0);
         for (std::size_t i = 0; i < n; ++i) {
             if (order[i] >= total_rows) throw std::invalid_argument("row order names a row out of range");
@@ -57,6 +59,7 @@ public:
         g_.layout_ = layout;
         g_.total_rows_ = total_rows;
         g_.rows_ = data;
+        g_.row_stride_ = row_stride;
         g_.order_.assign(order, order + n);
         g_.links_.assign(n * layout.depths() * g_.slot_size(), 0);
         g_.entries_.assign(layout.total_segments(), 0);
@@ -99,7 +102,7 @@ private:
         const simd::Kernels& k = simd::active_kernels();
         out.resize(end - begin);
         const bool similarity = g_.metric_ != Metric::l2;
-        (similarity ? k.dot_ids : k.l2sq_ids)(query, g_.rows_, g_.order_.data() + begin, end - begin, g_.dim_, g_.dim_,
+        (similarity ? k.dot_ids : k.l2sq_ids)(query, g_.rows_, g_.order_.data() + begin, end - begin, g_.dim_, g_.row_stride_,
                                               out.data());
         if (similarity) {
             for (float& v : out) v = 1.0f - v;

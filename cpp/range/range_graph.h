@@ -100,9 +100,11 @@ public:
     const SegmentLayout& layout() const { return layout_; }
     std::size_t slot_size() const { return params_.M + 1; }
 
-    const float* vector(std::size_t position) const { return rows_ + std::size_t(order_[position]) * dim_; }
-    // Every row in original row order (total_rows x dim), not owned.
+    const float* vector(std::size_t position) const { return rows_ + std::size_t(order_[position]) * row_stride_; }
+    // Every row in original row order (total_rows rows of dim floats,
+    // row_stride() floats apart), not owned.
     const float* rows() const { return rows_; }
+    std::size_t row_stride() const { return row_stride_; }
     std::uint32_t row_id(std::size_t position) const { return order_[position]; }
     const std::uint32_t* order() const { return order_.data(); }
     RangeEncoding encoding() const { return encoding_; }
@@ -162,8 +164,11 @@ public:
 
     // Checks every size, id and link; throws std::invalid_argument on the
     // first inconsistency and leaves the graph unchanged. `rows` (s.total_rows
-    // x dim, original row order) must outlive the graph.
-    void restore(State s, const float* rows) {
+    // rows of dim floats, `row_stride` floats apart (0: dim), original row
+    // order) must outlive the graph.
+    void restore(State s, const float* rows, std::size_t row_stride = 0) {
+        if (row_stride == 0) row_stride = dim_;
+        if (row_stride < dim_) throw std::invalid_argument("corrupt range graph: row stride below dim");
         auto fail = [](const std::string& what) { throw std::invalid_argument("corrupt range graph: " + what); };
         const std::size_t n = s.order.size();
         if (s.total_rows < n || s.total_rows >= 0xffffffffu) fail("row count");
@@ -197,6 +202,7 @@ public:
         layout_ = layout;
         total_rows_ = s.total_rows;
         rows_ = rows;
+        row_stride_ = row_stride;
         order_ = std::move(s.order);
         links_ = std::move(s.links);
         entries_ = std::move(s.entries);
@@ -228,7 +234,7 @@ private:
             }
             store_ = nullptr;  // float rows only: keep codes of our own
         }
-        codes_.assign(rows_, order_.data(), order_.size(), dim_, metric_, threads);
+        codes_.assign(rows_, order_.data(), order_.size(), dim_, metric_, threads, row_stride_);
         if (!codes_.empty()) encoding_ = RangeEncoding::codes;
     }
 
@@ -238,6 +244,7 @@ private:
     std::size_t total_rows_ = 0;
     SegmentLayout layout_;
     const float* rows_ = nullptr;
+    std::size_t row_stride_ = 0;  // floats from one row to the next
     std::vector<std::uint32_t> order_;
     std::vector<std::uint32_t> links_;
     std::vector<std::uint32_t> entries_;

@@ -16,9 +16,10 @@ namespace fanns::range {
 
 class RangeScanner {
 public:
-    // `rows`: every row in original order; `order`: row id of each position.
-    RangeScanner(const float* rows, const std::uint32_t* order, std::size_t dim, Metric metric)
-        : rows_(rows), order_(order), dim_(dim), similarity_(metric != Metric::l2) {
+    // `rows`: every row in original order, `row_stride` floats apart;
+    // `order`: row id of each position.
+    RangeScanner(const float* rows, const std::uint32_t* order, std::size_t dim, Metric metric, std::size_t row_stride)
+        : rows_(rows), order_(order), dim_(dim), stride_(row_stride), similarity_(metric != Metric::l2) {
         const simd::Kernels& k = simd::active_kernels();
         ids_kernel_ = similarity_ ? k.dot_ids : k.l2sq_ids;
     }
@@ -30,7 +31,7 @@ public:
         if constexpr (!Pred::filters) {
             for (std::size_t start = lo; start < hi; start += kBlock) {
                 const std::size_t count = std::min(kBlock, hi - start);
-                ids_kernel_(query, rows_, order_ + start, count, dim_, dim_, distances_.data());
+                ids_kernel_(query, rows_, order_ + start, count, dim_, stride_, distances_.data());
                 for (std::size_t j = 0; j < count; ++j) {
                     offer(distances_[j], static_cast<std::uint32_t>(start + j), results);
                 }
@@ -40,7 +41,7 @@ public:
             ids_.resize(kBlock);
             std::size_t filled = 0;
             auto flush = [&]() {
-                ids_kernel_(query, rows_, ids_.data(), filled, dim_, dim_, distances_.data());
+                ids_kernel_(query, rows_, ids_.data(), filled, dim_, stride_, distances_.data());
                 for (std::size_t j = 0; j < filled; ++j) offer(distances_[j], positions_[j], results);
                 filled = 0;
             };
@@ -61,7 +62,7 @@ public:
         distances_.resize(std::max(count, kBlock));
         ids_.resize(std::max(count, kBlock));
         for (std::size_t j = 0; j < count; ++j) ids_[j] = order_[candidates[j].id];
-        ids_kernel_(query, rows_, ids_.data(), count, dim_, dim_, distances_.data());
+        ids_kernel_(query, rows_, ids_.data(), count, dim_, stride_, distances_.data());
         for (std::size_t j = 0; j < count; ++j) offer(distances_[j], candidates[j].id, results);
     }
 
@@ -75,6 +76,7 @@ private:
     const float* rows_;
     const std::uint32_t* order_;
     std::size_t dim_;
+    std::size_t stride_;
     bool similarity_;
     simd::IdsKernel ids_kernel_;
     std::vector<float> distances_;

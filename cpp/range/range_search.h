@@ -103,7 +103,7 @@ public:
         check_result_size(q.nq, params.k, g_.size());
         check_rows(q.vectors, q.nq, g_.dim(), "queries");
         std::vector<Scratch> scratch(std::min(resolve_threads(params.threads), std::max<std::size_t>(q.nq, 1)));
-        for (auto& s : scratch) s.scanner = std::make_unique<RangeScanner>(g_.rows(), g_.order(), g_.dim(), g_.metric());
+        for (auto& s : scratch) s.scanner = std::make_unique<RangeScanner>(g_.rows(), g_.order(), g_.dim(), g_.metric(), g_.row_stride());
         parallel_for(q.nq, params.threads, 1, [&](std::size_t i, std::size_t w) {
             const BitsetView bits = q.filters ? q.filters[i] : BitsetView{};
             std::size_t lo = std::min<std::uint64_t>(q.lo[i], g_.size());

@@ -142,7 +142,8 @@ class RangeGraphFiles:
             not isinstance(rows, np.ndarray)
             or rows.dtype != np.float32
             or rows.shape != (n, dim)
-            or not rows.flags.c_contiguous
+            # an index's own rows may be strided (read in place from a .fvecs map)
+            or not (shared or rows.flags.c_contiguous)
         ):
             raise ValueError("corrupt range graph state (vector block shape)")
         if shared and not trusted:

@@ -189,8 +189,8 @@ class Index(IndexSearch, IndexFiles, Built, Mutations):
                 ``field(a) >= lo``, ...) are then answered by that graph when
                 the planner finds it cheaper; other conjuncts are checked as
                 a predicate during its traversal. The range graph reads the
-                index's own vectors (rows read in place with a stride, such as
-                a ``read_fvecs`` view, are copied once for it); it adds ``(M + 1) * 4`` bytes of links
+                index's own vectors where they are (rows read in place with a
+                stride, such as a ``read_fvecs`` view, too: no copy); it adds ``(M + 1) * 4`` bytes of links
                 per row and tree depth (about ``log2(n / range_leaf_size)``
                 depths) and takes several times an HNSW build.
             range_leaf_size: smallest segment of the range graph's tree.
