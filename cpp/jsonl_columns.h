@@ -19,6 +19,8 @@
 #include <charconv>
 #include <cstdint>
 #include <cstring>
+#include <limits>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -389,6 +391,10 @@ private:
     static std::int32_t code(Column& c, std::string& word) {
         auto found = c.codes.find(word);
         if (found != c.codes.end()) return found->second;
+        // Codes are int32: a column with more distinct strings is refused, never wrapped.
+        if (c.words.size() >= std::size_t(std::numeric_limits<std::int32_t>::max())) {
+            throw std::length_error("an attribute column holds more than 2^31 - 1 distinct strings");
+        }
         const auto next = static_cast<std::int32_t>(c.words.size());
         auto placed = c.codes.emplace(std::move(word), next).first;
         c.words.push_back(&placed->first);
