@@ -44,6 +44,15 @@ def arxiv_mini_dir() -> str:
 
 
 @pytest.fixture(scope="session")
+def arxiv_mini_texts_dir() -> str:
+    """The same sample's directory, for its texts (skips when they are absent)."""
+    path = os.path.normpath(ARXIV_MINI)
+    if not os.path.isfile(os.path.join(path, "database_texts.jsonl.gz")):
+        pytest.skip(f"arxiv-mini texts not available at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
 def small_arxiv():
     """A small synthetic arXiv-like dataset with exact ground truth (do not modify it)."""
     from fanns.datasets import synthetic_arxiv

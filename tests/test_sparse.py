@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
@@ -178,16 +177,8 @@ def test_recall_default_parameters_zipf(zipf_index, zipf_data):
     assert result.scored.sum() < 0.5 * full.scored.sum()
 
 
-def _arxiv_texts_dir() -> str:
-    here = os.path.dirname(os.path.abspath(__file__))
-    path = os.path.normpath(os.path.join(here, "..", "..", "shared", "datasets", "arxiv-mini"))
-    if not os.path.isfile(os.path.join(path, "database_texts.jsonl.gz")):
-        pytest.skip(f"arxiv-mini texts not available at {path}")
-    return path
-
-
-def test_recall_default_parameters_bm25_arxiv():
-    texts, query_texts = load_texts(_arxiv_texts_dir(), limit=3000)
+def test_recall_default_parameters_bm25_arxiv(arxiv_mini_texts_dir):
+    texts, query_texts = load_texts(arxiv_mini_texts_dir, limit=3000)
     docs, vocab = bm25_vectors(texts)
     queries = bm25_queries(query_texts[:200], vocab)
     index = SparseIndex.build(docs)

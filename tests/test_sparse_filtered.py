@@ -9,7 +9,6 @@ everything.
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
@@ -178,18 +177,10 @@ def test_saved_and_loaded_index_completes_the_same(pruned, tmp_path):
     np.testing.assert_array_equal(a.plans, b.plans)
 
 
-def _arxiv_texts_dir() -> str:
-    here = os.path.dirname(os.path.abspath(__file__))
-    path = os.path.normpath(os.path.join(here, "..", "..", "shared", "datasets", "arxiv-mini"))
-    if not os.path.isfile(os.path.join(path, "database_texts.jsonl.gz")):
-        pytest.skip(f"arxiv-mini texts not available at {path}")
-    return path
-
-
-def test_bm25_arxiv_anti_correlated_filters_with_defaults():
+def test_bm25_arxiv_anti_correlated_filters_with_defaults(arxiv_mini_texts_dir):
     """Real BM25 weights (3,000 abstracts, lists cut to 200): the bench's filters,
     defaults; answers equal brute force up to float32 near-ties."""
-    texts, query_texts = load_texts(_arxiv_texts_dir(), limit=3000)
+    texts, query_texts = load_texts(arxiv_mini_texts_dir, limit=3000)
     docs, vocab = bm25_vectors(texts)
     docs = docs.tocsr()
     queries = bm25_queries(query_texts[:60], vocab).tocsr()
