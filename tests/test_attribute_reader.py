@@ -86,6 +86,19 @@ def test_numbers(tmp_path, native_only):
     assert store.types == {"i": "int", "f": "float", "m": "float", "b": "bool", "e": "float"}
 
 
+def _reads_as_reference(path, records):
+    """read_attribute_store(path) gives AttributeStore.from_input(records), or
+    fails with the same exception type and message."""
+    try:
+        expected = AttributeStore.from_input(records, len(records))
+    except (TypeError, ValueError) as exc:
+        with pytest.raises(type(exc)) as got:
+            read_attribute_store(path)
+        assert str(got.value) == str(exc)
+    else:
+        _same_store(read_attribute_store(path), expected)
+
+
 def test_mixed_kinds_take_the_general_path(tmp_path, native_only):
     records = [
         {"a": 1, "b": "x", "c": ["p"], "d": True},
@@ -97,14 +110,7 @@ def test_mixed_kinds_take_the_general_path(tmp_path, native_only):
     for name in "abcd":
         line = [{name: r[name]} for r in records]
         path.write_text("".join(json.dumps(r) + "\n" for r in line))
-        try:
-            expected = AttributeStore.from_input(line, 3)
-        except (TypeError, ValueError) as exc:
-            with pytest.raises(type(exc)) as got:
-                read_attribute_store(path)
-            assert str(got.value) == str(exc)
-        else:
-            _same_store(read_attribute_store(path), expected)
+        _reads_as_reference(path, line)
     path.write_text('{"c": 1}\n{"c": 2.5}\n')
     _check_native(path, read_jsonl(path), types={"c": "float"})
 
@@ -134,15 +140,7 @@ def test_valid_json_the_reader_refuses_gives_the_same_store(tmp_path, text):
     assert _feed(text) < 0
     path = tmp_path / "v.jsonl"
     path.write_text(text, encoding="utf-8", newline="")
-    records = read_jsonl(path)
-    try:
-        expected = AttributeStore.from_input(records, len(records))
-    except (TypeError, ValueError) as exc:
-        with pytest.raises(type(exc)) as got:
-            read_attribute_store(path)
-        assert str(got.value) == str(exc)
-    else:
-        _same_store(read_attribute_store(path), expected)
+    _reads_as_reference(path, read_jsonl(path))
 
 
 MALFORMED = [
