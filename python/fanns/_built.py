@@ -54,15 +54,23 @@ def attribute_sections(
 
 
 def attributes_from_file(
-    path: str, meta: Mapping[str, Any], sections: Mapping[str, np.ndarray], rows: int, what: str
+    path: str,
+    meta: Mapping[str, Any],
+    sections: Mapping[str, np.ndarray],
+    rows: int,
+    what: str,
+    *,
+    check: bool,
 ) -> AttributeStore:
     """The attribute columns a file holds beside ``rows`` rows of ``what``
-    (``"vectors"``, ``"documents"``); anything inconsistent raises ValueError."""
+    (``"vectors"``, ``"documents"``); anything inconsistent raises ValueError.
+    ``check`` (a full verify): also what :meth:`AttributeStore.from_sections`
+    checks only when asked."""
     try:
         attr_meta = meta["attributes"]
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{path!r} is corrupt (missing or bad field: {exc})") from exc
-    store = AttributeStore.from_sections(attr_meta, sections)
+    store = AttributeStore.from_sections(attr_meta, sections, check=check)
     if len(store) != rows:
         raise ValueError(f"{path!r} is corrupt (attribute rows do not match {what})")
     return store

@@ -161,7 +161,7 @@ class IndexFiles:
             more_work=lambda nbytes: restore_work(nbytes, check),
         )
         engine, metric, params = engine_from_sections(path, meta, sections, check=check, meter=meter)
-        store = attributes_from_file(path, meta, sections, engine.size, "vectors")
+        store = attributes_from_file(path, meta, sections, engine.size, "vectors", check=check)
         range_meta = meta.get("range")
         range_attribute = range_graph = None
         if range_meta is not None:
@@ -213,7 +213,13 @@ def _range_graph_matches(
         return False
     rows, values = store.sorted_order(attribute)
     order, keys = graph.order, graph.keys
-    if len(order) != len(rows) or not np.array_equal(np.sort(order), np.sort(rows)):
+    if len(order) != len(rows) or (len(order) and not 0 <= order.min() <= order.max() < n):
+        return False
+    # The same distinct rows on both sides, checked in linear time (no sort: a load stays fast).
+    in_rows, in_order = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    in_rows[rows] = True
+    in_order[order] = True
+    if np.count_nonzero(in_rows) != len(rows) or not np.array_equal(in_rows, in_order):
         return False
     by_row = np.zeros(n, dtype=np.float64 if keys.dtype == np.float64 else np.int64)
     by_row[rows] = values

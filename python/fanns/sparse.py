@@ -704,7 +704,9 @@ class SparseIndex(Built, SparseIds):
             path,
             meta,
             sections,
-            lambda n_docs: attributes_from_file(path, meta, sections, n_docs, "documents"),
+            lambda n_docs: attributes_from_file(
+                path, meta, sections, n_docs, "documents", check=True
+            ),
         )
         meter.finish()
         return index

@@ -17,7 +17,9 @@ _MAX_ROWS = 1 << 32
 _I64_MIN = -(1 << 63)
 _I64_MAX = (1 << 63) - 1
 _SECTION_PREFIX = "attr/"
-_FORMAT = 1
+# 2: numeric columns' sorted orders and the posting lists are saved, not sorted on load.
+_FORMAT = 2
+_FORMATS_READ = (1, 2)
 # Posting lists at least this long are kept as bitmaps after their first use.
 _CACHE_MIN_CARDINALITY = 1024
 _CACHE_MAX_ENTRIES = 256

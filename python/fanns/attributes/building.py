@@ -277,13 +277,28 @@ class _SectionReader:
             )
         return data
 
-    def dictionary(self) -> _Dictionary:
+    def dictionary(self, lazy: bool = False) -> _Dictionary:
         data = self.get("dict_bytes", np.uint8)
         offsets = self.get("dict_offsets", np.int64)
-        return _Dictionary.decode(self.where(), data, offsets)
+        return _Dictionary.decode(self.where(), data, offsets, lazy=lazy)
+
+    def postings(self, n: int, total: int, codes: int) -> tuple[np.ndarray, np.ndarray]:
+        """Saved posting lists (``total`` row ids for ``codes`` strings) after
+        the checks that keep every lookup in range."""
+        postings = self.get("postings", np.uint32, total)
+        offsets = self.get("posting_offsets", np.int64, codes + 1)
+        if offsets[0] != 0 or offsets[-1] != total or np.any(np.diff(offsets) < 0):
+            raise ValueError(f"{self.where()}: posting offsets do not match the postings")
+        if total and postings.max() >= n:
+            raise ValueError(f"{self.where()}: postings hold rows out of range")
+        return postings, offsets
 
 
-def _column_from_sections(reader: _SectionReader, kind: Any, n: int) -> _Column:
+def _column_from_sections(reader: _SectionReader, kind: Any, n: int, *, derived: bool, check: bool) -> _Column:
+    """A column from its sections. ``derived``: the file also holds what is
+    otherwise sorted on load (a numeric column's order, the posting lists),
+    which is then read as it is after checks of its sizes and ranges, or,
+    with ``check``, compared with the same sorted again from the values."""
     where = reader.where()
     if not isinstance(kind, str):  # decoded metadata: a list or dict here is damage, not a type
         raise ValueError(f"{where}: unknown attribute type {kind!r}")
@@ -296,15 +311,29 @@ def _column_from_sections(reader: _SectionReader, kind: Any, n: int) -> _Column:
             raise ValueError(f"{where}: bool values out of range")
         if kind == "float" and np.any(np.isnan(values) == valid):
             raise ValueError(f"{where}: NaN values do not match the validity mask")
-        return _NumericColumn(kind, values, valid)
+        order = None
+        if derived:
+            order = reader.get("order", np.uint32, int(np.count_nonzero(valid)))
+            if order.size and order.max() >= n:
+                raise ValueError(f"{where}: sorted order holds rows out of range")
+        column = _NumericColumn(kind, values, valid, order)
+        if derived and check:
+            _same_as_sorted(where, column.order, _NumericColumn(kind, values, valid).order)
+        return column
     if kind == "string":
-        dictionary = reader.dictionary()
+        dictionary = reader.dictionary(lazy=not check)
         codes = reader.get("codes", np.int32, n)
         if codes.size and (codes.min() < -1 or codes.max() >= len(dictionary)):
             raise ValueError(f"{where}: codes out of range of the dictionary")
-        return _StringColumn(dictionary, codes)
+        saved = None
+        if derived:
+            saved = reader.postings(n, int(np.count_nonzero(codes >= 0)), len(dictionary))
+        column = _StringColumn(dictionary, codes, saved)
+        if derived and check:
+            _same_as_sorted(where, column.postings, _StringColumn(dictionary, codes).postings)
+        return column
     if kind == "strings":
-        dictionary = reader.dictionary()
+        dictionary = reader.dictionary(lazy=not check)
         row_offsets = reader.get("row_offsets", np.int64, n + 1)
         codes = reader.get("codes", np.int32)
         valid = reader.get("valid", np.bool_, n)
@@ -314,8 +343,19 @@ def _column_from_sections(reader: _SectionReader, kind: Any, n: int) -> _Column:
             raise ValueError(f"{where}: codes out of range of the dictionary")
         if np.any(np.diff(row_offsets)[~valid] != 0):
             raise ValueError(f"{where}: a missing row holds values")
-        return _SetColumn(dictionary, row_offsets, codes, valid)
+        saved = reader.postings(n, len(codes), len(dictionary)) if derived else None
+        column = _SetColumn(dictionary, row_offsets, codes, valid, saved)
+        if derived and check:
+            rebuilt = _SetColumn(dictionary, row_offsets, codes, valid)
+            _same_as_sorted(where, column.postings, rebuilt.postings)
+        return column
     raise ValueError(f"{where}: unknown attribute type {kind!r}")
+
+
+def _same_as_sorted(where: str, saved: np.ndarray, sorted_again: np.ndarray) -> None:
+    # Equal postings give equal offsets: both count each code's rows.
+    if not np.array_equal(saved, sorted_again):
+        raise ValueError(f"{where}: the saved sorted order does not match the values")
 
 
 def _check_n(n: Any) -> int:

@@ -16,7 +16,11 @@ class _NumericColumn(_Column):
 
     _DTYPES = {"int": np.int64, "date": np.int64, "float": np.float64, "bool": np.uint8}
 
-    def __init__(self, kind: str, values: np.ndarray, valid: np.ndarray) -> None:
+    def __init__(
+        self, kind: str, values: np.ndarray, valid: np.ndarray, order: np.ndarray | None = None
+    ) -> None:
+        """``order``: the valid rows sorted by value, ties by row (read from a
+        file and checked by the caller); sorted here when None."""
         self.kind = kind
         self.n = len(values)
         values = np.array(values, dtype=self._DTYPES[kind])
@@ -34,9 +38,10 @@ class _NumericColumn(_Column):
         valid.flags.writeable = False
         self.values = values
         self.valid_mask = valid
-        rows = np.flatnonzero(valid)
-        order = rows[np.argsort(values[rows], kind="stable")]
-        self.order = order.astype(np.uint32)
+        if order is None:
+            rows = np.flatnonzero(valid)
+            order = rows[np.argsort(values[rows], kind="stable")].astype(np.uint32)
+        self.order = order
         self.sorted_values = values[order]
         self._set_null(valid)
 
@@ -198,7 +203,11 @@ class _NumericColumn(_Column):
         return out
 
     def sections(self) -> dict[str, np.ndarray]:
-        return {"values": self.values.astype(self._DTYPES[self.kind]), "valid": self.valid_mask}
+        return {
+            "values": self.values.astype(self._DTYPES[self.kind]),
+            "valid": self.valid_mask,
+            "order": self.order,
+        }
 
     def memory_bytes(self) -> int:
         arrays = (self.values, self.valid_mask, self.order, self.sorted_values)

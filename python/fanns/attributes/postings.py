@@ -24,34 +24,78 @@ if TYPE_CHECKING:
 
 
 class _Dictionary:
-    """Sorted distinct strings; the code of a string is its position."""
+    """Sorted distinct strings; the code of a string is its position.
 
-    def __init__(self, values: list[str]) -> None:
-        self.values = values
+    A dictionary read from a file keeps its UTF-8 bytes and offsets as they
+    are (often a memory map) and decodes them only when :attr:`values` is
+    asked for: :meth:`code` searches the bytes, whose order is the strings'
+    order (UTF-8 keeps code-point order), so opening an index with millions
+    of distinct authors costs no Python string per author.
+    """
+
+    def __init__(self, values: list[str] | None, encoded=None, where: str = "") -> None:
+        self._values = values
+        self._encoded = encoded  # (bytes as uint8, int64 offsets) while not decoded
+        self._where = where
+        self._size = len(values) if values is not None else len(encoded[1]) - 1
         self._bytes: int | None = None
 
     def __len__(self) -> int:
-        return len(self.values)
+        return self._size
+
+    @property
+    def values(self) -> list[str]:
+        """The strings, in order (decoded and checked on first use for a file's dictionary)."""
+        if self._values is None:
+            self._values = self._decode(self._where, *self._encoded)
+        return self._values
 
     def code(self, value: str) -> int:
-        position = bisect_left(self.values, value)
-        if position < len(self.values) and self.values[position] == value:
+        if self._values is None:
+            return self._code_in_bytes(value)
+        position = bisect_left(self._values, value)
+        if position < len(self._values) and self._values[position] == value:
             return position
         return -1
 
+    def _code_in_bytes(self, value: str) -> int:
+        data, offsets = self._encoded
+        key = value.encode("utf-8", "surrogatepass")
+        lo, hi = 0, self._size
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if data[int(offsets[mid]) : int(offsets[mid + 1])].tobytes() < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < self._size and data[int(offsets[lo]) : int(offsets[lo + 1])].tobytes() == key:
+            return lo
+        return -1
+
     def encode(self) -> tuple[np.ndarray, np.ndarray]:
-        encoded = [v.encode("utf-8", "surrogatepass") for v in self.values]
+        if self._encoded is not None:
+            return self._encoded
+        encoded = [v.encode("utf-8", "surrogatepass") for v in self._values]
         offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
         if encoded:
             np.cumsum([len(e) for e in encoded], out=offsets[1:])
         return np.frombuffer(b"".join(encoded), dtype=np.uint8).copy(), offsets
 
     @classmethod
-    def decode(cls, where: str, data: np.ndarray, offsets: np.ndarray) -> _Dictionary:
+    def decode(cls, where: str, data: np.ndarray, offsets: np.ndarray, *, lazy: bool = False) -> _Dictionary:
+        """A dictionary from its saved bytes and offsets; ValueError if they do
+        not match. With ``lazy`` only the offsets are checked now, the strings
+        (valid UTF-8, sorted, distinct) when :attr:`values` is first read."""
         if offsets.ndim != 1 or len(offsets) < 1 or offsets[0] != 0 or offsets[-1] != len(data):
             raise ValueError(f"{where}: dictionary offsets do not match the dictionary bytes")
         if np.any(np.diff(offsets) < 0):
             raise ValueError(f"{where}: dictionary offsets are not increasing")
+        if lazy:
+            return cls(None, (data, offsets), where)
+        return cls(cls._decode(where, data, offsets), (data, offsets), where)
+
+    @staticmethod
+    def _decode(where: str, data: np.ndarray, offsets: np.ndarray) -> list[str]:
         blob = data.tobytes()
         bounds = offsets.tolist()
         try:
@@ -62,11 +106,13 @@ class _Dictionary:
             raise ValueError(f"{where}: dictionary is not valid UTF-8") from exc
         if any(a >= b for a, b in zip(values, values[1:])):
             raise ValueError(f"{where}: dictionary is not sorted and distinct")
-        return cls(values)
+        return values
 
     def memory_bytes(self) -> int:
         if self._bytes is None:
-            self._bytes = sum(map(sys.getsizeof, self.values)) + sys.getsizeof(self.values)
+            if self._values is None:
+                return sum(int(a.nbytes) for a in self._encoded)
+            self._bytes = sum(map(sys.getsizeof, self._values)) + sys.getsizeof(self._values)
         return self._bytes
 
 
@@ -108,12 +154,19 @@ class _PostingColumn(_Column):
 
     dictionary: _Dictionary
 
-    def _build_postings(self, codes: np.ndarray, rows: np.ndarray) -> None:
-        order = _stable_order(codes)
-        self.postings = rows[order].astype(np.uint32)
-        counts = np.bincount(codes, minlength=len(self.dictionary))
-        self.posting_offsets = np.zeros(len(self.dictionary) + 1, dtype=np.int64)
-        np.cumsum(counts, out=self.posting_offsets[1:])
+    def _build_postings(
+        self, codes: np.ndarray, rows: np.ndarray, saved: tuple[np.ndarray, np.ndarray] | None
+    ) -> None:
+        """The posting lists: ``saved`` (``postings, posting_offsets`` read
+        from a file, checked by the caller) or sorted from the codes."""
+        if saved is None:
+            order = _stable_order(codes)
+            self.postings = rows[order].astype(np.uint32)
+            counts = np.bincount(codes, minlength=len(self.dictionary))
+            self.posting_offsets = np.zeros(len(self.dictionary) + 1, dtype=np.int64)
+            np.cumsum(counts, out=self.posting_offsets[1:])
+        else:
+            self.postings, self.posting_offsets = saved
         self._cache: dict[int, FrozenBitMap] = {}
         self._lock = threading.Lock()
 
@@ -144,6 +197,9 @@ class _PostingColumn(_Column):
             return 0
         return int(self.posting_offsets[code + 1] - self.posting_offsets[code])
 
+    def _posting_sections(self) -> dict[str, np.ndarray]:
+        return {"postings": self.postings, "posting_offsets": self.posting_offsets}
+
     def _posting_bytes(self) -> int:
         with self._lock:
             cached = sum(_bitmap_bytes(b) for b in self._cache.values())
@@ -160,13 +216,21 @@ class _PostingColumn(_Column):
 class _StringColumn(_PostingColumn):
     kind = "string"
 
-    def __init__(self, dictionary: _Dictionary, codes: np.ndarray) -> None:
+    def __init__(
+        self,
+        dictionary: _Dictionary,
+        codes: np.ndarray,
+        postings: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
         self.n = len(codes)
         self.dictionary = dictionary
         self.codes = np.asarray(codes, dtype=np.int32)
         valid = self.codes >= 0
-        rows = np.flatnonzero(valid)
-        self._build_postings(self.codes[rows], rows)
+        if postings is None:
+            rows = np.flatnonzero(valid)
+            self._build_postings(self.codes[rows], rows, None)
+        else:
+            self._build_postings(None, None, postings)
         self._set_null(valid)
 
     def to_list(self) -> list:
@@ -175,7 +239,12 @@ class _StringColumn(_PostingColumn):
 
     def sections(self) -> dict[str, np.ndarray]:
         data, offsets = self.dictionary.encode()
-        return {"dict_bytes": data, "dict_offsets": offsets, "codes": self.codes}
+        return {
+            "dict_bytes": data,
+            "dict_offsets": offsets,
+            "codes": self.codes,
+            **self._posting_sections(),
+        }
 
     def memory_bytes(self) -> int:
         return self.codes.nbytes + self._posting_bytes()
@@ -190,15 +259,18 @@ class _SetColumn(_PostingColumn):
         row_offsets: np.ndarray,
         codes: np.ndarray,
         valid: np.ndarray,
+        postings: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         self.n = len(valid)
         self.dictionary = dictionary
         self.row_offsets = np.asarray(row_offsets, dtype=np.int64)
         self.codes = np.asarray(codes, dtype=np.int32)
         self.valid_mask = np.asarray(valid, dtype=bool)
-        lengths = np.diff(self.row_offsets)
-        rows = np.repeat(np.arange(self.n, dtype=np.uint32), lengths)
-        self._build_postings(self.codes, rows)
+        rows = None
+        if postings is None:
+            lengths = np.diff(self.row_offsets)
+            rows = np.repeat(np.arange(self.n, dtype=np.uint32), lengths)
+        self._build_postings(self.codes, rows, postings)
         self._set_null(self.valid_mask)
 
     def to_list(self) -> list:
@@ -216,6 +288,7 @@ class _SetColumn(_PostingColumn):
             "row_offsets": self.row_offsets,
             "codes": self.codes,
             "valid": self.valid_mask,
+            **self._posting_sections(),
         }
 
     def memory_bytes(self) -> int:

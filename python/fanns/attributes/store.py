@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pyroaring import BitMap
 
-from fanns.attributes._common import _FORMAT, _MAX_ROWS, _SECTION_PREFIX
+from fanns.attributes._common import _FORMAT, _FORMATS_READ, _MAX_ROWS, _SECTION_PREFIX
 from fanns.attributes.building import (
     _build_column,
     _check_n,
@@ -232,7 +232,7 @@ class AttributeStore:
         Example:
             >>> meta, sections = AttributeStore.from_input({"a": ["x", None]}, n=2).to_sections()
             >>> sorted(sections)
-            ['attr/0/codes', 'attr/0/dict_bytes', 'attr/0/dict_offsets']
+            ['attr/0/codes', 'attr/0/dict_bytes', 'attr/0/dict_offsets', 'attr/0/posting_offsets', 'attr/0/postings']
         """
         meta = {
             "format": _FORMAT,
@@ -247,16 +247,22 @@ class AttributeStore:
 
     @classmethod
     def from_sections(
-        cls, meta: Mapping[str, Any], sections: Mapping[str, np.ndarray]
+        cls, meta: Mapping[str, Any], sections: Mapping[str, np.ndarray], *, check: bool = True
     ) -> AttributeStore:
         """Rebuild a store saved with :meth:`to_sections`; ``ValueError`` if inconsistent.
 
-        Sections whose names do not start with ``"attr/"`` are ignored.
+        Sections whose names do not start with ``"attr/"`` are ignored. The
+        sorted orders and posting lists a file holds are read as they are,
+        after checks that keep every lookup in range; ``check`` also sorts
+        them again to compare and decodes the dictionaries now (otherwise on
+        first use). Files written before they were saved (format 1) are
+        sorted on load.
         """
         if not isinstance(meta, Mapping):
             raise ValueError("attribute metadata must be a mapping")
-        if meta.get("format") != _FORMAT:
-            raise ValueError(f"unsupported attribute store format {meta.get('format')!r}")
+        version = meta.get("format")
+        if version not in _FORMATS_READ or isinstance(version, bool):
+            raise ValueError(f"unsupported attribute store format {version!r}")
         n = meta.get("n")
         specs = meta.get("columns")
         if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n < _MAX_ROWS:
@@ -273,7 +279,9 @@ class AttributeStore:
             if not isinstance(name, str) or not name or name in columns:
                 raise ValueError(f"attribute column {i} has an invalid or repeated name {name!r}")
             reader = _SectionReader(own, f"{_SECTION_PREFIX}{i}/", name, used)
-            columns[name] = _column_from_sections(reader, kind, n)
+            columns[name] = _column_from_sections(
+                reader, kind, n, derived=version >= 2, check=check
+            )
         leftover = sorted(set(own) - used)
         if leftover:
             raise ValueError(f"unexpected attribute section {leftover[0]!r}")

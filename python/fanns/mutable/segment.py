@@ -89,8 +89,12 @@ class RowIds:
         if live_mask is not None and not bool(np.all(live_mask)):
             live = LiveRows.from_mask(live_mask, key_order)
             rows = np.flatnonzero(live.mask)
-        order = np.argsort(ids[rows], kind="stable")
-        lookup_ids, lookup_rows = ids[rows][order], rows[order]
+        present = ids[rows]
+        if len(present) < 2 or bool(np.all(present[1:] > present[:-1])):
+            lookup_ids, lookup_rows = present, rows  # already sorted (default ids): no sort
+        else:
+            order = np.argsort(present, kind="stable")
+            lookup_ids, lookup_rows = present[order], rows[order]
         for array in (lookup_ids, lookup_rows):
             array.flags.writeable = False
         identity = live is None and bool(np.array_equal(ids, np.arange(len(ids), dtype=_ROW)))
