@@ -199,3 +199,21 @@ def test_rows_read_in_place_with_a_stride(data, tmp_path, storage, quantized):
     want = strided.search(queries, k=K, ef=64, filter=flt, exact_threshold=0)
     np.testing.assert_array_equal(got.ids, want.ids)
     np.testing.assert_allclose(got.distances, want.distances, rtol=1e-6)
+
+
+def test_an_engine_whose_store_is_read_cannot_grow(built, data):
+    """The range graph reads the engine's store in place: the engine itself
+    refuses build() and extend() (which would move it), a copy() does not."""
+    index, storage, _, _ = built
+    base = data[0]
+    engine = index._segments.snapshot.segments[0].core._engine
+    if not graph_of(index).shares_codes:
+        engine.store_handle()  # what sharing does, for the f32 cases
+    with pytest.raises(ValueError, match="range graph"):
+        engine.extend(base[:3], 1)
+    with pytest.raises(ValueError, match="range graph"):
+        engine.build(base[:3], 1, False)
+    assert engine.size == N
+    grown = engine.copy()
+    grown.extend(base[:3], 1)
+    assert grown.size == N + 3 and engine.size == N

@@ -77,6 +77,7 @@ public:
     // with the GIL released: another Python thread may call progress() and
     // cancel() meanwhile.
     bool build(const py::array& vectors, std::size_t threads, bool borrow) {
+        refuse_if_store_shared();
         const RowsView rows = rows_view(vectors, graph_->dim(), "vectors");
         bool completed;
         {
@@ -93,6 +94,7 @@ public:
         if (vectors.ndim() != 2 || std::size_t(vectors.shape(1)) != graph_->dim()) {
             throw py::value_error("vectors must have shape (n, dim)");
         }
+        refuse_if_store_shared();
         const float* data = vectors.data();
         const std::size_t n = vectors.shape(0);
         {
@@ -337,7 +339,10 @@ public:
     // The row store, for a range graph over the same rows to read its
     // encoding. The capsule does not keep the index alive: holders keep a
     // reference to the index itself.
+    // The row store, for a range graph that reads it in place. From then on
+    // the store must not move: build() and extend() refuse (extend a copy()).
     py::object store_handle() const {
+        store_shared_ = true;
         return py::capsule(static_cast<const void*>(&graph_->store()), kStoreCapsule);
     }
     bool coded() const { return graph_->store().coded(); }
@@ -359,7 +364,14 @@ public:
 
 private:
     std::unique_ptr<Hnsw> graph_;
+    void refuse_if_store_shared() const {
+        if (store_shared_) {
+            throw py::value_error("this engine's rows are read by a range graph: build or extend a copy() instead");
+        }
+    }
+
     py::object keep_;  // what borrowed rows, lists and codes live in
+    mutable bool store_shared_ = false;  // store_handle() was given out (a copy starts unshared)
     Hnsw::BuildControl control_;
 };
 
