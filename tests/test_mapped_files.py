@@ -153,6 +153,37 @@ def test_links_out_of_range_are_skipped_when_unchecked(tmp_path, saved, built):
         assert ((result.ids >= -1) & (result.ids < N)).all()
 
 
+def test_range_graph_links_are_read_in_place_and_kept_in_range(tmp_path, saved, built):
+    """The range graph's links stay in the mapped file, unread by a load that
+    does not check them; a traversal over damaged ones stays in its range."""
+    index, queries = built
+    mapped = fanns.Index.load(saved, mmap=True)
+    graph = mapped._segments.snapshot.segments[0].core._range_graph
+    assert graph._engine.borrowed_bytes() > 0 and graph._links_mapped
+    full = fanns.Index.load(saved)
+    assert full.memory_bytes(by_part=True)["range_graph"] == index.memory_bytes(by_part=True)["range_graph"]
+    assert mapped.memory_bytes(by_part=True)["range_graph"] < full.memory_bytes(by_part=True)["range_graph"]
+    blob = bytearray(saved.read_bytes())
+    offset, nbytes = _section(bytes(blob), "range/links")
+    links = np.frombuffer(blob, dtype="<u4", count=nbytes // 4, offset=offset).copy()
+    slots = links.reshape(-1, graph.params["M"] + 1)
+    slots[:, 1:] = np.where(np.arange(slots.shape[1] - 1) % 2 == 0, 10**9, slots[:, 1:])
+    slots[::3, 0] = 10**6  # counts past the slot
+    blob[offset : offset + nbytes] = slots.tobytes()
+    target = tmp_path / "range-links.fanns"
+    target.write_bytes(bytes(blob))
+    with pytest.raises(ValueError, match="corrupt"):
+        fanns.Index.load(target, verify="full")
+    year = 2000 + np.arange(N) % 25
+    for mmap, verify in ((True, False), (True, "header"), (False, "header")):
+        loaded = fanns.Index.load(target, mmap=mmap, verify=verify)
+        for lo, hi in ((2003, 2006), (2010, 2012)):
+            result = loaded.search(queries, k=10, filter=fanns.field("year").between(lo, hi), exact_threshold=0)
+            assert set(result.plans) == {"range"}  # the traversal, not a scan
+            found = result.ids[result.ids >= 0]
+            assert ((found < N) & (year[found % N] >= lo) & (year[found % N] <= hi)).all()
+
+
 @pytest.mark.parametrize("mmap", [True, False])
 def test_unchecked_links_are_checked_before_rows_are_added(tmp_path, saved, built, mmap):
     # Searches guard every read of an unchecked list; an insertion follows the

@@ -132,11 +132,29 @@ public:
     }
 
     // `vectors`: the rows the graph was built over (total_rows x dim).
-    void restore(const py::dict& d, const py::array& vectors, const py::object& store_from) {
+    // `borrow_links`: read the links in place (a C-contiguous uint32 array,
+    // kept alive here; a memory-mapped file's section) instead of copying
+    // them. `check_links` false: trust them (see RangeGraph::restore).
+    void restore(const py::dict& d, const py::array& vectors, const py::object& store_from, bool borrow_links,
+                 bool check_links) {
         RangeGraph::State s;
         s.order = section<std::uint32_t>(d, "order");
-        s.links = section<std::uint32_t>(d, "links");
         s.entries = section<std::uint32_t>(d, "entries");
+        py::object links_owner = py::none();
+        const std::uint32_t* borrowed = nullptr;
+        std::size_t borrowed_size = 0;
+        if (borrow_links) {
+            if (!d.contains("links")) throw py::value_error("corrupt range graph: missing links");
+            const py::array links = py::reinterpret_borrow<py::array>(d["links"]);
+            if (!py::isinstance<py::array_t<std::uint32_t>>(links) || !(links.flags() & py::array::c_style)) {
+                throw py::value_error("corrupt range graph: links must be a C-contiguous uint32 array");
+            }
+            borrowed = static_cast<const std::uint32_t*>(links.data());
+            borrowed_size = static_cast<std::size_t>(links.size());
+            links_owner = links;
+        } else {
+            s.links = section<std::uint32_t>(d, "links");
+        }
         if (!d.contains("total_rows")) throw py::value_error("corrupt range graph: missing total_rows");
         s.total_rows = d["total_rows"].cast<std::size_t>();
         const RowsView view = rows_view(vectors, graph_->dim(), "range graph vectors", true);
@@ -148,11 +166,12 @@ public:
         fresh->share_store(shared_store(store_from));
         {
             py::gil_scoped_release release;
-            fresh->restore(std::move(s), rows, view.stride);
+            fresh->restore(std::move(s), rows, view.stride, borrowed, borrowed_size, check_links);
         }
         graph_ = std::move(fresh);
         rows_ = vectors;
         codes_owner_ = store_from;
+        links_owner_ = links_owner;
     }
 
     py::array_t<std::uint32_t> neighbours(std::size_t position, std::size_t depth) const {
@@ -182,6 +201,8 @@ public:
     std::size_t dim() const { return graph_->dim(); }
     std::size_t depths() const { return graph_->layout().depths(); }
     std::size_t memory_bytes() const { return graph_->memory_bytes(); }
+    // Links read in place (restore with borrow_links), not in memory_bytes().
+    std::size_t borrowed_bytes() const { return graph_->borrowed_bytes(); }
     std::size_t code_bytes() const { return graph_->own_code_bytes(); }
     bool quantized() const { return graph_->encoding() != range::RangeEncoding::floats; }
     bool shares_store() const { return graph_->shares_store(); }
@@ -207,6 +228,7 @@ private:
     std::unique_ptr<RangeGraph> graph_;
     py::array rows_;           // keeps the rows the graph reads alive
     py::object codes_owner_;   // keeps the index whose row store the graph reads alive
+    py::object links_owner_;   // keeps links read in place alive
 };
 
 }  // namespace
@@ -223,7 +245,7 @@ void register_range(py::module_& m) {
              py::arg("exact_threshold"), py::arg("max_links"), py::arg("entry_points"))
         .def("state", &RangeGraphIndex::state)
         .def("restore", &RangeGraphIndex::restore, py::arg("state"), py::arg("vectors"),
-             py::arg("store_from") = py::none())
+             py::arg("store_from") = py::none(), py::arg("borrow_links") = false, py::arg("check_links") = true)
         .def("order", &RangeGraphIndex::order)
         .def("vectors", [](py::object self) { return self.cast<const RangeGraphIndex&>().vectors(self); })
         .def("neighbours", &RangeGraphIndex::neighbours, py::arg("position"), py::arg("depth"))
@@ -232,6 +254,7 @@ void register_range(py::module_& m) {
         .def_property_readonly("dim", &RangeGraphIndex::dim)
         .def_property_readonly("depths", &RangeGraphIndex::depths)
         .def("memory_bytes", &RangeGraphIndex::memory_bytes)
+        .def("borrowed_bytes", &RangeGraphIndex::borrowed_bytes)
         .def("plan_for", &RangeGraphIndex::plan_for, py::arg("width"), py::arg("passing"), py::arg("ef"), py::arg("k"),
              py::arg("exact_threshold"))
         .def("scan_threshold", &RangeGraphIndex::scan_threshold, py::arg("ef"), py::arg("k"),

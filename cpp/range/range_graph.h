@@ -133,8 +133,11 @@ public:
     std::size_t own_code_bytes() const { return codes_.memory_bytes(); }
 
     const std::uint32_t* slot(std::size_t position, std::size_t depth) const {
-        return links_.data() + (position * layout_.depths() + depth) * slot_size();
+        return links() + (position * layout_.depths() + depth) * slot_size();
     }
+    // The link block: the graph's own, or one read in place (restore).
+    const std::uint32_t* links() const { return borrowed_links_ != nullptr ? borrowed_links_ : links_.data(); }
+    std::size_t link_count() const { return size() * layout_.depths() * slot_size(); }
     std::uint32_t* slot(std::size_t position, std::size_t depth) {
         return links_.data() + (position * layout_.depths() + depth) * slot_size();
     }
@@ -145,7 +148,11 @@ public:
     Distance distance() const { return Distance(metric_, dim_, simd::active_kernels()); }
     VisitedPool& visited_pool() const { return visited_pool_; }
 
-    // Bytes the graph owns (the shared rows are not counted).
+    // Links read in place (restore), not counted by memory_bytes().
+    std::size_t borrowed_bytes() const {
+        return borrowed_links_ != nullptr ? link_count() * sizeof(std::uint32_t) : 0;
+    }
+    // Bytes the graph owns (the shared rows and links read in place are not counted).
     std::size_t memory_bytes() const {
         return order_.capacity() * sizeof(std::uint32_t) + links_.capacity() * sizeof(std::uint32_t) +
                entries_.capacity() * sizeof(std::uint32_t) + codes_.memory_bytes();
@@ -160,13 +167,24 @@ public:
         std::vector<std::uint32_t> entries;
     };
 
-    State state() const { return State{total_rows_, order_, links_, entries_}; }
+    State state() const {
+        return State{total_rows_, order_, std::vector<std::uint32_t>(links(), links() + link_count()), entries_};
+    }
 
     // Checks every size, id and link; throws std::invalid_argument on the
     // first inconsistency and leaves the graph unchanged. `rows` (s.total_rows
     // rows of dim floats, `row_stride` floats apart (0: dim), original row
     // order) must outlive the graph.
-    void restore(State s, const float* rows, std::size_t row_stride = 0) {
+    //
+    // `borrowed` (with s.links empty): the link block is read in place from
+    // there (borrowed_size entries, which must be n x depths x slot_size();
+    // kept alive and unchanged by the caller), as a memory-mapped file's. `check_links` false: the links are
+    // trusted, not read (a load stays O(1) in them); a traversal then skips
+    // any neighbour outside its range and reads at most M per slot, so a
+    // damaged block answers wrongly, never out of bounds. Order and entry
+    // points are always checked.
+    void restore(State s, const float* rows, std::size_t row_stride = 0, const std::uint32_t* borrowed = nullptr,
+                 std::size_t borrowed_size = 0, bool check_links = true) {
         if (row_stride == 0) row_stride = dim_;
         if (row_stride < dim_) throw std::invalid_argument("corrupt range graph: row stride below dim");
         auto fail = [](const std::string& what) { throw std::invalid_argument("corrupt range graph: " + what); };
@@ -175,7 +193,12 @@ public:
         if (rows == nullptr && s.total_rows > 0) fail("no rows");
         const SegmentLayout layout(n, params_.leaf_size);
         const std::size_t slot = slot_size();
-        if (s.links.size() != n * layout.depths() * slot) fail("link block size");
+        if (borrowed != nullptr && !s.links.empty()) fail("two link blocks");
+        if (!check_links && borrowed == nullptr) fail("unchecked links must be read in place");
+        if ((borrowed != nullptr ? borrowed_size : s.links.size()) != n * layout.depths() * slot) {
+            fail("link block size");
+        }
+        const std::uint32_t* links = borrowed != nullptr ? borrowed : s.links.data();
         if (s.entries.size() != layout.total_segments()) fail("entry point count");
         std::vector<std::uint8_t> seen(s.total_rows, 0);
         for (std::uint32_t id : s.order) {
@@ -189,10 +212,10 @@ public:
                 if (e < seg.begin || e >= seg.end) fail("segment entry point");
             }
         }
-        for (std::size_t p = 0; p < n; ++p) {
+        for (std::size_t p = 0; check_links && p < n; ++p) {
             for (std::size_t d = 0; d < layout.depths(); ++d) {
                 const Segment seg = layout.segment_of(p, d);
-                const std::uint32_t* sl = s.links.data() + (p * layout.depths() + d) * slot;
+                const std::uint32_t* sl = links + (p * layout.depths() + d) * slot;
                 if (sl[0] > params_.M) fail("neighbour count");
                 for (std::uint32_t j = 0; j < sl[0]; ++j) {
                     if (sl[1 + j] < seg.begin || sl[1 + j] >= seg.end || sl[1 + j] == p) fail("neighbour position");
@@ -205,6 +228,7 @@ public:
         row_stride_ = row_stride;
         order_ = std::move(s.order);
         links_ = std::move(s.links);
+        borrowed_links_ = borrowed;
         entries_ = std::move(s.entries);
         encode_rows();
         visited_pool_.clear();
@@ -247,6 +271,7 @@ private:
     std::size_t row_stride_ = 0;  // floats from one row to the next
     std::vector<std::uint32_t> order_;
     std::vector<std::uint32_t> links_;
+    const std::uint32_t* borrowed_links_ = nullptr;  // read in place instead of links_ (restore)
     std::vector<std::uint32_t> entries_;
     QuantizedRows codes_;
     const RowStore* store_ = nullptr;

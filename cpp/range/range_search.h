@@ -364,9 +364,12 @@ private:
                 const std::size_t begin = p / w * w;
                 const bool covered = lo <= begin && begin + w <= hi;
                 const std::uint32_t* sl = g_.slot(p, d);
-                for (std::uint32_t j = 0; j < sl[0]; ++j) {
+                // A slot holds at most M links, each inside its segment; links
+                // read in place unchecked (restore) are held to that here.
+                const std::uint32_t count = std::min<std::uint32_t>(sl[0], std::uint32_t(g_.params().M));
+                for (std::uint32_t j = 0; j < count; ++j) {
                     const std::uint32_t v = sl[1 + j];
-                    if (!covered && (v < lo || v >= hi)) continue;
+                    if (v < lo || v >= hi) continue;
                     ++gathered;
                     if (visited.try_insert(v)) s.fresh[n_fresh++] = v;
                 }

@@ -89,18 +89,21 @@ class IndexFiles:
 
         Args:
             path: the file.
-            mmap: map the file instead of reading it: the index opens in
-                about the time it takes to read its attributes, and the
-                graph's links, the codes and the float rows are paged in as
-                searches touch them (the float rows only to score the best
-                candidates again). The file must not change while the index
-                lives.
+            mmap: map the file instead of reading it: nothing is read or
+                sorted in proportion to the file (attribute orders, posting
+                lists and dictionaries are mapped too; what a load does per
+                row is a few vectorised range checks), and the graph's
+                links, the codes and the float rows are paged in as searches
+                touch them (the float rows only to score the best candidates
+                again). The file must not change while the index lives.
             verify: how much is checked before the index is returned:
                 ``"full"`` (default without mmap) every byte's checksum,
-                every row (finite) and every link (in range); ``"header"``
-                (default with mmap) the header's checksum, the sizes of every
-                section, the levels and upper lists; ``False`` the sizes
-                only. A truncated file fails in every mode. Damage a mode
+                every row (finite) and every link (in range), and the
+                attribute orders and posting lists sorted again to compare;
+                ``"header"`` (default with mmap) the header's checksum, the
+                sizes of every section, the levels and upper lists; ``False``
+                the sizes only. Every mode checks that attribute orders and
+                postings name rows in range. A truncated file fails in every mode. Damage a mode
                 does not check can make answers wrong, never crash a search.
             progress: ``progress(done, total)``, called as the file is read
                 and checked (bytes, a block of 16 MiB at a time, then the
@@ -181,7 +184,9 @@ class IndexFiles:
                     engine.vectors(),
                     trusted=True,
                     store_from=engine,
+                    check_links=check,
                 )
+                range_graph._links_mapped = bool(mmap)
             except (KeyError, TypeError) as exc:
                 raise ValueError(f"{path!r} is corrupt (range graph: {exc})") from exc
             if not _range_graph_matches(range_graph, store, range_attribute, metric, engine.size):

@@ -75,11 +75,14 @@ class RangeGraphFiles:
         *,
         trusted: bool,
         store_from=None,
+        check_links: bool = True,
     ) -> RangeGraph:
         """:meth:`from_state`; with ``trusted`` (an index's own read-only,
         checked vectors) a shared graph reads ``vectors`` without a copy, and
         the encoding (codes or f16 rows) of ``store_from`` (that index's engine)
-        when it keeps one."""
+        when it keeps one. The links are read in place (a mapped file's stay
+        mapped); ``check_links`` False trusts them without reading them (a
+        traversal keeps every link it follows inside its range)."""
         try:
             if meta["kind"] != STATE_KIND:
                 raise ValueError("kind")
@@ -175,7 +178,13 @@ class RangeGraphFiles:
         state = {name: arrays[name] for name in _SECTIONS}
         state["total_rows"] = n
         try:
-            engine.restore(state, rows, store_from if trusted else None)
+            engine.restore(
+                state,
+                rows,
+                store_from if trusted else None,
+                borrow_links=True,
+                check_links=check_links,
+            )
         except (ValueError, RuntimeError) as exc:
             raise ValueError(str(exc)) from exc
         return cls._create(engine, keys.copy(), metric, params, rows, owned)

@@ -121,6 +121,7 @@ class RangeGraph(RangeQueries, RangeGraphFiles, Built):
         self._keys = keys
         self._metric = metric
         self._params = dict(params)
+        self._links_mapped = False  # links read in place from a mapped file (set by a mapped load)
         return self
 
     # ------------------------------------------------------------------ build
@@ -305,9 +306,11 @@ class RangeGraph(RangeQueries, RangeGraphFiles, Built):
 
     def memory_bytes(self) -> int:
         """Bytes held: links of every depth, order, keys, row codes, and the
-        vectors when the graph owns them (not when it shares an index's)."""
+        vectors when the graph owns them (not when it shares an index's).
+        Links read in place from a memory-mapped file are not counted."""
         own = int(self._rows.nbytes) if self._owns_rows else 0
-        return int(self._engine.memory_bytes()) + int(self._keys.nbytes) + own
+        links = 0 if self._links_mapped else int(self._engine.borrowed_bytes())
+        return int(self._engine.memory_bytes()) + int(self._keys.nbytes) + own + links
 
     def __repr__(self) -> str:
         return self._describe(
