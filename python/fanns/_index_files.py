@@ -189,7 +189,9 @@ class IndexFiles:
                 range_graph._links_mapped = bool(mmap)
             except (KeyError, TypeError) as exc:
                 raise ValueError(f"{path!r} is corrupt (range graph: {exc})") from exc
-            if not _range_graph_matches(range_graph, store, range_attribute, metric, engine.size):
+            if not _range_graph_matches(
+                range_graph, store, range_attribute, metric, engine.size, rows=check
+            ):
                 raise ValueError(f"{path!r} is corrupt (range graph does not match the index)")
         sparse_side = None
         if meta.get("sparse") is not None:  # hybrid hook: share the loaded attributes
@@ -209,13 +211,17 @@ class IndexFiles:
 
 
 def _range_graph_matches(
-    graph: RangeGraph, store: AttributeStore, attribute: str, metric: str, n: int
+    graph: RangeGraph, store: AttributeStore, attribute: str, metric: str, n: int, *, rows: bool
 ) -> bool:
-    """Whether a loaded range graph orders exactly the rows of ``attribute`` by their values."""
+    """Whether a loaded range graph fits the index: its sizes, metric and
+    attribute, and with ``rows`` (a full verify) whether it orders exactly
+    the rows of ``attribute`` by their values (a pass over every row)."""
     if graph.n != n or graph.metric != metric or attribute not in store:
         return False
     if store.type_of(attribute) not in ("int", "float", "date"):
         return False
+    if not rows:
+        return len(graph.order) == len(store.sorted_order(attribute)[0])
     rows, values = store.sorted_order(attribute)
     order, keys = graph.order, graph.keys
     if len(order) != len(rows) or (len(order) and not 0 <= order.min() <= order.max() < n):

@@ -63,12 +63,34 @@ def bitmap_ids(bitmap: Bitmap) -> np.ndarray:
 class _Column:
     kind: str
     n: int
-    null: FrozenBitMap
-    valid: FrozenBitMap
 
-    def _set_null(self, valid_mask: np.ndarray) -> None:
-        self.null = bitmap_from_ids(np.flatnonzero(~valid_mask), frozen=True)
-        self.valid = self.null.flip(0, self.n)
+    def _set_null(self, valid_mask) -> None:
+        """``valid_mask``: the rows holding a value (a bool array, or a
+        function giving it). The bitmaps of missing and present rows are
+        made on first use: a column read from a file costs no pass over its
+        rows for them until a filter asks."""
+        self._valid_source = valid_mask
+        self._null: FrozenBitMap | None = None
+        self._valid: FrozenBitMap | None = None
+
+    @property
+    def null(self) -> FrozenBitMap:
+        """Rows without a value (shared, read-only)."""
+        if self._null is None:
+            mask = self._valid_source() if callable(self._valid_source) else self._valid_source
+            self._null = bitmap_from_ids(np.flatnonzero(~mask), frozen=True)
+        return self._null
+
+    @property
+    def valid(self) -> FrozenBitMap:
+        """Rows with a value (shared, read-only)."""
+        if self._valid is None:
+            self._valid = self.null.flip(0, self.n)
+        return self._valid
+
+    def _null_bytes(self) -> int:
+        """Bytes of the null and valid bitmaps made so far."""
+        return sum(_bitmap_bytes(b) for b in (self._null, self._valid) if b is not None)
 
     def to_list(self) -> list:
         raise NotImplementedError
@@ -103,4 +125,4 @@ class _NullColumn(_Column):
         return {}
 
     def memory_bytes(self) -> int:
-        return _bitmap_bytes(self.null)
+        return self._null_bytes()

@@ -287,7 +287,7 @@ class _SectionReader:
         the checks that keep every lookup in range."""
         postings = self.get("postings", np.uint32, total)
         offsets = self.get("posting_offsets", np.int64, codes + 1)
-        if offsets[0] != 0 or offsets[-1] != total or np.any(np.diff(offsets) < 0):
+        if offsets[0] != 0 or offsets[-1] != total or np.any(offsets[1:] < offsets[:-1]):
             raise ValueError(f"{self.where()}: posting offsets do not match the postings")
         if total and postings.max() >= n:
             raise ValueError(f"{self.where()}: postings hold rows out of range")
@@ -337,11 +337,12 @@ def _column_from_sections(reader: _SectionReader, kind: Any, n: int, *, derived:
         row_offsets = reader.get("row_offsets", np.int64, n + 1)
         codes = reader.get("codes", np.int32)
         valid = reader.get("valid", np.bool_, n)
-        if row_offsets[0] != 0 or row_offsets[-1] != len(codes) or np.any(np.diff(row_offsets) < 0):
+        lengths = np.diff(row_offsets)
+        if row_offsets[0] != 0 or row_offsets[-1] != len(codes) or np.any(lengths < 0):
             raise ValueError(f"{where}: row offsets do not match the codes")
         if codes.size and (codes.min() < 0 or codes.max() >= len(dictionary)):
             raise ValueError(f"{where}: codes out of range of the dictionary")
-        if np.any(np.diff(row_offsets)[~valid] != 0):
+        if np.any(lengths[~valid] != 0):
             raise ValueError(f"{where}: a missing row holds values")
         saved = reader.postings(n, len(codes), len(dictionary)) if derived else None
         column = _SetColumn(dictionary, row_offsets, codes, valid, saved)

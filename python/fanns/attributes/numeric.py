@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 from pyroaring import BitMap
 
-from fanns.attributes._common import _I64_MAX, _I64_MIN, _bitmap_bytes, _Column, bitmap_from_ids
+from fanns.attributes._common import _I64_MAX, _I64_MIN, _Column, bitmap_from_ids
 
 
 class _NumericColumn(_Column):
@@ -23,9 +23,12 @@ class _NumericColumn(_Column):
         file and checked by the caller); sorted here when None."""
         self.kind = kind
         self.n = len(values)
-        values = np.array(values, dtype=self._DTYPES[kind])
-        valid = np.array(valid, dtype=bool)
-        values[~valid] = np.nan if kind == "float" else 0
+        valid = np.array(valid, dtype=bool) if order is None else np.asarray(valid, dtype=bool)
+        if order is None:
+            values = np.array(values, dtype=self._DTYPES[kind])
+            values[~valid] = np.nan if kind == "float" else 0
+        else:  # read from a file as saved (missing entries already hold NaN or 0): no copy
+            values = np.asarray(values, dtype=self._DTYPES[kind])
         if kind in ("int", "date") and len(values):
             # keep integers in the narrowest dtype that holds them
             low, high = int(values.min()), int(values.max())
@@ -211,4 +214,4 @@ class _NumericColumn(_Column):
 
     def memory_bytes(self) -> int:
         arrays = (self.values, self.valid_mask, self.order, self.sorted_values)
-        return sum(a.nbytes for a in arrays) + _bitmap_bytes(self.null) + _bitmap_bytes(self.valid)
+        return sum(a.nbytes for a in arrays) + self._null_bytes()

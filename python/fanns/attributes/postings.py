@@ -88,14 +88,16 @@ class _Dictionary:
         (valid UTF-8, sorted, distinct) when :attr:`values` is first read."""
         if offsets.ndim != 1 or len(offsets) < 1 or offsets[0] != 0 or offsets[-1] != len(data):
             raise ValueError(f"{where}: dictionary offsets do not match the dictionary bytes")
-        if np.any(np.diff(offsets) < 0):
-            raise ValueError(f"{where}: dictionary offsets are not increasing")
-        if lazy:
+        if lazy:  # offsets out of order only cut wrong slices of the bytes: checked when decoded
             return cls(None, (data, offsets), where)
+        if np.any(offsets[1:] < offsets[:-1]):
+            raise ValueError(f"{where}: dictionary offsets are not increasing")
         return cls(cls._decode(where, data, offsets), (data, offsets), where)
 
     @staticmethod
     def _decode(where: str, data: np.ndarray, offsets: np.ndarray) -> list[str]:
+        if np.any(offsets[1:] < offsets[:-1]):
+            raise ValueError(f"{where}: dictionary offsets are not increasing")
         blob = data.tobytes()
         bounds = offsets.tolist()
         try:
@@ -207,8 +209,7 @@ class _PostingColumn(_Column):
             self.postings.nbytes
             + self.posting_offsets.nbytes
             + self.dictionary.memory_bytes()
-            + _bitmap_bytes(self.null)
-            + _bitmap_bytes(self.valid)
+            + self._null_bytes()
             + cached
         )
 
@@ -225,13 +226,12 @@ class _StringColumn(_PostingColumn):
         self.n = len(codes)
         self.dictionary = dictionary
         self.codes = np.asarray(codes, dtype=np.int32)
-        valid = self.codes >= 0
         if postings is None:
-            rows = np.flatnonzero(valid)
+            rows = np.flatnonzero(self.codes >= 0)
             self._build_postings(self.codes[rows], rows, None)
         else:
             self._build_postings(None, None, postings)
-        self._set_null(valid)
+        self._set_null(lambda: self.codes >= 0)
 
     def to_list(self) -> list:
         values = self.dictionary.values

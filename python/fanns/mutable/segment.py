@@ -89,7 +89,7 @@ class RowIds:
         if live_mask is not None and not bool(np.all(live_mask)):
             live = LiveRows.from_mask(live_mask, key_order)
             rows = np.flatnonzero(live.mask)
-        present = ids[rows]
+        present = ids if live is None else ids[rows]
         if len(present) < 2 or bool(np.all(present[1:] > present[:-1])):
             lookup_ids, lookup_rows = present, rows  # already sorted (default ids): no sort
         else:
@@ -97,7 +97,9 @@ class RowIds:
             lookup_ids, lookup_rows = present[order], rows[order]
         for array in (lookup_ids, lookup_rows):
             array.flags.writeable = False
-        identity = live is None and bool(np.array_equal(ids, np.arange(len(ids), dtype=_ROW)))
+        # Ascending ids from 0 without a deleted row are the row numbers.
+        identity = live is None and (len(ids) == 0 or (ids[0] == 0 and ids[-1] == len(ids) - 1))
+        identity = identity and lookup_ids is ids
         return dict(
             ids=ids, live=live, lookup_ids=lookup_ids, lookup_rows=lookup_rows, identity=identity
         )
