@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 _PLAN_NAMES = np.array(list(_core.PLAN_NAMES))
 _PLAN_DTYPE = "<U8"
+_DEFAULT_PLANNER = Planner()
 
 
 class IndexSearch:
@@ -235,7 +236,7 @@ class IndexSearch:
         ``exact_threshold`` keyword taking precedence."""
         exact_threshold = as_count(exact_threshold, "exact_threshold", minimum=0, allow_none=True)
         if planner is None:
-            planner = Planner()
+            planner = _DEFAULT_PLANNER
         elif not isinstance(planner, Planner):
             raise TypeError(f"planner must be a fanns.Planner, not {type(planner).__name__}")
         return planner.engine_params(exact_threshold)
