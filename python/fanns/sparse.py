@@ -442,6 +442,45 @@ class SparseIndex(Built, SparseIds):
         Example:
             >>> ids, scores = index.search(queries, k=10, filter=fanns.field("lang") == "en")
         """
+        options = self._checked_options(
+            k,
+            threads,
+            query_cut=query_cut,
+            heap_factor=heap_factor,
+            exact_threshold=exact_threshold,
+            use_knn=use_knn,
+            plan=plan,
+            rerank=rerank,
+        )
+        q = _as_csr(queries, "queries", n_cols=self.n_terms)
+        rows = self._rows  # one read: deletes replace it whole
+        n = int(self._engine.n_docs)
+        check_result_count(q.n_rows, options[0], n)
+        if not rows.identity:
+            check_expression_filters(filter)
+
+        def run(part: np.ndarray, part_filter) -> SparseSearchResult:
+            batch = q if len(part) == q.n_rows else q.rows(part)
+            prepared = prepare_filters(part_filter, self._store, n, batch.n_rows)
+            return self._search_prepared(batch, prepared, rows, options)
+
+        # Many distinct per-query filters are compiled and searched a group at a time.
+        return search_in_groups(run, np.arange(q.n_rows), filter, n)
+
+    def _checked_options(
+        self,
+        k,
+        threads,
+        *,
+        query_cut=DEFAULT_QUERY_CUT,
+        heap_factor=DEFAULT_HEAP_FACTOR,
+        exact_threshold=None,
+        use_knn=True,
+        plan=DEFAULT_PLAN,
+        rerank=None,
+    ) -> tuple:
+        """The arguments of :meth:`search` (same defaults) checked, raising as it
+        does, and put as the engine takes them."""
         k = as_count(k, "k", minimum=1)
         threads = as_count(threads, "threads", minimum=0)
         query_cut = as_count(query_cut, "query_cut", minimum=1, allow_none=True)
@@ -454,28 +493,16 @@ class SparseIndex(Built, SparseIds):
         if plan not in _PLAN_CODES:
             raise ValueError(f"plan must be one of {sorted(_PLAN_CODES)}, got {plan!r}")
         rerank = as_count(rerank, "rerank", minimum=1, allow_none=True)
-        q = _as_csr(queries, "queries", n_cols=self.n_terms)
-        rows = self._rows  # one read: deletes replace it whole
-        n = int(self._engine.n_docs)
-        check_result_count(q.n_rows, k, n)
-        if not rows.identity:
-            check_expression_filters(filter)
-        options = (k, query_cut or 0, heap_factor, bool(use_knn), exact_threshold, threads, plan, rerank or 0)
-        everything = np.arange(q.n_rows)
+        return (k, query_cut or 0, heap_factor, bool(use_knn), exact_threshold, threads, plan, rerank or 0)
 
-        def run(part: np.ndarray, part_filter) -> SparseSearchResult:
-            batch = q if len(part) == q.n_rows else q.rows(part)
-            return self._search_checked(batch, part_filter, rows, n, options)
-
-        # Many distinct per-query filters are compiled and searched a group at a time.
-        return search_in_groups(run, everything, filter, n)
-
-    def _search_checked(self, q: _Csr, filter, rows, n: int, options: tuple) -> SparseSearchResult:
-        """The search of checked arguments: ``filter`` compiled, then the engine."""
+    def _search_prepared(self, q: _Csr, prepared, rows, options: tuple) -> SparseSearchResult:
+        """The search of checked arguments and compiled filters (of ``q``'s rows;
+        deleted documents are masked here): the engine, then ids and plan names."""
         k, query_cut, heap_factor, use_knn, exact_threshold, threads, plan, rerank = options
-        prepared = self._live_filters(rows, prepare_filters(filter, self._store, n, q.n_rows))
-        query_filter = prepared.query_filter if len(prepared.bitsets) else None
-        counts = [int(c) for c in prepared.counts]
+        prepared = self._live_filters(rows, prepared)
+        filtered = len(prepared.bitsets) > 0
+        query_filter = prepared.query_filter if filtered else None
+        counts = prepared.counts.tolist()
         ids, scores, plans, scored = self._engine.search(
             q.indptr,
             q.indices,
@@ -495,11 +522,11 @@ class SparseIndex(Built, SparseIds):
             _COMPLETION,
         )
         names = _PLAN_NAMES[plans]
-        if query_filter is not None:
+        if filtered and 0 in counts:
             passes_nothing = np.array([c == 0 for c in counts], dtype=bool)
-            filtered = query_filter >= 0
+            used = query_filter >= 0
             empty = np.zeros(q.n_rows, dtype=bool)
-            empty[filtered] = passes_nothing[query_filter[filtered]]
+            empty[used] = passes_nothing[query_filter[used]]
             names = np.where(empty, "empty", names)
         ids = rows.external(ids)
         return SparseSearchResult(ids=ids, scores=scores, plans=names, scored=scored)
