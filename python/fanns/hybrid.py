@@ -2,8 +2,9 @@
 
 A :class:`fanns.Index` built with ``sparse=`` holds a :class:`fanns.SparseIndex`
 over the same rows (same ids, same attributes). A hybrid query runs both
-searches, each fetching its ``depth`` best candidates under the same filter,
-and combines the two lists with a fusion rule:
+searches, each fetching its ``depth`` best candidates under the same filter
+(checked and compiled once for both, except in a batch of per-query filters
+too large to compile at once), and combines the two lists with a fusion rule:
 
 * ``"rrf"``: reciprocal rank fusion, ``sum_side w_side / (fusion_k + rank)``
   with ranks from 1 (Milvus and Weaviate use ``fusion_k=60``, Qdrant 2);
