@@ -190,7 +190,7 @@ def test_bad_arguments_raise_as_the_two_searches_apart(data, monkeypatch, bad):
     _assert_same(index.search(queries, 10, sparse=sq), _apart(monkeypatch, index, queries, 10, sparse=sq))
 
 
-def test_one_pass_is_taken_on_a_plain_index_only(data, tmp_path):
+def test_one_pass_is_taken_on_a_plain_index_only(data, monkeypatch, tmp_path):
     _, queries, sq, u, index = data
     side = index._sparse
     core = hybrid._one_filter_pass(index, side, None, NQ)
@@ -198,10 +198,10 @@ def test_one_pass_is_taken_on_a_plain_index_only(data, tmp_path):
     assert hybrid._one_filter_pass(core, side, None, NQ) is core
     # a batch of distinct filters too large to compile at once goes apart
     many = [field("u") == i for i in range(NQ)]
-    monkeypatch = pytest.MonkeyPatch()
     with monkeypatch.context() as m:
         m.setattr(hybrid, "filters_per_group", lambda n: 2)
         assert hybrid._one_filter_pass(index, side, many, NQ) is None
+    assert hybrid._one_filter_pass(index, side, many, NQ) is core
     index.save(tmp_path / "h.fanns")
     loaded = fanns.Index.load(tmp_path / "h.fanns")
     assert hybrid._one_filter_pass(loaded, loaded._sparse, None, NQ) is not None
