@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 _PLAN_NAMES = np.array(list(_core.PLAN_NAMES))
 _PLAN_DTYPE = "<U8"
+_DEFAULT_PLANNER = Planner()
 
 
 class IndexSearch:
@@ -169,7 +170,20 @@ class IndexSearch:
     def _search_compiled(self, q: np.ndarray, k: int, ef: int, filter, threads: int, planner: dict):
         """The search of checked arguments on one graph: filters compiled, routed, searched."""
         routed = self._route(filter, q.shape[0], planner, ef, k)
+        return self._search_routed(q, k, ef, routed, threads, planner)
+
+    def _search_routed(
+        self, q: np.ndarray, k: int, ef: int, routed: RoutedFilters, threads: int, planner: dict
+    ):
+        """The search of checked arguments whose filters ``routed`` has compiled and routed."""
         prepared = routed.prepared
+        if not routed.routes:  # every query on the main graph
+            bitsets, counts, query_filter = _subset_filters(prepared, prepared.query_filter)
+            ids, distances, plans = self._engine.search(
+                q, k, ef, threads, bitsets, counts, query_filter, planner
+            )
+            plans = _PLAN_NAMES[plans].astype(_PLAN_DTYPE, copy=False)
+            return SearchResult(ids=ids, distances=distances, plans=plans)
         on_range = routed.routed_queries()
         ids = np.full((q.shape[0], k), -1, dtype=np.int64)
         distances = np.full((q.shape[0], k), np.inf, dtype=np.float32)
@@ -235,7 +249,7 @@ class IndexSearch:
         ``exact_threshold`` keyword taking precedence."""
         exact_threshold = as_count(exact_threshold, "exact_threshold", minimum=0, allow_none=True)
         if planner is None:
-            planner = Planner()
+            planner = _DEFAULT_PLANNER
         elif not isinstance(planner, Planner):
             raise TypeError(f"planner must be a fanns.Planner, not {type(planner).__name__}")
         return planner.engine_params(exact_threshold)

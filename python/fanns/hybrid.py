@@ -2,8 +2,9 @@
 
 A :class:`fanns.Index` built with ``sparse=`` holds a :class:`fanns.SparseIndex`
 over the same rows (same ids, same attributes). A hybrid query runs both
-searches, each fetching its ``depth`` best candidates under the same filter,
-and combines the two lists with a fusion rule:
+searches, each fetching its ``depth`` best candidates under the same filter
+(checked and compiled once for both, except in a batch of per-query filters
+too large to compile at once), and combines the two lists with a fusion rule:
 
 * ``"rrf"``: reciprocal rank fusion, ``sum_side w_side / (fusion_k + rank)``
   with ranks from 1 (Milvus and Weaviate use ``fusion_k=60``, Qdrant 2);
@@ -39,9 +40,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fanns import _core
-from fanns._validation import as_count
+from fanns._sparse_rows import _as_csr, _Csr
+from fanns._validation import as_count, as_matrix, check_result_count, normalise_rows
+from fanns.filters import prepare_filters
+from fanns.filters.grouped import filters_per_group, query_groups
 from fanns.result import BatchResult
-from fanns.sparse import SparseIndex, SparseSearchResult, _as_csr
+from fanns.sparse import SparseIndex, SparseSearchResult
 
 if TYPE_CHECKING:
     from fanns.index import Index
@@ -299,6 +303,23 @@ def search(
     nq_dense = np.shape(queries)[0] if np.ndim(queries) == 2 else 1
     if nq_sparse != nq_dense:
         raise ValueError(f"sparse has {nq_sparse} query rows, queries has {nq_dense}")
+    core = _one_filter_pass(index, side, filter, nq_dense)
+    if core is not None:
+        return _search_shared(
+            core,
+            side,
+            queries,
+            sparse,
+            k,
+            depth,
+            ef=ef,
+            filter=filter,
+            threads=threads,
+            exact_threshold=exact_threshold,
+            planner=planner,
+            options=options,
+            fusion=(FUSIONS.index(fusion), fusion_k, pair),
+        )
     dense = index.search(
         queries,
         depth,
@@ -324,8 +345,96 @@ def search(
         weights=pair,
         threads=threads,
     )
-    plans = np.char.add(np.char.add(dense.plans.astype(str), "+"), found.plans.astype(str))
+    plans = _joined_plans(dense.plans, found.plans)
     return HybridSearchResult(ids=ids, scores=scores, plans=plans, sources=sources)
+
+
+def _one_filter_pass(index: Index, side: SparseIndex, filter, nq: int) -> Index | None:
+    """The graph both sides can search with the filters compiled once, as
+    :func:`_search_shared` does (the index's one segment, no row deleted, the
+    sparse side over its attribute store, a batch whose distinct filters are
+    compiled at once), or None."""
+    core = index
+    if index._segments is not None:
+        snapshot = index._segments.snapshot  # one read: what a plain search would see
+        if not snapshot.plain:
+            return None
+        core = snapshot.segments[0].core
+    n = len(core)
+    plain = (
+        core._segments is None
+        and core._live is None
+        and core._sparse is side
+        and side._rows.identity
+        and side._store is core._store
+        and query_groups(filter, n, nq, filters_per_group(n)) is None
+    )
+    return core if plain else None
+
+
+def _search_shared(
+    core: Index,
+    side: SparseIndex,
+    queries,
+    sparse: _Csr,
+    k: int,
+    depth: int,
+    *,
+    ef,
+    filter,
+    threads,
+    exact_threshold,
+    planner,
+    options: dict,
+    fusion: tuple[int, float, tuple[float, float]],
+) -> HybridSearchResult:
+    """The two searches of a hybrid call on the graph ``core`` and their
+    fusion, each argument checked once (raising what ``Index.search`` and
+    ``SparseIndex.search`` raise) and the filters compiled once for both sides."""
+    # The dense side's checks, in Index.search's order.
+    threads = as_count(threads, "threads", minimum=0, maximum=4096)
+    ef = max(as_count(ef, "ef", minimum=1), depth)
+    q = as_matrix(queries, "queries", dim=core.dim, allow_1d=True)
+    check_result_count(q.shape[0], depth, len(core))
+    if core._metric == "cosine":
+        q = normalise_rows(q, "queries")
+    params = core._planner(exact_threshold, planner)
+    routed = core._route(filter, q.shape[0], params, ef, depth)
+    # The sparse side's, in SparseIndex.search's order (the batch is checked).
+    checked = side._checked_options(depth, threads, **options)
+    n_docs = int(side._engine.n_docs)
+    check_result_count(sparse.n_rows, depth, n_docs)
+    # A filter the range graph answers is left uncompiled there; the sparse
+    # side compiles its own then.
+    prepared = (
+        routed.prepared
+        if not routed.routes
+        else prepare_filters(filter, side._store, n_docs, sparse.n_rows)
+    )
+    dense = core._search_routed(q, depth, ef, routed, threads, params)
+    found = side._search_prepared(sparse, prepared, side._rows, checked)
+    rule, fusion_k, (dense_weight, sparse_weight) = fusion
+    ids, scores, sources = _core.fuse(
+        dense.ids,
+        np.negative(dense.distances, dtype=np.float64),
+        found.ids,
+        found.scores,
+        k,
+        rule,
+        fusion_k,
+        dense_weight,
+        sparse_weight,
+        threads,
+    )
+    plans = _joined_plans(dense.plans, found.plans)
+    return HybridSearchResult(ids=ids, scores=scores, plans=plans, sources=sources)
+
+
+def _joined_plans(dense: np.ndarray, sparse: np.ndarray) -> np.ndarray:
+    """``"<dense plan>+<sparse plan>"`` per query (as ``np.char.add`` would
+    give, dtype included, without its cost on small batches)."""
+    width = dense.dtype.itemsize // 4 + 1 + sparse.dtype.itemsize // 4
+    return np.array([f"{a}+{b}" for a, b in zip(dense.tolist(), sparse.tolist())], dtype=f"<U{width}")
 
 
 def fusion_arguments_given(fusion, fusion_k, weights, depth, sparse_options) -> bool:

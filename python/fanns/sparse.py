@@ -55,7 +55,6 @@ Example:
 
 from __future__ import annotations
 
-import numbers
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -66,6 +65,7 @@ import numpy as np
 from fanns import _core
 from fanns._built import Built, attribute_sections, attributes_from_file
 from fanns._fileformat import Meter, open_index_file, write_index_file
+from fanns._sparse_rows import _as_csr, _as_fraction, _Csr
 from fanns._validation import as_count, as_path, check_result_count
 from fanns.attributes import AttributeStore
 from fanns.filters import prepare_filters
@@ -174,155 +174,6 @@ class SparseSearchResult(BatchResult):
     def __iter__(self):
         yield self.ids
         yield self.scores
-
-
-@dataclass(frozen=True)
-class _Csr:
-    indptr: np.ndarray  # int64 (n + 1)
-    indices: np.ndarray  # uint32 (nnz)
-    data: np.ndarray  # float32 (nnz)
-    n_cols: int
-
-    @property
-    def n_rows(self) -> int:
-        return int(self.indptr.shape[0] - 1)
-
-    def rows(self, picked: np.ndarray) -> _Csr:
-        """The batch of rows ``picked`` (an int array), in that order."""
-        starts = self.indptr[picked]
-        lengths = self.indptr[picked + 1] - starts
-        indptr = np.zeros(len(picked) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=indptr[1:])
-        # entry j of the new batch is entry j - indptr[row] of its row's old run
-        take = np.arange(indptr[-1], dtype=np.int64) + np.repeat(starts - indptr[:-1], lengths)
-        return _Csr(indptr, self.indices[take], self.data[take], self.n_cols)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(
-        value, (bool, np.bool_)
-    )
-
-
-def _csr_from_dicts(rows: Sequence[Any], name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    indices: list[int] = []
-    data: list[float] = []
-    for i, row in enumerate(rows):
-        if not isinstance(row, Mapping):
-            raise TypeError(
-                f"{name} row {i} is {type(row).__name__}; expected a dict {{term_id: weight}}"
-            )
-        for term, weight in row.items():
-            if not _is_int(term):
-                raise TypeError(f"{name} row {i}: term id {term!r} is not an integer")
-            if isinstance(weight, (bool, np.bool_)) or not isinstance(
-                weight, (numbers.Real, np.floating, np.integer)
-            ):
-                raise TypeError(f"{name} row {i}: weight of term {term} is not a real number")
-            indices.append(int(term))
-            data.append(float(weight))
-        indptr[i + 1] = len(indices)
-    return indptr, np.asarray(indices, dtype=np.int64), np.asarray(data, dtype=np.float64)
-
-
-def _as_csr(
-    matrix: Any, name: str, *, n_cols: int | None = None, max_weight: float | None = None
-) -> _Csr:
-    """Validate ``matrix`` (CSR-like, convertible with ``.tocsr()``, or a list of dicts).
-    A batch this function already returned is taken as it is (it was checked)."""
-    if isinstance(matrix, _Csr) and max_weight is None and (n_cols is None or matrix.n_cols <= n_cols):
-        return matrix
-    if isinstance(matrix, Mapping):
-        raise TypeError(f"{name} is a single dict; pass a list of dicts (one per row)")
-    if isinstance(matrix, np.ndarray):
-        raise TypeError(
-            f"{name} is a dense numpy array; pass a sparse CSR matrix "
-            "(e.g. scipy.sparse.csr_matrix(array)) or a list of {term_id: weight} dicts"
-        )
-    fmt = getattr(matrix, "format", None)
-    if hasattr(matrix, "tocsr") and (fmt not in (None, "csr") or not hasattr(matrix, "indptr")):
-        matrix = matrix.tocsr()
-    if all(hasattr(matrix, a) for a in ("indptr", "indices", "data", "shape")):
-        shape = tuple(matrix.shape)
-        if len(shape) != 2 or not all(_is_int(s) and s >= 0 for s in shape):
-            raise ValueError(f"{name} must be 2-D with a valid shape, got {shape}")
-        n_rows, width = int(shape[0]), int(shape[1])
-        indptr = np.asarray(matrix.indptr)
-        indices = np.asarray(matrix.indices)
-        data = np.asarray(matrix.data)
-    elif isinstance(matrix, (list, tuple)):
-        indptr, indices, data = _csr_from_dicts(matrix, name)
-        n_rows = len(matrix)
-        width = int(indices.max()) + 1 if indices.size else 0
-    else:
-        raise TypeError(
-            f"{name} must be a sparse CSR matrix (indptr, indices, data, shape; CSC/COO are "
-            f"converted with .tocsr()) or a list of {{term_id: weight}} dicts, "
-            f"not {type(matrix).__name__}"
-        )
-    for arr, what in ((indptr, "indptr"), (indices, "indices")):
-        if arr.ndim != 1 or not (arr.size == 0 or arr.dtype.kind in "iu"):
-            raise TypeError(f"{name}.{what} must be a 1-D integer array")
-    if data.ndim != 1 or not (data.size == 0 or data.dtype.kind in "iuf"):
-        raise TypeError(f"{name}.data must be a 1-D array of real numbers, not {data.dtype}")
-    if indptr.shape[0] != n_rows + 1:
-        raise ValueError(f"{name}.indptr has {indptr.shape[0]} entries for {n_rows} rows")
-    indptr = indptr.astype(np.int64, copy=False)
-    if indptr[0] != 0 or (n_rows > 1 and not (indptr[1:] >= indptr[:-1]).all()):
-        raise ValueError(f"{name}.indptr must start at 0 and never decrease")
-    nnz = int(indptr[-1])
-    if nnz < 0 or nnz > indices.shape[0] or nnz > data.shape[0]:
-        raise ValueError(f"{name}.indptr points past the end of indices/data")
-    indices = indices[:nnz]
-    data = data[:nnz]
-    weights = data.astype(np.float32)
-    if nnz:
-        lo, hi = int(indices.min()), int(indices.max())
-        if lo < 0:
-            row = int(np.searchsorted(indptr, int(np.argmin(indices)), side="right") - 1)
-            raise ValueError(f"{name} row {row} has a negative term id ({lo})")
-        if hi >= width:
-            row = int(np.searchsorted(indptr, int(np.argmax(indices)), side="right") - 1)
-            raise ValueError(f"{name} row {row} has term id {hi}, outside the {width} columns")
-        w_lo, w_hi = float(weights.min()), float(weights.max())
-        limit = np.inf if max_weight is None else max_weight
-        if not (w_lo >= 0 and w_hi <= limit and np.isfinite(w_hi)):  # NaN fails every test
-            bad = ~np.isfinite(weights) | (weights < 0) | (weights > limit)
-            j = int(np.flatnonzero(bad)[0])
-            row = int(np.searchsorted(indptr, j, side="right") - 1)
-            problem = (
-                "NaN or infinite"
-                if not np.isfinite(weights[j])
-                else "negative"
-                if weights[j] < 0
-                else f"above {max_weight:g} (the f16 range of the forward index)"
-            )
-            raise ValueError(f"{name} row {row} has a {problem} weight ({data[j]!r})")
-    if n_cols is not None and width > n_cols:
-        raise ValueError(
-            f"{name} have {width} columns (term ids up to {width - 1}) but the index "
-            f"has only {n_cols} terms"
-        )
-    if width >= 2**32:
-        raise ValueError(f"{name} has {width} columns; at most 2**32 terms are supported")
-    return _Csr(
-        indptr=np.ascontiguousarray(indptr),
-        indices=np.ascontiguousarray(indices, dtype=np.uint32),
-        data=np.ascontiguousarray(weights),
-        n_cols=width,
-    )
-
-
-def _as_fraction(value: Any, name: str, *, low: float, high: float, low_open: bool) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating)):
-        raise TypeError(f"{name} must be a real number, not {type(value).__name__}")
-    value = float(value)
-    ok = (value > low if low_open else value >= low) and value <= high
-    if not ok or value != value:
-        bracket = "(" if low_open else "["
-        raise ValueError(f"{name} must be in {bracket}{low:g}, {high:g}], got {value}")
-    return value
 
 
 class SparseIndex(Built, SparseIds):
@@ -591,6 +442,45 @@ class SparseIndex(Built, SparseIds):
         Example:
             >>> ids, scores = index.search(queries, k=10, filter=fanns.field("lang") == "en")
         """
+        options = self._checked_options(
+            k,
+            threads,
+            query_cut=query_cut,
+            heap_factor=heap_factor,
+            exact_threshold=exact_threshold,
+            use_knn=use_knn,
+            plan=plan,
+            rerank=rerank,
+        )
+        q = _as_csr(queries, "queries", n_cols=self.n_terms)
+        rows = self._rows  # one read: deletes replace it whole
+        n = int(self._engine.n_docs)
+        check_result_count(q.n_rows, options[0], n)
+        if not rows.identity:
+            check_expression_filters(filter)
+
+        def run(part: np.ndarray, part_filter) -> SparseSearchResult:
+            batch = q if len(part) == q.n_rows else q.rows(part)
+            prepared = prepare_filters(part_filter, self._store, n, batch.n_rows)
+            return self._search_prepared(batch, prepared, rows, options)
+
+        # Many distinct per-query filters are compiled and searched a group at a time.
+        return search_in_groups(run, np.arange(q.n_rows), filter, n)
+
+    def _checked_options(
+        self,
+        k,
+        threads,
+        *,
+        query_cut=DEFAULT_QUERY_CUT,
+        heap_factor=DEFAULT_HEAP_FACTOR,
+        exact_threshold=None,
+        use_knn=True,
+        plan=DEFAULT_PLAN,
+        rerank=None,
+    ) -> tuple:
+        """The arguments of :meth:`search` (same defaults) checked, raising as it
+        does, and put as the engine takes them."""
         k = as_count(k, "k", minimum=1)
         threads = as_count(threads, "threads", minimum=0)
         query_cut = as_count(query_cut, "query_cut", minimum=1, allow_none=True)
@@ -603,28 +493,16 @@ class SparseIndex(Built, SparseIds):
         if plan not in _PLAN_CODES:
             raise ValueError(f"plan must be one of {sorted(_PLAN_CODES)}, got {plan!r}")
         rerank = as_count(rerank, "rerank", minimum=1, allow_none=True)
-        q = _as_csr(queries, "queries", n_cols=self.n_terms)
-        rows = self._rows  # one read: deletes replace it whole
-        n = int(self._engine.n_docs)
-        check_result_count(q.n_rows, k, n)
-        if not rows.identity:
-            check_expression_filters(filter)
-        options = (k, query_cut or 0, heap_factor, bool(use_knn), exact_threshold, threads, plan, rerank or 0)
-        everything = np.arange(q.n_rows)
+        return (k, query_cut or 0, heap_factor, bool(use_knn), exact_threshold, threads, plan, rerank or 0)
 
-        def run(part: np.ndarray, part_filter) -> SparseSearchResult:
-            batch = q if len(part) == q.n_rows else q.rows(part)
-            return self._search_checked(batch, part_filter, rows, n, options)
-
-        # Many distinct per-query filters are compiled and searched a group at a time.
-        return search_in_groups(run, everything, filter, n)
-
-    def _search_checked(self, q: _Csr, filter, rows, n: int, options: tuple) -> SparseSearchResult:
-        """The search of checked arguments: ``filter`` compiled, then the engine."""
+    def _search_prepared(self, q: _Csr, prepared, rows, options: tuple) -> SparseSearchResult:
+        """The search of checked arguments and compiled filters (of ``q``'s rows;
+        deleted documents are masked here): the engine, then ids and plan names."""
         k, query_cut, heap_factor, use_knn, exact_threshold, threads, plan, rerank = options
-        prepared = self._live_filters(rows, prepare_filters(filter, self._store, n, q.n_rows))
-        query_filter = prepared.query_filter if len(prepared.bitsets) else None
-        counts = [int(c) for c in prepared.counts]
+        prepared = self._live_filters(rows, prepared)
+        filtered = len(prepared.bitsets) > 0
+        query_filter = prepared.query_filter if filtered else None
+        counts = prepared.counts.tolist()
         ids, scores, plans, scored = self._engine.search(
             q.indptr,
             q.indices,
@@ -644,11 +522,11 @@ class SparseIndex(Built, SparseIds):
             _COMPLETION,
         )
         names = _PLAN_NAMES[plans]
-        if query_filter is not None:
+        if filtered and 0 in counts:
             passes_nothing = np.array([c == 0 for c in counts], dtype=bool)
-            filtered = query_filter >= 0
+            used = query_filter >= 0
             empty = np.zeros(q.n_rows, dtype=bool)
-            empty[filtered] = passes_nothing[query_filter[filtered]]
+            empty[used] = passes_nothing[query_filter[used]]
             names = np.where(empty, "empty", names)
         ids = rows.external(ids)
         return SparseSearchResult(ids=ids, scores=scores, plans=names, scored=scored)
