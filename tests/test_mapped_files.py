@@ -177,6 +177,9 @@ def test_range_graph_links_are_read_in_place_and_kept_in_range(tmp_path, saved, 
     year = 2000 + np.arange(N) % 25
     for mmap, verify in ((True, False), (True, "header"), (False, "header")):
         loaded = fanns.Index.load(target, mmap=mmap, verify=verify)
+        damaged = loaded._segments.snapshot.segments[0].core._range_graph
+        for depth in range(damaged.depths):  # lists read back hold at most M, in range or not
+            assert all(len(damaged._engine.neighbours(p, depth)) <= graph.params["M"] for p in range(N))
         for lo, hi in ((2003, 2006), (2010, 2012)):
             result = loaded.search(queries, k=10, filter=fanns.field("year").between(lo, hi), exact_threshold=0)
             assert set(result.plans) == {"range"}  # the traversal, not a scan

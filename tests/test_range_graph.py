@@ -298,6 +298,12 @@ def test_state_round_trip_gives_identical_results(data, keyed):
             np.testing.assert_array_equal(a, b)
     assert restored.memory_bytes() == graph.memory_bytes()
     assert restored.params == graph.params and restored.metric == graph.metric
+    # The restored graph holds its own links: changing the state afterwards changes nothing.
+    meta, sections = graph.state()
+    again = RangeGraph.from_state(meta, sections)
+    sections["links"][...] = 0
+    for a, b in zip(graph.search(queries, K, lo, hi), again.search(queries, K, lo, hi)):
+        np.testing.assert_array_equal(a, b)
 
 
 def _corrupt(graph, mutate):

@@ -117,6 +117,12 @@ def _bump(position):
     return edit
 
 
+def _move_boundary(array):
+    inner = np.flatnonzero((array[1:-1] > array[:-2]) & (array[1:-1] < array[2:])) + 1
+    array[inner[0]] += 1
+    return array
+
+
 def test_out_of_range_orders_fail_in_every_mode(store):
     meta, sections = store.to_sections()
     cases = [
@@ -145,6 +151,9 @@ def test_wrong_orders_in_range_fail_a_full_check(store):
         ("score", "order", _set(slice(0, 2), 0)),
         ("label", "postings", lambda a: np.roll(a, 1)),
         ("tags", "postings", _bump(0)),
+        # offsets still rising and ending at the total, but moving rows between values
+        ("label", "posting_offsets", _move_boundary),
+        ("tags", "posting_offsets", _move_boundary),
     ]
     for name, part, edit in cases:
         bad = _damaged(meta, sections, name, part, edit)
@@ -166,7 +175,15 @@ def test_dictionary_read_from_bytes_finds_what_the_strings_find():
     assert [lazy.code(w) for w in probes] == [eager.code(w) for w in probes]
     assert lazy._values is None  # lookups did not decode it
     assert len(lazy) == len(words)
+    for wrong in (3, b"a", None):  # as the decoded dictionary's bisect raises
+        with pytest.raises(TypeError):
+            eager.code(wrong)
+        with pytest.raises(TypeError):
+            lazy.code(wrong)
+    held = lazy.memory_bytes()
+    assert held == data.nbytes + offsets.nbytes
     assert lazy.values == words
+    assert lazy.memory_bytes() > held  # the strings, and the bytes still held
 
 
 @pytest.mark.parametrize(
@@ -244,3 +261,30 @@ def test_full_verify_catches_wrong_postings(index_file, tmp_path):
     with pytest.raises(ValueError, match="'cluster'"):
         fanns.Index.load(bad, verify="full")
     fanns.Index.load(bad, mmap=True, verify="header").search(queries, k=5, filter=FILTERS[1])
+
+
+def test_a_mapped_index_is_let_go_without_the_collector(index_file):
+    """No reference cycle keeps a dropped index's columns (and so its file
+    mapping) alive until a garbage collection."""
+    import gc
+    import weakref
+
+    path, _, queries = index_file
+    gc.collect()
+    gc.disable()
+    try:
+        loaded = fanns.Index.load(path, mmap=True)
+        loaded.search(queries, k=5, filter=FILTERS[1] & FILTERS[2])  # lazy parts made too
+        store = loaded.attributes
+        columns = [weakref.ref(column) for column in store._columns.values()]
+        del loaded, store
+        assert all(ref() is None for ref in columns)
+    finally:
+        gc.enable()
+
+
+def test_default_ids_are_counted_once(index_file):
+    path, index, _ = index_file
+    segment = fanns.Index.load(path, mmap=True)._segments.snapshot.segments[0]
+    assert segment.lookup_ids is segment.ids
+    assert segment.memory_bytes() == segment.ids.nbytes + segment.lookup_rows.nbytes

@@ -179,7 +179,9 @@ public:
             throw py::index_error("no such position or depth");
         }
         const std::uint32_t* sl = graph_->slot(position, depth);
-        return to_numpy(std::vector<std::uint32_t>(sl + 1, sl + 1 + sl[0]), {static_cast<py::ssize_t>(sl[0])});
+        // At most M: links read in place unchecked may hold any count.
+        const std::uint32_t count = std::min<std::uint32_t>(sl[0], std::uint32_t(graph_->params().M));
+        return to_numpy(std::vector<std::uint32_t>(sl + 1, sl + 1 + count), {static_cast<py::ssize_t>(count)});
     }
 
     py::array_t<std::uint32_t> order() const {

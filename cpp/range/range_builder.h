@@ -144,7 +144,7 @@ private:
     }
 
     void write_slot(std::size_t p, std::size_t d, const std::vector<Candidate>& kept) {
-        std::uint32_t* sl = g_.slot(p, d);
+        std::uint32_t* sl = g_.slot_to_write(p, d);
         sl[0] = static_cast<std::uint32_t>(kept.size());
         for (std::size_t j = 0; j < kept.size(); ++j) sl[1 + j] = kept[j].id;
     }
@@ -173,7 +173,7 @@ private:
         const std::size_t left = 2 * seg.index, right = left + 1;
         const std::size_t slot = g_.slot_size();
         if (!layout.exists(d + 1, right)) {
-            std::memcpy(g_.slot(p, d), g_.slot(p, d + 1), slot * sizeof(std::uint32_t));
+            std::memcpy(g_.slot_to_write(p, d), g_.slot(p, d + 1), slot * sizeof(std::uint32_t));
             return;
         }
         const Segment own = layout.segment_of(p, d + 1);
@@ -260,7 +260,7 @@ private:
         const std::size_t M = g_.params_.M;
         parallel_for(n, threads, 64, [&](std::size_t p, std::size_t w) {
             Scratch& s = scratch_[w];
-            std::uint32_t* sl = g_.slot(p, d);
+            std::uint32_t* sl = g_.slot_to_write(p, d);
             // Lists of a one-child segment were copied from below; keep them.
             if (d < layout.leaf_depth() && !layout.exists(d + 1, 2 * layout.segment_of(p, d).index + 1)) return;
             std::uint32_t* forward_end = sl + 1 + sl[0];

@@ -138,7 +138,8 @@ public:
     // The link block: the graph's own, or one read in place (restore).
     const std::uint32_t* links() const { return borrowed_links_ != nullptr ? borrowed_links_ : links_.data(); }
     std::size_t link_count() const { return size() * layout_.depths() * slot_size(); }
-    std::uint32_t* slot(std::size_t position, std::size_t depth) {
+    // A slot of the graph's own links, to write (construction only).
+    std::uint32_t* slot_to_write(std::size_t position, std::size_t depth) {
         return links_.data() + (position * layout_.depths() + depth) * slot_size();
     }
     std::uint32_t entry(std::size_t depth, std::size_t index) const {

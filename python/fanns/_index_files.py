@@ -184,6 +184,7 @@ class IndexFiles:
                     engine.vectors(),
                     trusted=True,
                     store_from=engine,
+                    borrow_links=True,
                     check_links=check,
                 )
                 range_graph._links_mapped = bool(mmap)

@@ -75,14 +75,17 @@ class RangeGraphFiles:
         *,
         trusted: bool,
         store_from=None,
+        borrow_links: bool = False,
         check_links: bool = True,
     ) -> RangeGraph:
         """:meth:`from_state`; with ``trusted`` (an index's own read-only,
         checked vectors) a shared graph reads ``vectors`` without a copy, and
         the encoding (codes or f16 rows) of ``store_from`` (that index's engine)
-        when it keeps one. The links are read in place (a mapped file's stay
-        mapped); ``check_links`` False trusts them without reading them (a
-        traversal keeps every link it follows inside its range)."""
+        when it keeps one. ``borrow_links``: the links are read in place (a
+        file's sections, which nothing changes; a mapped file's stay mapped)
+        instead of copied; ``check_links`` False (with ``borrow_links``)
+        trusts them without reading them (a traversal keeps every link it
+        follows inside its range)."""
         try:
             if meta["kind"] != STATE_KIND:
                 raise ValueError("kind")
@@ -182,7 +185,7 @@ class RangeGraphFiles:
                 state,
                 rows,
                 store_from if trusted else None,
-                borrow_links=True,
+                borrow_links=borrow_links,
                 check_links=check_links,
             )
         except (ValueError, RuntimeError) as exc:

@@ -318,7 +318,7 @@ def _column_from_sections(reader: _SectionReader, kind: Any, n: int, *, derived:
                 raise ValueError(f"{where}: sorted order holds rows out of range")
         column = _NumericColumn(kind, values, valid, order)
         if derived and check:
-            _same_as_sorted(where, column.order, _NumericColumn(kind, values, valid).order)
+            _same_as_sorted(where, column, _NumericColumn(kind, values, valid))
         return column
     if kind == "string":
         dictionary = reader.dictionary(lazy=not check)
@@ -330,7 +330,7 @@ def _column_from_sections(reader: _SectionReader, kind: Any, n: int, *, derived:
             saved = reader.postings(n, int(np.count_nonzero(codes >= 0)), len(dictionary))
         column = _StringColumn(dictionary, codes, saved)
         if derived and check:
-            _same_as_sorted(where, column.postings, _StringColumn(dictionary, codes).postings)
+            _same_as_sorted(where, column, _StringColumn(dictionary, codes))
         return column
     if kind == "strings":
         dictionary = reader.dictionary(lazy=not check)
@@ -347,16 +347,18 @@ def _column_from_sections(reader: _SectionReader, kind: Any, n: int, *, derived:
         saved = reader.postings(n, len(codes), len(dictionary)) if derived else None
         column = _SetColumn(dictionary, row_offsets, codes, valid, saved)
         if derived and check:
-            rebuilt = _SetColumn(dictionary, row_offsets, codes, valid)
-            _same_as_sorted(where, column.postings, rebuilt.postings)
+            _same_as_sorted(where, column, _SetColumn(dictionary, row_offsets, codes, valid))
         return column
     raise ValueError(f"{where}: unknown attribute type {kind!r}")
 
 
-def _same_as_sorted(where: str, saved: np.ndarray, sorted_again: np.ndarray) -> None:
-    # Equal postings give equal offsets: both count each code's rows.
-    if not np.array_equal(saved, sorted_again):
-        raise ValueError(f"{where}: the saved sorted order does not match the values")
+def _same_as_sorted(where: str, saved: _Column, sorted_again: _Column) -> None:
+    """Raise unless the arrays a file saves beside a column's values (the
+    sorted order, or the postings and their offsets) equal those sorted again."""
+    parts = ("order",) if isinstance(saved, _NumericColumn) else ("postings", "posting_offsets")
+    for part in parts:
+        if not np.array_equal(getattr(saved, part), getattr(sorted_again, part)):
+            raise ValueError(f"{where}: the saved sorted order does not match the values")
 
 
 def _check_n(n: Any) -> int:

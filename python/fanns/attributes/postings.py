@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 from bisect import bisect_left
@@ -59,6 +60,8 @@ class _Dictionary:
         return -1
 
     def _code_in_bytes(self, value: str) -> int:
+        if not isinstance(value, str):  # what bisect over the strings raises
+            raise TypeError(f"values of a string column are str, not {type(value).__name__}")
         data, offsets = self._encoded
         key = value.encode("utf-8", "surrogatepass")
         lo, hi = 0, self._size
@@ -111,11 +114,12 @@ class _Dictionary:
         return values
 
     def memory_bytes(self) -> int:
+        encoded = 0 if self._encoded is None else sum(int(a.nbytes) for a in self._encoded)
+        if self._values is None:
+            return encoded
         if self._bytes is None:
-            if self._values is None:
-                return sum(int(a.nbytes) for a in self._encoded)
             self._bytes = sum(map(sys.getsizeof, self._values)) + sys.getsizeof(self._values)
-        return self._bytes
+        return self._bytes + encoded
 
 
 def _encode_strings(values: Iterable[Any]) -> tuple[_Dictionary, np.ndarray]:
@@ -231,7 +235,7 @@ class _StringColumn(_PostingColumn):
             self._build_postings(self.codes[rows], rows, None)
         else:
             self._build_postings(None, None, postings)
-        self._set_null(lambda: self.codes >= 0)
+        self._set_null(functools.partial(np.greater_equal, self.codes, 0))  # no cycle: a mapped file is let go with the column
 
     def to_list(self) -> list:
         values = self.dictionary.values

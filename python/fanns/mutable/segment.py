@@ -151,7 +151,9 @@ class RowIds:
 
     def memory_bytes(self) -> int:
         """Bytes of the ids, the lookup and the live mask."""
-        total = self.ids.nbytes + self.lookup_ids.nbytes + self.lookup_rows.nbytes
+        total = self.ids.nbytes + self.lookup_rows.nbytes
+        if self.lookup_ids is not self.ids:  # sorted ids are their own lookup
+            total += self.lookup_ids.nbytes
         if self.live is not None:
             total += self.live.mask.nbytes + self.live.words.nbytes
         return total
