@@ -560,6 +560,7 @@ def test_prepare_per_query_dedupes(store, monkeypatch):
     calls = []
     original = filters_module.compile_filter
     original_range = filters_module._range_bitset
+    original_mask = filters_module._mask_bitset
 
     def counting(filter, store_, n):
         calls.append(filter)
@@ -573,7 +574,15 @@ def test_prepare_per_query_dedupes(store, monkeypatch):
         return packed
 
     monkeypatch.setattr(filters_module, "compile_filter", counting)
+    def counting_mask(mask_, n_):
+        # so does a boolean mask array packed straight to a bitset
+        packed = original_mask(mask_, n_)
+        if packed is not None:
+            calls.append(mask_)
+        return packed
+
     monkeypatch.setattr(filters_module, "_range_bitset", counting_range)
+    monkeypatch.setattr(filters_module, "_mask_bitset", counting_mask)
     mask = np.arange(N) % 3 == 0
     ids = BitMap(range(0, N, 7))
     per_query = [
