@@ -78,6 +78,9 @@ def strip(args) -> dict:
         name: array for name, array in sections.items()
         if not (name.startswith("attr/") and name.rsplit("/", 1)[1] in derived)
     }
+    for i, spec in enumerate(meta["attributes"]["columns"]):  # format 1 held integers as int64
+        if spec["type"] in ("int", "date"):
+            kept[f"attr/{i}/values"] = np.asarray(kept[f"attr/{i}/values"], dtype=np.int64)
     meta["attributes"] = {**meta["attributes"], "format": 1}
     _fileformat.write_index_file(os.path.join(args.dir, "index-format1.fanns"), "hnsw", meta, kept)
     return {"sections_dropped": len(sections) - len(kept)}

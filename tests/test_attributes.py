@@ -361,8 +361,17 @@ def test_narrow_ints_and_large_bounds():
     assert list(store.range_bitmap("v", 100000, None)) == []
     assert list(store.range_bitmap("v", -100000, 100000)) == [0, 1, 2, 3]
     assert list(store.range_bitmap("v", 150, 300)) == [3]
-    _, sections = store.to_sections()
-    assert sections["attr/0/values"].dtype == np.int64
+    meta, sections = store.to_sections()
+    assert sections["attr/0/values"].dtype == np.int16  # saved as narrow as held
+    again = AttributeStore.from_sections(meta, sections)
+    assert again.column("v") == [1, 2, 3, 200]
+    assert list(again.range_bitmap("v", 150, 300)) == [3]
+    # an int64 array of small values (as format 1 saved) is narrowed on load
+    sections["attr/0/values"] = sections["attr/0/values"].astype(np.int64)
+    assert AttributeStore.from_sections(meta, sections)._columns["v"].values.dtype == np.int16
+    sections["attr/0/values"] = sections["attr/0/values"].astype(np.uint16)
+    with pytest.raises(ValueError, match="dtype"):
+        AttributeStore.from_sections(meta, sections)
 
 
 def test_value_bitmaps_and_counts():
@@ -475,7 +484,8 @@ def test_from_sections_rejects_inconsistent_input():
     i, s, t, f = (f"attr/{ids[k]}/" for k in "istf")
     bad_cases = [
         _corrupt(sections, i + "values", np.zeros(4, dtype=np.int64)),
-        _corrupt(sections, i + "values", np.zeros(3, dtype=np.int32)),
+        _corrupt(sections, i + "values", np.zeros(3, dtype=np.float32)),
+        _corrupt(sections, i + "values", np.zeros(3, dtype=np.uint32)),
         _corrupt(sections, s + "codes", np.array([0, 5, -1], dtype=np.int32)),
         _corrupt(sections, s + "dict_offsets", np.array([0, 1, 9], dtype=np.int64)),
         _corrupt(sections, s + "dict_bytes", np.frombuffer(b"ba", dtype=np.uint8)),

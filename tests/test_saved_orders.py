@@ -81,9 +81,19 @@ def _section(meta: dict, name: str, part: str) -> str:
     return f"attr/{index}/{part}"
 
 
+def _as_format1(meta: dict, sections: dict) -> dict:
+    """The sections as format 1 wrote them: no orders or postings, integers as int64."""
+    old = {k: v for k, v in sections.items() if k.rsplit("/", 1)[1] not in ("order", "postings", "posting_offsets")}
+    for i, spec in enumerate(meta["columns"]):
+        if spec["type"] in ("int", "date"):
+            old[f"attr/{i}/values"] = np.asarray(old[f"attr/{i}/values"], dtype=np.int64)
+    return old
+
+
 def test_files_without_saved_orders_still_load(store):
     meta, sections = store.to_sections()
-    old = {k: v for k, v in sections.items() if k.rsplit("/", 1)[1] not in ("order", "postings", "posting_offsets")}
+    assert sections[_section(meta, "year", "values")].dtype == np.int16  # held narrow
+    old = _as_format1(meta, sections)
     for check in (False, True):
         again = AttributeStore.from_sections({**meta, "format": 1}, old, check=check)
         assert _answers(again) == _answers(store)
@@ -242,8 +252,8 @@ def test_mapped_load_sorts_nothing(index_file, monkeypatch):
 def test_index_file_without_saved_orders_loads(index_file, tmp_path):
     path, index, queries = index_file
     meta, sections = _fileformat.read_index_file(path, "hnsw")
-    derived = ("order", "postings", "posting_offsets")
-    sections = {k: v for k, v in sections.items() if not (k.startswith("attr/") and k.rsplit("/", 1)[1] in derived)}
+    kept = {k: v for k, v in sections.items() if not k.startswith("attr/")}
+    sections = {**kept, **_as_format1(meta["attributes"], sections)}
     meta["attributes"] = {**meta["attributes"], "format": 1}
     old = tmp_path / "old.fanns"
     _fileformat.write_index_file(old, "hnsw", meta, sections)

@@ -277,6 +277,13 @@ class _SectionReader:
             )
         return data
 
+    def dtype_of(self, part: str, allowed: tuple) -> np.dtype:
+        """The dtype of a section that may hold any of ``allowed`` (the first
+        when it holds another, so that :meth:`get` names the mismatch)."""
+        key = self.prefix + part
+        held = getattr(self.sections.get(key), "dtype", None)
+        return held if held in [np.dtype(t) for t in allowed] else np.dtype(allowed[0])
+
     def dictionary(self, lazy: bool = False) -> _Dictionary:
         data = self.get("dict_bytes", np.uint8)
         offsets = self.get("dict_offsets", np.int64)
@@ -305,7 +312,10 @@ def _column_from_sections(reader: _SectionReader, kind: Any, n: int, *, derived:
     if kind == _NULL:
         return _NullColumn(n)
     if kind in NUMERIC_TYPES or kind == "bool":
-        values = reader.get("values", _NumericColumn._DTYPES[kind], n)
+        dtype = _NumericColumn._DTYPES[kind]
+        if derived and kind in ("int", "date"):  # format 2 keeps integers narrow
+            dtype = reader.dtype_of("values", (np.int8, np.int16, np.int32, np.int64))
+        values = reader.get("values", dtype, n)
         valid = reader.get("valid", np.bool_, n)
         if kind == "bool" and np.any(values > 1):
             raise ValueError(f"{where}: bool values out of range")
@@ -337,12 +347,13 @@ def _column_from_sections(reader: _SectionReader, kind: Any, n: int, *, derived:
         row_offsets = reader.get("row_offsets", np.int64, n + 1)
         codes = reader.get("codes", np.int32)
         valid = reader.get("valid", np.bool_, n)
-        lengths = np.diff(row_offsets)
-        if row_offsets[0] != 0 or row_offsets[-1] != len(codes) or np.any(lengths < 0):
+        starts, ends = row_offsets[:-1], row_offsets[1:]
+        if row_offsets[0] != 0 or row_offsets[-1] != len(codes) or np.any(ends < starts):
             raise ValueError(f"{where}: row offsets do not match the codes")
         if codes.size and (codes.min() < 0 or codes.max() >= len(dictionary)):
             raise ValueError(f"{where}: codes out of range of the dictionary")
-        if np.any(lengths[~valid] != 0):
+        missing = np.flatnonzero(~valid)
+        if np.any(ends[missing] != starts[missing]):
             raise ValueError(f"{where}: a missing row holds values")
         saved = reader.postings(n, len(codes), len(dictionary)) if derived else None
         column = _SetColumn(dictionary, row_offsets, codes, valid, saved)

@@ -11,6 +11,9 @@ from pyroaring import BitMap
 from fanns.attributes._common import _I64_MAX, _I64_MIN, _Column, bitmap_from_ids
 
 
+_NARROW_INTS = (np.dtype(np.int8), np.dtype(np.int16), np.dtype(np.int32))
+
+
 class _NumericColumn(_Column):
     """Numbers (int64 / float64 / bool as uint8) with a sorted order of the valid rows."""
 
@@ -28,8 +31,9 @@ class _NumericColumn(_Column):
             values = np.array(values, dtype=self._DTYPES[kind])
             values[~valid] = np.nan if kind == "float" else 0
         else:  # read from a file as saved (missing entries already hold NaN or 0): no copy
-            values = np.asarray(values, dtype=self._DTYPES[kind])
-        if kind in ("int", "date") and len(values):
+            narrow = kind in ("int", "date") and values.dtype in _NARROW_INTS
+            values = np.asarray(values, dtype=values.dtype if narrow else self._DTYPES[kind])
+        if kind in ("int", "date") and len(values) and values.dtype == np.int64:
             # keep integers in the narrowest dtype that holds them
             low, high = int(values.min()), int(values.max())
             for narrow in (np.int8, np.int16, np.int32):
@@ -45,8 +49,16 @@ class _NumericColumn(_Column):
             rows = np.flatnonzero(valid)
             order = rows[np.argsort(values[rows], kind="stable")].astype(np.uint32)
         self.order = order
-        self.sorted_values = values[order]
+        self._sorted_values: np.ndarray | None = None
         self._set_null(valid)
+
+    @property
+    def sorted_values(self) -> np.ndarray:
+        """The values in :attr:`order` (gathered on first use: a loaded
+        column no filter ranges over costs no pass over its rows)."""
+        if self._sorted_values is None:
+            self._sorted_values = self.values[self.order]
+        return self._sorted_values
 
     # -- range lookups -------------------------------------------------------------
     def _float_index(self, bound: int | float, side: str) -> int:
@@ -206,12 +218,14 @@ class _NumericColumn(_Column):
         return out
 
     def sections(self) -> dict[str, np.ndarray]:
-        return {
-            "values": self.values.astype(self._DTYPES[self.kind]),
+        return {  # integers as narrow as they are held (format 2)
+            "values": self.values,
             "valid": self.valid_mask,
             "order": self.order,
         }
 
     def memory_bytes(self) -> int:
-        arrays = (self.values, self.valid_mask, self.order, self.sorted_values)
+        arrays = (self.values, self.valid_mask, self.order)
+        if self._sorted_values is not None:
+            arrays += (self._sorted_values,)
         return sum(a.nbytes for a in arrays) + self._null_bytes()
