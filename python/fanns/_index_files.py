@@ -222,7 +222,7 @@ def _range_graph_matches(
     if store.type_of(attribute) not in ("int", "float", "date"):
         return False
     if not rows:
-        return len(graph.order) == len(store.sorted_order(attribute)[0])
+        return len(graph.order) == len(store._numeric(attribute).order)  # no gather of the values
     rows, values = store.sorted_order(attribute)
     order, keys = graph.order, graph.keys
     if len(order) != len(rows) or (len(order) and not 0 <= order.min() <= order.max() < n):
