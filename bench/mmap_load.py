@@ -94,10 +94,14 @@ def load_once(directory: str, file: str = "index.fanns") -> dict:
     started = time.perf_counter()
     index = fanns.Index.load(os.path.join(directory, file), mmap=True)
     out = {"load": time.perf_counter() - started}
-    authors = index.attributes.column("authors")
-    author = next(names[0] for names in authors[len(authors) // 2 :] if names)
-    dates = np.array([d for d in index.attributes.column("update_date") if d is not None])
-    lo, hi = np.percentile(dates, [40, 45]).astype(int).tolist()
+    # The filters' values are read from the columns' arrays, not from
+    # per-row Python lists (millions of them would dwarf the load).
+    words = index.attributes._postings("authors").dictionary
+    data, offsets = words.encode()
+    middle = len(words) // 2
+    author = data[offsets[middle] : offsets[middle + 1]].tobytes().decode("utf-8", "surrogatepass")
+    dates = index.attributes.sorted_order("update_date")[1]
+    lo, hi = (int(dates[int(q * (len(dates) - 1))]) for q in (0.40, 0.45))
     firsts = {
         "first_unfiltered": None,
         "first_author": fanns.field("authors").contains(author),
