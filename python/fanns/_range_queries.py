@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from fanns._range_common import PLAN_NAMES, _normalised
+from fanns.attributes import pack_mask
 from fanns._validation import as_count, as_matrix, check_result_count
 
 
@@ -29,10 +30,7 @@ def _pack_bitset(value, n: int, what: str) -> np.ndarray:
     if array.dtype == np.bool_:
         if array.shape != (n,):
             raise ValueError(f"{what}: a boolean mask must have shape ({n},), got {array.shape}")
-        packed = np.packbits(array, bitorder="little")
-        padded = np.zeros(words * 8, dtype=np.uint8)
-        padded[: packed.size] = packed
-        return padded.view("<u8").astype(np.uint64)
+        return pack_mask(array)
     if array.dtype != np.uint64:
         raise TypeError(f"{what} must be uint64 words or a boolean mask, not {array.dtype}")
     if array.shape != (words,):

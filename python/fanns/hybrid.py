@@ -303,6 +303,7 @@ def search(
     nq_dense = np.shape(queries)[0] if np.ndim(queries) == 2 else 1
     if nq_sparse != nq_dense:
         raise ValueError(f"sparse has {nq_sparse} query rows, queries has {nq_dense}")
+    rule = (FUSIONS.index(fusion), fusion_k, pair)
     core = _one_filter_pass(index, side, filter, nq_dense)
     if core is not None:
         return _search_shared(
@@ -318,7 +319,7 @@ def search(
             exact_threshold=exact_threshold,
             planner=planner,
             options=options,
-            fusion=(FUSIONS.index(fusion), fusion_k, pair),
+            fusion=rule,
         )
     dense = index.search(
         queries,
@@ -334,19 +335,7 @@ def search(
         raise ValueError(
             f"sparse has {found.ids.shape[0]} query rows, queries has {dense.ids.shape[0]}"
         )
-    ids, scores, sources = fuse(
-        dense.ids,
-        -dense.distances,
-        found.ids,
-        found.scores,
-        k,
-        fusion=fusion,
-        fusion_k=fusion_k,
-        weights=pair,
-        threads=threads,
-    )
-    plans = _joined_plans(dense.plans, found.plans)
-    return HybridSearchResult(ids=ids, scores=scores, plans=plans, sources=sources)
+    return _fused(dense, found, k, rule, threads)
 
 
 def _one_filter_pass(index: Index, side: SparseIndex, filter, nq: int) -> Index | None:
@@ -413,6 +402,13 @@ def _search_shared(
     )
     dense = core._search_routed(q, depth, ef, routed, threads, params)
     found = side._search_prepared(sparse, prepared, side._rows, checked)
+    return _fused(dense, found, k, fusion, threads)
+
+
+def _fused(dense, found, k: int, fusion: tuple[int, float, tuple[float, float]], threads: int):
+    """The hybrid result of a dense and a sparse search of the same queries,
+    fused in the engine by ``fusion`` (rule index, fusion_k, weights), all
+    checked by the caller."""
     rule, fusion_k, (dense_weight, sparse_weight) = fusion
     ids, scores, sources = _core.fuse(
         dense.ids,

@@ -34,7 +34,13 @@ Example:
 
 from __future__ import annotations
 
-from fanns.attributes._common import ATTRIBUTE_TYPES, NUMERIC_TYPES, bitmap_from_ids, bitmap_ids
+from fanns.attributes._common import (
+    ATTRIBUTE_TYPES,
+    NUMERIC_TYPES,
+    bitmap_from_ids,
+    bitmap_ids,
+    pack_mask,
+)
 from fanns.attributes.store import AttributeStore
 
-__all__ = ["ATTRIBUTE_TYPES", "NUMERIC_TYPES", "AttributeStore", "bitmap_from_ids", "bitmap_ids"]
+__all__ = ["ATTRIBUTE_TYPES", "NUMERIC_TYPES", "AttributeStore", "bitmap_from_ids", "bitmap_ids", "pack_mask"]

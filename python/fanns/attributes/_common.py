@@ -46,6 +46,20 @@ def bitmap_from_ids(ids: np.ndarray, *, frozen: bool = False) -> Bitmap:
     return FrozenBitMap(buffer) if frozen else BitMap(buffer)
 
 
+def pack_mask(mask: np.ndarray) -> np.ndarray:
+    """A boolean row mask as the engine's bitset: ``ceil(n / 64)`` uint64
+    words, bit ``i % 64`` of word ``i // 64`` for row i, trailing bits clear.
+
+    Example:
+        >>> pack_mask(np.array([True, False, True])).tolist()
+        [5]
+    """
+    n = len(mask)
+    packed = np.zeros((n + 63) // 64 * 8, dtype=np.uint8)
+    packed[: (n + 7) // 8] = np.packbits(mask, bitorder="little")
+    return packed.view("<u8").astype(np.uint64, copy=False)
+
+
 def bitmap_ids(bitmap: Bitmap) -> np.ndarray:
     """Return the ids in ``bitmap`` as a sorted ``uint32`` array.
 

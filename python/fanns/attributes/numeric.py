@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 from pyroaring import BitMap
 
-from fanns.attributes._common import _I64_MAX, _I64_MIN, _Column, bitmap_from_ids
+from fanns.attributes._common import _I64_MAX, _I64_MIN, _Column, bitmap_from_ids, pack_mask
 
 
 _NARROW_INTS = (np.dtype(np.int8), np.dtype(np.int16), np.dtype(np.int32))
@@ -160,11 +160,9 @@ class _NumericColumn(_Column):
         uint64 words (bit ``i % 64`` of word ``i // 64``), and their count: one
         scatter over a mask, with no sort and no bitmap."""
         start, stop = self.slice_for(lo, hi, lo_inclusive, hi_inclusive)
-        words = (self.n + 63) // 64
-        mask = np.zeros(words * 64, dtype=bool)
+        mask = np.zeros(self.n, dtype=bool)
         mask[self.order[start:stop]] = True
-        packed = np.packbits(mask, bitorder="little").view("<u8").astype(np.uint64, copy=False)
-        return packed, stop - start
+        return pack_mask(mask), stop - start
 
     def isin_bitmap(self, values: Sequence[int | float]) -> BitMap:
         keys = self._exact_keys(values)

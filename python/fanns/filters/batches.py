@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from pyroaring import BitMap
 
-from fanns.attributes import NUMERIC_TYPES, AttributeStore, bitmap_from_ids
+from fanns.attributes import NUMERIC_TYPES, AttributeStore, bitmap_from_ids, pack_mask
 from fanns.filters.compiler import _check_store, _check_value, compile_filter, to_bitset
 from fanns.filters.expressions import And, Between, Compare, Expr
 
@@ -155,10 +155,7 @@ def _mask_bitset(mask: Any, n: int) -> tuple[np.ndarray, int] | None:
     faster); ``None`` for anything else (the compiler checks it)."""
     if not (isinstance(mask, np.ndarray) and mask.dtype == np.bool_ and mask.shape == (n,)):
         return None
-    words = (n + 63) // 64
-    packed = np.zeros(words * 8, dtype=np.uint8)
-    packed[: (n + 7) // 8] = np.packbits(mask, bitorder="little")
-    return packed.view("<u8").astype(np.uint64, copy=False), int(np.count_nonzero(mask))
+    return pack_mask(mask), int(np.count_nonzero(mask))
 
 
 def _range_bitset(expr: Expr, store: AttributeStore) -> tuple[np.ndarray, int] | None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pyroaring import BitMap, FrozenBitMap
 
-from fanns.attributes import NUMERIC_TYPES, AttributeStore, bitmap_from_ids, bitmap_ids
+from fanns.attributes import NUMERIC_TYPES, AttributeStore, bitmap_from_ids, bitmap_ids, pack_mask
 from fanns.filters.expressions import Contains, Expr, Field
 from fanns.filters.values import _NULL, _ORDERING
 
@@ -228,7 +228,6 @@ def to_bitset(bitmap: Bitmap, n: int) -> np.ndarray:
         return np.zeros(words, dtype=np.uint64)
     if bitmap.max() >= n:
         raise ValueError(f"bitmap holds id {bitmap.max()}, outside [0, {n})")
-    mask = np.zeros(words * 64, dtype=bool)
+    mask = np.zeros(n, dtype=bool)
     mask[bitmap_ids(bitmap)] = True
-    packed = np.packbits(mask, bitorder="little")
-    return packed.view("<u8").astype(np.uint64, copy=False)
+    return pack_mask(mask)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fanns.attributes import AttributeStore
+from fanns.attributes import AttributeStore, pack_mask
 
 _ROW = np.dtype(np.int64)
 _uids = itertools.count(1)
@@ -26,15 +26,6 @@ def _popcount(words: np.ndarray) -> int:
     if counter is not None:
         return int(counter(words).sum(dtype=np.int64))
     return int(np.unpackbits(words.view(np.uint8)).sum(dtype=np.int64))
-
-
-def pack_mask(mask: np.ndarray) -> np.ndarray:
-    """A boolean row mask as the engine's bitset: uint64 words, bit i of word
-    i // 64 for row i."""
-    n = len(mask)
-    padded = np.zeros((n + 63) // 64 * 64, dtype=bool)
-    padded[:n] = mask
-    return np.packbits(padded, bitorder="little").view("<u8").astype(np.uint64, copy=False)
 
 
 @dataclass(frozen=True, eq=False)
