@@ -136,15 +136,24 @@ def test_bit_flips_fail_under_the_modes_that_check_them(tmp_path, saved, built, 
             assert ((result.ids >= -1) & (result.ids < N)).all()
 
 
-def test_links_out_of_range_are_skipped_when_unchecked(tmp_path, saved, built):
+def _damage_links(saved, target, section: str, slot: int | None, every: int):
+    """A copy of ``saved`` whose link slots (``slot`` entries: a count, then
+    links; None: one slot a row) in ``section`` hold every other link out of
+    range and, in every ``every``-th slot, a count past the slot; the
+    checksums left as they are."""
     blob = bytearray(saved.read_bytes())
-    offset, nbytes = _section(bytes(blob), "hnsw/links0")
-    links = np.frombuffer(blob, dtype="<u4", count=nbytes // 4, offset=offset).reshape(N, -1).copy()
-    links[:, 1:] = np.where(np.arange(links.shape[1] - 1) % 2 == 0, 10**9, links[:, 1:])
-    links[::5, 0] = 10**6  # counts past the slot
-    blob[offset : offset + nbytes] = links.tobytes()
-    target = tmp_path / "links.fanns"
+    offset, nbytes = _section(bytes(blob), section)
+    slot = nbytes // 4 // N if slot is None else slot
+    slots = np.frombuffer(blob, dtype="<u4", count=nbytes // 4, offset=offset).reshape(-1, slot).copy()
+    slots[:, 1:] = np.where(np.arange(slot - 1) % 2 == 0, 10**9, slots[:, 1:])
+    slots[::every, 0] = 10**6
+    blob[offset : offset + nbytes] = slots.tobytes()
     target.write_bytes(bytes(blob))
+    return target
+
+
+def test_links_out_of_range_are_skipped_when_unchecked(tmp_path, saved, built):
+    target = _damage_links(saved, tmp_path / "links.fanns", "hnsw/links0", None, 5)
     with pytest.raises(ValueError, match="corrupt"):
         fanns.Index.load(target, verify="full")
     loaded = fanns.Index.load(target, mmap=True, verify=False)
@@ -163,15 +172,7 @@ def test_range_graph_links_are_read_in_place_and_kept_in_range(tmp_path, saved, 
     full = fanns.Index.load(saved)
     assert full.memory_bytes(by_part=True)["range_graph"] == index.memory_bytes(by_part=True)["range_graph"]
     assert mapped.memory_bytes(by_part=True)["range_graph"] < full.memory_bytes(by_part=True)["range_graph"]
-    blob = bytearray(saved.read_bytes())
-    offset, nbytes = _section(bytes(blob), "range/links")
-    links = np.frombuffer(blob, dtype="<u4", count=nbytes // 4, offset=offset).copy()
-    slots = links.reshape(-1, graph.params["M"] + 1)
-    slots[:, 1:] = np.where(np.arange(slots.shape[1] - 1) % 2 == 0, 10**9, slots[:, 1:])
-    slots[::3, 0] = 10**6  # counts past the slot
-    blob[offset : offset + nbytes] = slots.tobytes()
-    target = tmp_path / "range-links.fanns"
-    target.write_bytes(bytes(blob))
+    target = _damage_links(saved, tmp_path / "range-links.fanns", "range/links", graph.params["M"] + 1, 3)
     with pytest.raises(ValueError, match="corrupt"):
         fanns.Index.load(target, verify="full")
     year = 2000 + np.arange(N) % 25
