@@ -186,8 +186,8 @@ class IndexFiles:
                     store_from=engine,
                     borrow_links=True,
                     check_links=check,
+                    links_mapped=bool(mmap),
                 )
-                range_graph._links_mapped = bool(mmap)
             except (KeyError, TypeError) as exc:
                 raise ValueError(f"{path!r} is corrupt (range graph: {exc})") from exc
             if not _range_graph_matches(

@@ -77,6 +77,7 @@ class RangeGraphFiles:
         store_from=None,
         borrow_links: bool = False,
         check_links: bool = True,
+        links_mapped: bool = False,
     ) -> RangeGraph:
         """:meth:`from_state`; with ``trusted`` (an index's own read-only,
         checked vectors) a shared graph reads ``vectors`` without a copy, and
@@ -85,7 +86,8 @@ class RangeGraphFiles:
         file's sections, which nothing changes; a mapped file's stay mapped)
         instead of copied; ``check_links`` False (with ``borrow_links``)
         trusts them without reading them (a traversal keeps every link it
-        follows inside its range)."""
+        follows inside its range); ``links_mapped``: they are a memory-mapped
+        file's, which :meth:`memory_bytes` does not count."""
         try:
             if meta["kind"] != STATE_KIND:
                 raise ValueError("kind")
@@ -191,4 +193,6 @@ class RangeGraphFiles:
             )
         except (ValueError, RuntimeError) as exc:
             raise ValueError(str(exc)) from exc
-        return cls._create(engine, keys.copy(), metric, params, rows, owned)
+        graph = cls._create(engine, keys.copy(), metric, params, rows, owned)
+        graph._links_mapped = borrow_links and links_mapped
+        return graph

@@ -121,7 +121,7 @@ class RangeGraph(RangeQueries, RangeGraphFiles, Built):
         self._keys = keys
         self._metric = metric
         self._params = dict(params)
-        self._links_mapped = False  # links read in place from a mapped file (set by a mapped load)
+        self._links_mapped = False  # links read in place from a mapped file (_restore)
         return self
 
     # ------------------------------------------------------------------ build
