@@ -1,6 +1,6 @@
-// The one planner: how to answer a filtered query, on the main graph or on a
-// range graph, from the filter's cardinality and a cost model counted in
-// bytes of rows read. explain() and search call the same functions.
+// The one planner: how to answer a query, on the main graph, on a range graph
+// or on a sparse index, from the filter's cardinality and a cost model
+// counted in bytes read. explain() and search call the same functions.
 //
 // The plans start a query; the adaptive traversal (acorn.h) can still change
 // mode, or fall back to a scan of the passing rows, per query.
@@ -13,16 +13,28 @@
 
 namespace fanns {
 
-// graph:    plain traversal (no filter, or every row passes)
-// filtered: traversal gated by the filter
-// acorn:    two-hop traversal through failing neighbours
-// exact:    every passing row scored on its float row
-// scan:     every passing row scored on its code (or f16 row), the best
-//           scan_depth() scored again on their float rows
-// empty:    nothing passes
-// range:    traversal of a range graph inside the range
-enum class Plan : std::int8_t { graph = 0, filtered = 1, acorn = 2, exact = 3, empty = 4, scan = 5, range = 6 };
-constexpr int kPlanCount = 7;
+// Dense plans:
+// graph:      plain traversal (no filter, or every row passes)
+// filtered:   traversal gated by the filter
+// acorn:      two-hop traversal through failing neighbours
+// exact:      every passing row scored exactly (a sparse index: on its forward row)
+// scan:       every passing row scored on its code (or f16 row), the best
+//             scan_depth() scored again on their float rows
+// empty:      nothing passes
+// range:      traversal of a range graph inside the range
+// Sparse plans (besides exact and empty):
+// blocks:     blocked traversal of the chosen terms' pruned lists, led by
+//             the blocks' summaries
+// accumulate: every posting of the chosen terms' pruned lists accumulated,
+//             the best accumulators scored exactly (under a filter: and the
+//             answer certified exact)
+// full:       a filtered answer that could not be certified, completed over
+//             the full lists of every query term
+enum class Plan : std::int8_t {
+    graph = 0, filtered = 1, acorn = 2, exact = 3, empty = 4, scan = 5, range = 6,
+    blocks = 7, accumulate = 8, full = 9
+};
+constexpr int kPlanCount = 10;
 
 inline const char* plan_name(Plan p) {
     switch (p) {
@@ -33,6 +45,9 @@ inline const char* plan_name(Plan p) {
         case Plan::empty: return "empty";
         case Plan::scan: return "scan";
         case Plan::range: return "range";
+        case Plan::blocks: return "blocks";
+        case Plan::accumulate: return "accumulate";
+        case Plan::full: return "full";
     }
     return "unknown";
 }
@@ -211,6 +226,114 @@ inline bool route_to_range(const RangeRouteInput& in, const PlanInput& main, con
     if (double(in.width) > kMaxRangeFraction * double(in.n)) return false;
     if (!in.predicate) return true;
     return in.passing > scan_threshold(main, p);
+}
+
+// ------------------------------------------------------------ a sparse index
+// A sparse index reads postings (a u32 document and a u8 code, in list
+// order), block summaries ((u16 term, u8 code) entries) and forward rows
+// ((u32 term, f16 weight) entries). Its costs are counted in the same unit as
+// the dense plans, a byte read in order; what is not a byte read in order is
+// weighted by what it costs in such bytes. Measured on one thread of this
+// project's machine (bench/sparse.md, BM25 of arxiv-mini, Zipf and SPLADE-like
+// sets, 20k-50k documents): a forward entry scored against the query costs
+// about 2-3 ns and reading a byte in order about 0.3 ns, so:
+//   * an accumulated posting, 12-15 ns, is 45 bytes: 5 read, 40 for the
+//     random update of its document's accumulator;
+//   * an entry scored against the query (a forward entry, or a summary
+//     entry, 3 ns) is 9 bytes: the entry and the query's weight looked up;
+//   * reaching a random document's row (a cache miss, then a heap push), about
+//     0.1 us, is 315 bytes; a passing row reached in id order, 180;
+//   * a block visited by the blocked traversal (a heap push and pop) is 45;
+//   * a posting of a filtered completion is 22 bytes (read and its filter bit
+//     tested), a passing one 68 more (two accumulators updated).
+constexpr double kAccumulatedPostingBytes = 45.0;
+constexpr double kScoredEntryBytes = 9.0;
+constexpr double kRandomDocumentBytes = 315.0;
+constexpr double kDocumentInOrderBytes = 180.0;
+constexpr double kVisitedBlockBytes = 45.0;
+constexpr double kFilteredPostingBytes = 22.0;
+constexpr double kPassingPostingBytes = 68.0;
+// The blocked traversal scores a share of the chosen postings that cannot be
+// told before it runs: its median was 0.08 (BM25), 0.29 (Zipf) and 0.55
+// (SPLADE-like) at heap_factor 0.6, higher for short lists. The model assumes
+// 0.6, so that blocks are chosen only when clearly cheaper: with shares of
+// 0.1-0.25 it sent up to 56 % of the Zipf queries to the traversal and was up
+// to 52 % slower than accumulating every query.
+constexpr double kBlockScoredShare = 0.6;
+
+// One sparse query over its chosen terms' pruned lists.
+struct SparsePlanInput {
+    double postings = 0;         // kept postings of the chosen terms
+    double blocks = 0;           // blocks of those lists
+    double summary_entries = 0;  // summary entries of blocks in lists of more than one block
+    double rerank = 0;           // accumulators scored exactly (at most the postings)
+    std::size_t k = 10;
+    double row_entries = 0;      // forward entries a document has, on average
+};
+
+// Bytes to score one document found at random.
+inline double sparse_document_bytes(double row_entries) {
+    return kRandomDocumentBytes + kScoredEntryBytes * row_entries;
+}
+
+// Accumulating the chosen lists, then scoring the best accumulators.
+inline double sparse_accumulate_bytes(const SparsePlanInput& in) {
+    return in.postings * kAccumulatedPostingBytes + in.rerank * sparse_document_bytes(in.row_entries);
+}
+
+// The blocked traversal: every block's summary, then a share of the postings scored.
+inline double sparse_blocks_bytes(const SparsePlanInput& in) {
+    const double scored = std::min(in.postings, std::max(double(in.k), kBlockScoredShare * in.postings));
+    return in.blocks * kVisitedBlockBytes + in.summary_entries * kScoredEntryBytes +
+           scored * sparse_document_bytes(in.row_entries);
+}
+
+// Plan::accumulate or Plan::blocks for an unfiltered query (or a filtered
+// one whose plan was forced).
+inline Plan choose_sparse_plan(const SparsePlanInput& in) {
+    return sparse_accumulate_bytes(in) <= sparse_blocks_bytes(in) ? Plan::accumulate : Plan::blocks;
+}
+
+// Scoring every passing document's row, in id order.
+inline double sparse_rows_bytes(double passing, double row_entries) {
+    return passing * (kDocumentInOrderBytes + kScoredEntryBytes * row_entries);
+}
+
+// A filtered query's accumulation over the passing documents of its chosen
+// lists (`pass_rate` of them pass), then scoring the best passing accumulators.
+inline double sparse_filtered_bytes(const SparsePlanInput& in, double pass_rate) {
+    return in.postings * (kFilteredPostingBytes + pass_rate * kPassingPostingBytes) +
+           std::min(in.rerank, in.postings * pass_rate) * sparse_document_bytes(in.row_entries);
+}
+
+// A filtered query passing `passing` of `n` documents: Plan::exact (score the
+// passing rows) or Plan::accumulate (accumulate, certify, complete if the
+// certificate fails). exact_threshold (PlannerParams) keeps its one meaning:
+// filters passing at most that many documents are scanned; kAutoThreshold
+// lets the model decide. Accumulation cannot certify an answer when its lists
+// hold fewer than k passing documents (the unseen ones may score above the
+// k-th), so the scan is taken then; otherwise whichever reads fewer bytes.
+inline Plan choose_sparse_filtered_plan(const SparsePlanInput& in, double passing, double n,
+                                        std::size_t exact_threshold) {
+    if (passing <= 0) return Plan::empty;
+    if (exact_threshold != kAutoThreshold) return passing <= double(exact_threshold) ? Plan::exact : Plan::accumulate;
+    const double pass_rate = passing / std::max(1.0, n);
+    if (in.postings * pass_rate < double(in.k)) return Plan::exact;
+    return sparse_rows_bytes(passing, in.row_entries) <= sparse_filtered_bytes(in, pass_rate) ? Plan::exact
+                                                                                               : Plan::accumulate;
+}
+
+// Completing an uncertified filtered answer over the full lists: `remaining`
+// postings not yet accumulated, then `rerank` documents scored in bound order.
+inline double sparse_lists_bytes(double remaining, double pass_rate, double rerank, double row_entries) {
+    return remaining * (kFilteredPostingBytes + pass_rate * kPassingPostingBytes) +
+           rerank * sparse_document_bytes(row_entries);
+}
+
+// How to complete an uncertified filtered answer: Plan::exact (the passing
+// rows) or Plan::full (the rest of the full lists).
+inline Plan choose_sparse_completion(double rows_bytes, double lists_bytes, bool allow_rows) {
+    return allow_rows && rows_bytes <= lists_bytes ? Plan::exact : Plan::full;
 }
 
 }  // namespace fanns

@@ -389,8 +389,10 @@ def test_filters_never_violated_and_recall(zipf_index, zipf_data, fraction):
         if threshold == 0:  # no exact scan of the passing rows
             assert set(result.plans) <= {"blocks", "accumulate", "full"}
     default = zipf_index.search(queries, k=K, filter=mask)
-    if 0 < mask.sum() <= 1000:
-        assert (default.plans == "exact").all()
+    if 0 < mask.sum() < n:
+        # The planner scans, or accumulates and certifies or completes: every
+        # filtered answer is exact over the stored weights, whichever it took.
+        assert set(default.plans) <= {"exact", "accumulate", "full"}
         rounded = exact_scores(f16_rounded(docs), queries)
         assert_same_topk(default.ids, default.scores, rounded, exact_topk(rounded, K, mask))
 

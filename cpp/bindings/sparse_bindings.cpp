@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -29,13 +30,9 @@ std::vector<T> to_vector(const py::dict& arrays, const char* name) {
     return section_copy<T>(arrays, name, "corrupt sparse index", /*one_d=*/true);
 }
 
-py::tuple sparse_search(const sparse::SparseIndex& index, const Array<std::int64_t>& indptr,
-                        const Array<std::uint32_t>& indices, const Array<float>& data, std::uint64_t n_cols,
-                        std::size_t k, std::size_t query_cut, float heap_factor, bool use_knn,
-                        const std::vector<Array<std::uint64_t>>& bitsets, const std::vector<std::size_t>& counts,
-                        const py::object& query_filter, std::size_t exact_threshold, std::size_t threads,
-                        int plan, std::size_t rerank, int completion) {
-    const CsrView q = csr_view(indptr, indices, data, n_cols);
+sparse::SearchParams search_params(std::size_t k, std::size_t query_cut, float heap_factor, bool use_knn, int plan,
+                                   std::size_t rerank, int completion) {
+    check_k(k);
     sparse::SearchParams params;
     params.k = k;
     params.query_cut = query_cut;
@@ -46,7 +43,39 @@ py::tuple sparse_search(const sparse::SparseIndex& index, const Array<std::int64
     params.rerank = rerank;
     if (completion < 0 || completion > 2) throw py::value_error("completion must be 0, 1 or 2");
     params.completion = static_cast<std::uint8_t>(completion);
-    check_k(k);
+    return params;
+}
+
+// The plan each query would start with (SparseIndex::explain); passing[q] is
+// -1 for a query without a filter.
+py::array_t<std::uint8_t> sparse_explain(const sparse::SparseIndex& index, const Array<std::int64_t>& indptr,
+                                         const Array<std::uint32_t>& indices, const Array<float>& data,
+                                         std::uint64_t n_cols, std::size_t k, std::size_t query_cut, float heap_factor,
+                                         const Array<std::int64_t>& passing, std::optional<std::size_t> exact_threshold,
+                                         int plan, std::size_t rerank) {
+    const CsrView q = csr_view(indptr, indices, data, n_cols);
+    const sparse::SearchParams params = search_params(k, query_cut, heap_factor, true, plan, rerank, 0);
+    if (passing.ndim() != 1 || static_cast<std::size_t>(passing.shape(0)) != q.n_rows) {
+        throw py::value_error("one passing count per query expected");
+    }
+    py::array_t<std::uint8_t> plans(static_cast<py::ssize_t>(q.n_rows));
+    std::uint8_t* out = plans.mutable_data();
+    const std::int64_t* counts = passing.data();
+    {
+        py::gil_scoped_release release;
+        index.explain(q, params, counts, exact_threshold.value_or(kAutoThreshold), out);
+    }
+    return plans;
+}
+
+py::tuple sparse_search(const sparse::SparseIndex& index, const Array<std::int64_t>& indptr,
+                        const Array<std::uint32_t>& indices, const Array<float>& data, std::uint64_t n_cols,
+                        std::size_t k, std::size_t query_cut, float heap_factor, bool use_knn,
+                        const std::vector<Array<std::uint64_t>>& bitsets, const std::vector<std::size_t>& counts,
+                        const py::object& query_filter, std::optional<std::size_t> exact_threshold, std::size_t threads,
+                        int plan, std::size_t rerank, int completion) {
+    const CsrView q = csr_view(indptr, indices, data, n_cols);
+    const sparse::SearchParams params = search_params(k, query_cut, heap_factor, use_knn, plan, rerank, completion);
     const QueryFilters checked(bitsets, counts, index.n_docs(), query_filter, q.n_rows);
     sparse::QueryFilters filters;
     filters.bitsets = checked.bitsets();
@@ -62,7 +91,8 @@ py::tuple sparse_search(const sparse::SparseIndex& index, const Array<std::int64
     std::uint32_t* scored_out = scored.mutable_data();
     {
         py::gil_scoped_release release;
-        index.search(q, params, filters, exact_threshold, threads, ids_out, scores_out, plans_out, scored_out);
+        index.search(q, params, filters, exact_threshold.value_or(kAutoThreshold), threads, ids_out, scores_out, plans_out,
+                     scored_out);
     }
     return py::make_tuple(ids, scores, plans, scored);
 }
@@ -153,6 +183,9 @@ void register_sparse(py::module_& m) {
              py::arg("k"), py::arg("query_cut"), py::arg("heap_factor"), py::arg("use_knn"), py::arg("bitsets"),
              py::arg("counts"), py::arg("query_filter"), py::arg("exact_threshold"), py::arg("threads"),
              py::arg("plan") = 0, py::arg("rerank") = 0, py::arg("completion") = 0)
+        .def("explain", &sparse_explain, py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("n_cols"),
+             py::arg("k"), py::arg("query_cut"), py::arg("heap_factor"), py::arg("passing"),
+             py::arg("exact_threshold"), py::arg("plan") = 0, py::arg("rerank") = 0)
         .def_property_readonly("n_terms", &sparse::SparseIndex::n_terms)
         .def_property_readonly("n_docs", &sparse::SparseIndex::n_docs)
         .def_property_readonly("n_used_terms", &sparse::SparseIndex::n_used_terms)

@@ -17,7 +17,8 @@
 // weights, and U + E is close to U.)
 // A filter that removes what the kept lists hold (one anti-correlated with
 // the query) leaves the k-th score far below the bound, and the query is
-// completed in one of two ways, whichever a cost model expects cheaper:
+// completed in one of two ways, whichever the planner (planner.h) expects to
+// read fewer bytes:
 //
 // * rows: score every passing document's forward row (search_exact);
 // * lists: accumulate the full lists (kept postings by their codes, cut
@@ -34,9 +35,11 @@
 #include <vector>
 
 #include "bitset.h"
+#include "planner.h"
 #include "sparse/accumulate_search.h"
 #include "sparse/forward_index.h"
 #include "sparse/posting_lists.h"
+#include "sparse/query_plan.h"
 #include "sparse/sparse_search.h"
 #include "sparse/tail_lists.h"
 #include "topk.h"
@@ -46,9 +49,6 @@ namespace fanns::sparse {
 // Relative slack on the bounds, for float sums in different orders.
 constexpr float kBoundSlack = 1e-4f;
 
-
-// How a filtered query under the automatic plan was answered.
-enum class FilteredPath : std::uint8_t { certified = 0, rows = 1, lists = 2 };
 
 // U above: the bound on the part of a passing document's score that the
 // accumulation over scratch.order()'s kept lists cannot see.
@@ -64,33 +64,22 @@ inline float unseen_bound(const BlockedPostingLists& lists, const TailLists& tai
     return bound;
 }
 
-// Cost-model constants of the completion, in units of one accumulated
-// posting (12-15 ns). Ratios measured on BM25 arxiv-mini (one thread, busy
-// machine): a filtered posting of a completion costs 0.6x (10 % passing) to
-// 1.3x (50 %) an unfiltered accumulated one; scoring a passing row in id order
-// about 27 postings of a 50 %-passing completion (108 entries a row).
-struct CompletionCostModel {
-    double per_row = 4.0;              // rows: reaching a passing document's row in id order
-    double per_row_entry = 0.2;        // rows and rescoring: one forward-index entry
-    double per_list_posting = 0.5;     // lists: a posting (filter test, sequential read)
-    double per_passing_posting = 1.5;  // lists: more for a passing one (accumulator access)
-    double per_rescored = 10.0;        // rescoring: one document (a random row)
-};
-
 // Which completion; `automatic` by the cost model (the others for tests and
 // calibration).
 enum class Completion : std::uint8_t { automatic = 0, rows = 1, lists = 2 };
 
-// Filtered top-k of the loaded query under the automatic plan (bitset `bits`
-// passing `passing` documents): accumulate the passing documents of the
-// chosen terms' kept lists, rescore the best, certify, and complete when the
-// certificate fails. `allow_rows` false leaves only the lists completion.
-// `get_tails()` gives the TailLists (built on first use).
+// Filtered top-k of the loaded query, its terms chosen (choose_query_terms),
+// under the automatic plan (bitset `bits` passing `passing` documents):
+// accumulate the passing documents of the chosen terms' kept lists, rescore
+// the best, certify, and complete when the certificate fails. `allow_rows`
+// false leaves only the lists completion. `get_tails()` gives the TailLists
+// (built on first use). Returns how the answer was found: Plan::accumulate
+// (certified), Plan::exact (completed over the passing rows) or Plan::full
+// (completed over the full lists).
 template <class GetTails>
-FilteredPath search_filtered(const IndexView& index, const GetTails& get_tails, const SearchParams& params,
-                             const BitsetView& bits, std::size_t passing, bool allow_rows, Completion completion,
-                             QueryScratch& scratch, const CompletionCostModel& model = CompletionCostModel()) {
-    choose_query_terms(index, params, scratch);
+Plan search_filtered(const IndexView& index, const GetTails& get_tails, const SearchParams& params,
+                     const BitsetView& bits, std::size_t passing, bool allow_rows, Completion completion,
+                     QueryScratch& scratch) {
     const TailLists& tails = get_tails();
     const ForwardIndex& forward = *index.forward;
     const BlockedPostingLists& lists = *index.lists;
@@ -205,19 +194,17 @@ FilteredPath search_filtered(const IndexView& index, const GetTails& get_tails, 
     };
     rescore(0, keep, false);
 
-    // What completing would cost, in accumulated postings.
+    // What completing would cost, in bytes (planner.h).
     double remaining = 0.0;
     for (std::size_t i = 0; i < terms.size(); ++i) {
         remaining += static_cast<double>(tails.length(terms[i]) + (chosen(i) ? 0 : lists.list_length(terms[i])));
     }
-    const double n = static_cast<double>(std::max<std::size_t>(1, forward.size()));
-    const double row = static_cast<double>(forward.nnz()) / n;
-    const double rows_cost = static_cast<double>(passing) * (model.per_row + model.per_row_entry * row);
-    const double lists_cost =
-        remaining * (model.per_list_posting + static_cast<double>(passing) / n * model.per_passing_posting) +
-        static_cast<double>(rerank_count(params)) * (model.per_rescored + model.per_row_entry * row);
-    const double per_rescored = model.per_rescored + model.per_row_entry * row;
-    const double complete_cost = allow_rows ? std::min(rows_cost, lists_cost) : lists_cost;
+    const double row = mean_row_entries(forward);
+    const double per_rescored = sparse_document_bytes(row);
+    const double rows_cost = sparse_rows_bytes(static_cast<double>(passing), row);
+    const double lists_cost = sparse_lists_bytes(remaining, pass_rate, static_cast<double>(rerank_count(params)), row);
+    const Plan cheaper = choose_sparse_completion(rows_cost, lists_cost, allow_rows);
+    const double complete_cost = cheaper == Plan::exact ? rows_cost : lists_cost;
 
     // Certify: no passing document left out can score above the k-th. Unseen
     // ones are bounded by U; a seen one not rescored by e(d) + U, and those
@@ -248,16 +235,15 @@ FilteredPath search_filtered(const IndexView& index, const GetTails& get_tails, 
     }
     if (completion == Completion::automatic && certified) {
         reset();
-        return FilteredPath::certified;
+        return Plan::accumulate;
     }
 
     // Complete: the passing rows, or the rest of the full lists.
-    const bool rows = completion == Completion::rows ||
-                      (completion == Completion::automatic && allow_rows && rows_cost <= lists_cost);
+    const bool rows = completion == Completion::rows || (completion == Completion::automatic && cheaper == Plan::exact);
     if (rows) {
         reset();
         search_exact(index, params, bits, scratch);
-        return FilteredPath::rows;
+        return Plan::exact;
     }
     for (std::size_t i = 0; i < terms.size(); ++i) {
         if (!chosen(i)) add_kept(i);
@@ -284,7 +270,7 @@ FilteredPath search_filtered(const IndexView& index, const GetTails& get_tails, 
         std::sort(first, last, LargerFirst());
         if (!rescore(begin, end, true)) break;
     }
-    return FilteredPath::lists;
+    return Plan::full;
 }
 
 }  // namespace fanns::sparse

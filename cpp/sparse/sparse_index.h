@@ -19,6 +19,7 @@
 
 #include "bitset.h"
 #include "parallel.h"
+#include "planner.h"
 #include "scratch_pool.h"
 #include "sparse/accumulate_search.h"
 #include "sparse/block_clustering.h"
@@ -58,11 +59,6 @@ struct QueryFilters {
     std::vector<std::size_t> counts;  // documents each bitset passes
     const std::int32_t* query_filter = nullptr;
 };
-
-// What answered a query: blocked traversal, an exact scan of the documents a
-// filter passes, accumulation over the pruned lists, or (filtered) accumulation
-// over the full lists of the passing documents.
-enum class Plan : std::uint8_t { blocks = 0, exact = 1, accumulate = 2, full = 3 };
 
 // Every array that defines an index, for saving and loading.
 struct SparseIndexArrays {
@@ -161,30 +157,20 @@ public:
         return a;
     }
 
-    // Top-k of every query row. ids/scores: n_queries * k; plans and scored
-    // (documents scored exactly): n_queries. Filtered queries whose bitset
-    // passes at most exact_threshold documents are scored exactly over those;
-    // other filtered queries under the automatic plan accumulate over the
-    // pruned lists and are completed exactly when the result cannot be
-    // certified (filtered_search.h; exact_threshold = 0 leaves only the
-    // completion by full lists).
+    // Top-k of every query row. ids/scores: n_queries * k; plans (fanns::Plan)
+    // and scored (documents scored exactly): n_queries. A filtered query
+    // either scores the documents its bitset passes (Plan::exact) or, under
+    // the automatic plan, accumulates over the pruned lists and is completed
+    // exactly when the result cannot be certified (filtered_search.h); the
+    // planner (planner.h) chooses. exact_threshold: filters passing at most
+    // this many documents are scanned (kAutoThreshold: the planner's cost
+    // model decides; 0 leaves only the completion by full lists).
     void search(const CsrView& queries, const SearchParams& request, const QueryFilters& filters,
                 std::size_t exact_threshold, std::size_t threads, std::int64_t* ids, float* scores,
                 std::uint8_t* plans, std::uint32_t* scored) const {
         check_result_size(queries.n_rows, request.k, n_docs_);
         const std::size_t k = request.k;  // output columns; heaps keep at most n_docs
-        SearchParams params = request;
-        params.k = std::min<std::size_t>(k, std::max<std::size_t>(n_docs_, 1));
-        params.rerank = std::min<std::size_t>(params.rerank, std::max<std::size_t>(n_docs_, 1));
-        if (params.completion > 2) throw std::invalid_argument("completion must be 0, 1 or 2");
-        if (!(params.heap_factor >= 0.0f) || !std::isfinite(params.heap_factor)) {
-            throw std::invalid_argument("heap_factor must be a finite number >= 0");
-        }
-        if (queries.n_cols > n_terms_) {
-            throw std::invalid_argument("queries have " + std::to_string(queries.n_cols) +
-                                        " columns but the index has only " + std::to_string(n_terms_) + " terms");
-        }
-        queries.validate("queries", queries.nnz(), std::numeric_limits<float>::max());
+        const SearchParams params = checked_params(queries, request);
         if (filters.counts.size() != filters.bitsets.size()) {
             throw std::invalid_argument("one count per filter bitset expected");
         }
@@ -212,40 +198,33 @@ public:
             if (!s) s = acquire_scratch();
             s->load(terms_, queries, q);
             const std::int32_t f = filters.query_filter == nullptr ? -1 : filters.query_filter[q];
-            Plan plan = Plan::blocks;
-            if (f >= 0 && counts[static_cast<std::size_t>(f)] <= exact_threshold) {
-                plan = Plan::exact;
-                search_exact(view, params, filters.bitsets[static_cast<std::size_t>(f)], *s);
-            } else if (f >= 0 && params.plan == QueryPlan::automatic) {
+            choose_query_terms(view, params, *s);
+            const bool filtered = f >= 0;
+            const auto fi = static_cast<std::size_t>(std::max<std::int32_t>(f, 0));
+            Plan plan = start_plan(view, params, *s, filtered ? static_cast<std::int64_t>(counts[fi]) : -1,
+                                   exact_threshold);
+            if (plan == Plan::empty) {
+                s->top().reset(params.k);
+            } else if (plan == Plan::exact) {
+                search_exact(view, params, filters.bitsets[fi], *s);
+            } else if (filtered && params.plan == QueryPlan::automatic) {
                 // Accumulate, certify, complete (filtered_search.h).
-                const auto fi = static_cast<std::size_t>(f);
-                const FilteredPath path =
-                    search_filtered(view, get_tails, params, filters.bitsets[fi], counts[fi], exact_threshold > 0,
-                                    static_cast<Completion>(params.completion), *s);
-                plan = path == FilteredPath::certified ? Plan::accumulate
-                       : path == FilteredPath::rows    ? Plan::exact
-                                                       : Plan::full;
+                plan = search_filtered(view, get_tails, params, filters.bitsets[fi], counts[fi], exact_threshold > 0,
+                                       static_cast<Completion>(params.completion), *s);
+            } else if (plan == Plan::accumulate) {
+                if (filtered) search_accumulate(view, params, AcceptBitset{filters.bitsets[fi]}, *s);
+                else search_accumulate(view, params, AcceptAll{}, *s);
+            } else if (filtered) {
+                // Only passing documents are scored, so a visited block costs about
+                // pass_rate of an unfiltered one: relax the skipping threshold to
+                // match, which keeps recall as the filtered k-th score drops.
+                const double pass_rate =
+                    static_cast<double>(counts[fi]) / static_cast<double>(std::max<std::size_t>(1, n_docs_));
+                SearchParams relaxed = params;
+                relaxed.heap_factor = static_cast<float>(params.heap_factor * std::sqrt(std::min(1.0, pass_rate)));
+                search_blocks(view, relaxed, AcceptBitset{filters.bitsets[fi]}, *s);
             } else {
-                choose_query_terms(view, params, *s);
-                plan = choose_plan(view, params, *s) == QueryPlan::blocks ? Plan::blocks : Plan::accumulate;
-                if (f < 0) {
-                    if (plan == Plan::accumulate) search_accumulate(view, params, AcceptAll{}, *s);
-                    else search_blocks(view, params, AcceptAll{}, *s);
-                } else {
-                    const AcceptBitset accept{filters.bitsets[static_cast<std::size_t>(f)]};
-                    if (plan == Plan::accumulate) {
-                        search_accumulate(view, params, accept, *s);
-                    } else {
-                        // Only passing documents are scored, so a visited block costs about
-                        // pass_rate of an unfiltered one: relax the skipping threshold to
-                        // match, which keeps recall as the filtered k-th score drops.
-                        const double pass_rate = static_cast<double>(counts[static_cast<std::size_t>(f)]) /
-                                                 static_cast<double>(std::max<std::size_t>(1, n_docs_));
-                        SearchParams filtered = params;
-                        filtered.heap_factor = static_cast<float>(params.heap_factor * std::sqrt(std::min(1.0, pass_rate)));
-                        search_blocks(view, filtered, accept, *s);
-                    }
-                }
+                search_blocks(view, params, AcceptAll{}, *s);
             }
             write_ranked(s->top(), k, s->ranked(), ids + q * k, scores + q * k);
             plans[q] = static_cast<std::uint8_t>(plan);
@@ -255,6 +234,29 @@ public:
         for (auto& s : scratch) {
             if (s) pool_.release(std::move(s));
         }
+    }
+
+    // The plan each query starts with, as search() chooses it (the same code),
+    // without searching: passing[q] documents pass query q's filter (-1: no
+    // filter). A filtered query started by Plan::accumulate under the automatic
+    // plan may end completed over the passing rows (Plan::exact) or the full
+    // lists (Plan::full) when its answer cannot be certified.
+    void explain(const CsrView& queries, const SearchParams& request, const std::int64_t* passing,
+                 std::size_t exact_threshold, std::uint8_t* plans) const {
+        const SearchParams params = checked_params(queries, request);
+        const IndexView view = this->view();
+        std::unique_ptr<QueryScratch> s = acquire_scratch();
+        for (std::size_t q = 0; q < queries.n_rows; ++q) {
+            if (passing[q] < -1 || passing[q] > static_cast<std::int64_t>(n_docs_)) {
+                pool_.release(std::move(s));
+                throw std::invalid_argument("passing counts must lie in [-1, n_docs]");
+            }
+            s->load(terms_, queries, q);
+            choose_query_terms(view, params, *s);
+            plans[q] = static_cast<std::uint8_t>(start_plan(view, params, *s, passing[q], exact_threshold));
+            s->clear();
+        }
+        pool_.release(std::move(s));
     }
 
     std::uint64_t n_terms() const { return n_terms_; }
@@ -293,6 +295,38 @@ private:
     SparseIndex() = default;
 
     IndexView view() const { return IndexView{&terms_, &forward_, &lists_, &summaries_, &knn_}; }
+
+    // The search parameters checked against the index and the queries, k and
+    // rerank held to the number of documents.
+    SearchParams checked_params(const CsrView& queries, const SearchParams& request) const {
+        SearchParams params = request;
+        params.k = std::min<std::size_t>(request.k, std::max<std::size_t>(n_docs_, 1));
+        params.rerank = std::min<std::size_t>(params.rerank, std::max<std::size_t>(n_docs_, 1));
+        if (params.completion > 2) throw std::invalid_argument("completion must be 0, 1 or 2");
+        if (!(params.heap_factor >= 0.0f) || !std::isfinite(params.heap_factor)) {
+            throw std::invalid_argument("heap_factor must be a finite number >= 0");
+        }
+        if (queries.n_cols > n_terms_) {
+            throw std::invalid_argument("queries have " + std::to_string(queries.n_cols) +
+                                        " columns but the index has only " + std::to_string(n_terms_) + " terms");
+        }
+        queries.validate("queries", queries.nnz(), std::numeric_limits<float>::max());
+        return params;
+    }
+
+    // The plan a loaded query with chosen terms starts with (planner.h):
+    // unfiltered (passing < 0), the forced or cheaper of blocks and
+    // accumulation; filtered, Plan::empty, Plan::exact (score the passing
+    // documents) or, when accumulating is expected to read fewer bytes,
+    // Plan::accumulate under the automatic plan and the forced plan otherwise.
+    Plan start_plan(const IndexView& view, const SearchParams& params, QueryScratch& s, std::int64_t passing,
+                    std::size_t exact_threshold) const {
+        if (passing < 0) return choose_plan(view, params, s);
+        const Plan p = choose_sparse_filtered_plan(plan_input(view, params, s), static_cast<double>(passing),
+                                                   static_cast<double>(n_docs_), exact_threshold);
+        if (p != Plan::accumulate || params.plan == QueryPlan::automatic) return p;
+        return choose_plan(view, params, s);
+    }
 
     std::unique_ptr<QueryScratch> acquire_scratch() const {
         return pool_.acquire([&] {

@@ -117,7 +117,7 @@ _KNN_HEAP_FACTOR = 0.9
 _F16_MAX = 65504.0
 _FILE_KIND = "sparse"
 _FORMAT = 2
-_PLAN_NAMES = np.array(["blocks", "exact", "accumulate", "full"])
+_PLAN_NAMES = np.array(list(_core.PLAN_NAMES))  # the one plan enum (cpp/planner.h)
 _PLAN_CODES = {"auto": 0, "blocks": 1, "accumulate": 2}
 # How the engine completes a filtered query it cannot certify: 0 by its cost
 # model; 1 (the passing rows) and 2 (the full lists) force one, and also
@@ -413,8 +413,13 @@ class SparseIndex(Built, SparseIds):
             threads: query threads; 0 uses every core. Results do not depend
                 on it. The GIL is released.
             exact_threshold: filters passing at most this many documents are
-                answered by scoring exactly the documents they pass (default:
-                ``max(1000, n // 50)``). Other filtered queries with
+                answered by scoring exactly the documents they pass (plan
+                ``"exact"``). Default ``None``: the planner's cost model
+                decides per query, from the bytes scoring the passing rows
+                reads against the query's lists (the same model the dense
+                plans use, ``cpp/planner.h``); a filter whose passing
+                documents the lists can hardly meet is always scanned. Other
+                filtered queries with
                 ``plan="auto"`` whose accumulated answer cannot be certified
                 (a filter that removes the query's best documents, say) are
                 completed exactly: plan ``"exact"`` (the passing documents
@@ -467,6 +472,59 @@ class SparseIndex(Built, SparseIds):
         # Many distinct per-query filters are compiled and searched a group at a time.
         return search_in_groups(run, np.arange(q.n_rows), filter, n)
 
+    def explain(
+        self,
+        queries,
+        k: int = 10,
+        *,
+        query_cut: int | None = DEFAULT_QUERY_CUT,
+        heap_factor: float = DEFAULT_HEAP_FACTOR,
+        filter=None,
+        exact_threshold: int | None = None,
+        plan: str = DEFAULT_PLAN,
+        rerank: int | None = None,
+    ) -> dict:
+        """Say how each query would start, without searching: the planner's
+        choice (the same C++ code :meth:`search` runs), from the query's lists
+        and the documents its filter passes. Arguments as for :meth:`search`.
+
+        Returns a dict: ``plans`` (array of str per query: ``"accumulate"``,
+        ``"blocks"``, ``"exact"`` or ``"empty"``), ``passing`` (documents each
+        query's filter passes; n without a filter) and ``n``. A filtered query
+        started by accumulation may still end completed (``"exact"`` or
+        ``"full"`` in ``SparseSearchResult.plans``) when its answer cannot be
+        certified.
+
+        Example:
+            >>> index.explain(queries, filter=fanns.field("year") >= 2020)["plans"]
+            array(['accumulate', 'exact', ...], dtype='<U10')
+        """
+        k, query_cut, heap_factor, _, exact_threshold, _, plan, rerank = self._checked_options(
+            k,
+            0,
+            query_cut=query_cut,
+            heap_factor=heap_factor,
+            exact_threshold=exact_threshold,
+            plan=plan,
+            rerank=rerank,
+        )
+        q = _as_csr(queries, "queries", n_cols=self.n_terms)
+        rows = self._rows
+        n = int(self._engine.n_docs)
+        if not rows.identity:
+            check_expression_filters(filter)
+        prepared = self._live_filters(rows, prepare_filters(filter, self._store, n, q.n_rows))
+        passing = np.full(q.n_rows, -1, dtype=np.int64)
+        if len(prepared.bitsets):
+            used = prepared.query_filter >= 0
+            passing[used] = np.asarray(prepared.counts, dtype=np.int64)[prepared.query_filter[used]]
+        plans = self._engine.explain(
+            q.indptr, q.indices, q.data, max(q.n_cols, 1), k, query_cut, heap_factor,
+            passing, exact_threshold, _PLAN_CODES[plan], rerank,
+        )  # fmt: skip
+        live = len(self)
+        return {"plans": _PLAN_NAMES[plans], "passing": np.where(passing < 0, live, passing), "n": live}
+
     def _checked_options(
         self,
         k,
@@ -487,7 +545,7 @@ class SparseIndex(Built, SparseIds):
         heap_factor = _as_fraction(heap_factor, "heap_factor", low=0.0, high=1e6, low_open=False)
         if not isinstance(use_knn, (bool, np.bool_)):
             raise TypeError("use_knn must be a bool")
-        exact_threshold = self._exact_threshold(exact_threshold)
+        exact_threshold = as_count(exact_threshold, "exact_threshold", minimum=0, allow_none=True)
         if not isinstance(plan, str):
             raise TypeError(f"plan must be a str, not {type(plan).__name__}")
         if plan not in _PLAN_CODES:
@@ -522,19 +580,8 @@ class SparseIndex(Built, SparseIds):
             _COMPLETION,
         )
         names = _PLAN_NAMES[plans]
-        if filtered and 0 in counts:
-            passes_nothing = np.array([c == 0 for c in counts], dtype=bool)
-            used = query_filter >= 0
-            empty = np.zeros(q.n_rows, dtype=bool)
-            empty[used] = passes_nothing[query_filter[used]]
-            names = np.where(empty, "empty", names)
         ids = rows.external(ids)
         return SparseSearchResult(ids=ids, scores=scores, plans=names, scored=scored)
-
-    def _exact_threshold(self, value: int | None) -> int:
-        if value is None:
-            return max(1000, len(self) // 50)
-        return as_count(value, "exact_threshold", minimum=0)
 
     # ------------------------------------------------------------------ io
     def save(self, path: str | os.PathLike) -> None:
