@@ -270,6 +270,7 @@ struct SparsePlanInput {
     double rerank = 0;           // accumulators scored exactly (at most the postings)
     std::size_t k = 10;
     double row_entries = 0;      // forward entries a document has, on average
+    double remaining = 0;        // filtered: postings a completion over the full lists adds
 };
 
 // Bytes to score one document found at random.
@@ -320,29 +321,35 @@ inline double sparse_certificate_failure(double met, std::size_t k) {
     return std::clamp(1.1 - 0.18 * std::log(met / double(k)), 0.0, 1.0);
 }
 
-// A filtered query passing `passing` of `n` documents: Plan::exact (score the
-// passing rows) or Plan::accumulate (accumulate, certify, complete if the
-// certificate fails). exact_threshold (PlannerParams) keeps its one meaning:
-// filters passing at most that many documents are scanned; kAutoThreshold
-// lets the model decide: accumulation is expected to read its own bytes plus,
-// for the share of queries whose certificate fails, a completion (counted at
-// the cost of the scan, which bounds it); the scan is taken when it reads no
-// more.
-inline Plan choose_sparse_filtered_plan(const SparsePlanInput& in, double passing, double n,
-                                        std::size_t exact_threshold) {
-    if (passing <= 0) return Plan::empty;
-    if (exact_threshold != kAutoThreshold) return passing <= double(exact_threshold) ? Plan::exact : Plan::accumulate;
-    const double pass_rate = passing / std::max(1.0, n);
-    const double rows = sparse_rows_bytes(passing, in.row_entries);
-    const double failing = sparse_certificate_failure(in.postings * pass_rate, in.k);
-    return rows <= sparse_filtered_bytes(in, pass_rate) + failing * rows ? Plan::exact : Plan::accumulate;
-}
-
 // Completing an uncertified filtered answer over the full lists: `remaining`
 // postings not yet accumulated, then `rerank` documents scored in bound order.
 inline double sparse_lists_bytes(double remaining, double pass_rate, double rerank, double row_entries) {
     return remaining * (kFilteredPostingBytes + pass_rate * kPassingPostingBytes) +
            rerank * sparse_document_bytes(row_entries);
+}
+
+// A filtered query passing `passing` of `n` documents: Plan::exact (score the
+// passing rows) or Plan::accumulate (accumulate, certify, complete if the
+// certificate fails). `exact_threshold` keeps the one meaning it has for the
+// dense plans: filters passing at most that many documents are scanned;
+// kAutoThreshold lets the model decide: accumulation is expected to read its
+// own bytes plus, for the share of queries whose certificate fails, the
+// cheaper completion (the passing rows, or the rest of the full lists); the
+// scan is taken when it reads no more. A query whose lists hold everything
+// (no cut postings, every term chosen) is always certified. `completes`
+// false: a forced plan, never certified nor completed, so no completion is
+// counted (and the blocked traversal is priced as accumulation).
+inline Plan choose_sparse_filtered_plan(const SparsePlanInput& in, double passing, double n,
+                                        std::size_t exact_threshold, bool completes = true) {
+    if (passing <= 0) return Plan::empty;
+    if (exact_threshold != kAutoThreshold) return passing <= double(exact_threshold) ? Plan::exact : Plan::accumulate;
+    const double pass_rate = passing / std::max(1.0, n);
+    const double rows = sparse_rows_bytes(passing, in.row_entries);
+    const double lists = sparse_lists_bytes(in.remaining, pass_rate, in.rerank, in.row_entries);
+    const double failing =
+        !completes || in.remaining <= 0 ? 0.0 : sparse_certificate_failure(in.postings * pass_rate, in.k);
+    return rows <= sparse_filtered_bytes(in, pass_rate) + failing * std::min(rows, lists) ? Plan::exact
+                                                                                          : Plan::accumulate;
 }
 
 // How to complete an uncertified filtered answer: Plan::exact (the passing

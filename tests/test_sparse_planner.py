@@ -128,3 +128,65 @@ def test_explain_checks_its_arguments(world):
         index.explain(queries, query_cut=0)
     with pytest.raises(ValueError):
         index.explain(queries, filter=np.ones(3, dtype=bool))
+
+
+def test_short_lists_under_a_wide_filter_are_not_scanned(world):
+    """A query whose lists hold a few documents, under a filter passing nearly
+    everything, accumulates those few instead of scoring every passing row;
+    so does a query with no known term."""
+    import scipy.sparse as sp
+
+    base, _, _, _ = world
+    n, rare = base.shape[0], base.shape[1]
+    extra = sp.csr_matrix(  # a new term, in 3 documents only
+        (np.ones(3, dtype=np.float32), ([5, 600, 3000], [0, 0, 0])), shape=(n, 1)
+    )
+    docs = sp.hstack([base, extra]).tocsr()
+    index = SparseIndex.build(docs, n_postings=40, block_size=4)
+    q = sp.csr_matrix((np.array([2.0, 0.0], dtype=np.float32), ([0, 1], [rare, rare])), shape=(2, docs.shape[1]))
+    q.eliminate_zeros()  # the second row has no term
+    mask = np.ones(n, dtype=bool)
+    mask[::100] = False
+    said = index.explain(q, filter=mask)
+    assert list(said["plans"]) == ["accumulate", "accumulate"]
+    result = index.search(q, K, filter=mask)
+    assert (result.scored <= 3).all()
+    check_exact(result, exact_scores(docs, q), np.tile(mask, (2, 1)), "rare term")
+    assert (result.ids[1] == -1).all()
+
+
+def test_a_filter_against_the_query_starts_accumulating_and_completes(world):
+    """Removing each query's best documents defeats the certificate: queries the
+    planner starts by accumulation end completed, and stay exact."""
+    docs, queries, scores, index = world
+    n, nq = docs.shape[0], queries.shape[0]
+    masks = np.ones((nq, n), dtype=bool)
+    for i in range(nq):
+        masks[i, np.argsort(-scores[i], kind="stable")[:400]] = False
+    filters = [masks[i] for i in range(nq)]
+    said = index.explain(queries, filter=filters)
+    done = index.search(queries, K, filter=filters)
+    check_exact(done, scores, masks, "all but the best 400")
+    started = said["plans"] == "accumulate"
+    assert started.all()
+    assert set(done.plans) <= {"accumulate", "exact", "full"}
+    assert (done.plans[started] != "accumulate").any()  # some were completed
+
+
+def test_explain_counts_live_documents_only(world):
+    from fanns import field
+
+    docs, queries, _, _ = world
+    n = docs.shape[0]
+    index = SparseIndex.build(docs, n_postings=40, block_size=4, attributes={"r": np.arange(n)})
+    gone = np.arange(0, n, 5)
+    index.delete(gone)
+    flt = field("r") < 200  # 200 documents, 40 of them deleted
+    said = index.explain(queries, filter=flt)
+    assert (said["passing"] == 160).all() and said["n"] == n - len(gone)
+    assert (index.explain(queries)["passing"] == said["n"]).all()
+    done = index.search(queries, K, filter=flt)
+    for start, end in zip(said["plans"], done.plans):
+        assert end == start or (start == "accumulate" and end in ("exact", "full"))
+    found = done.ids[done.ids >= 0]
+    assert not np.isin(found, gone).any() and (found < 200).all()

@@ -195,10 +195,7 @@ Plan search_filtered(const IndexView& index, const GetTails& get_tails, const Se
     rescore(0, keep, false);
 
     // What completing would cost, in bytes (planner.h).
-    double remaining = 0.0;
-    for (std::size_t i = 0; i < terms.size(); ++i) {
-        remaining += static_cast<double>(tails.length(terms[i]) + (chosen(i) ? 0 : lists.list_length(terms[i])));
-    }
+    const double remaining = completion_postings(lists, tails, scratch);
     const double row = mean_row_entries(forward);
     const double per_rescored = sparse_document_bytes(row);
     const double rows_cost = sparse_rows_bytes(static_cast<double>(passing), row);

@@ -11,6 +11,7 @@
 #include "planner.h"
 #include "sparse/accumulate_search.h"
 #include "sparse/sparse_search.h"
+#include "sparse/tail_lists.h"
 
 namespace fanns::sparse {
 
@@ -40,6 +41,20 @@ inline SparsePlanInput plan_input(const IndexView& index, const SearchParams& pa
     in.k = params.k;
     in.row_entries = mean_row_entries(*index.forward);
     return in;
+}
+
+// Postings a completion over the full lists would still accumulate for the
+// loaded query: the cut postings of every query term, and the kept postings
+// of the terms not chosen.
+inline double completion_postings(const BlockedPostingLists& lists, const TailLists& tails, QueryScratch& scratch) {
+    const auto& terms = scratch.terms();
+    const auto& order = scratch.order();
+    double remaining = 0.0;
+    for (std::size_t i = 0; i < terms.size(); ++i) {
+        const bool chosen = std::find(order.begin(), order.end(), static_cast<std::uint32_t>(i)) != order.end();
+        remaining += static_cast<double>(tails.length(terms[i]) + (chosen ? 0 : lists.list_length(terms[i])));
+    }
+    return remaining;
 }
 
 // Plan::blocks or Plan::accumulate for the loaded query (chosen terms in

@@ -319,12 +319,19 @@ private:
     // accumulation; filtered, Plan::empty, Plan::exact (score the passing
     // documents) or, when accumulating is expected to read fewer bytes,
     // Plan::accumulate under the automatic plan and the forced plan otherwise.
+    // (The automatic plan's model weighs the completion over the full lists,
+    // so it builds the cut postings on first use, as a completion would.)
     Plan start_plan(const IndexView& view, const SearchParams& params, QueryScratch& s, std::int64_t passing,
                     std::size_t exact_threshold) const {
         if (passing < 0) return choose_plan(view, params, s);
-        const Plan p = choose_sparse_filtered_plan(plan_input(view, params, s), static_cast<double>(passing),
-                                                   static_cast<double>(n_docs_), exact_threshold);
-        if (p != Plan::accumulate || params.plan == QueryPlan::automatic) return p;
+        const bool automatic = params.plan == QueryPlan::automatic;
+        SparsePlanInput in = plan_input(view, params, s);
+        if (automatic && exact_threshold == kAutoThreshold && passing > 0) {
+            in.remaining = completion_postings(lists_, tails(), s);
+        }
+        const Plan p = choose_sparse_filtered_plan(in, static_cast<double>(passing), static_cast<double>(n_docs_),
+                                                   exact_threshold, automatic);
+        if (p != Plan::accumulate || automatic) return p;
         return choose_plan(view, params, s);
     }
 

@@ -143,6 +143,14 @@ _SECTIONS: dict[str, np.dtype] = {
 }
 
 
+@dataclass(frozen=True)
+class _Explained:
+    """Per query: the plan it starts with and the documents its filter passes (-1: none)."""
+
+    plans: np.ndarray
+    passing: np.ndarray
+
+
 @dataclass(frozen=True, repr=False)
 class SparseSearchResult(BatchResult):
     """The answer to a batch of sparse queries.
@@ -414,12 +422,12 @@ class SparseIndex(Built, SparseIds):
                 on it. The GIL is released.
             exact_threshold: filters passing at most this many documents are
                 answered by scoring exactly the documents they pass (plan
-                ``"exact"``). Default ``None``: the planner's cost model
-                decides per query, from the bytes scoring the passing rows
-                reads against the query's lists (the same model the dense
-                plans use, ``cpp/planner.h``); a filter whose passing
-                documents the lists can hardly meet is always scanned. Other
-                filtered queries with
+                ``"exact"``). Default ``None``: the planner decides per
+                query, from the bytes scoring the passing rows reads against
+                the bytes of accumulating the query's lists and, where the
+                answer may not be certified, completing it (costs counted in
+                bytes, the unit of the dense plans, in ``cpp/planner.h``;
+                :meth:`explain` shows the choice). Other filtered queries with
                 ``plan="auto"`` whose accumulated answer cannot be certified
                 (a filter that removes the query's best documents, say) are
                 completed exactly: plan ``"exact"`` (the passing documents
@@ -486,7 +494,8 @@ class SparseIndex(Built, SparseIds):
     ) -> dict:
         """Say how each query would start, without searching: the planner's
         choice (the same C++ code :meth:`search` runs), from the query's lists
-        and the documents its filter passes. Arguments as for :meth:`search`.
+        and the documents its filter passes. Arguments as for :meth:`search`
+        (``threads`` and ``use_knn`` do not enter a plan and are not taken).
 
         Returns a dict: ``plans`` (array of str per query: ``"accumulate"``,
         ``"blocks"``, ``"exact"`` or ``"empty"``), ``passing`` (documents each
@@ -513,17 +522,24 @@ class SparseIndex(Built, SparseIds):
         n = int(self._engine.n_docs)
         if not rows.identity:
             check_expression_filters(filter)
-        prepared = self._live_filters(rows, prepare_filters(filter, self._store, n, q.n_rows))
-        passing = np.full(q.n_rows, -1, dtype=np.int64)
-        if len(prepared.bitsets):
-            used = prepared.query_filter >= 0
-            passing[used] = np.asarray(prepared.counts, dtype=np.int64)[prepared.query_filter[used]]
-        plans = self._engine.explain(
-            q.indptr, q.indices, q.data, max(q.n_cols, 1), k, query_cut, heap_factor,
-            passing, exact_threshold, _PLAN_CODES[plan], rerank,
-        )  # fmt: skip
+
+        def run(part: np.ndarray, part_filter) -> _Explained:
+            batch = q if len(part) == q.n_rows else q.rows(part)
+            prepared = self._live_filters(rows, prepare_filters(part_filter, self._store, n, batch.n_rows))
+            passing = np.full(batch.n_rows, -1, dtype=np.int64)
+            if len(prepared.bitsets):
+                used = prepared.query_filter >= 0
+                passing[used] = np.asarray(prepared.counts, dtype=np.int64)[prepared.query_filter[used]]
+            plans = self._engine.explain(
+                batch.indptr, batch.indices, batch.data, max(batch.n_cols, 1), k, query_cut, heap_factor,
+                passing, exact_threshold, _PLAN_CODES[plan], rerank,
+            )  # fmt: skip
+            return _Explained(plans=_PLAN_NAMES[plans], passing=passing)
+
+        # Many distinct per-query filters are compiled a group at a time, as in search.
+        said = search_in_groups(run, np.arange(q.n_rows), filter, n)
         live = len(self)
-        return {"plans": _PLAN_NAMES[plans], "passing": np.where(passing < 0, live, passing), "n": live}
+        return {"plans": said.plans, "passing": np.where(said.passing < 0, live, said.passing), "n": live}
 
     def _checked_options(
         self,
