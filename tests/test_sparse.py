@@ -22,8 +22,16 @@ K = 10
 # ----------------------------------------------------------------------------- oracles
 
 
+def as_stored(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """The matrix as the forward index stores it by default (f32 weights,
+    repeated terms summed)."""
+    out = matrix.tocsr().astype(np.float32)
+    out.sum_duplicates()
+    return out
+
+
 def f16_rounded(matrix: sp.csr_matrix) -> sp.csr_matrix:
-    """The matrix as the forward index stores it (weights rounded to f16)."""
+    """The matrix as an f16 forward index stores it (weights rounded to f16)."""
     out = matrix.tocsr().copy()
     out.sum_duplicates()
     out.data = out.data.astype(np.float16).astype(np.float32)
@@ -148,14 +156,14 @@ def test_exhaustive_mode_random_weights(zipf_data):
     docs, queries, _ = zipf_data
     index = SparseIndex.build(docs, n_postings=None, threads=2)
     result = index.search(queries, k=K, query_cut=None, heap_factor=0)
-    scores = exact_scores(f16_rounded(docs), queries)
+    scores = exact_scores(as_stored(docs), queries)
     assert_same_topk(result.ids, result.scores, scores, exact_topk(scores, K))
 
 
 def test_scores_are_inner_products_sorted(zipf_index, zipf_data):
     docs, queries, _ = zipf_data
     result = zipf_index.search(queries, k=K)
-    scores = exact_scores(f16_rounded(docs), queries)
+    scores = exact_scores(as_stored(docs), queries)
     found = result.ids >= 0
     assert found.all()
     want = np.take_along_axis(scores, result.ids, 1)
@@ -210,7 +218,7 @@ def test_forced_plan_exact_without_pruning_random_weights(zipf_data, plan):
     docs, queries, _ = zipf_data
     index = SparseIndex.build(docs[:4000], n_postings=None, threads=2)
     result = index.search(queries, k=K, query_cut=None, heap_factor=0, plan=plan)
-    scores = exact_scores(f16_rounded(docs[:4000]), queries)
+    scores = exact_scores(as_stored(docs[:4000]), queries)
     assert_same_topk(result.ids, result.scores, scores, exact_topk(scores, K))
 
 
@@ -219,7 +227,7 @@ def test_plan_recall_with_defaults(zipf_index, zipf_data, plan):
     docs, queries, scores = zipf_data
     result = zipf_index.search(queries, k=K, plan=plan)
     assert recall(result.ids, exact_topk(scores, K)) >= 0.95
-    rounded = exact_scores(f16_rounded(docs), queries)
+    rounded = exact_scores(as_stored(docs), queries)
     found = result.ids >= 0
     np.testing.assert_allclose(
         result.scores[found], np.take_along_axis(rounded, result.ids, 1)[found], rtol=1e-5
@@ -319,7 +327,7 @@ def test_summary_cap_bounds_entries_and_memory(zipf_index, zipf_data):
     b = zipf_index.search(queries, k=K, plan="blocks")
     assert (a.scored != b.scored).any()
     found = a.ids >= 0
-    exact = exact_scores(f16_rounded(docs), queries)
+    exact = exact_scores(as_stored(docs), queries)
     np.testing.assert_allclose(
         a.scores[found], np.take_along_axis(exact, np.maximum(a.ids, 0), 1)[found], rtol=1e-5
     )
@@ -351,7 +359,7 @@ def test_posting_codes_bound_the_list_weight(zipf_data):
     docs, _, _ = zipf_data
     index = SparseIndex.build(docs)
     arrays = _summary_arrays(index)
-    f16 = f16_rounded(docs).tocsc()
+    stored = as_stored(docs).tocsc()
     term_map = arrays["term_map"].astype(np.int64)
     list_offsets = arrays["list_offsets"].astype(np.int64)
     block_offsets = arrays["block_offsets"].astype(np.int64)
@@ -359,7 +367,7 @@ def test_posting_codes_bound_the_list_weight(zipf_data):
         a, b = block_offsets[list_offsets[t]], block_offsets[list_offsets[t + 1]]
         docs_t = arrays["block_docs"][a:b].astype(np.int64)
         codes = arrays["block_codes"][a:b].astype(np.float64)
-        column = f16[:, int(term_map[t])].toarray().ravel()
+        column = stored[:, int(term_map[t])].toarray().ravel()
         weights = column[docs_t]
         step = float(arrays["list_max"][t]) / 255
         assert (weights > 0).all()
@@ -391,7 +399,7 @@ def test_filters_never_violated_and_recall(zipf_index, zipf_data, fraction):
     default = zipf_index.search(queries, k=K, filter=mask)
     if 0 < mask.sum() <= 1000:
         assert (default.plans == "exact").all()
-        rounded = exact_scores(f16_rounded(docs), queries)
+        rounded = exact_scores(as_stored(docs), queries)
         assert_same_topk(default.ids, default.scores, rounded, exact_topk(rounded, K, mask))
 
 
@@ -518,7 +526,7 @@ def test_properties_and_repr(zipf_index, zipf_data):
     docs, _, _ = zipf_data
     assert len(zipf_index) == docs.shape[0]
     assert zipf_index.n_terms == docs.shape[1]
-    assert zipf_index.nnz == f16_rounded(docs).count_nonzero()
+    assert zipf_index.nnz == as_stored(docs).count_nonzero()
     parts = zipf_index.memory_bytes(by_part=True)
     assert set(parts) == {"forward", "postings", "summaries", "knn", "filter_tails", "attributes"}
     assert parts["forward"] >= zipf_index.nnz * 6
@@ -603,11 +611,12 @@ def _rewrite(tmp_path, source, edit):
         lambda m, s: s.pop("sparse/forward_values"),
         lambda m, s: m.__setitem__("n_docs", m["n_docs"] + 1),
         lambda m, s: m.pop("params"),
-        # invariants only the engine checks: terms of a row not ascending, bad f16, bad block id
+        # invariants only the engine checks: terms of a row not ascending, bad weight, bad block id
         lambda m, s: s["sparse/forward_terms"].__setitem__(
             slice(0, 2), s["sparse/forward_terms"][1::-1]
         ),
-        lambda m, s: s["sparse/forward_values"].__setitem__(0, 0xFC00),
+        lambda m, s: s["sparse/forward_values"].__setitem__(0, -1.0),  # a negative weight
+        lambda m, s: s["sparse/forward_values"].__setitem__(0, np.inf),
         lambda m, s: s["sparse/summary_entry_term"].__setitem__(0, 60000),
         lambda m, s: s["sparse/summary_offsets"].__setitem__(1, 2**31),
         lambda m, s: s["sparse/summary_vocabulary"].__setitem__(
