@@ -600,41 +600,83 @@ def _rewrite(tmp_path, source, edit):
     return out
 
 
-@pytest.mark.parametrize(
-    "edit",
-    [
-        lambda m, s: s["sparse/block_docs"].__setitem__(0, 10**6),  # id out of range
-        lambda m, s: s["sparse/forward_offsets"].__setitem__(5, 10**9),  # offsets past end
-        lambda m, s: s["sparse/list_offsets"].__setitem__(1, 2**40),
-        lambda m, s: s.__setitem__("sparse/summary_steps", s["sparse/summary_steps"][:-1]),
-        lambda m, s: s.__setitem__("sparse/term_map", s["sparse/term_map"].astype(np.int64)),
-        lambda m, s: s.pop("sparse/forward_values"),
-        lambda m, s: m.__setitem__("n_docs", m["n_docs"] + 1),
-        lambda m, s: m.pop("params"),
-        # invariants only the engine checks: terms of a row not ascending, bad weight, bad block id
-        lambda m, s: s["sparse/forward_terms"].__setitem__(
-            slice(0, 2), s["sparse/forward_terms"][1::-1]
-        ),
-        lambda m, s: s["sparse/forward_values"].__setitem__(0, -1.0),  # a negative weight
-        lambda m, s: s["sparse/forward_values"].__setitem__(0, np.inf),
-        lambda m, s: s["sparse/summary_entry_term"].__setitem__(0, 60000),
-        lambda m, s: s["sparse/summary_offsets"].__setitem__(1, 2**31),
-        lambda m, s: s["sparse/summary_vocabulary"].__setitem__(
-            slice(0, 2), s["sparse/summary_vocabulary"][1::-1]
-        ),
-        lambda m, s: s.__setitem__("sparse/block_codes", s["sparse/block_codes"][:-1]),
-        lambda m, s: s["sparse/block_codes"].__setitem__(0, 0),  # a zero posting weight
-        lambda m, s: s.__setitem__("sparse/summary_list_code", s["sparse/summary_list_code"][:-1]),
-        lambda m, s: m.__setitem__("format", 1),
-    ],
-)
-def test_inconsistent_sections_raise_value_error(tmp_path, small_exact, edit):
+# Damage every load mode must catch (sizes, offsets, ids in range; what only
+# the engine checks): written with valid checksums.
+SECTION_EDITS = [
+    lambda m, s: s["sparse/block_docs"].__setitem__(0, 10**6),  # id out of range
+    lambda m, s: s["sparse/forward_offsets"].__setitem__(5, 10**9),  # offsets past end
+    lambda m, s: s["sparse/list_offsets"].__setitem__(1, 2**40),
+    lambda m, s: s.__setitem__("sparse/summary_steps", s["sparse/summary_steps"][:-1]),
+    lambda m, s: s.__setitem__("sparse/term_map", s["sparse/term_map"].astype(np.int64)),
+    lambda m, s: s.pop("sparse/forward_values"),
+    lambda m, s: m.__setitem__("n_docs", m["n_docs"] + 1),
+    lambda m, s: m.pop("params"),
+    # invariants only the engine checks: terms of a row not ascending, bad weight, bad block id
+    lambda m, s: s["sparse/forward_terms"].__setitem__(
+        slice(0, 2), s["sparse/forward_terms"][1::-1]
+    ),
+    lambda m, s: s["sparse/forward_values"].__setitem__(0, -1.0),  # a negative weight
+    lambda m, s: s["sparse/forward_values"].__setitem__(0, np.inf),
+    lambda m, s: s["sparse/summary_entry_term"].__setitem__(0, 60000),
+    lambda m, s: s["sparse/summary_offsets"].__setitem__(1, 2**31),
+    lambda m, s: s["sparse/summary_vocabulary"].__setitem__(
+        slice(0, 2), s["sparse/summary_vocabulary"][1::-1]
+    ),
+    lambda m, s: s.__setitem__("sparse/block_codes", s["sparse/block_codes"][:-1]),
+    lambda m, s: s["sparse/block_codes"].__setitem__(0, 0),  # a zero posting weight
+    lambda m, s: s.__setitem__("sparse/summary_list_code", s["sparse/summary_list_code"][:-1]),
+    lambda m, s: m.__setitem__("format", 1),
+]
+
+
+@pytest.mark.parametrize("verify", ["full", "header", False])
+@pytest.mark.parametrize("edit", SECTION_EDITS)
+def test_inconsistent_sections_raise_value_error(tmp_path, small_exact, edit, verify):
     docs, queries = small_exact
     index = SparseIndex.build(docs, block_size=4)
     path = tmp_path / "ok.fanns"
     index.save(path)
     with pytest.raises(ValueError):
-        SparseIndex.load(_rewrite(tmp_path, path, edit))
+        SparseIndex.load(_rewrite(tmp_path, path, edit), verify=verify)
+
+
+def test_load_verify_modes(tmp_path, small_exact):
+    """A byte of a weight changed behind the checksums: only verify="full"
+    notices (the others load an index that still searches, answers aside); a
+    header byte changed: "full" and "header"; attribute orders are sorted
+    again only in "full"; a bad verify value is refused."""
+    docs, queries = small_exact
+    index = SparseIndex.build(docs, block_size=4, attributes={"y": np.arange(docs.shape[0]) % 7})
+    path = tmp_path / "ok.fanns"
+    index.save(path)
+    blob = bytearray(path.read_bytes())
+    meta, sections = read_index_file(path, "sparse")
+    weights = sections["sparse/forward_values"]
+    at = blob.find(weights.tobytes())
+    assert at > 0
+    flipped = bytearray(blob)
+    flipped[at + 4 * 3 + 1] ^= 0x01  # the fourth weight's mantissa
+    damaged = tmp_path / "weight.fanns"
+    damaged.write_bytes(bytes(flipped))
+    with pytest.raises(ValueError):
+        SparseIndex.load(damaged)  # "full", the default
+    for verify in ("header", False):
+        loaded = SparseIndex.load(damaged, verify=verify)
+        assert loaded.search(queries, k=K).ids.shape == (queries.shape[0], K)
+    header = bytearray(blob)
+    assert blob.find(b'"n_docs"') > 0
+    header[blob.find(b'"n_docs"') + 2] ^= 0x20  # inside the JSON header: its checksum fails
+    bad_header = tmp_path / "header.fanns"
+    bad_header.write_bytes(bytes(header))
+    for verify in ("full", "header"):
+        with pytest.raises(ValueError):
+            SparseIndex.load(bad_header, verify=verify)
+    for verify in ("full", "header", False, True):
+        same = SparseIndex.load(path, verify=verify)
+        np.testing.assert_array_equal(same.search(queries, k=K).ids, index.search(queries, k=K).ids)
+        assert list(same.attributes["y"][:8]) == [0, 1, 2, 3, 4, 5, 6, 0]
+    with pytest.raises(ValueError, match="verify"):
+        SparseIndex.load(path, verify="some")
 
 
 # ----------------------------------------------------------------------------- bad input

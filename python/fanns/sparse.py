@@ -65,7 +65,7 @@ import numpy as np
 
 from fanns import _core
 from fanns._built import Built, attribute_sections, attributes_from_file
-from fanns._fileformat import Meter, open_index_file, write_index_file
+from fanns._fileformat import Meter, open_index_file, verify_mode, write_index_file
 from fanns._sparse_rows import _as_csr, _as_fraction, _Csr
 from fanns._validation import as_count, as_path, check_result_count
 from fanns.attributes import AttributeStore
@@ -583,9 +583,25 @@ class SparseIndex(Built, SparseIds):
 
     @classmethod
     def load(
-        cls, path: str | os.PathLike, *, progress: Callable[[int, int], Any] | None = None
+        cls,
+        path: str | os.PathLike,
+        *,
+        verify="full",
+        progress: Callable[[int, int], Any] | None = None,
     ) -> SparseIndex:
         """Read an index written by :meth:`save`; a corrupt file raises ValueError.
+
+        ``verify``: how much is checked before the index is returned, with the
+        meanings (and the default, the file being read, not mapped) of
+        :meth:`fanns.Index.load`: ``"full"`` (default) every byte's checksum
+        and the attribute orders sorted again to compare; ``"header"`` the
+        header's checksum; ``False`` neither. Every mode checks what searches
+        rely on to stay in bounds (offsets rising and spanning their
+        sections, document ids below the number of documents, term ids below
+        the number of terms, every attribute order naming rows in range) and
+        the engine's own invariants (terms ascending in a row, valid weights
+        and posting codes). Damage a cheaper mode does not check can make
+        answers wrong, never crash a search.
 
         ``progress(done, total)`` is called as the file is read and its
         checksums checked (bytes, a block of 16 MiB at a time) and with
@@ -598,14 +614,15 @@ class SparseIndex(Built, SparseIds):
             >>> index.save("docs.fanns"); same = fanns.SparseIndex.load("docs.fanns")
         """
         path = as_path(path)
+        verify = verify_mode(verify)
         meter = Meter(progress)
-        meta, sections = open_index_file(path, _FILE_KIND, mmap=False, verify="full", meter=meter)
+        meta, sections = open_index_file(path, _FILE_KIND, mmap=False, verify=verify, meter=meter)
         index = cls._restore(
             path,
             meta,
             sections,
             lambda n_docs: attributes_from_file(
-                path, meta, sections, n_docs, "documents", check=True
+                path, meta, sections, n_docs, "documents", check=verify == "full"
             ),
         )
         meter.finish()
