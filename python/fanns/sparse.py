@@ -115,7 +115,9 @@ DEFAULT_PLAN = "auto"
 # near-ties that float32 scoring orders correctly: with a filter removing each
 # query's best half (BM25 arxiv-mini, anti-correlated 50 %) recall@10 was 0.941
 # with f16 and 1.000 with f32, for 8 bytes an entry instead of 6 (forward index
-# +33 %); bench/sparse.md, "Forward-index weights: f32 by default".
+# +33 %, the index +12.6 % there) and 8-18 % of the blocks plan's speed (the
+# default plan: within noise); bench/sparse.md, "Forward-index weights: f32 by
+# default".
 DEFAULT_WEIGHTS = "f32"
 WEIGHT_FORMATS = ("f32", "f16")
 # Search used to build the k-NN graph (each document is a query).
