@@ -52,11 +52,11 @@ def oracle_fusion(dense, sparse, k, fusion, fusion_k=60, weights=(1.0, 1.0)):
     return out
 
 
-def exact_rankings(data, queries, docs16, sparse_queries, depth, masks):
+def exact_rankings(data, queries, stored, sparse_queries, depth, masks):
     """The two exact rankings (float64) among passing rows: dense by -distance,
     sparse by score > 0."""
     dist = exact_distances(queries, data, "l2")
-    prod = np.asarray((sparse_queries.astype(np.float64) @ docs16.astype(np.float64).T).todense())
+    prod = np.asarray((sparse_queries.astype(np.float64) @ stored.astype(np.float64).T).todense())
     dense, sparse = [], []
     for i in range(len(queries)):
         ok = masks[i]
@@ -91,13 +91,12 @@ def data():
     docs = sp.random(N, TERMS, density=0.08, format="csr", random_state=4, dtype=np.float32)
     docs.data = (docs.data * 3).astype(np.float32)
     sq = sp.random(NQ, TERMS, density=0.03, format="csr", random_state=5, dtype=np.float32)
-    docs16 = docs.copy()
-    docs16.data = docs16.data.astype(np.float16).astype(np.float32)
+    stored = docs.copy()  # the weights the sparse side stores (f32 by default)
     u = np.random.default_rng(6).integers(0, 1000, size=N)
     index = fanns.Index.build(
         base, sparse=docs, attributes={"u": u}, sparse_params={"n_postings": None}, threads=1
     )
-    return base, queries, docs, docs16, sq, u, index
+    return base, queries, docs, stored, sq, u, index
 
 
 FILTERS = {
@@ -115,11 +114,11 @@ FILTERS = {
 @pytest.mark.parametrize("name", list(FILTERS))
 def test_filtered_hybrid_equals_exact_fusion(data, fusion, name):
     """Under a filter both sides answer exactly (few rows): the fused answer is the exact one."""
-    base, queries, _, docs16, sq, u, index = data
+    base, queries, _, stored, sq, u, index = data
     flt, mask = FILTERS[name](u)
     depth, k = 40, 10
     result = index.search(queries, k, sparse=sq, fusion=fusion, depth=depth, filter=flt)
-    dense, sparse = exact_rankings(base, queries, docs16, sq, depth, [mask] * NQ)
+    dense, sparse = exact_rankings(base, queries, stored, sq, depth, [mask] * NQ)
     assert_matches(result, oracle_fusion(dense, sparse, k, fusion), k)
     # The sparse side scans the passing rows, or accumulates and certifies or
     # completes its answer: exact whichever the planner takes.
@@ -138,7 +137,7 @@ def test_filtered_hybrid_equals_exact_fusion(data, fusion, name):
 
 @pytest.mark.parametrize("fusion", FUSIONS)
 def test_weights_and_fusion_k(data, fusion):
-    base, queries, _, docs16, sq, u, index = data
+    base, queries, _, stored, sq, u, index = data
     mask = u < 300
     weights, fusion_k = (0.3, 1.7), 2
     result = index.search(
@@ -151,15 +150,15 @@ def test_weights_and_fusion_k(data, fusion):
         fusion_k=fusion_k,
         filter=mask,
     )
-    dense, sparse = exact_rankings(base, queries, docs16, sq, 25, [mask] * NQ)
+    dense, sparse = exact_rankings(base, queries, stored, sq, 25, [mask] * NQ)
     assert_matches(result, oracle_fusion(dense, sparse, 7, fusion, fusion_k, weights), 7)
 
 
 def test_per_query_filters(data):
-    base, queries, _, docs16, sq, u, index = data
+    base, queries, _, stored, sq, u, index = data
     pairs = [FILTERS[name](u) for name in ["50%", "1%", "empty", "10%"] * 3]
     result = index.search(queries, 10, sparse=sq, depth=30, filter=[f for f, _ in pairs])
-    dense, sparse = exact_rankings(base, queries, docs16, sq, 30, [m for _, m in pairs])
+    dense, sparse = exact_rankings(base, queries, stored, sq, 30, [m for _, m in pairs])
     assert_matches(result, oracle_fusion(dense, sparse, 10, "rrf"), 10)
 
 
@@ -167,16 +166,16 @@ def test_per_query_filters(data):
 def test_unfiltered_hybrid_close_to_exact_fusion(data, fusion):
     """Unfiltered, the dense side traverses the graph: near-exact with a large ef and
     an exhaustive sparse side, and the exact-fusion reference agrees with the oracle."""
-    base, queries, _, docs16, sq, u, index = data
+    base, queries, _, stored, sq, u, index = data
     exhaustive = {"query_cut": None, "heap_factor": 0.0}
     result = index.search(
         queries, 10, sparse=sq, fusion=fusion, depth=50, ef=400, sparse_options=exhaustive
     )
     assert all(p.startswith("graph+") for p in result.plans)
     ref_ids, ref_scores, ref_sources = exact_fusion(
-        base, docs16, queries, sq, 10, depth=50, fusion=fusion
+        base, stored, queries, sq, 10, depth=50, fusion=fusion
     )
-    dense, sparse = exact_rankings(base, queries, docs16, sq, 50, [np.ones(N, bool)] * NQ)
+    dense, sparse = exact_rankings(base, queries, stored, sq, 50, [np.ones(N, bool)] * NQ)
     expected = oracle_fusion(dense, sparse, 10, fusion)
     np.testing.assert_array_equal(ref_ids, [[i for i, _, _ in row] for row in expected])
     np.testing.assert_allclose(ref_scores, [[s for _, s, _ in row] for row in expected], rtol=1e-6)
@@ -184,7 +183,7 @@ def test_unfiltered_hybrid_close_to_exact_fusion(data, fusion):
     assert np.mean(hits) >= 0.95
     # default parameters (depth 100): each side approximate
     default = index.search(queries, 10, sparse=sq, fusion=fusion)
-    ref_ids = exact_fusion(base, docs16, queries, sq, 10, depth=100, fusion=fusion)[0]
+    ref_ids = exact_fusion(base, stored, queries, sq, 10, depth=100, fusion=fusion)[0]
     hits = [len(set(a.tolist()) & set(b.tolist())) / 10 for a, b in zip(default.ids, ref_ids)]
     assert np.mean(hits) >= 0.8
 

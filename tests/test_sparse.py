@@ -22,8 +22,16 @@ K = 10
 # ----------------------------------------------------------------------------- oracles
 
 
+def as_stored(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """The matrix as the forward index stores it by default (f32 weights,
+    repeated terms summed)."""
+    out = matrix.tocsr().astype(np.float32)
+    out.sum_duplicates()
+    return out
+
+
 def f16_rounded(matrix: sp.csr_matrix) -> sp.csr_matrix:
-    """The matrix as the forward index stores it (weights rounded to f16)."""
+    """The matrix as an f16 forward index stores it (weights rounded to f16)."""
     out = matrix.tocsr().copy()
     out.sum_duplicates()
     out.data = out.data.astype(np.float16).astype(np.float32)
@@ -148,14 +156,14 @@ def test_exhaustive_mode_random_weights(zipf_data):
     docs, queries, _ = zipf_data
     index = SparseIndex.build(docs, n_postings=None, threads=2)
     result = index.search(queries, k=K, query_cut=None, heap_factor=0)
-    scores = exact_scores(f16_rounded(docs), queries)
+    scores = exact_scores(as_stored(docs), queries)
     assert_same_topk(result.ids, result.scores, scores, exact_topk(scores, K))
 
 
 def test_scores_are_inner_products_sorted(zipf_index, zipf_data):
     docs, queries, _ = zipf_data
     result = zipf_index.search(queries, k=K)
-    scores = exact_scores(f16_rounded(docs), queries)
+    scores = exact_scores(as_stored(docs), queries)
     found = result.ids >= 0
     assert found.all()
     want = np.take_along_axis(scores, result.ids, 1)
@@ -210,7 +218,7 @@ def test_forced_plan_exact_without_pruning_random_weights(zipf_data, plan):
     docs, queries, _ = zipf_data
     index = SparseIndex.build(docs[:4000], n_postings=None, threads=2)
     result = index.search(queries, k=K, query_cut=None, heap_factor=0, plan=plan)
-    scores = exact_scores(f16_rounded(docs[:4000]), queries)
+    scores = exact_scores(as_stored(docs[:4000]), queries)
     assert_same_topk(result.ids, result.scores, scores, exact_topk(scores, K))
 
 
@@ -219,7 +227,7 @@ def test_plan_recall_with_defaults(zipf_index, zipf_data, plan):
     docs, queries, scores = zipf_data
     result = zipf_index.search(queries, k=K, plan=plan)
     assert recall(result.ids, exact_topk(scores, K)) >= 0.95
-    rounded = exact_scores(f16_rounded(docs), queries)
+    rounded = exact_scores(as_stored(docs), queries)
     found = result.ids >= 0
     np.testing.assert_allclose(
         result.scores[found], np.take_along_axis(rounded, result.ids, 1)[found], rtol=1e-5
@@ -319,7 +327,7 @@ def test_summary_cap_bounds_entries_and_memory(zipf_index, zipf_data):
     b = zipf_index.search(queries, k=K, plan="blocks")
     assert (a.scored != b.scored).any()
     found = a.ids >= 0
-    exact = exact_scores(f16_rounded(docs), queries)
+    exact = exact_scores(as_stored(docs), queries)
     np.testing.assert_allclose(
         a.scores[found], np.take_along_axis(exact, np.maximum(a.ids, 0), 1)[found], rtol=1e-5
     )
@@ -351,7 +359,7 @@ def test_posting_codes_bound_the_list_weight(zipf_data):
     docs, _, _ = zipf_data
     index = SparseIndex.build(docs)
     arrays = _summary_arrays(index)
-    f16 = f16_rounded(docs).tocsc()
+    stored = as_stored(docs).tocsc()
     term_map = arrays["term_map"].astype(np.int64)
     list_offsets = arrays["list_offsets"].astype(np.int64)
     block_offsets = arrays["block_offsets"].astype(np.int64)
@@ -359,7 +367,7 @@ def test_posting_codes_bound_the_list_weight(zipf_data):
         a, b = block_offsets[list_offsets[t]], block_offsets[list_offsets[t + 1]]
         docs_t = arrays["block_docs"][a:b].astype(np.int64)
         codes = arrays["block_codes"][a:b].astype(np.float64)
-        column = f16[:, int(term_map[t])].toarray().ravel()
+        column = stored[:, int(term_map[t])].toarray().ravel()
         weights = column[docs_t]
         step = float(arrays["list_max"][t]) / 255
         assert (weights > 0).all()
@@ -393,7 +401,7 @@ def test_filters_never_violated_and_recall(zipf_index, zipf_data, fraction):
         # The planner scans, or accumulates and certifies or completes: every
         # filtered answer is exact over the stored weights, whichever it took.
         assert set(default.plans) <= {"exact", "accumulate", "full"}
-        rounded = exact_scores(f16_rounded(docs), queries)
+        rounded = exact_scores(as_stored(docs), queries)
         assert_same_topk(default.ids, default.scores, rounded, exact_topk(rounded, K, mask))
 
 
@@ -520,7 +528,7 @@ def test_properties_and_repr(zipf_index, zipf_data):
     docs, _, _ = zipf_data
     assert len(zipf_index) == docs.shape[0]
     assert zipf_index.n_terms == docs.shape[1]
-    assert zipf_index.nnz == f16_rounded(docs).count_nonzero()
+    assert zipf_index.nnz == as_stored(docs).count_nonzero()
     parts = zipf_index.memory_bytes(by_part=True)
     assert set(parts) == {"forward", "postings", "summaries", "knn", "filter_tails", "attributes"}
     assert parts["forward"] >= zipf_index.nnz * 6
@@ -594,40 +602,83 @@ def _rewrite(tmp_path, source, edit):
     return out
 
 
-@pytest.mark.parametrize(
-    "edit",
-    [
-        lambda m, s: s["sparse/block_docs"].__setitem__(0, 10**6),  # id out of range
-        lambda m, s: s["sparse/forward_offsets"].__setitem__(5, 10**9),  # offsets past end
-        lambda m, s: s["sparse/list_offsets"].__setitem__(1, 2**40),
-        lambda m, s: s.__setitem__("sparse/summary_steps", s["sparse/summary_steps"][:-1]),
-        lambda m, s: s.__setitem__("sparse/term_map", s["sparse/term_map"].astype(np.int64)),
-        lambda m, s: s.pop("sparse/forward_values"),
-        lambda m, s: m.__setitem__("n_docs", m["n_docs"] + 1),
-        lambda m, s: m.pop("params"),
-        # invariants only the engine checks: terms of a row not ascending, bad f16, bad block id
-        lambda m, s: s["sparse/forward_terms"].__setitem__(
-            slice(0, 2), s["sparse/forward_terms"][1::-1]
-        ),
-        lambda m, s: s["sparse/forward_values"].__setitem__(0, 0xFC00),
-        lambda m, s: s["sparse/summary_entry_term"].__setitem__(0, 60000),
-        lambda m, s: s["sparse/summary_offsets"].__setitem__(1, 2**31),
-        lambda m, s: s["sparse/summary_vocabulary"].__setitem__(
-            slice(0, 2), s["sparse/summary_vocabulary"][1::-1]
-        ),
-        lambda m, s: s.__setitem__("sparse/block_codes", s["sparse/block_codes"][:-1]),
-        lambda m, s: s["sparse/block_codes"].__setitem__(0, 0),  # a zero posting weight
-        lambda m, s: s.__setitem__("sparse/summary_list_code", s["sparse/summary_list_code"][:-1]),
-        lambda m, s: m.__setitem__("format", 1),
-    ],
-)
-def test_inconsistent_sections_raise_value_error(tmp_path, small_exact, edit):
+# Damage every load mode must catch (sizes, offsets, ids in range; what only
+# the engine checks): written with valid checksums.
+SECTION_EDITS = [
+    lambda m, s: s["sparse/block_docs"].__setitem__(0, 10**6),  # id out of range
+    lambda m, s: s["sparse/forward_offsets"].__setitem__(5, 10**9),  # offsets past end
+    lambda m, s: s["sparse/list_offsets"].__setitem__(1, 2**40),
+    lambda m, s: s.__setitem__("sparse/summary_steps", s["sparse/summary_steps"][:-1]),
+    lambda m, s: s.__setitem__("sparse/term_map", s["sparse/term_map"].astype(np.int64)),
+    lambda m, s: s.pop("sparse/forward_values"),
+    lambda m, s: m.__setitem__("n_docs", m["n_docs"] + 1),
+    lambda m, s: m.pop("params"),
+    # invariants only the engine checks: terms of a row not ascending, bad weight, bad block id
+    lambda m, s: s["sparse/forward_terms"].__setitem__(
+        slice(0, 2), s["sparse/forward_terms"][1::-1]
+    ),
+    lambda m, s: s["sparse/forward_values"].__setitem__(0, -1.0),  # a negative weight
+    lambda m, s: s["sparse/forward_values"].__setitem__(0, np.inf),
+    lambda m, s: s["sparse/summary_entry_term"].__setitem__(0, 60000),
+    lambda m, s: s["sparse/summary_offsets"].__setitem__(1, 2**31),
+    lambda m, s: s["sparse/summary_vocabulary"].__setitem__(
+        slice(0, 2), s["sparse/summary_vocabulary"][1::-1]
+    ),
+    lambda m, s: s.__setitem__("sparse/block_codes", s["sparse/block_codes"][:-1]),
+    lambda m, s: s["sparse/block_codes"].__setitem__(0, 0),  # a zero posting weight
+    lambda m, s: s.__setitem__("sparse/summary_list_code", s["sparse/summary_list_code"][:-1]),
+    lambda m, s: m.__setitem__("format", 1),
+]
+
+
+@pytest.mark.parametrize("verify", ["full", "header", False])
+@pytest.mark.parametrize("edit", SECTION_EDITS)
+def test_inconsistent_sections_raise_value_error(tmp_path, small_exact, edit, verify):
     docs, queries = small_exact
     index = SparseIndex.build(docs, block_size=4)
     path = tmp_path / "ok.fanns"
     index.save(path)
     with pytest.raises(ValueError):
-        SparseIndex.load(_rewrite(tmp_path, path, edit))
+        SparseIndex.load(_rewrite(tmp_path, path, edit), verify=verify)
+
+
+def test_load_verify_modes(tmp_path, small_exact):
+    """A byte of a weight changed behind the checksums: only verify="full"
+    notices (the others load an index that still searches, answers aside); a
+    header byte changed: "full" and "header"; attribute orders are sorted
+    again only in "full"; a bad verify value is refused."""
+    docs, queries = small_exact
+    index = SparseIndex.build(docs, block_size=4, attributes={"y": np.arange(docs.shape[0]) % 7})
+    path = tmp_path / "ok.fanns"
+    index.save(path)
+    blob = bytearray(path.read_bytes())
+    meta, sections = read_index_file(path, "sparse")
+    weights = sections["sparse/forward_values"]
+    at = blob.find(weights.tobytes())
+    assert at > 0
+    flipped = bytearray(blob)
+    flipped[at + 4 * 3 + 1] ^= 0x01  # the fourth weight's mantissa
+    damaged = tmp_path / "weight.fanns"
+    damaged.write_bytes(bytes(flipped))
+    with pytest.raises(ValueError):
+        SparseIndex.load(damaged)  # "full", the default
+    for verify in ("header", False):
+        loaded = SparseIndex.load(damaged, verify=verify)
+        assert loaded.search(queries, k=K).ids.shape == (queries.shape[0], K)
+    header = bytearray(blob)
+    assert blob.find(b'"n_docs"') > 0
+    header[blob.find(b'"n_docs"') + 2] ^= 0x20  # inside the JSON header: its checksum fails
+    bad_header = tmp_path / "header.fanns"
+    bad_header.write_bytes(bytes(header))
+    for verify in ("full", "header"):
+        with pytest.raises(ValueError):
+            SparseIndex.load(bad_header, verify=verify)
+    for verify in ("full", "header", False, True):
+        same = SparseIndex.load(path, verify=verify)
+        np.testing.assert_array_equal(same.search(queries, k=K).ids, index.search(queries, k=K).ids)
+        assert list(same.attributes["y"][:8]) == [0, 1, 2, 3, 4, 5, 6, 0]
+    with pytest.raises(ValueError, match="verify"):
+        SparseIndex.load(path, verify="some")
 
 
 # ----------------------------------------------------------------------------- bad input

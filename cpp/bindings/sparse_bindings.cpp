@@ -107,7 +107,9 @@ py::dict export_arrays(const sparse::SparseIndex& index) {
     d["term_map"] = to_numpy(a.term_map);
     d["forward_offsets"] = to_numpy(a.forward_offsets);
     d["forward_terms"] = to_numpy(a.forward_terms);
-    d["forward_values"] = to_numpy(a.forward_values);
+    // f16 bits or f32 weights, as the index stores them.
+    if (a.forward_format == sparse::WeightFormat::f32) d["forward_values"] = to_numpy(a.forward_weights);
+    else d["forward_values"] = to_numpy(a.forward_values);
     d["list_offsets"] = to_numpy(a.list_offsets);
     d["block_offsets"] = to_numpy(a.block_offsets);
     d["block_docs"] = to_numpy(a.block_docs);
@@ -124,7 +126,7 @@ py::dict export_arrays(const sparse::SparseIndex& index) {
 }
 
 std::unique_ptr<sparse::SparseIndex> import_arrays(const py::dict& d, std::uint64_t n_terms, std::size_t n_docs,
-                                                   std::size_t knn_degree) {
+                                                   std::size_t knn_degree, bool f32_weights) {
     sparse::SparseIndexArrays a;
     a.n_terms = n_terms;
     a.n_docs = n_docs;
@@ -132,7 +134,12 @@ std::unique_ptr<sparse::SparseIndex> import_arrays(const py::dict& d, std::uint6
     a.term_map = to_vector<std::uint32_t>(d, "term_map");
     a.forward_offsets = to_vector<std::uint64_t>(d, "forward_offsets");
     a.forward_terms = to_vector<std::uint32_t>(d, "forward_terms");
-    a.forward_values = to_vector<std::uint16_t>(d, "forward_values");
+    if (f32_weights) {
+        a.forward_format = sparse::WeightFormat::f32;
+        a.forward_weights = to_vector<float>(d, "forward_values");
+    } else {
+        a.forward_values = to_vector<std::uint16_t>(d, "forward_values");
+    }
     a.list_offsets = to_vector<std::uint64_t>(d, "list_offsets");
     a.block_offsets = to_vector<std::uint64_t>(d, "block_offsets");
     a.block_docs = to_vector<std::uint32_t>(d, "block_docs");
@@ -159,7 +166,7 @@ void register_sparse(py::module_& m) {
             [](const Array<std::int64_t>& indptr, const Array<std::uint32_t>& indices, const Array<float>& data,
                std::uint64_t n_cols, std::size_t n_postings, std::size_t block_size, float summary_energy,
                std::size_t knn, std::uint64_t seed, std::size_t knn_query_cut, float knn_heap_factor,
-               std::size_t threads, std::size_t summary_cap) {
+               std::size_t threads, std::size_t summary_cap, bool f32_weights) {
                 const CsrView rows = csr_view(indptr, indices, data, n_cols);
                 sparse::BuildParams params;
                 params.n_postings = n_postings;
@@ -170,14 +177,16 @@ void register_sparse(py::module_& m) {
                 params.seed = seed;
                 params.knn_query_cut = knn_query_cut;
                 params.knn_heap_factor = knn_heap_factor;
+                params.weights = f32_weights ? sparse::WeightFormat::f32 : sparse::WeightFormat::f16;
                 py::gil_scoped_release release;
                 return sparse::SparseIndex::build(rows, params, threads);
             },
             py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("n_terms"), py::arg("n_postings"),
             py::arg("block_size"), py::arg("summary_energy"), py::arg("knn"), py::arg("seed"),
-            py::arg("knn_query_cut"), py::arg("knn_heap_factor"), py::arg("threads"), py::arg("summary_cap"))
+            py::arg("knn_query_cut"), py::arg("knn_heap_factor"), py::arg("threads"), py::arg("summary_cap"),
+            py::arg("f32_weights") = true)
         .def_static("from_arrays", &import_arrays, py::arg("arrays"), py::arg("n_terms"), py::arg("n_docs"),
-                    py::arg("knn_degree"))
+                    py::arg("knn_degree"), py::arg("f32_weights") = false)
         .def("to_arrays", &export_arrays)
         .def("search", &sparse_search, py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("n_cols"),
              py::arg("k"), py::arg("query_cut"), py::arg("heap_factor"), py::arg("use_knn"), py::arg("bitsets"),
@@ -194,6 +203,9 @@ void register_sparse(py::module_& m) {
         .def_property_readonly("n_summary_entries", &sparse::SparseIndex::n_summary_entries)
         .def_property_readonly("nnz", &sparse::SparseIndex::nnz)
         .def_property_readonly("knn_degree", &sparse::SparseIndex::knn_degree)
+        .def_property_readonly(
+            "f32_weights",
+            [](const sparse::SparseIndex& index) { return index.forward().format() == sparse::WeightFormat::f32; })
         .def("memory_parts", [](const sparse::SparseIndex& index) {
             py::dict d;
             d["forward"] = index.forward_bytes();

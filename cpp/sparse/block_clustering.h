@@ -31,9 +31,9 @@ public:
         lengths_.assign(n, 0);
         parallel_for(n, threads, 512, [&](std::size_t d, std::size_t) {
             const auto doc = static_cast<std::uint32_t>(d);
-            std::vector<std::pair<float, std::uint32_t>> entries(forward.length(doc));
-            const ForwardEntry* row = forward.row(doc);
-            for (std::size_t j = 0; j < entries.size(); ++j) entries[j] = {half_to_float(row[j].value), row[j].term};
+            std::vector<std::pair<float, std::uint32_t>> entries;
+            entries.reserve(forward.length(doc));
+            forward.for_each(doc, [&](std::uint32_t term, float w) { entries.emplace_back(w, term); });
             const std::size_t keep = std::min(width, entries.size());
             std::partial_sort(entries.begin(), entries.begin() + static_cast<std::ptrdiff_t>(keep), entries.end(),
                               [](const auto& a, const auto& b) {
@@ -102,12 +102,10 @@ inline std::vector<std::uint32_t> cluster_posting_list(const ForwardIndex& forwa
     std::size_t total = 0;
     for (std::size_t c = 0; c < n_blocks; ++c) {
         const std::uint32_t doc = docs[s.order[c]];
-        const ForwardEntry* row = forward.row(doc);
-        const std::size_t len = forward.length(doc);
-        for (std::size_t j = 0; j < len; ++j) {
-            if (s.count[row[j].term]++ == 0) s.touched.push_back(row[j].term);
-        }
-        total += len;
+        forward.for_each(doc, [&](std::uint32_t term, float) {
+            if (s.count[term]++ == 0) s.touched.push_back(term);
+        });
+        total += forward.length(doc);
     }
     std::uint32_t running = 0;
     for (std::uint32_t t : s.touched) {
@@ -118,13 +116,11 @@ inline std::vector<std::uint32_t> cluster_posting_list(const ForwardIndex& forwa
     s.entry_weight.resize(total);
     for (std::size_t c = 0; c < n_blocks; ++c) {
         const std::uint32_t doc = docs[s.order[c]];
-        const ForwardEntry* row = forward.row(doc);
-        const std::size_t len = forward.length(doc);
-        for (std::size_t j = 0; j < len; ++j) {
-            const std::uint32_t slot = s.start[row[j].term]++;
+        forward.for_each(doc, [&](std::uint32_t term, float w) {
+            const std::uint32_t slot = s.start[term]++;
             s.entry_centroid[slot] = static_cast<std::uint32_t>(c);
-            s.entry_weight[slot] = half_to_float(row[j].value);
-        }
+            s.entry_weight[slot] = w;
+        });
     }
 
     // Assign every document by its sketch plus the list's own term.

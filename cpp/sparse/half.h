@@ -53,6 +53,13 @@ inline float half_to_float(std::uint16_t half) {
     return bits_float(float_bits(magnitude) | sign);
 }
 
+// The smallest f16 at least `value` (a finite value in [0, 65504]): an upper
+// bound that is exact when `value` is an f16 value.
+inline std::uint16_t half_at_least(float value) {
+    const std::uint16_t h = float_to_half(value);
+    return half_to_float(h) < value ? static_cast<std::uint16_t>(h + 1) : h;
+}
+
 // True if the f16 value is finite and not negative (what the index stores).
 inline bool half_is_valid_weight(std::uint16_t half) {
     return (half & 0x8000u) == 0 && (half & 0x7c00u) != 0x7c00u;

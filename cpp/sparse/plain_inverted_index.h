@@ -47,10 +47,7 @@ public:
         std::vector<std::vector<Posting>> lists(n_lists);
         for (std::size_t d = 0; d < rows.n_rows; ++d) {
             const auto doc = static_cast<std::uint32_t>(d);
-            const ForwardEntry* row = f.row(doc);
-            for (std::size_t j = 0; j < f.length(doc); ++j) {
-                lists[row[j].term].push_back(Posting{doc, half_to_float(row[j].value)});
-            }
+            f.for_each(doc, [&](std::uint32_t term, float w) { lists[term].push_back(Posting{doc, w}); });
         }
         parallel_for(n_lists, threads, 16, [&](std::size_t t, std::size_t) {
             lists[t] = prune_postings(std::move(lists[t]), n_postings);

@@ -45,6 +45,7 @@ struct BuildParams {
     std::size_t summary_cap = 32;  // most entries per block summary; 0: no bound
     std::size_t knn = 0;  // neighbours per document in the k-NN graph; 0: no graph
     std::uint64_t seed = 0;
+    WeightFormat weights = WeightFormat::f32;  // how the forward index stores weights
     // Heaviest terms of a document used to assign it to a block.
     std::size_t clustering_terms = 16;
     // Search used to find each document's neighbours.
@@ -67,7 +68,9 @@ struct SparseIndexArrays {
     std::vector<std::uint32_t> term_map;
     std::vector<std::uint64_t> forward_offsets;
     std::vector<std::uint32_t> forward_terms;
-    std::vector<std::uint16_t> forward_values;
+    WeightFormat forward_format = WeightFormat::f16;
+    std::vector<std::uint16_t> forward_values;  // f16 bits (f16 format)
+    std::vector<float> forward_weights;         // f32 format
     std::vector<std::uint64_t> list_offsets;
     std::vector<std::uint64_t> block_offsets;
     std::vector<std::uint32_t> block_docs;
@@ -100,7 +103,7 @@ public:
         index->n_terms_ = rows.n_cols;
         index->n_docs_ = rows.n_rows;
         index->terms_ = TermMap::from_rows(rows);
-        index->forward_ = ForwardIndex::build(rows, index->terms_, threads);
+        index->forward_ = ForwardIndex::build(rows, index->terms_, threads, params.weights);
         index->build_lists(params, threads);
         if (params.knn > 0) index->build_knn(params, threads);
         return index;
@@ -117,7 +120,8 @@ public:
         index->terms_ = TermMap(std::move(a.term_map), a.n_terms);
         const std::size_t n_compact = index->terms_.size();
         index->forward_ = ForwardIndex::from_arrays(std::move(a.forward_offsets), std::move(a.forward_terms),
-                                                    std::move(a.forward_values), n_compact);
+                                                    std::move(a.forward_values), std::move(a.forward_weights),
+                                                    a.forward_format, n_compact);
         if (a.list_offsets.size() != n_compact + 1) {
             throw std::invalid_argument("posting lists: one list per term expected");
         }
@@ -140,7 +144,9 @@ public:
         a.term_map = terms_.terms();
         a.forward_offsets = forward_.offsets();
         a.forward_terms = forward_.terms();
+        a.forward_format = forward_.format();
         a.forward_values = forward_.values();
+        a.forward_weights = forward_.weights();
         a.list_offsets = lists_.list_offsets();
         a.block_offsets = lists_.block_offsets();
         a.block_docs = lists_.docs();
@@ -347,8 +353,7 @@ private:
         std::vector<std::uint64_t> starts(n_lists + 1, 0);
         for (std::size_t d = 0; d < n_docs_; ++d) {
             const auto doc = static_cast<std::uint32_t>(d);
-            const ForwardEntry* row = forward_.row(doc);
-            for (std::size_t j = 0; j < forward_.length(doc); ++j) ++starts[row[j].term + 1];
+            forward_.for_each(doc, [&](std::uint32_t term, float) { ++starts[term + 1]; });
         }
         for (std::size_t t = 0; t < n_lists; ++t) starts[t + 1] += starts[t];
         std::vector<Posting> all(forward_.nnz());
@@ -356,10 +361,7 @@ private:
             std::vector<std::uint64_t> cursor(starts.begin(), starts.end() - 1);
             for (std::size_t d = 0; d < n_docs_; ++d) {
                 const auto doc = static_cast<std::uint32_t>(d);
-                const ForwardEntry* row = forward_.row(doc);
-                for (std::size_t j = 0; j < forward_.length(doc); ++j) {
-                    all[cursor[row[j].term]++] = Posting{doc, half_to_float(row[j].value)};
-                }
+                forward_.for_each(doc, [&](std::uint32_t term, float w) { all[cursor[term]++] = Posting{doc, w}; });
             }
         }
         // Longest lists first, so the slowest items do not come last.

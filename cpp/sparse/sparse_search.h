@@ -105,12 +105,11 @@ public:
     // Loads a document of the forward index as the query.
     void load_document(const ForwardIndex& forward, std::uint32_t doc) {
         clear();
-        const ForwardEntry* row = forward.row(doc);
-        for (std::size_t j = 0; j < forward.length(doc); ++j) {
-            terms_.push_back(row[j].term);
-            weights_.push_back(half_to_float(row[j].value));
-            set(row[j].term, weights_.back());
-        }
+        forward.for_each(doc, [&](std::uint32_t term, float w) {
+            terms_.push_back(term);
+            weights_.push_back(w);
+            set(term, w);
+        });
     }
 
     // Documents scored exactly for the current query.

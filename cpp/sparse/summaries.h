@@ -103,20 +103,16 @@ inline ListSummaries summarise_list(const ForwardIndex& forward, const std::vect
         float list_max = 0.0f;
         for (std::size_t i = block_starts[b]; i < block_starts[b + 1]; ++i) {
             const std::uint32_t doc = docs[i];
-            const ForwardEntry* row = forward.row(doc);
-            const std::size_t len = forward.length(doc);
-            for (std::size_t j = 0; j < len; ++j) {
-                const std::uint32_t term = row[j].term;
-                const float w = half_to_float(row[j].value);
+            forward.for_each(doc, [&](std::uint32_t term, float w) {
                 if (term == list_term) {
                     list_max = std::max(list_max, w);
-                    continue;
+                    return;
                 }
-                if (vocabulary[term] == kNotSummarised) continue;
+                if (vocabulary[term] == kNotSummarised) return;
                 if (s.sum_weight[term] == 0.0f) s.touched.push_back(term);
                 s.max_weight[term] = std::max(s.max_weight[term], w);
                 s.sum_weight[term] += w;
-            }
+            });
         }
         s.ranked.clear();
         double total = 0.0;

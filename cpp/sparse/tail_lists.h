@@ -1,7 +1,9 @@
 // What static pruning cut from each term's list: the postings of the forward
 // index that the term's kept list does not hold ("tails"), by term, documents
-// ascending, with their f16 weights, and per term the largest cut weight (0
-// when nothing was cut).
+// ascending, with their weights as f16 rounded up (exact for an f16 forward
+// index, an upper bound for an f32 one), and per term the largest of them (0
+// when nothing was cut). Both are only ever used as upper bounds: scores come
+// from the forward index.
 //
 // Filtered search uses both. The cut weight bounds what an accumulation over
 // the kept lists cannot see: a document absent from term t's kept list has
@@ -38,8 +40,7 @@ public:
         std::vector<std::uint64_t> offsets(n_terms + 1, 0);
         for (std::size_t d = 0; d < n_docs; ++d) {
             const auto doc = static_cast<std::uint32_t>(d);
-            const ForwardEntry* row = forward.row(doc);
-            for (std::size_t j = 0; j < forward.length(doc); ++j) ++offsets[row[j].term + 1];
+            forward.for_each(doc, [&](std::uint32_t term, float) { ++offsets[term + 1]; });
         }
         for (std::size_t i = 0; i < n_terms; ++i) offsets[i + 1] += offsets[i];
         std::vector<std::uint32_t> docs(forward.nnz());
@@ -48,12 +49,11 @@ public:
             std::vector<std::uint64_t> cursor(offsets.begin(), offsets.end() - 1);
             for (std::size_t d = 0; d < n_docs; ++d) {
                 const auto doc = static_cast<std::uint32_t>(d);
-                const ForwardEntry* row = forward.row(doc);
-                for (std::size_t j = 0; j < forward.length(doc); ++j) {
-                    const std::uint64_t at = cursor[row[j].term]++;
+                forward.for_each(doc, [&](std::uint32_t term, float w) {
+                    const std::uint64_t at = cursor[term]++;
                     docs[at] = doc;
-                    values[at] = row[j].value;
-                }
+                    values[at] = half_at_least(w);
+                });
             }
         }
         std::vector<std::uint64_t> stamp(n_docs, 0);  // term + 1 of the last kept list marked

@@ -71,6 +71,7 @@ _SPARSE_BUILD_KEYS = (
     "summary_cap",
     "knn",
     "seed",
+    "weights",
 )
 _SPARSE_SEARCH_KEYS = ("query_cut", "heap_factor", "exact_threshold", "use_knn", "plan", "rerank")
 

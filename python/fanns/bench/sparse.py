@@ -205,9 +205,10 @@ def bench_fanns(
     sweep: Sequence[dict],
     n_latency: int,
     knn: int,
+    weights: str = "f32",
 ) -> list[Row]:
     t = time.perf_counter()
-    index = SparseIndex.build(docs, knn=knn)
+    index = SparseIndex.build(docs, knn=knn, weights=weights)
     build_s = time.perf_counter() - t
     parts = index.memory_bytes(by_part=True)
     memory = sum(parts.values()) / 2**20
@@ -218,7 +219,7 @@ def bench_fanns(
         file=sys.stderr,
     )
     MEMORY_NOTES.append(
-        f"- {name}: " + ", ".join(f"{k} {v / 2**20:.1f}" for k, v in parts.items() if v)
+        f"- {name} (weights={weights}): " + ", ".join(f"{k} {v / 2**20:.1f}" for k, v in parts.items() if v)
     )
     rows = []
     singles = [queries[i] for i in range(n_latency)]
@@ -240,7 +241,7 @@ def bench_fanns(
         rows.append(
             Row(
                 name,
-                "fanns SparseIndex" + (f" knn={knn}" if knn else ""),
+                "fanns SparseIndex" + (f" knn={knn}" if knn else "") + ("" if weights == "f32" else f" weights={weights}"),
                 label,
                 recall_at_k(result.ids, truth),
                 queries.shape[0] / batch_s,
@@ -456,6 +457,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--fanns-sweep", choices=("full", "short"), default="full")
     parser.add_argument(
+        "--fanns-weights",
+        default="f32",
+        help="comma-separated forward-index weights to build fanns with: f32 (default), f16",
+    )
+    parser.add_argument(
         "--seismic-build",
         action="append",
         default=[],
@@ -512,7 +518,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += bench_scipy(name, docs, queries, truth, n_lat)
         if "fanns" in methods:
             sweep = FANNS_SWEEP if args.fanns_sweep == "full" else FANNS_SHORT_SWEEP
-            rows += bench_fanns(name, docs, queries, truth, sweep, n_lat, args.knn)
+            for weights in args.fanns_weights.split(","):
+                rows += bench_fanns(name, docs, queries, truth, sweep, n_lat, args.knn, weights)
         if "plain" in methods:
             rows += bench_plain(
                 name, docs, queries, truth, args.plain_n_postings, PLAIN_SWEEP, n_lat
