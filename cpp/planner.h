@@ -92,6 +92,14 @@ constexpr double kRescoreWeight = 3.0;
 // following links, not reading rows).
 constexpr double kRangeTraversalFloatRows = 16.0;
 
+// Bytes of a scan that a range-graph traversal at ef reads, inside a range
+// where `rate` of the rows pass (1 without a predicate): it expands about
+// ef / rate points. Its scan cut (range_scan_threshold) and the routing
+// between graphs (route_to_range) both count it.
+inline double range_traversal_bytes(std::size_t ef, double rate, const RowBytes& rows) {
+    return kRangeTraversalFloatRows * double(ef) * rows.floats / rate;
+}
+
 // Candidates a scan on codes keeps to rescore: ef, and never fewer than 2k,
 // so that a small ef still leaves the codes' ranking some slack.
 inline std::size_t scan_depth(std::size_t ef, std::size_t k) { return std::max(ef, 2 * k); }
@@ -158,7 +166,7 @@ struct RangePlanInput {
 // Widest range, or most passing rows, scanned rather than traversed.
 inline std::size_t range_scan_threshold(std::size_t ef, const RowBytes& rows, const PlannerParams& p) {
     if (p.exact_threshold != kAutoThreshold) return p.exact_threshold;
-    return static_cast<std::size_t>(kRangeTraversalFloatRows * double(ef) * rows.floats / rows.scanned());
+    return static_cast<std::size_t>(range_traversal_bytes(ef, 1.0, rows) / rows.scanned());
 }
 
 inline Plan choose_range_plan(const RangePlanInput& in, const PlannerParams& p) {
@@ -204,15 +212,15 @@ struct RangeRouteInput {
 //
 // A gated traversal of the main graph reads, per (ef x link) and per
 // passing fraction, about what a scan of this many rows does. It is a
-// quarter of kTraversalRowsPerLink, which places the main graph's own cut
+// third of kTraversalRowsPerLink, which places the main graph's own cut
 // between scan and traversal and is left as tuned there: at 4096-d that cut
 // scans ranges a traversal answers 3-4x faster (the sweep's main-graph
 // scans at 35-80% of the rows), so routing counts the traversal at what it
 // measured. With kRangeTraversalFloatRows for the range graph's traversal
-// this puts the cut between the traversals at half the rows when both
-// graphs read the same encoding (0.65-0.8 measured at 384-d, 0.65-0.8 at
-// 4096-d where the range graph's recall at equal ef is the higher one).
-constexpr double kGatedTraversalRowsPerLink = 1.0;
+// this puts the cut between the traversals at 62% of the rows when both
+// graphs read the same encoding, higher at small ef (the bitset below); the
+// measured crossings lay at 50-95% of the rows by ef, at 384-d and 4096-d.
+constexpr double kGatedTraversalRowsPerLink = 1.25;
 // Bytes per row of the index that a pure range costs the main graph before
 // it traverses or scans: its bitset over all n rows is compiled (0.04-0.13
 // ms per filter at 50,000 rows), which the range graph never does. It moves
@@ -225,14 +233,6 @@ constexpr double kRangeBitsetBytesPerRow = 4.0;
 // 1.1-2.5x at 4096-d where both graphs scanned. Codes of its own (under
 // "f32" by default) lie in key order and are read as one block.
 constexpr double kRangeGatherWeight = 1.5;
-
-// Scan-equivalent bytes of a range-graph traversal at ef inside a range
-// where `rate` of the rows pass (1 without a predicate): it expands about
-// ef / rate points. range_scan_threshold is this at rate 1 over the bytes
-// a scanned row reads.
-inline double range_traversal_bytes(std::size_t ef, double rate, const RowBytes& rows) {
-    return kRangeTraversalFloatRows * double(ef) * rows.floats / rate;
-}
 
 // Bytes the main graph reads to answer the filter: the plan choose_plan
 // takes for its passing rows; a gated traversal reads about n / passing
@@ -277,14 +277,15 @@ inline double range_route_bytes(const RangeRouteInput& in, const PlanInput& main
 // the main graph would (range_route_bytes against main_route_bytes, each
 // side counting the plan its own planner takes). In effect, with both
 // graphs on one encoding:
-//  * a range wider than about half the rows stays on the main graph, whose
+//  * a range wider than about 60% of the rows stays on the main graph, whose
 //    gated traversal is then cheap; narrower, the range graph traverses it
 //    for less - until the range is narrow enough for either graph to scan;
 //  * a pure range also costs the main graph its bitset, which keeps wide
 //    ranges on the range graph at a small ef or on a large index of short rows;
 //  * when both scan, the main graph's scan reads the passing rows in row
-//    order, the range graph's gathers them (kRangeGatherWeight), so narrow
-//    ranges stay on the main graph unless the range graph keeps rows of its own;
+//    order, the range graph's gathers them (kRangeGatherWeight): narrow
+//    ranges stay on the main graph unless the range graph keeps rows of its
+//    own, or the range is so narrow that the bitset outweighs the gather;
 //  * under storage "f32" the range graph reads its 8-bit codes and the main
 //    graph float rows: the range graph answers every width.
 inline bool route_to_range(const RangeRouteInput& in, const PlanInput& main, const PlannerParams& p) {

@@ -86,7 +86,7 @@ def routes(index, n, widths, rest, passing, ef=64, planner=None, gathers=None):
 def test_the_planner_compares_bytes_read(world):
     # route_to_range in cpp/planner.h, here at dim 12 (sq8 rows of 16
     # bytes, float rows of 48, on both graphs), M = 16, ef 64: the main
-    # graph's gated traversal reads 64 * 32 * 16 bytes * n / passing, plus
+    # graph's gated traversal reads 1.25 * 64 * 32 * 16 bytes * n / passing, plus
     # 4 bytes per row for a pure range's bitset; the range graph's traversal
     # 16 * 64 * 48 bytes / (passing / width).
     index, *_ = world
@@ -103,9 +103,9 @@ def test_the_planner_compares_bytes_read(world):
     assert routes(index, N, [60, 600, 1200], [False] * 3, [60, 600, 1200]) == [True, True, False]
     assert routes(index, N, [1200], [False], [1200], gathers=False) == [True]
     # With other conjuncts (no bitset saved): the range graph when its gated
-    # traversal reads less, that is for ranges of less than 2/3 of the rows.
-    width = [40000, 60000, 70000, 90000]
-    passing = [10000, 30000, 35000, 45000]
+    # traversal reads less, that is for ranges of less than 5/6 of the rows.
+    width = [40000, 60000, 90000, 95000]
+    passing = [10000, 30000, 45000, 47500]
     assert routes(index, n, width, [True] * 4, passing) == [True, True, False, False]
     # At most `threshold` passing rows: the main graph scans them, reading
     # less than the range graph's traversal; one more and it traverses.
@@ -115,12 +115,12 @@ def test_the_planner_compares_bytes_read(world):
     # An explicit exact_threshold makes both graphs traverse (but for 60
     # rows, 2%, too few for the main graph's two-hop traversal: it scans
     # them); then the cut for a pure range lies where
-    # 64 * 32 * 16 * n / w + 4 n equals 16 * 64 * 48 for n = 3000:
-    # w = 0.92 n. At ef 16 every range goes to the range graph.
+    # 1.25 * 256 * 32 * 16 * n / w + 4 n equals 16 * 256 * 48 at ef 256 for
+    # n = 3000: w = 0.89 n. At ef 64 every range goes to the range graph.
     moved = dict(fanns.Planner().engine_params(), exact_threshold=10)
     widths = [60, 150, 2400, 2850, N]
-    assert routes(index, N, widths, [False] * 5, widths, 64, moved) == [False, True, True, False, False]
-    assert routes(index, N, widths[1:], [False] * 4, widths[1:], 16, moved) == [True] * 4
+    assert routes(index, N, widths, [False] * 5, widths, 256, moved) == [False, True, True, False, False]
+    assert routes(index, N, widths[1:], [False] * 4, widths[1:], 64, moved) == [True] * 4
     with pytest.raises(ValueError):
         core_of(index)._engine.routes_to_range(
             N, np.ones(3, np.uint64), np.ones(2, bool), np.ones(3, np.uint64), 64, K, moved, 16.0, 16, True
@@ -134,8 +134,8 @@ def test_the_planner_compares_bytes_read(world):
 # (fraction of rows, ef, exact_threshold, range graph?): with the default
 # threshold both graphs scan a range of 3000 rows, the range graph by a
 # gather: narrow ranges (their bitset outweighs it) go there, wide ones not;
-# with exact_threshold=10 both traverse, and at ef 64 a range of more than
-# 92% of the rows stays on the main graph (see above); at ef 16 the
+# with exact_threshold=10 both traverse, and at ef 256 a range of more than
+# 89% of the rows stays on the main graph (see above); at ef 64 the
 # traversals read less, the bitset weighs more, and every range goes to the
 # range graph.
 PURE_CASES = [
@@ -143,11 +143,11 @@ PURE_CASES = [
     (0.2, 64, None, True),
     (0.5, 64, None, False),
     (0.95, 64, None, False),
-    (0.05, 64, 10, True),
-    (0.4, 64, 10, True),
-    (0.8, 64, 10, True),
-    (0.95, 64, 10, False),
-    (0.95, 16, 10, True),
+    (0.05, 256, 10, True),
+    (0.4, 256, 10, True),
+    (0.8, 256, 10, True),
+    (0.95, 256, 10, False),
+    (0.95, 64, 10, True),
 ]
 
 
@@ -186,13 +186,13 @@ def test_f32_rows_route_wide_ranges_to_the_range_graph(monkeypatch):
     index = fanns.Index.build(data, attributes={"key": key}, range_attribute="key", seed=5, storage="f32")
     assert core_of(index)._range_graph.route_shape() == (16.0, 16, False)
     flt = field("key").between(0, int(0.95 * N) - 1)
-    info = index.explain(flt, ef=64, exact_threshold=10)
-    result, on_range, _ = searched_on_range_graph(index, monkeypatch, queries, flt, ef=64, exact_threshold=10)
+    info = index.explain(flt, ef=256, exact_threshold=10)
+    result, on_range, _ = searched_on_range_graph(index, monkeypatch, queries, flt, ef=256, exact_threshold=10)
     assert info["range_graph"] and on_range and info["plan"] == "range"
     check_exact(result, data, queries, key < int(0.95 * N))
 
 
-@pytest.mark.parametrize("fraction", [0.05, 0.3, 0.5, 0.85])
+@pytest.mark.parametrize("fraction", [0.05, 0.3, 0.5, 0.95])
 @pytest.mark.parametrize("offset", [-1, 0, 1])
 def test_ranges_with_conjuncts_around_the_scan_threshold(world, monkeypatch, fraction, offset):
     index, data, queries, key, kind = world
@@ -212,9 +212,9 @@ def test_ranges_with_conjuncts_around_the_scan_threshold(world, monkeypatch, fra
     # At most `threshold` passing rows: both graphs scan them, the main graph
     # keeps the filter (the range graph would gather them). Above: the main
     # graph traverses, the range graph scans the rows of its range that pass
-    # (at most ef * M / pass rate of them) - until at 85% of the rows its
+    # (at most ef * M / pass rate of them) - until at 95% of the rows its
     # gated traversal reads more than the main graph's.
-    assert on_range == (passing > threshold and fraction < 0.6)
+    assert on_range == (passing > threshold and fraction < 0.8)
     if not on_range:
         assert calls == []
     else:
