@@ -108,6 +108,14 @@ constexpr double kRescoreWeight = 3.0;
 // following links, not reading rows).
 constexpr double kRangeTraversalFloatRows = 16.0;
 
+// Bytes of a scan that a range-graph traversal at ef reads, inside a range
+// where `rate` of the rows pass (1 without a predicate): it expands about
+// ef / rate points. Its scan cut (range_scan_threshold) and the routing
+// between graphs (route_to_range) both count it.
+inline double range_traversal_bytes(std::size_t ef, double rate, const RowBytes& rows) {
+    return kRangeTraversalFloatRows * double(ef) * rows.floats / rate;
+}
+
 // Candidates a scan on codes keeps to rescore: ef, and never fewer than 2k,
 // so that a small ef still leaves the codes' ranking some slack.
 inline std::size_t scan_depth(std::size_t ef, std::size_t k) { return std::max(ef, 2 * k); }
@@ -174,7 +182,7 @@ struct RangePlanInput {
 // Widest range, or most passing rows, scanned rather than traversed.
 inline std::size_t range_scan_threshold(std::size_t ef, const RowBytes& rows, const PlannerParams& p) {
     if (p.exact_threshold != kAutoThreshold) return p.exact_threshold;
-    return static_cast<std::size_t>(kRangeTraversalFloatRows * double(ef) * rows.floats / rows.scanned());
+    return static_cast<std::size_t>(range_traversal_bytes(ef, 1.0, rows) / rows.scanned());
 }
 
 inline Plan choose_range_plan(const RangePlanInput& in, const PlannerParams& p) {
@@ -199,34 +207,107 @@ inline Plan choose_range_plan(const RangePlanInput& in, const PlannerParams& p) 
 // ------------------------------------------- main graph or range graph
 // Which graph answers a filter that is, or has as a top-level conjunct, a
 // range on the range graph's attribute. Search (fanns/routing.py) and
-// explain() ask this one function for every such distinct filter.
+// explain() ask route_to_range for every such distinct filter.
 struct RangeRouteInput {
-    std::size_t n;        // rows in the index
-    std::size_t width;    // rows whose key lies in the range
-    bool predicate;       // other conjuncts than the range remain
-    std::size_t passing;  // rows passing the whole filter (width without a predicate)
+    std::size_t n;           // rows in the index
+    std::size_t width;       // rows whose key lies in the range
+    bool predicate;          // other conjuncts than the range remain
+    std::size_t passing;     // rows passing the whole filter (width without a predicate)
+    RowBytes range_rows;     // what the range graph reads per row (its encoding, or floats)
+    std::size_t range_degree;  // the range graph's links per node and depth (M)
+    bool range_gathers;      // it reads rows through its key order (the store's encoding, or float
+                             // rows), not codes of its own laid out in key order
 };
 
-// Ranges holding more than this fraction of the rows stay on the main graph:
-// a traversal gated by so wide a filter is already cheap there. This is the
-// rule the range workloads were tuned with (bench/README.md, "Range routing
-// in the planner"); the model below has no measured byte cost of a range
-// traversal against a gated main-graph traversal of the same width that
-// would place the cut better, so the fraction stays the rule.
-constexpr double kMaxRangeFraction = 0.6;
+// The constants below compare the two graphs in bytes of a sequential scan
+// (the currency of scan_threshold and range_scan_threshold). They were
+// fitted on arxiv-mini, pure ranges of 2-95% of the rows forced onto each
+// graph, ef 10-160, sq8 and f32 at 384-d and sq8 at 4096-d
+// (bench/README.md, "Range routing in the planner"; bench/range_routing.py
+// sweep).
+//
+// A gated traversal of the main graph reads, per (ef x link) and per
+// passing fraction, about what a scan of this many rows does. It is a
+// third of kTraversalRowsPerLink, which places the main graph's own cut
+// between scan and traversal and is left as tuned there: at 4096-d that cut
+// scans ranges a traversal answers 3-4x faster (the sweep's main-graph
+// scans at 35-80% of the rows), so routing counts the traversal at what it
+// measured. With kRangeTraversalFloatRows for the range graph's traversal
+// this puts the cut between the traversals at 62% of the rows when both
+// graphs read the same encoding, higher at small ef (the bitset below); the
+// measured crossings lay at 50-95% of the rows by ef, at 384-d and 4096-d.
+constexpr double kGatedTraversalRowsPerLink = 1.25;
+// Bytes per row of the index that a pure range costs the main graph before
+// it traverses or scans: its bitset over all n rows is compiled (0.04-0.13
+// ms per filter at 50,000 rows), which the range graph never does. It moves
+// the cut up at small ef (at ef 10 every width was faster on the range
+// graph at 384-d) and weighs nothing at 4096-d.
+constexpr double kRangeBitsetBytesPerRow = 4.0;
+// A scan of a range whose rows are read through the key order (a gather:
+// the store's codes or f16 rows, or float rows) costs this many times a
+// scan of the same rows by the main graph: measured 1.2-1.9x at 384-d and
+// 1.1-2.5x at 4096-d where both graphs scanned. Codes of its own (under
+// "f32" by default) lie in key order and are read as one block.
+constexpr double kRangeGatherWeight = 1.5;
 
-// True: the range graph answers the filter.
-//  * a pure range goes there unless it is wide (kMaxRangeFraction): the
-//    range graph reads its rows as one contiguous block (a narrow range is
-//    scanned, a wider one traversed) and no bitset of it is ever compiled;
-//  * a range with other conjuncts goes there when more rows pass than the
-//    main graph would scan (scan_threshold of `main`): below that the main
-//    graph's scan of the passing rows reads no more than either traversal.
+// Bytes the main graph reads to answer the filter: the plan choose_plan
+// takes for its passing rows; a gated traversal reads about n / passing
+// times an unfiltered one (it holds only passing rows and scores every
+// neighbour to find them). A pure range also pays its bitset.
+inline double main_route_bytes(const RangeRouteInput& in, const PlanInput& main, const PlannerParams& p) {
+    PlanInput m = main;
+    m.n = in.n;
+    m.passing = in.passing;
+    m.filtered = true;
+    double bytes = 0.0;
+    const double passing = double(in.passing);
+    switch (choose_plan(m, p)) {
+        case Plan::empty: break;
+        case Plan::exact: bytes = exact_bytes(passing, m.rows); break;
+        case Plan::scan: bytes = code_scan_bytes(passing, scan_depth(m.ef, m.k), m.rows); break;
+        default:
+            bytes = kGatedTraversalRowsPerLink * double(m.ef) * double(m.degree) * m.rows.scanned() * double(in.n) /
+                    passing;
+            break;
+    }
+    if (!in.predicate) bytes += kRangeBitsetBytesPerRow * double(in.n);
+    return bytes;
+}
+
+// Bytes the range graph reads to answer it: the plan choose_range_plan takes.
+inline double range_route_bytes(const RangeRouteInput& in, const PlanInput& main, const PlannerParams& p) {
+    const RangePlanInput r{in.width, in.predicate, double(in.passing), in.range_degree, main.ef, main.k, in.range_rows};
+    const std::size_t k = std::min(main.k, in.width);
+    const std::size_t ef = std::max(std::min(main.ef, in.width), k);
+    const double passing = double(in.passing);
+    const double gather = in.range_gathers ? kRangeGatherWeight : 1.0;
+    switch (choose_range_plan(r, p)) {
+        case Plan::empty: return 0.0;
+        case Plan::exact: return gather * exact_bytes(passing, in.range_rows);
+        case Plan::scan: return gather * code_scan_bytes(passing, ef, in.range_rows);
+        default: return range_traversal_bytes(std::max(main.ef, main.k), passing / double(in.width), in.range_rows);
+    }
+}
+
+// True: the range graph answers the filter, when it reads fewer bytes than
+// the main graph would (range_route_bytes against main_route_bytes, each
+// side counting the plan its own planner takes). In effect, with both
+// graphs on one encoding:
+//  * a range wider than about 60% of the rows stays on the main graph, whose
+//    gated traversal is then cheap; narrower, the range graph traverses it
+//    for less - until the range is narrow enough for either graph to scan;
+//  * a pure range also costs the main graph its bitset, which keeps wide
+//    ranges on the range graph at a small ef or on a large index of short rows;
+//  * when both scan, the main graph's scan reads the passing rows in row
+//    order, the range graph's gathers them (kRangeGatherWeight): narrow
+//    ranges stay on the main graph unless the range graph keeps rows of its
+//    own, or the range is so narrow that the bitset outweighs the gather;
+//  * under storage "f32" the range graph reads its 8-bit codes and the main
+//    graph float rows: the range graph answers every width.
 inline bool route_to_range(const RangeRouteInput& in, const PlanInput& main, const PlannerParams& p) {
     if (in.n == 0 || in.width == 0) return !in.predicate;
-    if (double(in.width) > kMaxRangeFraction * double(in.n)) return false;
-    if (!in.predicate) return true;
-    return in.passing > scan_threshold(main, p);
+    if (in.predicate && in.passing == 0) return false;
+    return range_route_bytes(in, main, p) < main_route_bytes(in, main, p);
 }
 
 // ------------------------------------------------------------ a sparse index

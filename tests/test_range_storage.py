@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import fanns
+import fanns.routing as routing
 from fanns import field
 from oracle import clustered_with_queries, exact_distances, exact_knn, scans_on_codes
 
@@ -44,6 +45,13 @@ def built(request, data):
 
 def graph_of(index):
     return index._segments.snapshot.segments[0].core._range_graph
+
+
+def on_range_graph(monkeypatch):
+    """Send every range to the range graph: which graph answers is the
+    planner's (route_to_range, tested in test_range_routing.py); here the
+    range graph's search on each encoding is checked."""
+    monkeypatch.setattr(routing, "_ask", lambda decide, routes, passing: [True] * len(routes))
 
 
 def check_exact(result, base, queries, mask, *, min_recall):
@@ -84,7 +92,11 @@ def test_the_graph_reads_the_store_encoding(built):
 
 
 @pytest.mark.parametrize("years", [(2000, 2000), (1995, 2004), (1991, 2020), (1990, 2029)])
-def test_pure_ranges_traversed_on_the_encoding(built, data, years):
+def test_pure_ranges_traversed_on_the_encoding(built, data, years, monkeypatch):
+    # Every pure range is sent to the range graph (which graph answers is
+    # the planner's, tested in test_range_routing.py): its traversal on
+    # each encoding is what this test checks.
+    on_range_graph(monkeypatch)
     index, *_ = built
     base, queries, year, _ = data
     lo, hi = years
@@ -94,13 +106,13 @@ def test_pure_ranges_traversed_on_the_encoding(built, data, years):
     result = check_exact(
         index.search(queries, k=K, ef=64, filter=flt, exact_threshold=0), base, queries, mask, min_recall=0.95
     )
-    if mask.sum() <= 0.6 * N:
-        assert info["range_graph"] and info["plan"] == "range"
-        assert set(result.plans) <= {"range", "exact"} and "range" in set(result.plans)
+    assert info["range_graph"] and info["plan"] == "range"
+    assert set(result.plans) <= {"range", "exact"} and "range" in set(result.plans)
 
 
 @pytest.mark.parametrize("years", [(1995, 2010), (1990, 2012)])
-def test_ranges_with_other_conjuncts(built, data, years):
+def test_ranges_with_other_conjuncts(built, data, years, monkeypatch):
+    on_range_graph(monkeypatch)  # (a range of 57% of the rows would stay on the main graph)
     index, *_ = built
     base, queries, year, kind = data
     lo, hi = years
@@ -157,10 +169,11 @@ def test_save_and_load_keep_the_encoding(built, data, tmp_path, mmap):
 
 
 @pytest.mark.parametrize("storage, quantized", [("sq8", True), ("f32", True), ("f32", False)])
-def test_rows_read_in_place_with_a_stride(data, tmp_path, storage, quantized):
+def test_rows_read_in_place_with_a_stride(data, tmp_path, storage, quantized, monkeypatch):
     # An index over a .fvecs map reads its rows in place, a 4-byte header
     # between them; the range graph reads those same rows (no copy), and
     # answers as one built over the same rows packed.
+    on_range_graph(monkeypatch)
     from fanns.datasets import read_fvecs, write_fvecs
 
     base, queries, year, kind = data

@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -164,15 +165,26 @@ public:
     // Per filter holding a range on the range graph's attribute: whether the
     // range graph answers it (route_to_range in planner.h). `widths`: rows in
     // each range; `predicate`: other conjuncts remain; `passing`: rows
-    // passing the whole filter (ignored without a predicate).
+    // passing the whole filter (ignored without a predicate);
+    // `range_row_bytes`: what the range graph reads per row (4 * dim: float
+    // rows), `range_degree`: its M, `range_gathers`: it reads the store's
+    // rows through its key order.
     py::array_t<bool> routes_to_range(std::size_t n, const Array<std::uint64_t>& widths,
                                       const Array<bool>& predicate, const Array<std::uint64_t>& passing,
-                                      std::size_t ef, std::size_t k, const py::dict& planner) const {
+                                      std::size_t ef, std::size_t k, const py::dict& planner,
+                                      double range_row_bytes, std::size_t range_degree,
+                                      bool range_gathers) const {
         const py::ssize_t count = widths.size();
         if (widths.ndim() != 1 || predicate.ndim() != 1 || passing.ndim() != 1 || predicate.size() != count ||
             passing.size() != count) {
             throw py::value_error("widths, predicate and passing must be 1-D arrays of one length");
         }
+        const std::size_t dim = graph_->dim();
+        if (!(range_row_bytes > 0.0) || !std::isfinite(range_row_bytes) || range_degree == 0) {
+            throw py::value_error("range_row_bytes and range_degree must be positive");
+        }
+        const RowBytes range_rows = range_row_bytes >= 4.0 * double(dim) ? RowBytes::of(dim, false)
+                                                                         : RowBytes::encoded(dim, range_row_bytes);
         const PlannerParams params = planner_params(planner);
         const PlanInput main = plan_input(*graph_, 0, true, ef, k);
         py::array_t<bool> out(count);
@@ -180,7 +192,8 @@ public:
         for (py::ssize_t i = 0; i < count; ++i) {
             const bool rest = predicate.data()[i];
             const std::size_t width = widths.data()[i];
-            const RangeRouteInput in{n, width, rest, rest ? std::size_t(passing.data()[i]) : width};
+            const RangeRouteInput in{n, width, rest, rest ? std::size_t(passing.data()[i]) : width, range_rows,
+                                     range_degree, range_gathers};
             routed[i] = route_to_range(in, main, params);
         }
         return out;
@@ -394,7 +407,8 @@ void register_hnsw(py::module_& m) {
              py::arg("k"), py::arg("planner"))
         .def("scan_threshold", &HnswIndex::scan_threshold, py::arg("ef"), py::arg("k"), py::arg("planner"))
         .def("routes_to_range", &HnswIndex::routes_to_range, py::arg("n"), py::arg("widths"), py::arg("predicate"),
-             py::arg("passing"), py::arg("ef"), py::arg("k"), py::arg("planner"))
+             py::arg("passing"), py::arg("ef"), py::arg("k"), py::arg("planner"), py::arg("range_row_bytes"),
+             py::arg("range_degree"), py::arg("range_gathers"))
         .def("sections", [](py::object self) { return self.cast<const HnswIndex&>().sections(self); })
         .def("state", [](py::object self) { return self.cast<const HnswIndex&>().state(self); })
         .def("restore", &HnswIndex::restore, py::arg("state"), py::arg("borrow") = false, py::arg("check") = true)

@@ -207,6 +207,8 @@ public:
     std::size_t borrowed_bytes() const { return graph_->borrowed_bytes(); }
     std::size_t code_bytes() const { return graph_->own_code_bytes(); }
     bool quantized() const { return graph_->encoding() != range::RangeEncoding::floats; }
+    // Bytes a traversal or a scan reads per row (the encoding's, or 4 * dim).
+    double scanned_row_bytes() const { return graph_->scanned_row_bytes(); }
     bool shares_store() const { return graph_->shares_store(); }
     std::string encoding() const {
         switch (graph_->encoding()) {
@@ -263,6 +265,7 @@ void register_range(py::module_& m) {
              py::arg("exact_threshold"))
         .def("code_bytes", &RangeGraphIndex::code_bytes)
         .def_property_readonly("quantized", &RangeGraphIndex::quantized)
+        .def_property_readonly("scanned_row_bytes", &RangeGraphIndex::scanned_row_bytes)
         .def_property_readonly("shares_store", &RangeGraphIndex::shares_store)
         .def_property_readonly("encoding", &RangeGraphIndex::encoding);
 }

@@ -230,6 +230,8 @@ class IndexSearch:
         return SearchResult(ids=ids, distances=distances, plans=plans)
 
     def _route(self, filter, nq: int, planner: dict, ef: int, k: int) -> RoutedFilters:
+        graph = self._range_graph
+        row_bytes, degree, gathers = graph.route_shape() if graph is not None else (0.0, 0, False)
         routed = route_filters(
             filter,
             self._store,
@@ -238,7 +240,7 @@ class IndexSearch:
             range_graph=self._range_graph,
             attribute=self._range_attribute,
             decide=lambda widths, predicate, passing: self._engine.routes_to_range(
-                len(self), widths, predicate, passing, ef, k, planner
+                len(self), widths, predicate, passing, ef, k, planner, row_bytes, degree, gathers
             ),
         )
         return routed if self._live is None else mask_deleted(routed, self._live)

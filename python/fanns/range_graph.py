@@ -291,6 +291,16 @@ class RangeGraph(RangeQueries, RangeGraphFiles, Built):
         ``"f16"`` (the index's f16 rows) or ``"f32"`` (the float rows)."""
         return str(self._engine.encoding)
 
+    def route_shape(self) -> tuple[float, int, bool]:
+        """What the planner weighs when it routes a range here
+        (``route_to_range`` in ``cpp/planner.h``): the bytes a traversal or
+        a scan reads per row (``4 * dim`` on float rows), ``M``, and whether
+        it gathers the rows through its key order (the index's encoding, or
+        float rows) rather than reading codes of its own in key order."""
+        engine = self._engine
+        gathers = bool(engine.shares_store) or engine.encoding == "f32"
+        return float(engine.scanned_row_bytes), int(self._params["M"]), gathers
+
     @property
     def shares_codes(self) -> bool:
         """Whether the graph reads the encoding of the index it belongs to

@@ -5,9 +5,9 @@ on the index's range attribute. This module finds the range (its sorted
 positions in the range graph) and asks the planner (``route_to_range`` in
 ``cpp/planner.h``, through ``HnswIndex.routes_to_range``) whether the range
 graph answers it; :meth:`fanns.Index.explain` asks through the same call.
-The planner's rule, in short: a pure range goes there unless it holds more
-than 60% of the rows; a range with other conjuncts also needs more passing
-rows than the main graph would scan. A routed pure range is never compiled
+The planner's rule, in short: the range graph answers when it reads fewer
+bytes than the main graph would (each graph's own plan: scan or traversal;
+a pure range also costs the main graph its bitset). A routed pure range is never compiled
 into a bitset; a routed range with other conjuncts carries the compiled
 bitset of the whole filter (which equals the rest inside the range) as its
 predicate.
