@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "huge_pages.h"
 #include "parallel.h"
 #include "sparse/csr_view.h"
 #include "sparse/half.h"
@@ -95,7 +96,7 @@ public:
             }
         }
         ForwardIndex f;
-        f.offsets_ = std::move(offsets);
+        f.offsets_.assign(offsets.begin(), offsets.end());
         f.entries_.resize(terms.size());
         for (std::size_t j = 0; j < terms.size(); ++j) {
             f.entries_[j].term = terms[j];
@@ -138,7 +139,7 @@ public:
         for (const char* p = begin; p < end; p += 64) __builtin_prefetch(p);
     }
 
-    const std::vector<std::uint64_t>& offsets() const { return offsets_; }
+    const LargeVector<std::uint64_t>& offsets() const { return offsets_; }
 
     std::vector<std::uint32_t> terms() const {
         std::vector<std::uint32_t> out(entries_.size());
@@ -157,8 +158,9 @@ public:
     }
 
 private:
-    std::vector<std::uint64_t> offsets_;
-    std::vector<ForwardEntry> entries_;
+    // Rows are read at random: large arrays are on huge pages (huge_pages.h).
+    LargeVector<std::uint64_t> offsets_;
+    LargeVector<ForwardEntry> entries_;
 };
 
 }  // namespace fanns::sparse

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "bitset.h"
+#include "huge_pages.h"
 #include "sparse/csr_view.h"
 #include "sparse/forward_index.h"
 #include "sparse/half.h"
@@ -50,6 +51,17 @@ struct SearchParams {
     // completed (0: by the cost model, 1: passing rows, 2: full lists; 1 and 2
     // also complete certified answers, for tests and calibration).
     std::uint8_t completion = 0;
+    // Accumulate plan: documents per accumulator window (rounded down to a
+    // power of two, at least 2) when the collection has more; 0: the default
+    // (kAccumulatorWindow). Tests set it small to reach the windowed path.
+    std::size_t accumulator_window = 0;
+};
+
+// A posting scattered to its document-id window: the document and what it
+// adds to the document's accumulator.
+struct WindowPosting {
+    std::uint32_t doc;
+    float value;
 };
 
 struct IndexView {
@@ -153,6 +165,8 @@ public:
     std::vector<ScoredBlock>& queue() { return queue_; }
     std::vector<std::uint32_t>& touched() { return touched_; }
     std::vector<Candidate>& candidates() { return candidates_; }
+    std::vector<std::size_t>& window_ends() { return window_ends_; }
+    std::vector<WindowPosting>& window_postings() { return window_postings_; }
     // Per-document accumulators, all zero between queries (users reset what they touch).
     float* accumulator(std::size_t n_docs) {
         if (accumulator_.size() < n_docs) accumulator_.assign(n_docs, 0.0f);
@@ -184,9 +198,11 @@ private:
     std::vector<std::uint32_t> seeds_;
     std::vector<std::uint32_t> pending_;
     std::vector<ScoredBlock> queue_;
-    std::vector<float> accumulator_;
+    LargeVector<float> accumulator_;
     std::vector<std::uint32_t> touched_;
     std::vector<Candidate> candidates_;
+    std::vector<std::size_t> window_ends_;
+    std::vector<WindowPosting> window_postings_;
 };
 
 // Writes the k best of `top` (emptied) best first, padding with id -1 and
