@@ -59,16 +59,19 @@ inline unsigned accumulator_window_shift(std::size_t n, std::size_t window) {
     return n > (std::size_t{1} << shift) ? std::max(shift, 1u) : 0u;
 }
 
-// Appends the touched documents (acc indexed by doc - base, first n_touched
-// of `touched`, also relative to base) that `accept` passes to `candidates`
-// with their accumulators, resetting every touched accumulator.
+// Offers the touched documents (acc indexed by doc - base, first n_touched of
+// `touched`, also relative to base) that `accept` passes to `shortlist` with
+// their accumulators, resetting every touched accumulator. The shortlist is
+// a bounded heap: it keeps the best by accumulator, ties to the smaller id,
+// whatever the order they come in, and most documents are turned away by one
+// comparison with its worst.
 template <class Predicate>
 void collect_touched(float* acc, const std::uint32_t* touched, std::size_t n_touched, std::uint32_t base,
-                     const Predicate& accept, std::vector<Candidate>& candidates) {
+                     const Predicate& accept, ScoreHeap& shortlist) {
     for (std::size_t i = 0; i < n_touched; ++i) {
         const std::uint32_t local = touched[i];
         const std::uint32_t doc = base + local;
-        if (!Predicate::filters || accept(doc)) candidates.push_back(Candidate{acc[local], doc});
+        if (!Predicate::filters || accept(doc)) shortlist.push(Candidate{acc[local], doc});
         acc[local] = 0.0f;
     }
 }
@@ -79,16 +82,21 @@ inline float posting_scale(const BlockedPostingLists& lists, std::uint32_t term,
     return std::max(weight * lists.code_step(term), std::numeric_limits<float>::min());
 }
 
+// Postings of the lists of the chosen terms (scratch.order()).
+inline std::uint64_t chosen_postings(const BlockedPostingLists& lists, QueryScratch& scratch) {
+    std::uint64_t total = 0;
+    for (std::uint32_t position : scratch.order()) total += lists.list_length(scratch.terms()[position]);
+    return total;
+}
+
 // One n-sized accumulator: every posting adds into acc[doc] (random access
-// over n floats). Fills scratch.candidates().
+// over n floats). Offers the touched documents to scratch.shortlist().
 template <class Predicate>
-void accumulate_dense(const IndexView& index, const Predicate& accept, QueryScratch& scratch) {
+void accumulate_dense(const IndexView& index, const Predicate& accept, QueryScratch& scratch, std::uint64_t total) {
     const BlockedPostingLists& lists = *index.lists;
     float* acc = scratch.accumulator(index.forward->size());
     const auto& terms = scratch.terms();
     const auto& weights = scratch.weights();
-    std::uint64_t total = 0;
-    for (std::uint32_t position : scratch.order()) total += lists.list_length(terms[position]);
     // Room for every posting, so a document is appended without a branch and
     // kept only when its accumulator was still zero (the buffer only grows).
     std::vector<std::uint32_t>& buffer = scratch.touched();
@@ -109,16 +117,15 @@ void accumulate_dense(const IndexView& index, const Predicate& accept, QueryScra
             acc[doc] = before + scale * static_cast<float>(codes[j]);
         }
     }
-    scratch.candidates().clear();
-    collect_touched(acc, touched, n_touched, 0, accept, scratch.candidates());
+    collect_touched(acc, touched, n_touched, 0, accept, scratch.shortlist());
 }
 
 // The same sums by document-id window: the postings (document, q_t * code)
 // are first scattered to their window in order, then each window is summed in
 // an accumulator of 2^shift floats that stays in cache, so the cost does not
 // grow with n. A document's terms are added in the same order as by
-// accumulate_dense, so every accumulator is bit-identical. Fills
-// scratch.candidates() (window by window).
+// accumulate_dense, so every accumulator is bit-identical. Offers the
+// touched documents to scratch.shortlist(), window by window.
 template <class Predicate>
 void accumulate_windowed(const IndexView& index, const Predicate& accept, QueryScratch& scratch, unsigned shift) {
     const BlockedPostingLists& lists = *index.lists;
@@ -154,8 +161,7 @@ void accumulate_windowed(const IndexView& index, const Predicate& accept, QueryS
     if (buffer.size() < total) buffer.resize(total);
     std::uint32_t* touched = buffer.data();
     float* acc = scratch.accumulator(std::size_t{1} << shift);
-    std::vector<Candidate>& candidates = scratch.candidates();
-    candidates.clear();
+    ScoreHeap& shortlist = scratch.shortlist();
     std::size_t begin = 0;
     for (std::size_t w = 0; w < n_windows; ++w) {
         const auto base = static_cast<std::uint32_t>(w << shift);
@@ -168,13 +174,13 @@ void accumulate_windowed(const IndexView& index, const Predicate& accept, QueryS
             n_touched += before == 0.0f ? 1 : 0;
             acc[local] = before + out[p].value;
         }
-        collect_touched(acc, touched, n_touched, base, accept, candidates);
+        collect_touched(acc, touched, n_touched, base, accept, shortlist);
         begin = end;
     }
 }
 
-// Scores exactly the `rerank` best of scratch.candidates() (every one when
-// heap_factor is 0), then refines with the k-NN graph.
+// Scores exactly the documents of scratch.shortlist(), then refines with the
+// k-NN graph.
 template <class Predicate>
 void rescore_candidates(const IndexView& index, const SearchParams& params, const Predicate& accept,
                         QueryScratch& scratch) {
@@ -183,13 +189,7 @@ void rescore_candidates(const IndexView& index, const SearchParams& params, cons
     VisitedTable& visited = scratch.visited();
     top.reset(params.k);
     visited.begin(forward.size());
-    std::vector<Candidate>& candidates = scratch.candidates();
-    const std::size_t keep = params.heap_factor <= 0.0f ? candidates.size() : rerank_count(params);
-    if (candidates.size() > keep) {
-        std::nth_element(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(keep), candidates.end(),
-                         LargerFirst());
-        candidates.resize(keep);
-    }
+    const std::vector<Candidate>& candidates = scratch.shortlist().items();
     const float* dense = scratch.dense();
     const std::uint64_t* present = scratch.present();
     const std::size_t n = candidates.size();
@@ -210,14 +210,19 @@ void rescore_candidates(const IndexView& index, const SearchParams& params, cons
 
 // Approximate top-k of the loaded query by accumulation; expects
 // scratch.order() to hold the chosen query terms (choose_query_terms). The
-// candidates (touched documents that `accept` passes, with their sums) do
-// not depend on the path, and neither does the answer.
+// `rerank` best touched documents that `accept` passes (every one when
+// heap_factor is 0) are rescored; which they are does not depend on the path,
+// and neither does the answer.
 template <class Predicate>
 void search_accumulate(const IndexView& index, const SearchParams& params, const Predicate& accept,
                        QueryScratch& scratch) {
+    const std::uint64_t total = chosen_postings(*index.lists, scratch);
+    // Every touched document when heap_factor is 0: at most one per posting or document.
+    const std::size_t touched_at_most = static_cast<std::size_t>(std::min<std::uint64_t>(total, index.forward->size()));
+    scratch.shortlist().reset(params.heap_factor <= 0.0f ? touched_at_most : rerank_count(params));
     const unsigned shift = accumulator_window_shift(index.forward->size(), params.accumulator_window);
     const AccumulatorPath path = shift == 0 ? AccumulatorPath::dense : AccumulatorPath::windowed;
-    if (path == AccumulatorPath::dense) accumulate_dense(index, accept, scratch);
+    if (path == AccumulatorPath::dense) accumulate_dense(index, accept, scratch, total);
     else accumulate_windowed(index, accept, scratch, shift);
     accumulator_path_counts[static_cast<std::size_t>(path)].fetch_add(1, std::memory_order_relaxed);
     rescore_candidates(index, params, accept, scratch);

@@ -157,6 +157,8 @@ public:
     const std::vector<float>& weights() const { return weights_; }
     VisitedTable& visited() { return visited_; }
     ScoreHeap& top() { return top_; }
+    // The accumulate plan's documents to rescore (accumulate_search.h).
+    ScoreHeap& shortlist() { return shortlist_; }
     std::vector<Candidate>& ranked() { return ranked_; }
 
     std::vector<std::uint32_t>& order() { return order_; }
@@ -191,6 +193,7 @@ private:
     std::vector<std::pair<std::uint32_t, float>> pairs_;
     VisitedTable visited_;
     ScoreHeap top_;
+    ScoreHeap shortlist_;
     std::vector<Candidate> ranked_;
     std::vector<float> summary_query_;
     std::vector<std::uint16_t> summary_touched_;
