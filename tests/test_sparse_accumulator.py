@@ -14,8 +14,8 @@ from oracle import exact_sparse
 from test_sparse import _filtered_cases, exact_scores, exact_topk
 
 K = 10
-# The engine's default window (kAccumulatorWindow): collections up to this use one array.
-DEFAULT_WINDOW = 1 << 16
+# By default (kDenseAccumulatorDocs) collections up to this use one array.
+DENSE_UP_TO = 1 << 18
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def paths_taken(run):
 
 
 # window -> path on 1,500 documents: rounded down to a power of two, one array
-# when the collection fits one window; 0 is the default (65,536: one array).
+# when the collection fits one window; 0 is the default (one array up to 262,144).
 WINDOWS = {0: "dense", 2048: "dense", 1500: "windowed", 256: "windowed", 64: "windowed", 1: "windowed"}
 
 
@@ -127,9 +127,9 @@ def test_windowed_answers_equal_dense_answers(zipf, monkeypatch, settings):
 
 
 def test_default_window_keeps_small_collections_dense(zipf):
-    """Below the default window (65,536 documents) the one-array path runs."""
+    """Up to 262,144 documents the default is the one-array path."""
     index, queries = zipf
-    assert len(index) < DEFAULT_WINDOW
+    assert len(index) <= DENSE_UP_TO
     counts, result = paths_taken(lambda: index.search(queries, k=K, plan="accumulate"))
     assert counts == (queries.shape[0], 0)
     assert (result.plans == "accumulate").all()

@@ -8,10 +8,11 @@
 // accumulation only ranks candidates; every returned score is exact.
 // heap_factor = 0 rescores every accumulated document, so with unpruned lists
 // and every query term the result is exact.
-// On a large collection the accumulator is not one n-sized array hit at
-// random (it outgrows the caches, and the cost per posting grew with n) but
-// a cache-sized window, the postings scattered by document-id window first
-// (accumulate_windowed); the sums and the answer are the same.
+// On a large collection (over 262,144 documents) the accumulator is not one
+// n-sized array hit at random (it outgrows the caches, and the cost per
+// posting grew with n) but a cache-sized window, the postings scattered by
+// document-id window first (accumulate_windowed); the sums and the answer are
+// the same.
 #pragma once
 
 #include <algorithm>
@@ -39,6 +40,11 @@ inline std::size_t rerank_count(const SearchParams& params) {
 // Documents per accumulator window when the collection is larger: 2^16
 // floats (256 KiB) stay in half of a Zen 1 core's L2 while a window is summed.
 constexpr std::size_t kAccumulatorWindow = std::size_t{1} << 16;
+// Collections up to this many documents keep one accumulator (1 MiB): the
+// scatter pass costs more than it saves while the array is about L2-sized
+// (SPLADE-like, one thread: 100k documents 2x faster dense, 300k about even,
+// 1M 2-3x faster windowed; bench/sparse.md).
+constexpr std::size_t kDenseAccumulatorDocs = std::size_t{1} << 18;
 
 // How a query's postings were accumulated: into one n-sized array (dense), or
 // scattered by document-id window first and summed a window at a time.
@@ -49,11 +55,15 @@ enum class AccumulatorPath : std::uint8_t { dense = 0, windowed = 1 };
 inline std::atomic<std::uint64_t> accumulator_path_counts[2] = {};
 
 // log2 of the documents per window for a collection of n documents, or 0
-// when one dense accumulator is used (n fits one window). `window` is
-// SearchParams::accumulator_window (0: kAccumulatorWindow), rounded down to a
-// power of two.
+// when one dense accumulator is used. `window` is
+// SearchParams::accumulator_window, rounded down to a power of two (at least
+// 2): dense when n fits one window. 0: dense up to kDenseAccumulatorDocs,
+// else windows of kAccumulatorWindow.
 inline unsigned accumulator_window_shift(std::size_t n, std::size_t window) {
-    if (window == 0) window = kAccumulatorWindow;
+    if (window == 0) {
+        if (n <= kDenseAccumulatorDocs) return 0;
+        window = kAccumulatorWindow;
+    }
     unsigned shift = 0;
     while (shift < 31 && (std::size_t{2} << shift) <= window) ++shift;
     return n > (std::size_t{1} << shift) ? std::max(shift, 1u) : 0u;

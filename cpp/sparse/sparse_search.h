@@ -53,7 +53,8 @@ struct SearchParams {
     std::uint8_t completion = 0;
     // Accumulate plan: documents per accumulator window (rounded down to a
     // power of two, at least 2) when the collection has more; 0: the default
-    // (kAccumulatorWindow). Tests set it small to reach the windowed path.
+    // (one accumulator up to kDenseAccumulatorDocs, else windows of
+    // kAccumulatorWindow). Tests set it small to reach the windowed path.
     std::size_t accumulator_window = 0;
 };
 

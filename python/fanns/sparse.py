@@ -124,8 +124,9 @@ _PLAN_CODES = {"auto": 0, "blocks": 1, "accumulate": 2}
 # complete certified queries (tests and calibration only).
 _COMPLETION = 0
 # Documents per accumulator window of the accumulate plan, when the collection
-# has more (0: the engine's default, 65,536); tests set it small so that small
-# collections take the windowed path.
+# has more (0: the engine's default: one accumulator up to 262,144 documents,
+# else windows of 65,536); tests set it small so that small collections take
+# the windowed path.
 _ACCUMULATOR_WINDOW = 0
 _SECTIONS: dict[str, np.dtype] = {
     "term_map": np.dtype(np.uint32),
