@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 import fanns.sparse
 from fanns import _core
@@ -30,6 +31,12 @@ def unpruned(small_exact):
     return SparseIndex.build(docs, n_postings=None, block_size=4, summary_energy=0.3)
 
 
+def postings_per_query(docs, queries) -> np.ndarray:
+    """Postings of every query term's list in an unpruned index (its document count)."""
+    df = np.diff(docs.tocsc().indptr)
+    return np.array([df[queries[i].indices].sum() for i in range(queries.shape[0])])
+
+
 def paths_taken(run):
     """(dense, windowed) queries accumulated while ``run()`` ran, and its result."""
     before = _core.sparse_accumulator_paths()
@@ -53,7 +60,10 @@ def test_exhaustive_accumulation_equals_brute_force(small_exact, unpruned, monke
         lambda: unpruned.search(queries, k=K, query_cut=None, heap_factor=0, plan="accumulate")
     )
     nq = queries.shape[0]
-    assert (dense, windowed) == ((nq, 0) if WINDOWS[window] == "dense" else (0, nq))
+    # windows only for queries with at most one posting per document
+    few = int((postings_per_query(docs, queries) <= docs.shape[0]).sum())
+    assert few > 0
+    assert (dense, windowed) == ((nq, 0) if WINDOWS[window] == "dense" else (nq - few, few))
     scores = exact_scores(docs, queries)  # exact: weights are f16-representable
     truth = exact_topk(scores, K)
     np.testing.assert_array_equal(result.ids, truth)
@@ -80,7 +90,8 @@ def test_filtered_accumulation_equals_brute_force(small_exact, unpruned, monkeyp
             )
         )
         ran = int(passing.sum())  # a filter passing nothing is answered before accumulating
-        assert (dense, windowed) == ((ran, 0) if window == 0 else (0, ran)), name
+        few = int((passing & (postings_per_query(docs, queries) <= n)).sum())
+        assert (dense, windowed) == ((ran, 0) if window == 0 else (ran - few, few)), name
         truth = exact_topk(scores, K, stacked)
         np.testing.assert_array_equal(result.ids, truth, err_msg=name)
         want = np.where(truth >= 0, np.take_along_axis(scores, np.maximum(truth, 0), 1), -np.inf)
@@ -117,8 +128,10 @@ def test_windowed_answers_equal_dense_answers(zipf, monkeypatch, settings):
         monkeypatch.setattr(fanns.sparse, "_ACCUMULATOR_WINDOW", window)
         counts, runs[window] = paths_taken(lambda: index.search(queries, k=K, threads=2, **settings))
         accumulated = int((runs[window].plans == "accumulate").sum())
-        assert accumulated > 0
-        assert counts == ((accumulated, 0) if window == 0 else (0, accumulated))
+        assert accumulated > 0 and sum(counts) == accumulated
+        # windows for the queries with at most one posting per document (some
+        # of every setting here; most unless query_cut is None)
+        assert counts[1] == 0 if window == 0 else counts[1] > 0
     for window in (512, 100):
         np.testing.assert_array_equal(runs[window].ids, runs[0].ids)
         np.testing.assert_array_equal(runs[window].scores, runs[0].scores)
@@ -133,3 +146,38 @@ def test_default_window_keeps_small_collections_dense(zipf):
     counts, result = paths_taken(lambda: index.search(queries, k=K, plan="accumulate"))
     assert counts == (queries.shape[0], 0)
     assert (result.plans == "accumulate").all()
+
+
+def test_queries_with_more_postings_than_documents_stay_dense(monkeypatch):
+    """Per query: windows only when the chosen lists hold at most one posting per
+    document; a query over lists longer than that accumulates into one array. Both
+    answer exactly."""
+    rng = np.random.default_rng(7)
+    n, n_terms = 400, 40
+    dense_part = rng.integers(1, 33, size=(n, 6)) / 16.0  # terms 0-5 in every document
+    sparse_part = (rng.random((n, n_terms - 6)) < 0.05) * rng.integers(1, 33, size=(n, n_terms - 6)) / 16.0
+    docs = sp.csr_matrix(np.hstack([dense_part, sparse_part]).astype(np.float32))
+    queries = sp.csr_matrix(
+        np.array(
+            [
+                [1.0] * 6 + [0.0] * (n_terms - 6),  # 6 lists of 400 postings: 2,400 > 400
+                [0.0] * 6 + [1.0, 2.0, 1.0] + [0.0] * (n_terms - 9),  # about 60 postings
+                [2.0] + [0.0] * (n_terms - 1),  # one list of 400 postings: 400 <= 400
+            ],
+            dtype=np.float32,
+        )
+    )
+    index = SparseIndex.build(docs, n_postings=None, block_size=4)
+    monkeypatch.setattr(fanns.sparse, "_ACCUMULATOR_WINDOW", 64)
+    per_query = []
+    for i in range(queries.shape[0]):
+        counts, result = paths_taken(
+            lambda i=i: index.search(queries[i], k=K, query_cut=None, heap_factor=0, plan="accumulate")
+        )
+        per_query.append(counts)
+        scores = exact_scores(docs, queries[i])
+        truth = exact_topk(scores, K)
+        np.testing.assert_array_equal(result.ids, truth)
+        want = np.take_along_axis(scores, truth, 1).astype(np.float32)
+        np.testing.assert_array_equal(result.scores, want)
+    assert per_query == [(1, 0), (0, 1), (0, 1)]

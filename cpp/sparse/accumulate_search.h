@@ -227,10 +227,15 @@ template <class Predicate>
 void search_accumulate(const IndexView& index, const SearchParams& params, const Predicate& accept,
                        QueryScratch& scratch) {
     const std::uint64_t total = chosen_postings(*index.lists, scratch);
+    const std::size_t n = index.forward->size();
     // Every touched document when heap_factor is 0: at most one per posting or document.
-    const std::size_t touched_at_most = static_cast<std::size_t>(std::min<std::uint64_t>(total, index.forward->size()));
+    const std::size_t touched_at_most = static_cast<std::size_t>(std::min<std::uint64_t>(total, n));
     scratch.shortlist().reset(params.heap_factor <= 0.0f ? touched_at_most : rerank_count(params));
-    const unsigned shift = accumulator_window_shift(index.forward->size(), params.accumulator_window);
+    // Windows only for queries with at most one posting per document: the
+    // scattered postings (8 bytes each) then take at most twice the dense
+    // array, and a query with more postings hits most of the array's lines
+    // anyway (an unpruned index queried with every term, say).
+    const unsigned shift = total <= n ? accumulator_window_shift(n, params.accumulator_window) : 0u;
     const AccumulatorPath path = shift == 0 ? AccumulatorPath::dense : AccumulatorPath::windowed;
     if (path == AccumulatorPath::dense) accumulate_dense(index, accept, scratch, total);
     else accumulate_windowed(index, accept, scratch, shift);
