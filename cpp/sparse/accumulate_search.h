@@ -42,8 +42,8 @@ inline std::size_t rerank_count(const SearchParams& params) {
 constexpr std::size_t kAccumulatorWindow = std::size_t{1} << 16;
 // Collections up to this many documents keep one accumulator (1 MiB): the
 // scatter pass costs more than it saves while the array is about L2-sized
-// (SPLADE-like, one thread: 100k documents 2x faster dense, 300k about even,
-// 1M 2-3x faster windowed; bench/sparse.md).
+// (SPLADE-like, one thread: 100k documents 1.1-2x faster dense, 300k about
+// even, 1M 2-3.5x faster windowed; bench/sparse.md).
 constexpr std::size_t kDenseAccumulatorDocs = std::size_t{1} << 18;
 
 // How a query's postings were accumulated: into one n-sized array (dense), or
