@@ -73,9 +73,10 @@ py::tuple sparse_search(const sparse::SparseIndex& index, const Array<std::int64
                         std::size_t k, std::size_t query_cut, float heap_factor, bool use_knn,
                         const std::vector<Array<std::uint64_t>>& bitsets, const std::vector<std::size_t>& counts,
                         const py::object& query_filter, std::optional<std::size_t> exact_threshold, std::size_t threads,
-                        int plan, std::size_t rerank, int completion) {
+                        int plan, std::size_t rerank, int completion, std::size_t accumulator_window) {
     const CsrView q = csr_view(indptr, indices, data, n_cols);
-    const sparse::SearchParams params = search_params(k, query_cut, heap_factor, use_knn, plan, rerank, completion);
+    sparse::SearchParams params = search_params(k, query_cut, heap_factor, use_knn, plan, rerank, completion);
+    params.accumulator_window = accumulator_window;
     const QueryFilters checked(bitsets, counts, index.n_docs(), query_filter, q.n_rows);
     sparse::QueryFilters filters;
     filters.bitsets = checked.bitsets();
@@ -191,7 +192,8 @@ void register_sparse(py::module_& m) {
         .def("search", &sparse_search, py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("n_cols"),
              py::arg("k"), py::arg("query_cut"), py::arg("heap_factor"), py::arg("use_knn"), py::arg("bitsets"),
              py::arg("counts"), py::arg("query_filter"), py::arg("exact_threshold"), py::arg("threads"),
-             py::arg("plan") = 0, py::arg("rerank") = 0, py::arg("completion") = 0)
+             py::arg("plan") = 0, py::arg("rerank") = 0, py::arg("completion") = 0,
+             py::arg("accumulator_window") = 0)
         .def("explain", &sparse_explain, py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("n_cols"),
              py::arg("k"), py::arg("query_cut"), py::arg("heap_factor"), py::arg("passing"),
              py::arg("exact_threshold"), py::arg("plan") = 0, py::arg("rerank") = 0)
@@ -216,6 +218,16 @@ void register_sparse(py::module_& m) {
             return d;
         });
 
+    m.def(
+        "sparse_accumulator_paths",
+        [] {
+            py::dict d;
+            d["dense"] = sparse::accumulator_path_counts[0].load(std::memory_order_relaxed);
+            d["windowed"] = sparse::accumulator_path_counts[1].load(std::memory_order_relaxed);
+            return d;
+        },
+        "Queries of the sparse accumulate plan accumulated by each path since the process started "
+        "(one n-sized accumulator, or document-id windows): for tests.");
     m.def(
         "float_to_half",
         [](const Array<float>& values) {

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "huge_pages.h"
 #include "parallel.h"
 #include "sparse/csr_view.h"
 #include "sparse/half.h"
@@ -121,7 +122,7 @@ public:
         }
         ForwardIndex f;
         f.format_ = format;
-        f.offsets_ = std::move(offsets);
+        f.offsets_.assign(offsets.begin(), offsets.end());
         if (wide) {
             f.wide_.resize(terms.size());
             for (std::size_t j = 0; j < terms.size(); ++j) f.wide_[j] = ForwardEntry32{terms[j], weights[j]};
@@ -167,7 +168,7 @@ public:
         for (const char* p = begin; p < end; p += 64) __builtin_prefetch(p);
     }
 
-    const std::vector<std::uint64_t>& offsets() const { return offsets_; }
+    const LargeVector<std::uint64_t>& offsets() const { return offsets_; }
 
     std::vector<std::uint32_t> terms() const {
         std::vector<std::uint32_t> out(nnz());
@@ -226,9 +227,10 @@ private:
     }
 
     WeightFormat format_ = WeightFormat::f32;
-    std::vector<std::uint64_t> offsets_;
-    std::vector<ForwardEntry> entries_;  // f16 format
-    std::vector<ForwardEntry32> wide_;   // f32 format
+    // Rows are read at random: large arrays are on huge pages (huge_pages.h).
+    LargeVector<std::uint64_t> offsets_;
+    LargeVector<ForwardEntry> entries_;  // f16 format
+    LargeVector<ForwardEntry32> wide_;   // f32 format
 };
 
 }  // namespace fanns::sparse

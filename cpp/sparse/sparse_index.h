@@ -142,7 +142,7 @@ public:
         a.n_terms = n_terms_;
         a.n_docs = n_docs_;
         a.term_map = terms_.terms();
-        a.forward_offsets = forward_.offsets();
+        a.forward_offsets.assign(forward_.offsets().begin(), forward_.offsets().end());
         a.forward_terms = forward_.terms();
         a.forward_format = forward_.format();
         a.forward_values = forward_.values();

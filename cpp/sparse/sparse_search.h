@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "bitset.h"
+#include "huge_pages.h"
 #include "sparse/csr_view.h"
 #include "sparse/forward_index.h"
 #include "sparse/half.h"
@@ -50,6 +51,18 @@ struct SearchParams {
     // completed (0: by the cost model, 1: passing rows, 2: full lists; 1 and 2
     // also complete certified answers, for tests and calibration).
     std::uint8_t completion = 0;
+    // Accumulate plan: documents per accumulator window (rounded down to a
+    // power of two, at least 2) when the collection has more; 0: the default
+    // (one accumulator up to kDenseAccumulatorDocs, else windows of
+    // kAccumulatorWindow). Tests set it small to reach the windowed path.
+    std::size_t accumulator_window = 0;
+};
+
+// A posting scattered to its document-id window: the document and what it
+// adds to the document's accumulator.
+struct WindowPosting {
+    std::uint32_t doc;
+    float value;
 };
 
 struct IndexView {
@@ -144,6 +157,8 @@ public:
     const std::vector<float>& weights() const { return weights_; }
     VisitedTable& visited() { return visited_; }
     ScoreHeap& top() { return top_; }
+    // The accumulate plan's documents to rescore (accumulate_search.h).
+    ScoreHeap& shortlist() { return shortlist_; }
     std::vector<Candidate>& ranked() { return ranked_; }
 
     std::vector<std::uint32_t>& order() { return order_; }
@@ -152,6 +167,8 @@ public:
     std::vector<ScoredBlock>& queue() { return queue_; }
     std::vector<std::uint32_t>& touched() { return touched_; }
     std::vector<Candidate>& candidates() { return candidates_; }
+    std::vector<std::size_t>& window_ends() { return window_ends_; }
+    std::vector<WindowPosting>& window_postings() { return window_postings_; }
     // Per-document accumulators, all zero between queries (users reset what they touch).
     float* accumulator(std::size_t n_docs) {
         if (accumulator_.size() < n_docs) accumulator_.assign(n_docs, 0.0f);
@@ -176,6 +193,7 @@ private:
     std::vector<std::pair<std::uint32_t, float>> pairs_;
     VisitedTable visited_;
     ScoreHeap top_;
+    ScoreHeap shortlist_;
     std::vector<Candidate> ranked_;
     std::vector<float> summary_query_;
     std::vector<std::uint16_t> summary_touched_;
@@ -183,9 +201,11 @@ private:
     std::vector<std::uint32_t> seeds_;
     std::vector<std::uint32_t> pending_;
     std::vector<ScoredBlock> queue_;
-    std::vector<float> accumulator_;
+    LargeVector<float> accumulator_;
     std::vector<std::uint32_t> touched_;
     std::vector<Candidate> candidates_;
+    std::vector<std::size_t> window_ends_;
+    std::vector<WindowPosting> window_postings_;
 };
 
 // Writes the k best of `top` (emptied) best first, padding with id -1 and

@@ -136,6 +136,11 @@ _PLAN_CODES = {"auto": 0, "blocks": 1, "accumulate": 2}
 # model; 1 (the passing rows) and 2 (the full lists) force one, and also
 # complete certified queries (tests and calibration only).
 _COMPLETION = 0
+# Documents per accumulator window of the accumulate plan, when the collection
+# has more (0: the engine's default: one accumulator up to 262,144 documents,
+# else windows of 65,536); tests set it small so that small collections take
+# the windowed path.
+_ACCUMULATOR_WINDOW = 0
 _SECTIONS: dict[str, np.dtype] = {
     "term_map": np.dtype(np.uint32),
     "forward_offsets": np.dtype(np.uint64),
@@ -618,6 +623,7 @@ class SparseIndex(Built, SparseIds):
             _PLAN_CODES[plan],
             rerank,
             _COMPLETION,
+            _ACCUMULATOR_WINDOW,
         )
         names = _PLAN_NAMES[plans]
         ids = rows.external(ids)
