@@ -260,3 +260,33 @@ def test_hybrid_index_keeps_the_sparse_weights(fine, tmp_path, weights):
         truth_scores = exact_scores(side if want == "f32" else rounded(side), q)
         result = sparse_side.search(q, k=K, filter=list(np.ones(truth_scores.shape, dtype=bool)), exact_threshold=n)
         check_exact(result, truth_scores, np.ones(truth_scores.shape, dtype=bool), f"hybrid {want}")
+
+
+def test_weights_below_the_smallest_normal_float_are_dropped():
+    """A subnormal f32 weight cannot be bounded by the lists' 8-bit codes, so
+    it is dropped as f16 rounding drops it; the rest is searched exactly,
+    under filters too (certified and completed answers)."""
+    tiny = 1e-43
+    docs = sp.csr_matrix(np.array([[tiny, 1.0], [tiny, 0.5], [2.0, 0.0]], dtype=np.float32))
+    for weights in ("f32", "f16"):
+        index = SparseIndex.build(docs, weights=weights)
+        assert index.nnz == 3
+        q = sp.csr_matrix(np.array([[1e30, 1.0]], dtype=np.float32))
+        result = index.search(q, 3)
+        np.testing.assert_array_equal(result.ids[0], [2, 0, 1])
+    rng = np.random.default_rng(4)
+    weights = np.full(400, 1.72e-41, dtype=np.float32)
+    weights[222] = 1.7328e-41
+    rows = np.vstack([weights, rng.integers(1, 5, 400) / 4.0]).T.astype(np.float32)
+    docs = sp.csr_matrix(rows)
+    index = SparseIndex.build(docs, n_postings=20, block_size=4)
+    q = sp.csr_matrix(np.array([[1e30, 1.0]], dtype=np.float32))
+    kept = docs.copy()
+    kept.data[kept.data < np.finfo(np.float32).tiny] = 0
+    kept.eliminate_zeros()
+    scores = exact_scores(kept, q)
+    mask = np.ones(400, dtype=bool)
+    mask[::7] = False
+    for threshold in (None, 0):
+        result = index.search(q, K, filter=mask, exact_threshold=threshold)
+        check_exact(result, scores, mask[None, :], f"subnormal, threshold {threshold}")

@@ -10,6 +10,8 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
@@ -47,7 +49,8 @@ public:
     ForwardIndex() = default;
 
     // Sorts each row by term, sums repeated terms (as a sparse product would),
-    // stores weights in `format` and drops those that are (or round to) zero.
+    // stores weights in `format` and drops those that are (or round to) zero or
+    // lie below the smallest normal float.
     static ForwardIndex build(const CsrView& rows, const TermMap& terms, std::size_t threads,
                               WeightFormat format = WeightFormat::f32) {
         ForwardIndex f;
@@ -75,7 +78,9 @@ public:
                                                 ": summed weight exceeds the f16 range (65504)");
                 }
                 if (format == WeightFormat::f16) sum = half_to_float(float_to_half(sum));
-                if (sum != 0.0f) out.emplace_back(entries[j].first, sum);
+                // Below the smallest normal float a weight is dropped as zero:
+                // the lists' 8-bit codes could not bound it from above.
+                if (sum >= std::numeric_limits<float>::min()) out.emplace_back(entries[j].first, sum);
                 j = e;
             }
         });
@@ -115,7 +120,8 @@ public:
                 if (terms[j] >= n_terms || (j > offsets[i] && terms[j] <= terms[j - 1])) {
                     throw std::invalid_argument("forward index: terms out of range or not ascending");
                 }
-                const bool valid = wide ? (weights[j] >= 0.0f && weights[j] <= kHalfMax)
+                const bool valid = wide ? ((weights[j] == 0.0f && !std::signbit(weights[j])) ||
+                                           (weights[j] >= std::numeric_limits<float>::min() && weights[j] <= kHalfMax))
                                         : half_is_valid_weight(values[j]);
                 if (!valid) throw std::invalid_argument("forward index: invalid weight");
             }
