@@ -150,11 +150,18 @@ struct PlanInput {
     RowBytes rows;
 };
 
+// A row count from a byte ratio, saturated (a ratio past the largest count,
+// or not a number, is no count a filter can exceed).
+inline std::size_t row_count(double rows) {
+    if (!(rows < 1.8e19)) return std::numeric_limits<std::size_t>::max();
+    return rows <= 0.0 ? 0 : static_cast<std::size_t>(rows);
+}
+
 // Largest number of passing rows scanned rather than traversed.
 inline std::size_t scan_threshold(const PlanInput& in, const PlannerParams& p) {
     if (p.exact_threshold != kAutoThreshold) return p.exact_threshold;
     // A scan of one passing row reads what one row scored by a traversal does.
-    return static_cast<std::size_t>(traversal_bytes(in.ef, in.degree, in.rows) / in.rows.scanned());
+    return row_count(traversal_bytes(in.ef, in.degree, in.rows) / in.rows.scanned());
 }
 
 inline Plan choose_plan(const PlanInput& in, const PlannerParams& p) {
@@ -182,7 +189,7 @@ struct RangePlanInput {
 // Widest range, or most passing rows, scanned rather than traversed.
 inline std::size_t range_scan_threshold(std::size_t ef, const RowBytes& rows, const PlannerParams& p) {
     if (p.exact_threshold != kAutoThreshold) return p.exact_threshold;
-    return static_cast<std::size_t>(range_traversal_bytes(ef, 1.0, rows) / rows.scanned());
+    return row_count(range_traversal_bytes(ef, 1.0, rows) / rows.scanned());
 }
 
 inline Plan choose_range_plan(const RangePlanInput& in, const PlannerParams& p) {
@@ -234,8 +241,15 @@ struct RangeRouteInput {
 // scans at 35-80% of the rows), so routing counts the traversal at what it
 // measured. With kRangeTraversalFloatRows for the range graph's traversal
 // this puts the cut between the traversals at 62% of the rows when both
-// graphs read the same encoding, higher at small ef (the bitset below); the
-// measured crossings lay at 50-95% of the rows by ef, at 384-d and 4096-d.
+// graphs read sq8 codes (the default), higher at small ef (the bitset
+// below); the measured crossings lay at 50-95% of the rows by ef, at 384-d
+// and 4096-d. The range traversal is counted in float rows whatever it
+// reads (its cost is mostly following links), the main graph's in rows of
+// its encoding, so the cut moves with the encoding: past every width when
+// both read f16 rows (1.25) or float rows (2.5), where every traversed range
+// goes to the range graph. Those encodings were not swept; a check at
+// 20k x 128 found the range graph as fast or faster at 95% of the rows on
+// each of them.
 constexpr double kGatedTraversalRowsPerLink = 1.25;
 // Bytes per row of the index that a pure range costs the main graph before
 // it traverses or scans: its bitset over all n rows is compiled (0.04-0.13

@@ -129,6 +129,19 @@ def test_the_planner_compares_bytes_read(world):
         core_of(index)._engine.routes_to_range(
             N, np.ones(1, np.uint64), np.zeros(1, bool), np.ones(1, np.uint64), 64, K, moved, 0.0, 16, True
         )
+    # The engine checks the range graph's shape and the counts it is given.
+    one = (np.ones(1, np.uint64), np.zeros(1, bool), np.ones(1, np.uint64))
+    for row_bytes, degree in ((1e-300, 16), (1e9, 16), (float("nan"), 16), (16.0, 10**6)):
+        with pytest.raises(ValueError, match="range_row_bytes"):
+            core_of(index)._engine.routes_to_range(N, *one, 64, K, moved, row_bytes, degree, True)
+    with pytest.raises(ValueError, match="at most n rows"):
+        core_of(index)._engine.routes_to_range(
+            N, np.full(1, N + 1, np.uint64), np.zeros(1, bool), np.ones(1, np.uint64), 64, K, moved, 16.0, 16, True
+        )
+    with pytest.raises(ValueError, match="at most its width"):
+        core_of(index)._engine.routes_to_range(
+            N, np.full(1, 5, np.uint64), np.ones(1, bool), np.full(1, 6, np.uint64), 64, K, moved, 16.0, 16, True
+        )
 
 
 # (fraction of rows, ef, exact_threshold, range graph?): with the default
@@ -250,7 +263,7 @@ def test_routed_pure_ranges_are_traversed_below_the_scan_width(world, monkeypatc
     # With the default scan width every range of 3000 rows is scanned; a
     # small exact_threshold makes the range graph traverse it, and explain()
     # names the plan every query takes. (A range of 60 rows, 2%, would stay
-    # on the main graph: there it is scanned, the traversal at ef 60 reads more.)
+    # on the main graph: there it is scanned, the traversal at ef 64 reads more.)
     index, data, queries, key, _ = world
     width = int(fraction * N)
     flt = field("key").between(100, 100 + width - 1)

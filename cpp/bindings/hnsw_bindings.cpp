@@ -180,8 +180,20 @@ public:
             throw py::value_error("widths, predicate and passing must be 1-D arrays of one length");
         }
         const std::size_t dim = graph_->dim();
-        if (!(range_row_bytes > 0.0) || !std::isfinite(range_row_bytes) || range_degree == 0) {
-            throw py::value_error("range_row_bytes and range_degree must be positive");
+        // The range graph reads 8-bit codes (dim rounded up to 4, plus a
+        // float), f16 rows or float rows: nothing outside those bounds.
+        const double most = 4.0 * double(std::max<std::size_t>(dim, 1));
+        const double fewest = std::min(double((dim + 3) / 4 * 4 + 4), 2.0 * double(std::max<std::size_t>(dim, 1)));
+        if (!(range_row_bytes >= fewest && range_row_bytes <= std::max(most, fewest)) || range_degree == 0 ||
+            range_degree > 4096) {
+            throw py::value_error("range_row_bytes must lie between a code row's and a float row's bytes, "
+                                  "range_degree in [1, 4096]");
+        }
+        for (py::ssize_t i = 0; i < count; ++i) {
+            const std::uint64_t width = widths.data()[i];
+            if (width > n || (predicate.data()[i] && passing.data()[i] > width)) {
+                throw py::value_error("a range holds at most n rows, and at most its width pass");
+            }
         }
         const RowBytes range_rows = range_row_bytes >= 4.0 * double(dim) ? RowBytes::of(dim, false)
                                                                          : RowBytes::encoded(dim, range_row_bytes);
