@@ -10,7 +10,7 @@ as in the bench) and recall@10, as one JSON line per setting. Run ``time``
 under two builds of fanns (two venvs) alternately to compare them on the same
 index file.
 
-    python bench/sparse_growth.py build --docs 100000 --cache /work/scratch/splade/cache --out DIR
+    python bench/sparse_growth.py build --docs 100000 --cache CACHE --out DIR
     python bench/sparse_growth.py time --docs 100000 --out DIR --label main
 """
 
@@ -105,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("mode", choices=("build", "time", "phases"))
     parser.add_argument("--docs", type=int, required=True)
     parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--cache", default="/work/scratch/splade/cache")
+    parser.add_argument(
+        "--cache",
+        required=True,
+        help="directory holding splade_like_docs_N_seed1.npz (python -m fanns.bench.sparse --splade-cache DIR)",
+    )
     parser.add_argument("--out", required=True, help="directory of the saved indexes and truths")
     parser.add_argument("--threads", type=int, default=2, help="build threads")
     parser.add_argument("--label", default="", help="a name for the build being timed")
