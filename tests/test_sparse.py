@@ -57,6 +57,15 @@ def exact_topk(scores: np.ndarray, k: int, mask: np.ndarray | None = None) -> np
     return ids
 
 
+def assert_exact_topk(result, scores: np.ndarray, mask: np.ndarray | None = None, name: str = "") -> None:
+    """The exact top-k of ``scores`` (passing ``mask``): the same ids, ties by
+    smaller id, and the same scores in float32."""
+    truth = exact_topk(scores, K, mask)
+    np.testing.assert_array_equal(result.ids, truth, err_msg=name)
+    want = np.where(truth >= 0, np.take_along_axis(scores, np.maximum(truth, 0), 1), -np.inf)
+    np.testing.assert_array_equal(result.scores, want.astype(np.float32), err_msg=name)
+
+
 def assert_same_topk(ids, scores, exact, truth, rtol=1e-5):
     """Same top-k as ``truth``: equal scores, and equal ids wherever the float32
     sums of the engine cannot order a near-tie differently from float64."""
@@ -145,10 +154,7 @@ def test_exhaustive_mode_equals_brute_force_exactly(small_exact):
     index = SparseIndex.build(docs, n_postings=None, block_size=4, summary_energy=0.3)
     result = index.search(queries, k=K, query_cut=None, heap_factor=0)
     scores = exact_scores(docs, queries)  # exact: weights are f16-representable
-    truth = exact_topk(scores, K)
-    np.testing.assert_array_equal(result.ids, truth)
-    expected = np.where(truth >= 0, np.take_along_axis(scores, np.maximum(truth, 0), 1), -np.inf)
-    np.testing.assert_array_equal(result.scores, expected.astype(np.float32))
+    assert_exact_topk(result, scores)
     assert (result.plans == "blocks").all()
 
 
@@ -206,10 +212,7 @@ def test_forced_plan_exact_without_pruning(small_exact, plan):
     index = SparseIndex.build(docs, n_postings=None, block_size=4, summary_energy=0.3)
     result = index.search(queries, k=K, query_cut=None, heap_factor=0, plan=plan)
     scores = exact_scores(docs, queries)  # exact: weights are f16-representable
-    truth = exact_topk(scores, K)
-    np.testing.assert_array_equal(result.ids, truth)
-    expected = np.where(truth >= 0, np.take_along_axis(scores, np.maximum(truth, 0), 1), -np.inf)
-    np.testing.assert_array_equal(result.scores, expected.astype(np.float32))
+    assert_exact_topk(result, scores)
     assert (result.plans == plan).all()
 
 
@@ -874,10 +877,7 @@ def test_every_plan_filtered_equals_brute_force(small_exact, plan):
             exact_threshold=PLAN_THRESHOLDS[plan],
             **forced,
         )
-        truth = exact_topk(scores, K, stacked)
-        np.testing.assert_array_equal(result.ids, truth, err_msg=name)
-        want = np.where(truth >= 0, np.take_along_axis(scores, np.maximum(truth, 0), 1), -np.inf)
-        np.testing.assert_array_equal(result.scores, want.astype(np.float32), err_msg=name)
+        assert_exact_topk(result, scores, stacked, name=name)
         passing = stacked.any(axis=1)
         assert (result.plans[~passing] == "empty").all(), name
         assert (result.plans[passing] == plan).all(), (name, set(result.plans))

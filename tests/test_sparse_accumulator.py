@@ -12,7 +12,7 @@ from fanns import _core
 from fanns.datasets.bm25 import zipf_sparse
 from fanns.sparse import SparseIndex
 from oracle import exact_sparse
-from test_sparse import _filtered_cases, exact_scores, exact_topk
+from test_sparse import _filtered_cases, assert_exact_topk, exact_scores
 
 K = 10
 # By default (kDenseAccumulatorDocs) collections up to this use one array.
@@ -65,10 +65,7 @@ def test_exhaustive_accumulation_equals_brute_force(small_exact, unpruned, monke
     assert few > 0
     assert (dense, windowed) == ((nq, 0) if WINDOWS[window] == "dense" else (nq - few, few))
     scores = exact_scores(docs, queries)  # exact: weights are f16-representable
-    truth = exact_topk(scores, K)
-    np.testing.assert_array_equal(result.ids, truth)
-    want = np.where(truth >= 0, np.take_along_axis(scores, np.maximum(truth, 0), 1), -np.inf)
-    np.testing.assert_array_equal(result.scores, want.astype(np.float32))
+    assert_exact_topk(result, scores)
     assert (result.plans == "accumulate").all()
 
 
@@ -92,10 +89,7 @@ def test_filtered_accumulation_equals_brute_force(small_exact, unpruned, monkeyp
         ran = int(passing.sum())  # a filter passing nothing is answered before accumulating
         few = int((passing & (postings_per_query(docs, queries) <= n)).sum())
         assert (dense, windowed) == ((ran, 0) if window == 0 else (ran - few, few)), name
-        truth = exact_topk(scores, K, stacked)
-        np.testing.assert_array_equal(result.ids, truth, err_msg=name)
-        want = np.where(truth >= 0, np.take_along_axis(scores, np.maximum(truth, 0), 1), -np.inf)
-        np.testing.assert_array_equal(result.scores, want.astype(np.float32), err_msg=name)
+        assert_exact_topk(result, scores, stacked, name=name)
         assert (result.plans[~passing] == "empty").all(), name
         assert (result.plans[passing] == "accumulate").all(), name
 
@@ -176,8 +170,5 @@ def test_queries_with_more_postings_than_documents_stay_dense(monkeypatch):
         )
         per_query.append(counts)
         scores = exact_scores(docs, queries[i])
-        truth = exact_topk(scores, K)
-        np.testing.assert_array_equal(result.ids, truth)
-        want = np.take_along_axis(scores, truth, 1).astype(np.float32)
-        np.testing.assert_array_equal(result.scores, want)
+        assert_exact_topk(result, scores)
     assert per_query == [(1, 0), (0, 1), (0, 1)]

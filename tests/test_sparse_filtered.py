@@ -53,20 +53,26 @@ def filter_cases(scores: np.ndarray) -> dict[str, np.ndarray]:
     return cases
 
 
-def skewed_sparse(n: int, n_terms: int, nq: int, seed: int):
-    """Documents and queries whose inner products are exact in float32 (weights
-    multiples of 1/16, query weights small integers: ties are real, ids must
-    match), with a few heavy postings per term among many light ones (1/16), as
-    pruning expects: a list cut to its heavy part leaves a small cut weight."""
+def sixteenths(rng, heavy: np.ndarray) -> np.ndarray:
+    """Heavy weights 1-4 and light ones 1/16, all multiples of 1/16."""
+    return np.where(heavy, rng.integers(16, 65, size=heavy.size), 1) / 16.0
+
+
+def skewed_sparse(n: int, n_terms: int, nq: int, seed: int, weights=sixteenths):
+    """Documents and queries whose inner products are exact in float32 (by
+    default weights multiples of 1/16, query weights small integers: ties are
+    real, ids must match), with a few heavy postings per term among many light
+    ones, as pruning expects: a list cut to its heavy part leaves a small cut
+    weight. ``weights(rng, heavy)`` draws the document weights."""
     rng = np.random.default_rng(seed)
     nnz = rng.integers(1, 25, size=n)
     rows = np.repeat(np.arange(n), nnz)
     cols = rng.integers(0, n_terms, size=rows.size)
     heavy = rng.random(rows.size) < 0.15
-    vals = np.where(heavy, rng.integers(16, 65, size=rows.size), 1) / 16.0
+    vals = weights(rng, heavy)
     docs = sp.csr_matrix((vals.astype(np.float32), (rows, cols)), shape=(n, n_terms))
     docs.sum_duplicates()
-    docs.data = np.minimum(docs.data, 4.0)
+    docs.data = np.minimum(docs.data, 4.0).astype(np.float32)
     q_rows = np.repeat(np.arange(nq), 6)
     q_cols = rng.integers(0, n_terms, size=q_rows.size)
     q_vals = rng.integers(1, 4, size=q_rows.size).astype(np.float32)

@@ -21,35 +21,25 @@ import fanns
 import fanns.sparse
 from fanns.sparse import SparseIndex
 
-from test_sparse_filtered import check_exact, exact_scores, exact_topk, filter_cases
+from test_sparse_filtered import check_exact, exact_scores, exact_topk, filter_cases, skewed_sparse
 
 K = 10
 DATA = os.path.join(os.path.dirname(__file__), "data")
 
 
-def fine_sparse(n: int, n_terms: int, nq: int, seed: int):
-    """Heavy postings (1-4, multiples of 2^-12) among many light ones (0.0625 to
+def fine_weights(rng, heavy: np.ndarray) -> np.ndarray:
+    """Heavy weights (1-4, multiples of 2^-12) among many light ones (0.0625 to
     0.094, multiples of 2^-17): every score is exact in float32 (at most 24
     significant bits), the weights are not in f16 (11)."""
-    rng = np.random.default_rng(seed)
-    nnz = rng.integers(1, 25, size=n)
-    rows = np.repeat(np.arange(n), nnz)
-    cols = rng.integers(0, n_terms, size=rows.size)
-    heavy = rng.random(rows.size) < 0.15
-    vals = np.where(
+    return np.where(
         heavy,
-        rng.integers(2**12, 2**14, size=rows.size) * 2.0**-12,
-        rng.integers(2**13, 3 * 2**12, size=rows.size) * 2.0**-17,
+        rng.integers(2**12, 2**14, size=heavy.size) * 2.0**-12,
+        rng.integers(2**13, 3 * 2**12, size=heavy.size) * 2.0**-17,
     )
-    docs = sp.csr_matrix((vals.astype(np.float32), (rows, cols)), shape=(n, n_terms))
-    docs.sum_duplicates()
-    docs.data = np.minimum(docs.data, 4.0).astype(np.float32)
-    q_rows = np.repeat(np.arange(nq), 6)
-    q_cols = rng.integers(0, n_terms, size=q_rows.size)
-    q_vals = rng.integers(1, 4, size=q_rows.size).astype(np.float32)
-    queries = sp.csr_matrix((q_vals, (q_rows, q_cols)), shape=(nq, n_terms))
-    queries.sum_duplicates()
-    return docs, queries
+
+
+def fine_sparse(n: int, n_terms: int, nq: int, seed: int):
+    return skewed_sparse(n, n_terms, nq, seed, weights=fine_weights)
 
 
 def rounded(docs):
