@@ -71,6 +71,7 @@ public:
         double row_weight = 0.0;
         simd::CodeDotKernel dot = nullptr;
         simd::CodeDotIdsKernel dot_ids = nullptr;
+        simd::CodeDotTileKernel dot_tile = nullptr;
     };
 
     // Codes of rows[order[i] * row_stride ...] for the positions i in [0, n)
@@ -175,6 +176,7 @@ public:
         const simd::CodeKernels& kernels = simd::active_code_kernels();
         out.dot = kernels.dot_u8;
         out.dot_ids = kernels.dot_u8_ids;
+        out.dot_tile = kernels.dot_u8_tile;
         out.bytes.resize(dim_);
         // In double: w_i = v_i s_i may be far below float's range for rows of
         // tiny magnitude.
@@ -234,6 +236,44 @@ public:
         }
     }
     static constexpr std::size_t kBatch = 128;
+
+    // The bytes of `nq` prepared queries packed one after another (query i
+    // at bytes[i * dim()]), as distances_tile() reads them.
+    void pack(const Query* queries, std::size_t nq, std::vector<std::int8_t>& bytes) const {
+        bytes.resize(nq * dim_);
+        for (std::size_t i = 0; i < nq; ++i) std::copy_n(queries[i].bytes.data(), dim_, bytes.data() + i * dim_);
+    }
+
+    // distance() of the rows at `positions` for `nq` queries at once, each
+    // row read once for all of them: out[i * count + j] for queries[i] and
+    // positions[j]. `bytes` comes from pack(queries, nq); `sums` is scratch.
+    // The j of rows marked as outliers (their distances are NaN) are left
+    // in `outliers`.
+    void distances_tile(const Query* queries, const std::vector<std::int8_t>& bytes, std::size_t nq,
+                        const std::uint32_t* positions, std::size_t count, float* out,
+                        std::vector<std::int32_t>& sums, std::vector<std::uint32_t>& outliers) const {
+        outliers.clear();
+        if (nq == 0 || count == 0) return;
+        if (bytes.size() != nq * dim_) throw std::invalid_argument("query bytes not packed for this tile");
+        sums.resize(nq * count);
+        queries[0].dot_tile(bytes.data(), dim_, nq, data_, stride_, positions, count, dim_, sums.data());
+        float terms[kBatch];
+        for (std::size_t start = 0; start < count; start += kBatch) {
+            const std::size_t len = std::min(kBatch, count - start);
+            for (std::size_t j = 0; j < len; ++j) {
+                std::memcpy(&terms[j], row(positions[start + j]) + stride_ - sizeof(float), sizeof(float));
+                if (terms[j] != terms[j]) outliers.push_back(static_cast<std::uint32_t>(start + j));
+            }
+            for (std::size_t i = 0; i < nq; ++i) {
+                const Query& q = queries[i];
+                const std::int32_t* s = sums.data() + i * count + start;
+                float* o = out + i * count + start;
+                for (std::size_t j = 0; j < len; ++j) {
+                    o[j] = float(q.offset + q.scale * double(s[j]) + q.row_weight * double(terms[j]));
+                }
+            }
+        }
+    }
 
 private:
     // Encodes rows[order[p] * row_stride ...] (row p when `order` is null),

@@ -118,7 +118,8 @@ public:
 
 private:
     static constexpr std::size_t kGroup = 16;
-    static constexpr std::size_t kScanBlock = 64;  // passing rows per block of a code scan
+    static constexpr std::size_t kScanBlock = 64;  // passing rows per block of an f16 scan
+    static constexpr std::size_t kTileRows = 256;  // passing rows per tile of a code scan
 
     // The request with every argument the search relies on checked, and each
     // filter's count recounted from its bits.
@@ -154,13 +155,25 @@ private:
         ResultHeap results;
         std::vector<Candidate> sorted;
         std::vector<ResultHeap> heaps;
+        std::vector<ScanSelection> selections;
         QuantizedRows::Query code;
         std::vector<QuantizedRows::Query> codes;
         HalfRows::Query half;
         std::vector<HalfRows::Query> halves;
         std::vector<float> rescore_distances;
         std::vector<std::uint32_t> rescore_ids;
+        std::vector<std::int8_t> tile_bytes;
+        std::vector<std::int32_t> tile_sums;
+        std::vector<float> tile_scores;
+        std::vector<std::uint32_t> tile_outliers;
     };
+
+    static void admit_block(const std::uint32_t* block, std::size_t len, const float* scores,
+                            ScanSelection& selection) {
+        for (std::size_t j = 0; j < len; ++j) {
+            if (selection.admits(scores[j])) selection.push({scores[j], block[j]});
+        }
+    }
 
     static int filter_of(const BatchRequest& req, std::size_t qi) {
         return req.query_filter ? req.query_filter[qi] : -1;
@@ -229,30 +242,49 @@ private:
         const std::size_t depth = scan_depth(ef_of(req), k_of(req));
         const bool halved = store.halved();
         s.heaps.resize(count);
+        s.selections.resize(count);
         if (halved) s.halves.resize(count);
         else s.codes.resize(count);
         for (std::size_t i = 0; i < count; ++i) {
             if (halved) store.halves().prepare(query(req, queries[i]), s.halves[i]);
             else store.codes().prepare(query(req, queries[i]), s.codes[i]);
-            s.heaps[i].reset(depth);
+            s.selections[i].reset(depth);
         }
-        float scores[kScanBlock];
-        for (std::size_t start = 0; start < ids.size(); start += kScanBlock) {
-            const std::size_t len = std::min(kScanBlock, ids.size() - start);
-            const std::uint32_t* block = ids.data() + start;
-            // The first query brings the block in (its kernel fetches rows
-            // ahead); the others find it in cache.
-            for (std::size_t i = 0; i < count; ++i) {
-                if (halved) HalfScorer(store, s.halves[i], query(req, queries[i])).batch(block, len, scores);
-                else CodeScorer(store, s.codes[i], query(req, queries[i])).batch(block, len, scores);
-                ResultHeap& heap = s.heaps[i];
-                for (std::size_t j = 0; j < len; ++j) {
-                    if (heap.admits(scores[j])) heap.push({scores[j], block[j]});
+        if (halved) {
+            float scores[kScanBlock];
+            for (std::size_t start = 0; start < ids.size(); start += kScanBlock) {
+                const std::size_t len = std::min(kScanBlock, ids.size() - start);
+                const std::uint32_t* block = ids.data() + start;
+                // The first query brings the block in (its kernel fetches rows
+                // ahead); the others find it in cache.
+                for (std::size_t i = 0; i < count; ++i) {
+                    HalfScorer(store, s.halves[i], query(req, queries[i])).batch(block, len, scores);
+                    admit_block(block, len, scores, s.selections[i]);
+                }
+            }
+        } else {
+            // Codes a tile at a time: each row is read once and scored for
+            // every query of the group while it is in registers.
+            const QuantizedRows& codes = store.codes();
+            codes.pack(s.codes.data(), count, s.tile_bytes);
+            s.tile_scores.resize(count * kTileRows);
+            for (std::size_t start = 0; start < ids.size(); start += kTileRows) {
+                const std::size_t len = std::min(kTileRows, ids.size() - start);
+                const std::uint32_t* block = ids.data() + start;
+                codes.distances_tile(s.codes.data(), s.tile_bytes, count, block, len, s.tile_scores.data(),
+                                     s.tile_sums, s.tile_outliers);
+                for (std::size_t i = 0; i < count; ++i) {
+                    float* scores = s.tile_scores.data() + i * len;
+                    if (!s.tile_outliers.empty()) {
+                        const FloatScorer exact(store, query(req, queries[i]));
+                        for (std::uint32_t j : s.tile_outliers) scores[j] = exact(block[j]);
+                    }
+                    admit_block(block, len, scores, s.selections[i]);
                 }
             }
         }
         for (std::size_t i = 0; i < count; ++i) {
-            s.heaps[i].sorted_into(s.sorted);
+            s.selections[i].sorted_into(s.sorted);
             s.heaps[i].reset(k_of(req));
             rescore(store, query(req, queries[i]), s.sorted, s.heaps[i], s.rescore_distances, s.rescore_ids);
         }

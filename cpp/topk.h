@@ -2,7 +2,9 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 namespace fanns {
@@ -84,6 +86,50 @@ private:
 using ResultHeap = RankedHeap<SmallerFirst>;
 // The `capacity` largest scores seen so far; the smallest kept sits on top.
 using ScoreHeap = RankedHeap<LargerFirst>;
+
+// The nearest `capacity` candidates of a scan, kept lazily: a candidate
+// within the running bound is appended, and the buffer is cut back to the
+// nearest `capacity` (a partial selection) once it holds twice that. Early
+// in a scan most candidates enter; this costs them an append, not a heap
+// update. Keeps what a ResultHeap would, ties included (by smaller id).
+class ScanSelection {
+public:
+    void reset(std::size_t capacity) {
+        capacity_ = capacity;
+        bound_ = capacity == 0 ? -std::numeric_limits<float>::infinity() : std::numeric_limits<float>::infinity();
+        items_.clear();
+        items_.reserve(2 * capacity + 1);
+    }
+    // Whether a candidate at `distance` may be among the nearest (NaN never is).
+    bool admits(float distance) const { return distance <= bound_; }
+    void push(Candidate c) {
+        items_.push_back(c);
+        if (items_.size() >= 2 * capacity_) cut();
+    }
+    // Moves the nearest `capacity` out, nearest first.
+    void sorted_into(std::vector<Candidate>& out) {
+        cut();
+        std::sort(items_.begin(), items_.end(), nearer);
+        out.assign(items_.begin(), items_.end());
+        items_.clear();
+    }
+
+private:
+    // closer() for candidates that are never NaN (none is admitted).
+    static bool nearer(const Candidate& a, const Candidate& b) {
+        return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
+    }
+    void cut() {
+        if (items_.size() <= capacity_) return;
+        std::nth_element(items_.begin(), items_.begin() + std::ptrdiff_t(capacity_ - 1), items_.end(), nearer);
+        items_.resize(capacity_);
+        bound_ = items_.back().distance;
+    }
+
+    std::size_t capacity_ = 0;
+    float bound_ = 0.0f;
+    std::vector<Candidate> items_;
+};
 
 // Unbounded queue of candidates to expand; the nearest sits on top.
 class CandidateQueue {

@@ -113,7 +113,26 @@ def test_code_kernel_matches_integer_sums(level, dim):
     got = _core.code_dot_products(queries, codes, level)
     np.testing.assert_array_equal(got, exact)
     np.testing.assert_array_equal(got, _core.code_dot_products(queries, codes, "scalar"))
-    np.testing.assert_array_equal(_core.code_dot_products(queries, codes, level, by_ids=True), exact)
+    np.testing.assert_array_equal(_core.code_dot_products(queries, codes, level, form="ids"), exact)
+    np.testing.assert_array_equal(_core.code_dot_products(queries, codes, level, form="tile"), exact)
+
+
+@pytest.mark.parametrize("level", _core.simd_levels())
+@pytest.mark.parametrize("nq", [1, 3, 4, 5, 8, 11])
+@pytest.mark.parametrize("nb", [1, 2, 7, 8])
+def test_code_tile_kernel_every_shape(level, nq, nb):
+    # Tiles are two rows by four queries: odd row counts and query counts
+    # that are not a multiple of four take the edge paths; 4096 and 100
+    # columns take the wide loop with and without a scalar tail.
+    rng = np.random.default_rng(nq * 31 + nb)
+    for dim in (100, 4096):
+        codes = rng.integers(0, 256, size=(nb, dim), dtype=np.uint8)
+        queries = rng.integers(-64, 65, size=(nq, dim))
+        queries[0] = 64
+        codes[0] = 255
+        exact = queries.astype(np.int64) @ codes.astype(np.int64).T
+        got = _core.code_dot_products(queries.astype(np.int16), codes, level, form="tile")
+        np.testing.assert_array_equal(got, exact)
 
 
 def test_code_kernel_rejects_bad_arguments():
@@ -136,6 +155,8 @@ def test_code_kernel_rejects_bad_arguments():
         _core.code_dot_products(q + 1.9, c, "scalar")
     with pytest.raises(ValueError, match="2-D"):
         _core.code_dot_products(q[0], c, "scalar")
+    with pytest.raises(ValueError, match="form must be"):
+        _core.code_dot_products(q, c, "scalar", form="columns")
 
 
 @pytest.mark.parametrize("level", _core.simd_levels())

@@ -73,7 +73,10 @@ std::vector<std::int64_t> checked_integers(const py::array& array, const char* n
 }
 
 py::array_t<std::int64_t> code_dot_products(const py::array& queries, const py::array& codes,
-                                            const std::string& level_name, bool by_ids) {
+                                            const std::string& level_name, const std::string& form) {
+    if (form != "rows" && form != "ids" && form != "tile") {
+        throw py::value_error("form must be 'rows', 'ids' or 'tile', not '" + form + "'");
+    }
     const std::vector<std::int64_t> q = checked_integers(queries, "queries", -simd::kDotQueryBound,
                                                          simd::kDotQueryBound);
     const std::vector<std::int64_t> c = checked_integers(codes, "codes", 0, 255);
@@ -88,20 +91,28 @@ py::array_t<std::int64_t> code_dot_products(const py::array& queries, const py::
     const std::vector<std::uint8_t> rows(c.begin(), c.end());
     py::array_t<std::int64_t> out({nq, nb});
     std::int64_t* o = out.mutable_data();
-    if (!by_ids) {
+    if (form == "rows") {
         for (std::size_t i = 0; i < nq; ++i) {
             for (std::size_t j = 0; j < nb; ++j) o[i * nb + j] = k.dot_u8(bytes.data() + i * dim, rows.data() + j * dim, dim);
         }
         return out;
     }
-    // The id-list kernel as the row store uses it: rows padded to a stride,
-    // visited in reverse order.
+    // The id-list kernels as the row store uses them: rows padded to a
+    // stride, visited in reverse order.
     const std::size_t stride = (dim + 3) / 4 * 4 + sizeof(float);
     std::vector<std::uint8_t> padded(nb * stride, 0xa5);
     std::vector<std::uint32_t> ids(nb);
     for (std::size_t j = 0; j < nb; ++j) {
         std::copy(rows.begin() + j * dim, rows.begin() + (j + 1) * dim, padded.begin() + j * stride);
         ids[j] = static_cast<std::uint32_t>(nb - 1 - j);
+    }
+    if (form == "tile") {
+        std::vector<std::int32_t> sums(nq * nb);
+        k.dot_u8_tile(bytes.data(), dim, nq, padded.data(), stride, ids.data(), nb, dim, sums.data());
+        for (std::size_t i = 0; i < nq; ++i) {
+            for (std::size_t j = 0; j < nb; ++j) o[i * nb + ids[j]] = sums[i * nb + j];
+        }
+        return out;
     }
     std::vector<std::int32_t> sums(nb);
     for (std::size_t i = 0; i < nq; ++i) {
@@ -165,10 +176,12 @@ void register_simd(py::module_& m) {
           "Dense (nq, nb) matrix of squared L2 ('l2') or inner products ('ip') computed with the "
           "kernels of the named SIMD level.");
     m.def("code_dot_products", &code_dot_products, py::arg("queries"), py::arg("codes"), py::arg("level"),
-          py::arg("by_ids") = false,
+          py::arg("form") = "rows",
           "Dense (nq, nb) sums of q * c between integer query rows (values in [-64, 64]) and uint8 "
-          "code rows, computed with the 8-bit code kernel of the named SIMD level (by_ids: its "
-          "id-list form, over rows padded as the row store pads them).");
+          "code rows, computed with the 8-bit code kernels of the named SIMD level: form 'rows' "
+          "(one pair at a time), 'ids' (one query against rows picked by id) or 'tile' (every "
+          "query against rows picked by id, each row read once), the last two over rows padded "
+          "as the row store pads them.");
     m.def("half_distances", &half_distances, py::arg("kind"), py::arg("queries"), py::arg("rows"), py::arg("level"),
           py::arg("by_ids") = false,
           "Dense (nq, nb) squared L2 ('l2') or inner products ('ip') between float32 queries and "

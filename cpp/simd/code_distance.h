@@ -5,6 +5,11 @@
 //                           kDotQueryBound], so that two products fit in
 //                           int16 (the multiply-add of unsigned by signed
 //                           bytes saturates there)
+//   dot_u8_ids   one query against rows picked by id
+//   dot_u8_tile  several queries against rows picked by id, each row read
+//                once for all of them (two rows and four queries at a time
+//                in registers): a group of queries sharing a filter reads
+//                the passing rows once, and computes per row
 //
 // Chosen with the float kernels' level: fetch the table once per loop.
 #pragma once
@@ -25,10 +30,17 @@ using CodeDotIdsKernel = void (*)(const std::int8_t* query, const std::uint8_t* 
                                   const std::uint32_t* ids, std::size_t count, std::size_t dim,
                                   std::int32_t* out);
 
+// dot_u8 of `nq` queries (query i at queries + i * query_stride) against the
+// rows `ids`: out[i * count + j] = sum_d query_i[d] * base[ids[j] * stride + d].
+using CodeDotTileKernel = void (*)(const std::int8_t* queries, std::size_t query_stride, std::size_t nq,
+                                   const std::uint8_t* base, std::size_t stride, const std::uint32_t* ids,
+                                   std::size_t count, std::size_t dim, std::int32_t* out);
+
 struct CodeKernels {
     Level level;
     CodeDotKernel dot_u8;
     CodeDotIdsKernel dot_u8_ids;
+    CodeDotTileKernel dot_u8_tile;
 };
 
 // Kernels for a level; throws std::invalid_argument if not supported here.
