@@ -60,11 +60,13 @@ inline RowBytes row_bytes(const RowStore& store) {
 
 // What the planner needs to know of a query on `graph`: k and ef clamped as
 // search clamps them (k to the rows, ef between k and the rows).
-inline PlanInput plan_input(const Hnsw& graph, std::size_t passing, bool filtered, std::size_t ef, std::size_t k) {
+// `sharing`: queries of the batch with this filter, scanned together.
+inline PlanInput plan_input(const Hnsw& graph, std::size_t passing, bool filtered, std::size_t ef, std::size_t k,
+                            std::size_t sharing = 1) {
     const std::size_t n = graph.size();
     k = std::min(k, n);
     ef = std::min(std::max(ef, k), std::max<std::size_t>(n, 1));
-    return PlanInput{n, passing, filtered, graph.params().M0, ef, k, row_bytes(graph.store())};
+    return PlanInput{n, passing, filtered, graph.params().M0, ef, k, row_bytes(graph.store()), sharing};
 }
 
 class HnswSearcher {
@@ -79,9 +81,17 @@ public:
         std::vector<std::vector<std::uint32_t>> scan_groups(req.filters.size());
         std::vector<Plan> scan_plan(req.filters.size(), Plan::exact);
         std::vector<Task> tasks;
+        // Queries per filter: a filter's plan depends on how many share it.
+        std::vector<std::size_t> sharing(req.filters.size(), 0);
+        for (std::size_t qi = 0; qi < req.nq; ++qi) {
+            if (filter_of(req, qi) >= 0) ++sharing[std::size_t(filter_of(req, qi))];
+        }
+        std::vector<Plan> filter_plan(req.filters.size());
+        for (std::size_t f = 0; f < req.filters.size(); ++f) filter_plan[f] = plan_for(req, int(f), sharing[f]);
+        const Plan unfiltered = plan_for(req, -1);
         for (std::size_t qi = 0; qi < req.nq; ++qi) {
             const int f = filter_of(req, qi);
-            const Plan plan = plan_for(req, f);
+            const Plan plan = f >= 0 ? filter_plan[std::size_t(f)] : unfiltered;
             if (plan == Plan::exact || plan == Plan::scan) {
                 scan_groups[std::size_t(f)].push_back(static_cast<std::uint32_t>(qi));
                 scan_plan[std::size_t(f)] = plan;
@@ -109,15 +119,16 @@ public:
         });
     }
 
-    // The starting plan of a query with filter f (-1: none).
-    Plan plan_for(const BatchRequest& req, int f) const {
+    // The starting plan of a query with filter f (-1: none) that `sharing`
+    // queries of the batch have.
+    Plan plan_for(const BatchRequest& req, int f, std::size_t sharing = 1) const {
         const std::size_t n = graph_.size();
         const std::size_t passing = f >= 0 ? req.filters[std::size_t(f)].count : n;
-        return choose_plan(plan_input(graph_, passing, f >= 0, req.ef, req.k), req.planner);
+        return choose_plan(plan_input(graph_, passing, f >= 0, req.ef, req.k, sharing), req.planner);
     }
 
 private:
-    static constexpr std::size_t kGroup = 16;
+    static constexpr std::size_t kGroup = kScanGroup;
     static constexpr std::size_t kScanBlock = 64;  // passing rows per block of an f16 scan
     static constexpr std::size_t kTileRows = 256;  // passing rows per tile of a code scan
 
@@ -168,10 +179,22 @@ private:
         std::vector<std::uint32_t> tile_outliers;
     };
 
+    // Pushes the rows of a block whose scores are within the selection's
+    // bound: the scores are compared eight at a time against the bound at
+    // the start of the eight (it only tightens, so this admits a superset,
+    // which the selection culls), and only the admitted ones are visited.
     static void admit_block(const std::uint32_t* block, std::size_t len, const float* scores,
                             ScanSelection& selection) {
-        for (std::size_t j = 0; j < len; ++j) {
-            if (selection.admits(scores[j])) selection.push({scores[j], block[j]});
+        for (std::size_t j = 0; j < len; j += 8) {
+            const float bound = selection.bound();
+            const std::size_t m = std::min<std::size_t>(8, len - j);
+            unsigned admitted = 0;
+            for (std::size_t t = 0; t < m; ++t) admitted |= unsigned(scores[j + t] <= bound) << t;
+            while (admitted != 0) {
+                const std::size_t t = std::size_t(__builtin_ctz(admitted));
+                admitted &= admitted - 1;
+                selection.push({scores[j + t], block[j + t]});
+            }
         }
     }
 

@@ -102,6 +102,8 @@ public:
     }
     // Whether a candidate at `distance` may be among the nearest (NaN never is).
     bool admits(float distance) const { return distance <= bound_; }
+    // Candidates farther than this are not admitted; it only decreases.
+    float bound() const { return bound_; }
     void push(Candidate c) {
         items_.push_back(c);
         if (items_.size() >= 2 * capacity_) cut();
@@ -109,19 +111,21 @@ public:
     // Moves the nearest `capacity` out, nearest first.
     void sorted_into(std::vector<Candidate>& out) {
         cut();
-        std::sort(items_.begin(), items_.end(), nearer);
+        std::sort(items_.begin(), items_.end(), Nearer());
         out.assign(items_.begin(), items_.end());
         items_.clear();
     }
 
 private:
     // closer() for candidates that are never NaN (none is admitted).
-    static bool nearer(const Candidate& a, const Candidate& b) {
-        return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
-    }
+    struct Nearer {
+        bool operator()(const Candidate& a, const Candidate& b) const {
+            return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
+        }
+    };
     void cut() {
         if (items_.size() <= capacity_) return;
-        std::nth_element(items_.begin(), items_.begin() + std::ptrdiff_t(capacity_ - 1), items_.end(), nearer);
+        std::nth_element(items_.begin(), items_.begin() + std::ptrdiff_t(capacity_ - 1), items_.end(), Nearer());
         items_.resize(capacity_);
         bound_ = items_.back().distance;
     }

@@ -77,3 +77,25 @@ def test_a_group_scan_equals_brute_force(world, fraction):
         np.testing.assert_allclose(result.distances[i], exact[i, truth[i]], rtol=1e-4, atol=1e-3)
     assert result.ids[3, 0] == 5  # the outlier, found through its float row
 
+
+
+def test_a_batch_sharing_a_filter_scans_where_a_query_alone_traverses():
+    # A group reads each passing row once for all its queries, so the
+    # planner scans more passing rows for a batch than for a query alone.
+    base, queries, _, _ = clustered_with_queries(3000, 16, 32, seed=5)
+    u = np.random.default_rng(6).random(len(base))
+    index = fanns.Index.build(base, attributes={"u": u}, M=8, ef_construction=64, seed=1, threads=1)
+    flt = fanns.field("u") < 0.5
+    mask = u < 0.5
+    alone = index.explain(flt, k=10, ef=10)
+    batch = index.explain(flt, k=10, ef=10, queries=len(queries))
+    assert alone["exact_threshold"] < alone["passing"] < batch["exact_threshold"]
+    assert alone["plan"] in {"filtered", "acorn"} and batch["plan"] == "scan"
+    together = index.search(queries, 10, ef=10, filter=flt)
+    assert set(together.plans) == {"scan"}
+    one = index.search(queries[:1], 10, ef=10, filter=flt)
+    assert one.plans[0] in {"filtered", "acorn", "exact"}
+    truth = exact_knn(queries, base, 10, "l2", mask)
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(together.ids, truth)]) >= 0.95
+    with pytest.raises(ValueError, match="queries"):
+        index.explain(flt, queries=0)

@@ -152,14 +152,16 @@ public:
         return py::make_tuple(ids, dists, plans);
     }
 
+    // `sharing`: queries of one search call with this filter.
     std::string plan_for(std::size_t passing, bool filtered, std::size_t ef, std::size_t k,
-                         const py::dict& planner) const {
-        return plan_name(choose_plan(plan_input(*graph_, passing, filtered, ef, k), planner_params(planner)));
+                         const py::dict& planner, std::size_t sharing) const {
+        return plan_name(
+            choose_plan(plan_input(*graph_, passing, filtered, ef, k, sharing), planner_params(planner)));
     }
 
     // Most passing rows a filter may have to be scanned rather than traversed.
-    std::size_t scan_threshold(std::size_t ef, std::size_t k, const py::dict& planner) const {
-        return fanns::scan_threshold(plan_input(*graph_, 0, true, ef, k), planner_params(planner));
+    std::size_t scan_threshold(std::size_t ef, std::size_t k, const py::dict& planner, std::size_t sharing) const {
+        return fanns::scan_threshold(plan_input(*graph_, 0, true, ef, k, sharing), planner_params(planner));
     }
 
     // Per filter holding a range on the range graph's attribute: whether the
@@ -416,8 +418,9 @@ void register_hnsw(py::module_& m) {
         .def("search", &HnswIndex::search, py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"),
              py::arg("bitsets"), py::arg("counts"), py::arg("query_filter"), py::arg("planner"))
         .def("plan_for", &HnswIndex::plan_for, py::arg("passing"), py::arg("filtered"), py::arg("ef"),
-             py::arg("k"), py::arg("planner"))
-        .def("scan_threshold", &HnswIndex::scan_threshold, py::arg("ef"), py::arg("k"), py::arg("planner"))
+             py::arg("k"), py::arg("planner"), py::arg("sharing") = 1)
+        .def("scan_threshold", &HnswIndex::scan_threshold, py::arg("ef"), py::arg("k"), py::arg("planner"),
+             py::arg("sharing") = 1)
         .def("routes_to_range", &HnswIndex::routes_to_range, py::arg("n"), py::arg("widths"), py::arg("predicate"),
              py::arg("passing"), py::arg("ef"), py::arg("k"), py::arg("planner"), py::arg("range_row_bytes"),
              py::arg("range_degree"), py::arg("range_gathers"))

@@ -264,8 +264,14 @@ class IndexSearch:
         ef: int | None = None,
         exact_threshold: int | None = None,
         planner: Planner | None = None,
+        queries: int = 1,
     ) -> dict:
         """Say how a query with ``filter`` would start: plan, passing rows, selectivity.
+
+        ``queries``: how many queries of one ``search`` call have this filter.
+        Queries sharing a filter scan its passing rows together, each row read
+        once for the group, so a scan pays off for more passing rows in a batch
+        than for a query alone (``exact_threshold`` in the answer says how many).
 
         The traversal plans can still change per query (a neighbourhood the
         filter mostly excludes switches to two-hop traversal; a traversal that
@@ -288,10 +294,12 @@ class IndexSearch:
                 ef=ef,
                 exact_threshold=exact_threshold,
                 planner=planner,
+                queries=queries,
             )
         k = as_count(k, "k", minimum=1)
         ef = as_count(ef, "ef", minimum=1, allow_none=True)
         ef = max(k, 64) if ef is None else max(ef, k)
+        queries = as_count(queries, "queries", minimum=1)
         planner = self._planner(exact_threshold, planner)
         routed = self._route(filter, 1, planner, ef, k)
         prepared = routed.prepared
@@ -306,8 +314,8 @@ class IndexSearch:
             )
         else:
             passing = int(prepared.counts[0]) if filtered else len(self)
-            plan = self._engine.plan_for(passing, filtered, ef, k, planner)
-            threshold = self._engine.scan_threshold(ef, k, planner)
+            plan = self._engine.plan_for(passing, filtered, ef, k, planner, queries)
+            threshold = self._engine.scan_threshold(ef, k, planner, queries)
         return {
             "plan": plan,
             "passing": passing,

@@ -78,15 +78,16 @@ def search_snapshot(
     return SearchResult(ids=out_ids, distances=out_distances, plans=plans)
 
 
-def explain_snapshot(snap: Snapshot, filter, *, k, ef, exact_threshold, planner=None) -> dict:
+def explain_snapshot(snap: Snapshot, filter, *, k, ef, exact_threshold, planner=None, queries=1) -> dict:
     """explain() over segments: the largest segment's plan, live passing rows
     summed over segments, and one entry per segment under ``"segments"``."""
-    options = dict(k=k, ef=ef, exact_threshold=exact_threshold, planner=planner)
+    options = dict(k=k, ef=ef, exact_threshold=exact_threshold, planner=planner, queries=queries)
     if snap.plain:
         return snap.segments[0].core.explain(filter, **options)
     check_expression_filters(filter)
     if not snap.segments:
         as_count(k, "k", minimum=1)
+        as_count(queries, "queries", minimum=1)
         return {
             "plan": "empty",
             "passing": 0,
