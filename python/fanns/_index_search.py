@@ -159,6 +159,11 @@ class IndexSearch:
         if self._metric == "cosine":
             q = normalise_rows(q, "queries")
         planner = self._planner(exact_threshold, planner)
+        if filter is None and self._live is None:
+            # Nothing to compile or route: a single query pays for no filter machinery.
+            ids, distances, plans = self._engine.search(q, k, ef, threads, [], [], None, planner)
+            plans = _PLAN_NAMES[plans].astype(_PLAN_DTYPE, copy=False)
+            return SearchResult(ids=ids, distances=distances, plans=plans)
         # Many distinct per-query filters are compiled and searched a group at a time.
         return search_in_groups(
             lambda part, part_filter: self._search_compiled(part, k, ef, part_filter, threads, planner),
