@@ -37,8 +37,11 @@ def _mask(seed: int, fraction: float) -> np.ndarray:
     return mask
 
 
-@pytest.fixture(scope="module", params=[(100, "l2"), (100, "cosine"), (384, "ip"), (384, "l2")],
-                ids=lambda p: f"d{p[0]}-{p[1]}")
+@pytest.fixture(
+    scope="module",
+    params=[(100, "l2"), (100, "cosine"), (384, "ip"), (384, "l2")],
+    ids=lambda p: f"d{p[0]}-{p[1]}",
+)
 def world(request):
     dim, metric = request.param
     base, queries = _data(dim)
@@ -50,11 +53,14 @@ def world(request):
 def test_a_group_answers_as_each_query_alone(world, fraction):
     index, base, queries = world
     mask = _mask(7, fraction)
-    assert scans_on_codes(int(mask.sum()), 20, base.shape[1])  # else the planner scans float rows
+    # (else the planner scans float rows)
+    assert scans_on_codes(int(mask.sum()), 20, base.shape[1])
     together = index.search(queries, 10, ef=20, filter=mask, exact_threshold=N, threads=2)
     assert set(together.plans) == {"scan"}
     for i in range(NQ):
-        alone = index.search(queries[i : i + 1], 10, ef=20, filter=mask, exact_threshold=N, threads=1)
+        alone = index.search(
+            queries[i : i + 1], 10, ef=20, filter=mask, exact_threshold=N, threads=1
+        )
         assert alone.plans[0] == "scan"
         np.testing.assert_array_equal(alone.ids[0], together.ids[i])
         np.testing.assert_array_equal(alone.distances[0], together.distances[i])
@@ -76,7 +82,6 @@ def test_a_group_scan_equals_brute_force(world, fraction):
         np.testing.assert_array_equal(result.ids[i], truth[i])
         np.testing.assert_allclose(result.distances[i], exact[i, truth[i]], rtol=1e-4, atol=1e-3)
     assert result.ids[3, 0] == 5  # the outlier, found through its float row
-
 
 
 def test_a_batch_sharing_a_filter_scans_where_a_query_alone_traverses():

@@ -91,7 +91,11 @@ class IndexSearch:
                 range) of at most this many rows. Default None: the planner's
                 cost model, counted in bytes of rows read, decides (a scan of
                 up to ``4 * ef * M0`` passing rows reads no more than a
-                filtered traversal; on the range graph up to ``16 * ef``
+                filtered traversal, for a query alone; queries of one call
+                that share a filter are scanned together, each row read once
+                for up to 16 of them, which raises that to about ``13 * ef *
+                M0`` rows for a group of 16, see ``explain(queries=...)``;
+                on the range graph up to ``16 * ef``
                 float rows, about ``64 * ef`` rows of codes or ``32 * ef`` f16
                 rows). A scan reads the
                 row codes (or f16 rows) and scores the ``max(ef, 2 * k)`` best
