@@ -75,6 +75,10 @@ struct PlannerParams {
     double min_two_hop_degree = 32.0;
     // Passing candidates scored per expansion in two-hop mode (0: M0).
     std::size_t max_collect = 0;
+    // Price a scan by queries of one call sharing a filter as read once for
+    // the group (scan_row_weight). Off: each query is planned as if alone,
+    // so its plan, and its answer, do not depend on the rest of its batch.
+    bool group_scans = true;
 };
 
 // ---------------------------------------------------------------- cost model
@@ -166,7 +170,7 @@ struct PlanInput {
     std::size_t ef;       // candidate list size (>= k)
     std::size_t k;
     RowBytes rows;
-    std::size_t sharing = 1;  // queries of the batch with this filter (scanned together)
+    std::size_t sharing = 1;  // queries of the batch with this filter scanned together (1 unless tiled)
 };
 
 // A row count from a byte ratio, saturated (a ratio past the largest count,
@@ -181,7 +185,8 @@ inline std::size_t scan_threshold(const PlanInput& in, const PlannerParams& p) {
     if (p.exact_threshold != kAutoThreshold) return p.exact_threshold;
     // A scan of one passing row by a query alone reads what one row scored
     // by a traversal does; by a group, less (scan_row_weight).
-    return row_count(traversal_bytes(in.ef, in.degree, in.rows) / (in.rows.scanned() * scan_row_weight(in.sharing)));
+    const double weight = scan_row_weight(p.group_scans ? in.sharing : 1);
+    return row_count(traversal_bytes(in.ef, in.degree, in.rows) / (in.rows.scanned() * weight));
 }
 
 inline Plan choose_plan(const PlanInput& in, const PlannerParams& p) {

@@ -60,13 +60,16 @@ inline RowBytes row_bytes(const RowStore& store) {
 
 // What the planner needs to know of a query on `graph`: k and ef clamped as
 // search clamps them (k to the rows, ef between k and the rows).
-// `sharing`: queries of the batch with this filter, scanned together.
+// `sharing`: queries of the batch with this filter. Only scans on 8-bit
+// codes read each row once for a group (the tile kernels); f16 and float
+// scans are priced as a query alone.
 inline PlanInput plan_input(const Hnsw& graph, std::size_t passing, bool filtered, std::size_t ef, std::size_t k,
                             std::size_t sharing = 1) {
     const std::size_t n = graph.size();
     k = std::min(k, n);
     ef = std::min(std::max(ef, k), std::max<std::size_t>(n, 1));
-    return PlanInput{n, passing, filtered, graph.params().M0, ef, k, row_bytes(graph.store()), sharing};
+    const std::size_t tiled = graph.store().coded() ? sharing : 1;
+    return PlanInput{n, passing, filtered, graph.params().M0, ef, k, row_bytes(graph.store()), tiled};
 }
 
 class HnswSearcher {

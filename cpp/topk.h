@@ -105,6 +105,7 @@ public:
     // Candidates farther than this are not admitted; it only decreases.
     float bound() const { return bound_; }
     void push(Candidate c) {
+        if (capacity_ == 0) return;
         items_.push_back(c);
         if (items_.size() >= 2 * capacity_) cut();
     }
@@ -124,6 +125,7 @@ private:
         }
     };
     void cut() {
+        if (capacity_ == 0) items_.clear();
         if (items_.size() <= capacity_) return;
         std::nth_element(items_.begin(), items_.begin() + std::ptrdiff_t(capacity_ - 1), items_.end(), Nearer());
         items_.resize(capacity_);

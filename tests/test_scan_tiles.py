@@ -104,3 +104,21 @@ def test_a_batch_sharing_a_filter_scans_where_a_query_alone_traverses():
     assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(together.ids, truth)]) >= 0.95
     with pytest.raises(ValueError, match="queries"):
         index.explain(flt, queries=0)
+    # Planned as if alone on request.
+    alone_planner = fanns.Planner(group_scans=False)
+    assert index.explain(flt, k=10, ef=10, queries=16, planner=alone_planner) == alone
+    with pytest.raises(TypeError, match="group_scans"):
+        fanns.Planner(group_scans=1)
+
+
+def test_f16_and_float_scans_get_no_group_discount():
+    # Only scans on 8-bit codes read a row once for a group.
+    base, queries, _, _ = clustered_with_queries(3000, 16, 32, seed=5)
+    u = np.random.default_rng(6).random(len(base))
+    for storage in ("f16", "f32"):
+        index = fanns.Index.build(
+            base, attributes={"u": u}, M=8, ef_construction=64, seed=1, threads=1, storage=storage
+        )
+        flt = fanns.field("u") < 0.5
+        alone = index.explain(flt, k=10, ef=10)
+        assert index.explain(flt, k=10, ef=10, queries=16) == alone

@@ -54,6 +54,10 @@ PlannerParams planner_params(const py::dict& d) {
         else if (key == "budget_factor") p.budget_factor = item.second.cast<double>();
         else if (key == "max_collect") p.max_collect = item.second.cast<std::size_t>();
         else if (key == "min_two_hop_degree") p.min_two_hop_degree = item.second.cast<double>();
+        else if (key == "group_scans") {
+            if (!py::isinstance<py::bool_>(item.second)) throw py::type_error("group_scans must be True or False");
+            p.group_scans = item.second.cast<bool>();
+        }
         else throw py::key_error("unknown planner parameter '" + key + "'");
     }
     check_planner(p, Hnsw::kMaxSlot);
@@ -448,6 +452,7 @@ void register_hnsw(py::module_& m) {
     planner["budget_factor"] = defaults.budget_factor;
     planner["min_two_hop_degree"] = defaults.min_two_hop_degree;
     planner["max_collect"] = defaults.max_collect;
+    planner["group_scans"] = defaults.group_scans;
     m.attr("PLANNER_DEFAULTS") = planner;
     py::dict limits;
     limits["max_collect"] = Hnsw::kMaxSlot;

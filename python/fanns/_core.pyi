@@ -33,7 +33,7 @@ def pairwise_distances(
     kind: str, queries: npt.ArrayLike, base: npt.ArrayLike, level: str
 ) -> npt.NDArray[np.float32]: ...
 def code_dot_products(
-    queries: npt.ArrayLike, codes: npt.ArrayLike, level: str, by_ids: bool = False
+    queries: npt.ArrayLike, codes: npt.ArrayLike, level: str, form: str = "rows"
 ) -> npt.NDArray[np.int64]: ...
 def half_distances(
     kind: str, queries: npt.ArrayLike, rows: npt.ArrayLike, level: str, by_ids: bool = False
@@ -69,9 +69,17 @@ class HnswIndex:
         planner: dict[str, Any],
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.int8]]: ...
     def plan_for(
-        self, passing: int, filtered: bool, ef: int, k: int, planner: dict[str, Any]
+        self,
+        passing: int,
+        filtered: bool,
+        ef: int,
+        k: int,
+        planner: dict[str, Any],
+        sharing: int = 1,
     ) -> str: ...
-    def scan_threshold(self, ef: int, k: int, planner: dict[str, Any]) -> int: ...
+    def scan_threshold(
+        self, ef: int, k: int, planner: dict[str, Any], sharing: int = 1
+    ) -> int: ...
     def routes_to_range(
         self,
         n: int,

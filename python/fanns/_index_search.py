@@ -278,9 +278,11 @@ class IndexSearch:
         """Say how a query with ``filter`` would start: plan, passing rows, selectivity.
 
         ``queries``: how many queries of one ``search`` call have this filter.
-        Queries sharing a filter scan its passing rows together, each row read
-        once for the group, so a scan pays off for more passing rows in a batch
-        than for a query alone (``exact_threshold`` in the answer says how many).
+        Queries sharing a filter scan its passing rows together (on 8-bit
+        codes, each row read once for the group), so a scan pays off for more
+        passing rows in a batch than for a query alone (``exact_threshold`` in
+        the answer says how many; ``Planner(group_scans=False)`` turns this
+        off). A filter the range graph answers is planned per query.
 
         The traversal plans can still change per query (a neighbourhood the
         filter mostly excludes switches to two-hop traversal; a traversal that

@@ -50,6 +50,12 @@ class Planner:
             rows within two hops of a row; below it the filter is scanned.
         max_collect: passing candidates scored per expansion in two-hop mode
             (0: the graph's links per node, ``M0``).
+        group_scans: queries of one ``search`` call that share a filter are
+            scanned together (on 8-bit codes each passing row is read once
+            for up to 16 of them), so the planner scans more passing rows
+            for them than for a query alone. A query's plan, and so its
+            answer, may then differ between a batch and a call of its own;
+            ``False`` plans every query as if alone.
 
     Queries answered by the range graph (a range on the index's range
     attribute) use ``exact_threshold`` only; the other knobs tune the main
@@ -66,6 +72,7 @@ class Planner:
     budget_factor: float = _DEFAULTS["budget_factor"]
     min_two_hop_degree: float = _DEFAULTS["min_two_hop_degree"]
     max_collect: int = _DEFAULTS["max_collect"]
+    group_scans: bool = _DEFAULTS["group_scans"]
 
     def __post_init__(self) -> None:
         from fanns._validation import as_count
@@ -76,6 +83,8 @@ class Planner:
             _number(getattr(self, name), name, upper=1.0)
         _number(self.budget_factor, "budget_factor", upper=_LIMITS["budget_factor"])
         _number(self.min_two_hop_degree, "min_two_hop_degree")
+        if not isinstance(self.group_scans, bool):
+            raise TypeError(f"Planner.group_scans must be True or False, not {type(self.group_scans).__name__}")
 
     def engine_params(self, exact_threshold: int | None = None) -> dict:
         """The knobs as the engine takes them, ``exact_threshold`` overriding."""

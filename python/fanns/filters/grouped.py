@@ -7,8 +7,10 @@ that is ``n / 8`` bytes a query: 10,000 distinct filters over 2.7M rows
 would hold 3.4 GB of bitsets at once. :func:`search_in_groups` splits such a
 batch so that the distinct filters of each part compile into at most
 :data:`FILTER_MEMORY_BUDGET` bytes, searches the parts one after another and
-puts the answers back in query order. Each query's answer does not depend on
-the other queries of its batch, so the result equals the ungrouped search's.
+puts the answers back in query order. A part holds every query of each of its
+filters, and a query's answer depends on its batch only through the queries
+that share its filter (``Planner.group_scans``), so the result equals the
+ungrouped search's.
 Batches within the budget (every batch with one shared filter, and any batch
 over small sets) take the ordinary path untouched. On an index with deleted
 rows a group's bitsets are ANDed with the live rows into copies, so a group
