@@ -84,7 +84,8 @@ class Planner:
         _number(self.budget_factor, "budget_factor", upper=_LIMITS["budget_factor"])
         _number(self.min_two_hop_degree, "min_two_hop_degree")
         if not isinstance(self.group_scans, bool):
-            raise TypeError(f"Planner.group_scans must be True or False, not {type(self.group_scans).__name__}")
+            kind = type(self.group_scans).__name__
+            raise TypeError(f"Planner.group_scans must be True or False, not {kind}")
 
     def engine_params(self, exact_threshold: int | None = None) -> dict:
         """The knobs as the engine takes them, ``exact_threshold`` overriding."""
