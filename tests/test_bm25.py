@@ -230,6 +230,13 @@ def test_splade_like_queries_written_from_documents():
             splade_like_queries(docs, **{"n": 5, **kwargs})
     with pytest.raises(ValueError, match="no rows"):
         splade_like_queries(docs[:0], 5)
+    with pytest.raises(TypeError, match="CSR"):
+        splade_like_queries([[1.0]], 5)
+    twice = sp.csr_matrix(
+        (np.array([1.0, 2.0], dtype=np.float32), np.array([3, 3]), np.array([0, 2])), shape=(1, 10)
+    )
+    with pytest.raises(ValueError, match="repeats a term"):
+        splade_like_queries(twice, 1, n_topics=2, topic_terms=5)
     holes = docs.tolil()
     holes[:] = 0
     with pytest.raises(ValueError, match="no terms"):

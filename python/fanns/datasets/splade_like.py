@@ -215,10 +215,10 @@ def splade_like_queries(
     """``n`` SPLADE-like queries, each written from one document of ``docs``.
 
     Each MS MARCO query was written for one passage (about one relevant
-    passage per query), so its best documents score far above a typical
-    document sharing a term with it; queries drawn independently of the
+    passage per query), so one document of the collection (its source)
+    answers it particularly well; queries drawn independently of the
     documents (``splade_like_sparse`` with another seed) have no such
-    structure. A query here:
+    document. A query here:
 
     * picks its source document uniformly from the rows of ``docs`` (CSR,
       e.g. ``splade_like_sparse(n_docs, seed=1)``);
@@ -249,6 +249,10 @@ def splade_like_queries(
     """
     from fanns.datasets.bm25 import _csr
 
+    if hasattr(docs, "tocsr"):
+        docs = docs.tocsr()  # no copy for CSR input
+    if not all(hasattr(docs, a) for a in ("indptr", "indices", "data", "shape")):
+        raise TypeError(f"docs must be a CSR matrix (indptr, indices, data), got {type(docs)}")
     indptr_d, terms_d, data_d = docs.indptr, docs.indices, docs.data  # read row by row
     n_docs, n_terms = (int(x) for x in docs.shape)
     if n < 0:
@@ -257,8 +261,11 @@ def splade_like_queries(
         raise ValueError("docs has no rows to write queries from")
     if not nnz_mean > 0 or not weight_sigma >= 0 or not weight_median > 0 or not source_jitter >= 0:
         raise ValueError("nnz_mean and weight_median must be positive, the sigmas >= 0")
-    for name, share in (("source_share", source_share), ("topic_share", topic_share),
-                        ("term_weight_share", term_weight_share)):
+    for name, share in (
+        ("source_share", source_share),
+        ("topic_share", topic_share),
+        ("term_weight_share", term_weight_share),
+    ):
         if not 0.0 <= share <= 1.0:
             raise ValueError(f"{name} must be in [0, 1], got {share}")
     vocab = _Vocabulary(
@@ -272,7 +279,7 @@ def splade_like_queries(
     rng = np.random.default_rng(seed)
     sizes = _row_sizes(rng, n, nnz_mean, n_terms)
     sources = rng.integers(0, max(n_docs, 1), size=n)
-    # A term's topics, to name each source's topic (most shared terms, lowest id on ties).
+    # The source's terms as a mask, to name its topic (most shared terms, lowest id on ties).
     members = np.zeros(n_terms, dtype=bool)
     indptr = np.zeros(n + 1, dtype=np.int64)
     parts_t: list[np.ndarray] = []
@@ -283,6 +290,8 @@ def splade_like_queries(
         src_w = np.asarray(data_d[a:b], dtype=np.float64)
         if src_terms.size == 0 or np.any(src_w <= 0):
             raise ValueError(f"source document {sources[i]} has no terms or a weight <= 0")
+        if np.unique(src_terms).size != src_terms.size:
+            raise ValueError(f"source document {sources[i]} repeats a term (sum duplicates first)")
         m = int(sizes[i])
         keep = min(max(1, int(rng.binomial(m, source_share))), src_terms.size)
         # Weight-proportional sampling without replacement (Gumbel top-k on log weights).
