@@ -2,7 +2,7 @@
 
 The SPLADE-like documents come from the bench's cache
 (``splade_like_docs_{n}_seed1.npz``), the queries and ground truth are those of
-``python -m fanns.bench.sparse`` (``splade_sets``: seed 2, ~43 terms;
+``python -m fanns.bench.sparse`` (``splade_sets`` with ``queries="independent"``: seed 2, ~43 terms;
 ``exact_topk``). ``build`` writes ``{out}/splade_{n}.fanns`` (``SparseIndex.save``)
 and ``{out}/splade_{n}_truth.npy``; ``time`` loads them and prints, per setting,
 the CPU microseconds per query of one batch call on one thread (``--clock cpu``
@@ -39,7 +39,7 @@ SETTINGS = [
 
 
 def queries(n_queries: int):
-    # as fanns.bench.sparse.splade_sets
+    # as fanns.bench.sparse.splade_sets(..., queries="independent"), the growth table's queries
     return splade_like_sparse(n_queries, nnz_mean=43, seed=2, weight_sigma=1.0)
 
 

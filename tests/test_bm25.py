@@ -16,6 +16,7 @@ from fanns.datasets.bm25 import (
     bm25_queries,
     bm25_vectors,
     load_texts,
+    splade_like_queries,
     splade_like_sparse,
     tokenize,
     zipf_sparse,
@@ -183,6 +184,63 @@ def test_splade_like_generator():
     ):
         with pytest.raises(ValueError):
             splade_like_sparse(10, **{"n_terms": 8000, **kwargs})
+
+
+def test_splade_like_queries_written_from_documents():
+    docs = splade_like_sparse(3000, seed=1)
+    q, sources = splade_like_queries(docs, 200, seed=2)
+    q2, sources2 = splade_like_queries(docs, 200, seed=2)
+    q3, sources3 = splade_like_queries(docs, 200, seed=3)
+    assert q.shape == (200, docs.shape[1]) and q.dtype == np.float32
+    assert sources.shape == (200,) and 0 <= sources.min() and sources.max() < 3000
+    assert (q != q2).nnz == 0 and np.array_equal(sources, sources2)
+    assert (q != q3).nnz > 0 and not np.array_equal(sources, sources3)
+    assert 0.9 * 43 < q.nnz / 200 < 1.1 * 43
+    assert np.diff(q.indptr).min() >= 1
+    for i in range(0, 200, 7):  # distinct, ascending terms per row
+        assert (np.diff(q.indices[q.indptr[i] : q.indptr[i + 1]]) > 0).all()
+    assert np.isfinite(q.data).all() and (q.data > 0).all()
+    # about half of a query's terms come from its source, heaviest first
+    shared = [
+        np.intersect1d(q[i].indices, docs[s].indices).size / q[i].nnz for i, s in enumerate(sources)
+    ]
+    assert 0.4 < np.mean(shared) < 0.8
+    # the relevance structure: the source is usually among the exact top-10, and
+    # queries drawn apart from the documents have no such document
+    from fanns.bench.sparse import exact_topk
+
+    truth = exact_topk(docs, q)
+    assert np.mean([s in row for s, row in zip(sources, truth)]) > 0.5
+    apart = exact_topk(docs, splade_like_sparse(200, nnz_mean=43, seed=2, weight_sigma=1.0))
+    assert np.mean([s in row for s, row in zip(sources, apart)]) < 0.05
+    # the top score stands further above the tenth than for independent queries
+    scores = np.sort((docs @ q.T).toarray(), axis=0)[::-1]
+    assert np.median(scores[0] / scores[9]) > 1.1
+    empty, none = splade_like_queries(docs, 0, seed=2)
+    assert empty.shape == (0, docs.shape[1]) and none.size == 0
+    for kwargs in (
+        {"n": -1},
+        {"nnz_mean": 0},
+        {"source_share": 1.5},
+        {"topic_share": -0.1},
+        {"source_jitter": -1},
+        {"weight_median": 0},
+    ):
+        with pytest.raises(ValueError):
+            splade_like_queries(docs, **{"n": 5, **kwargs})
+    with pytest.raises(ValueError, match="no rows"):
+        splade_like_queries(docs[:0], 5)
+    with pytest.raises(TypeError, match="CSR"):
+        splade_like_queries([[1.0]], 5)
+    twice = sp.csr_matrix(
+        (np.array([1.0, 2.0], dtype=np.float32), np.array([3, 3]), np.array([0, 2])), shape=(1, 10)
+    )
+    with pytest.raises(ValueError, match="repeats a term"):
+        splade_like_queries(twice, 1, n_topics=2, topic_terms=5)
+    holes = docs.tolil()
+    holes[:] = 0
+    with pytest.raises(ValueError, match="no terms"):
+        splade_like_queries(holes.tocsr(), 5)
 
 
 def test_splade_like_statistics_match_the_published_shape():

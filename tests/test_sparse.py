@@ -957,3 +957,54 @@ def test_benchmark_seismic_build_options_and_cpu_clock(tmp_path, capsys):
     fanns_rows = [line for line in rows if "fanns SparseIndex" in line.split("|")[2]]
     assert len(fanns_rows) == len(bench.FANNS_SHORT_SWEEP)
     assert list((tmp_path / "cache").glob("splade_like_docs_700_*.npz"))
+
+
+def test_benchmark_splade_queries_option():
+    """--splade-queries: written from documents by default, independent on request."""
+    from fanns.bench import sparse as bench
+    from fanns.datasets.bm25 import splade_like_queries, splade_like_sparse
+
+    docs, q = bench.splade_sets(500, 8)
+    docs2, q2 = bench.splade_sets(500, 8, queries="independent")
+    assert (docs != docs2).nnz == 0
+    assert (q != splade_like_queries(docs, 8, seed=2)[0]).nnz == 0
+    assert (q2 != splade_like_sparse(8, nnz_mean=43, seed=2, weight_sigma=1.0)).nnz == 0
+    with pytest.raises(ValueError, match="queries must be one of"):
+        bench.splade_sets(500, 8, queries="real")
+    with pytest.raises(SystemExit):
+        bench.main(["--sets", "splade", "--splade-queries", "real"])
+
+
+def test_seismic_index_cache(tmp_path, capsys):
+    """A built Seismic index is saved with its build record and loaded on the next run."""
+    pytest.importorskip("seismic")
+    import json
+
+    from fanns.bench.sparse_peers import SeismicPeer
+
+    docs = zipf_sparse(600, 800, nnz_mean=20, seed=1)
+    queries = zipf_sparse(10, 800, nnz_mean=6, seed=2)
+    built = SeismicPeer(docs, cache=str(tmp_path), n_postings=200)
+    assert built.loaded_from is None
+    (record,) = tmp_path.glob("seismic_600_*.json")
+    assert list(tmp_path.glob("seismic_600_*.index.seismic"))
+    assert not list(tmp_path.glob("*partial*"))
+    loaded = SeismicPeer(docs, cache=str(tmp_path), n_postings=200)
+    assert loaded.loaded_from is not None
+    assert loaded.build_s == built.build_s and loaded.memory_mb == built.memory_mb
+    a = built.search(built.queries(queries), 5, 10, 0.9)
+    b = loaded.search(loaded.queries(queries), 5, 10, 0.9)
+    assert np.array_equal(a, b)
+    # other documents or other parameters: another key, built afresh
+    other = SeismicPeer(docs[:500], cache=str(tmp_path), n_postings=200)
+    assert other.loaded_from is None and len(list(tmp_path.glob("*.json"))) == 2
+    # a record naming other parameters than its key's is refused, not trusted
+    data = json.loads(record.read_text())
+    data["params"]["n_postings"] = 999
+    record.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="names version"):
+        SeismicPeer(docs, cache=str(tmp_path), n_postings=200)
+    record.write_text("{not json")
+    with pytest.raises(ValueError, match="unreadable"):
+        SeismicPeer(docs, cache=str(tmp_path), n_postings=200)
+    capsys.readouterr()

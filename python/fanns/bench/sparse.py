@@ -3,7 +3,8 @@
 Compares, single-threaded, on BM25 vectors of the arXiv-for-FANNS abstracts
 (queries: the query titles), on a synthetic Zipf set and on a synthetic
 SPLADE-like set (``splade_like_sparse``: ~120 non-zeros per document, ~43 per
-query, skewed weights, topical terms):
+query, skewed weights, topical terms; queries written from documents by
+``splade_like_queries``, or with ``--splade-queries independent`` drawn apart):
 
 * ``fanns.SparseIndex`` swept over ``plan`` / ``query_cut`` / ``heap_factor`` /
   ``rerank`` (``plan="auto"`` is the default; ``"blocks"`` forces the blocked
@@ -40,6 +41,7 @@ from fanns.datasets.bm25 import (
     bm25_queries,
     bm25_vectors,
     load_texts,
+    splade_like_queries,
     splade_like_sparse,
     zipf_sparse,
 )
@@ -86,13 +88,26 @@ def exact_topk(docs, queries, k: int = K, chunk: int = 32) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros((0, k), dtype=np.int64)
 
 
-def splade_sets(n_docs: int, n_queries: int, cache: str | None = None) -> tuple:
+SPLADE_QUERIES = ("from-docs", "independent")
+
+
+def splade_sets(
+    n_docs: int, n_queries: int, cache: str | None = None, queries: str = "from-docs"
+) -> tuple:
     """The SPLADE-like documents and queries of this bench (optionally cached as .npz).
 
     Queries: ~43 terms, weights a little more spread than documents' (as in
-    real SPLADE queries; see ``python -m fanns.bench.sparse_stats``).
+    real SPLADE queries; see ``python -m fanns.bench.sparse_stats``). With
+    ``queries="from-docs"`` (the default) each is written from one document
+    (``splade_like_queries``: as each MS MARCO query was written for one
+    passage); ``"independent"`` draws them apart from the documents
+    (``splade_like_sparse`` with another seed: the tables measured before the
+    choice existed).
     """
     import scipy.sparse as sp
+
+    if queries not in SPLADE_QUERIES:
+        raise ValueError(f"queries must be one of {SPLADE_QUERIES}, got {queries!r}")
 
     def make_docs():
         return splade_like_sparse(n_docs, seed=1)
@@ -115,8 +130,9 @@ def splade_sets(n_docs: int, n_queries: int, cache: str | None = None) -> tuple:
             os.replace(partial, path)  # a concurrent reader never sees half a file
     if docs is None:
         docs = make_docs()
-    queries = splade_like_sparse(n_queries, nnz_mean=43, seed=2, weight_sigma=1.0)
-    return docs, queries
+    if queries == "independent":
+        return docs, splade_like_sparse(n_queries, nnz_mean=43, seed=2, weight_sigma=1.0)
+    return docs, splade_like_queries(docs, n_queries, seed=2)[0]
 
 
 def top_positive(scores: np.ndarray, k: int = K) -> np.ndarray:
@@ -430,6 +446,17 @@ def add_data_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_splade_queries_argument(parser: argparse.ArgumentParser) -> None:
+    """``--splade-queries``: queries written from documents, or drawn apart from them."""
+    parser.add_argument(
+        "--splade-queries",
+        choices=SPLADE_QUERIES,
+        default="from-docs",
+        help="SPLADE-like queries: each written from one document (default), or drawn "
+        "independently of the documents (the tables measured before this option)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m fanns.bench.sparse", description=__doc__.split("\n\n")[0]
@@ -452,6 +479,7 @@ def main(argv: list[str] | None = None) -> int:
         "--sets", default="bm25,zipf,splade", help="comma-separated: bm25, zipf, splade"
     )
     parser.add_argument("--splade-cache", default=None, help="directory to keep generated docs")
+    add_splade_queries_argument(parser)
     parser.add_argument(
         "--clock", choices=("wall", "cpu"), default="wall", help="what the QPS columns divide by"
     )
@@ -473,6 +501,12 @@ def main(argv: list[str] | None = None) -> int:
         "--seismic-sweep",
         default=None,
         help="Seismic search settings 'query_cut,heap_factor;...' (default: a built-in sweep)",
+    )
+    parser.add_argument(
+        "--seismic-index-cache",
+        default=None,
+        help="directory to save built Seismic indexes in and load them from (keyed by the "
+        "documents, build parameters and version; the recorded build time and memory are reported)",
     )
     args = parser.parse_args(argv)
     CLOCK[0] = time.process_time if args.clock == "cpu" else time.perf_counter
@@ -508,7 +542,9 @@ def main(argv: list[str] | None = None) -> int:
             (f"Zipf ({args.zipf_docs // 1000}k, {args.zipf_terms // 1000}k terms)", zdocs, zqueries)
         )
     if "splade" in sets:
-        sdocs, squeries = splade_sets(args.splade_docs, args.queries, args.splade_cache)
+        sdocs, squeries = splade_sets(
+            args.splade_docs, args.queries, args.splade_cache, args.splade_queries
+        )
         datasets.append((f"SPLADE-like ({args.splade_docs // 1000}k)", sdocs, squeries))
 
     for name, docs, queries in datasets:
@@ -536,7 +572,10 @@ def main(argv: list[str] | None = None) -> int:
             PEERS.add(seismic_method())
             ssweep = parse_sweep(args.seismic_sweep) if args.seismic_sweep else SEISMIC_SWEEP
             for spec in args.seismic_build or [""]:
-                rows += bench_seismic(name, docs, queries, truth, n_lat, ssweep, **parse_build(spec))
+                rows += bench_seismic(
+                    name, docs, queries, truth, n_lat, ssweep, args.seismic_index_cache,
+                    **parse_build(spec),
+                )
 
     print(markdown(rows))
     print()

@@ -6,6 +6,12 @@ components and answers queries given as string tokens; it has no filters.
 Its memory is the growth of this process's resident set over the build, after
 the input dataset is released, and its file size (``save``).
 
+With a cache directory (``--seismic-index-cache``) a built index is saved
+there under a key of the documents, the build parameters and the Seismic
+version, beside a JSON record of its build time and memory; a later run on the
+same documents loads it instead of building (a 1M-document build takes over an
+hour on two cores) and reports the recorded build figures.
+
 Example:
     $ python -m fanns.bench.sparse --methods fanns,seismic --no-synthetic
 """
@@ -13,6 +19,8 @@ Example:
 from __future__ import annotations
 
 import gc
+import hashlib
+import json
 import os
 import sys
 import tempfile
@@ -76,26 +84,46 @@ def seismic_version() -> str | None:
         return None
 
 
+def index_key(docs, params: dict) -> str:
+    """A short hash of the CSR documents, the build parameters and the Seismic version."""
+    h = hashlib.sha256()
+    h.update(repr((docs.shape, docs.nnz, sorted(params.items()), seismic_version())).encode())
+    for part in (docs.indptr, docs.indices, docs.data):
+        h.update(np.ascontiguousarray(part).view(np.uint8))
+    return h.hexdigest()[:16]
+
+
 class SeismicPeer:
     """A built ``seismic.SeismicIndex`` over CSR rows (document ids = row numbers)."""
 
-    def __init__(self, docs, *, threads: int = 2, **build) -> None:
+    def __init__(self, docs, *, threads: int = 2, cache: str | None = None, **build) -> None:
         import seismic
 
         params = {**SEISMIC_BUILD, **build}
         docs = docs.tocsr().copy()
         docs.sum_duplicates()
         docs.sort_indices()
-        gc.collect()
-        before = current_rss_bytes() or 0
-        t = time.perf_counter()
         # Components are 16-bit in the default classes; the LV ("large vocabulary")
         # classes take 32-bit ones (BM25 of arxiv-mini has 101,121 terms).
         self.large_vocabulary = docs.shape[1] > 65535
+        index_class = seismic.SeismicIndexLV if self.large_vocabulary else seismic.SeismicIndex
+        self.params = params
+        self.loaded_from = None
+        if cache:
+            stem = os.path.join(cache, f"seismic_{docs.shape[0]}_{index_key(docs, params)}")
+            if self._load(index_class, stem):
+                return
+        self._build(seismic, index_class, docs, threads)
+        if cache:
+            self._save(stem)
+
+    def _build(self, seismic, index_class, docs, threads: int) -> None:
+        gc.collect()
+        before = current_rss_bytes() or 0
+        t = time.perf_counter()
         dataset_class = (
             seismic.SeismicDatasetLV if self.large_vocabulary else seismic.SeismicDataset
         )
-        index_class = seismic.SeismicIndexLV if self.large_vocabulary else seismic.SeismicIndex
         dataset = dataset_class(dim=int(docs.shape[1]))
         dataset.add_documents_by_id(
             [str(i) for i in range(docs.shape[0])],
@@ -103,7 +131,7 @@ class SeismicPeer:
             docs.data.astype(np.float32),
             docs.indptr.astype(np.int64),
         )
-        self.index = index_class.build_from_dataset(dataset, num_threads=threads, **params)
+        self.index = index_class.build_from_dataset(dataset, num_threads=threads, **self.params)
         self.build_s = time.perf_counter() - t
         del dataset
         gc.collect()
@@ -113,7 +141,52 @@ class SeismicPeer:
             self.index.save(path)
             files = [os.path.join(tmp, f) for f in os.listdir(tmp)]
             self.file_mb = sum(os.path.getsize(f) for f in files) / 2**20
-        self.params = params
+
+    def _record(self) -> dict:
+        return {
+            "version": seismic_version(),
+            "params": self.params,
+            "build_s": self.build_s,
+            "memory_mb": self.memory_mb,
+            "file_mb": self.file_mb,
+        }
+
+    def _save(self, stem: str) -> None:
+        """The index at ``stem.index.seismic`` and its record at ``stem.json``, each atomically."""
+        os.makedirs(os.path.dirname(stem), exist_ok=True)
+        partial = f"{stem}.{os.getpid()}.partial"
+        self.index.save(partial)  # writes partial + ".index.seismic"
+        os.replace(f"{partial}.index.seismic", f"{stem}.index.seismic")
+        with open(f"{partial}.json", "w") as f:
+            json.dump(self._record(), f)
+        os.replace(f"{partial}.json", f"{stem}.json")  # the record last: it marks a whole index
+
+    def _load(self, index_class, stem: str) -> bool:
+        """Load a saved index and its record; False if there is none (or not a whole one)."""
+        path = f"{stem}.index.seismic"
+        try:
+            with open(f"{stem}.json") as f:
+                record = json.load(f)
+        except FileNotFoundError:
+            return False
+        except (OSError, ValueError) as e:
+            raise ValueError(f"Seismic index record {stem}.json is unreadable: {e}") from e
+        if record.get("version") != seismic_version() or record.get("params") != self.params:
+            raise ValueError(
+                f"Seismic index record {stem}.json names version {record.get('version')} and "
+                f"{record.get('params')}, not {seismic_version()} and {self.params}"
+            )
+        if not os.path.isfile(path):
+            raise ValueError(f"Seismic index {path} is missing beside its record")
+        gc.collect()
+        before = current_rss_bytes() or 0
+        self.index = index_class.load(path)
+        self.loaded_mb = max((current_rss_bytes() or 0) - before, 0) / 2**20
+        self.build_s = float(record["build_s"])
+        self.memory_mb = float(record["memory_mb"])
+        self.file_mb = float(record["file_mb"])
+        self.loaded_from = path
+        return True
 
     @staticmethod
     def queries(queries) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
@@ -153,13 +226,19 @@ def bench_seismic(
     truth,
     n_latency: int,
     sweep: Sequence[tuple[int, float]] = SEISMIC_SWEEP,
+    cache: str | None = None,
     **build,
 ) -> list[Row]:
-    peer = SeismicPeer(docs, **build)
+    peer = SeismicPeer(docs, cache=cache, **build)
+    loaded = (
+        f" (loaded from {peer.loaded_from}: RSS +{peer.loaded_mb:.1f} MiB; build figures recorded)"
+        if peer.loaded_from
+        else ""
+    )
     print(
         f"  [{name}] seismic {'LV ' if peer.large_vocabulary else ''}{peer.params}: "
         f"build {peer.build_s:.1f} s, "
-        f"RSS +{peer.memory_mb:.1f} MiB, file {peer.file_mb:.1f} MiB",
+        f"RSS +{peer.memory_mb:.1f} MiB, file {peer.file_mb:.1f} MiB{loaded}",
         file=sys.stderr,
     )
     form = peer.queries(queries)

@@ -192,7 +192,7 @@ def table(columns: dict[str, dict[str, float]], keys: Iterable[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from fanns.bench.sparse import add_data_argument
+    from fanns.bench.sparse import add_data_argument, add_splade_queries_argument
 
     parser = argparse.ArgumentParser(
         prog="python -m fanns.bench.sparse_stats", description=__doc__.split("\n\n")[0]
@@ -202,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--splade-docs", type=int, default=100000)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--splade-cache", default=None, help="directory of generated docs")
+    add_splade_queries_argument(parser)
     parser.add_argument(
         "--jsonl", action="append", default=[], help="DOCS.jsonl,QUERIES.jsonl (repeatable)"
     )
@@ -220,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         from fanns.bench.sparse import splade_sets
 
         sets[f"SPLADE-like {args.splade_docs // 1000}k"] = splade_sets(
-            args.splade_docs, args.queries, args.splade_cache
+            args.splade_docs, args.queries, args.splade_cache, args.splade_queries
         )
     if "bm25" in wanted and os.path.isfile(os.path.join(args.data, "database_texts.jsonl.gz")):
         from fanns.datasets.bm25 import bm25_queries, bm25_vectors, load_texts

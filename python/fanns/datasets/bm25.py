@@ -32,6 +32,7 @@ __all__ = [
     "bm25_queries",
     "bm25_vectors",
     "load_texts",
+    "splade_like_queries",
     "splade_like_sparse",
     "tokenize",
     "zipf_sparse",
@@ -289,134 +290,6 @@ def zipf_sparse(
     return _csr(indptr, terms.astype(np.int32), weights, (n, n_terms))
 
 
-def splade_like_sparse(
-    n: int,
-    n_terms: int = 30522,
-    *,
-    nnz_mean: float = 120.0,
-    seed: int = 0,
-    topic_seed: int = 0,
-    n_topics: int = 500,
-    topic_terms: int = 300,
-    topic_share: float = 0.5,
-    exponent: float = 1.0,
-    weight_sigma: float = 0.9,
-    weight_median: float = 0.28,
-    head_cap: float | None = 0.0025,
-    term_weight_share: float = 0.4,
-) -> Any:
-    """``n`` random rows shaped like learned sparse (SPLADE) vectors.
-
-    Defaults follow published statistics of SPLADE on MS MARCO passages: a
-    30,522-term WordPiece vocabulary, about 120 non-zeros per document (use
-    ``nnz_mean`` of about 43 for queries), weights that are log-saturated
-    activations (most small, a long tail of a few large ones) and terms that
-    co-occur by topic (a passage is expanded with related terms). A row:
-
-    * draws its number of terms as ``nnz_mean`` times a log-normal factor
-      (sigma 0.3), at least one;
-    * picks one of ``n_topics`` topics; each topic is ``topic_terms`` terms
-      drawn by global popularity (Zipf with ``exponent`` over the vocabulary,
-      no term more likely than ``head_cap`` per draw, the excess spread over
-      the rest), ranked, and used with Zipf probabilities inside the topic;
-    * takes about ``topic_share`` of its terms from its topic and the rest
-      from the global Zipf distribution (distinct terms);
-    * gives each term the weight ``weight_median * exp(weight_sigma * z)``
-      (defaults: median 0.28, 1 % above 2.3), where the standard normal ``z``
-      is ``sqrt(term_weight_share)`` parts the term's own (the same in every
-      row, as a term carries a similar importance wherever SPLADE puts it) and
-      the rest the row's.
-
-    The head cap stands for SPLADE's FLOPS regulariser, which penalises long
-    posting lists: without it the most popular WordPiece terms would occur in
-    every row; with it (about 120 terms a row) no term is in more than about
-    a third of the rows. The statistics against real SPLADE rows, with their
-    sources, are in ``bench/sparse.md`` (``python -m fanns.bench.sparse_stats``).
-
-    Rows generated with the same ``topic_seed`` share topics, so queries
-    (another ``seed``, smaller ``nnz_mean``) have related documents.
-    Deterministic for given seeds.
-
-    >>> docs = splade_like_sparse(200, seed=1)
-    >>> queries = splade_like_sparse(5, nnz_mean=43, seed=2)
-    >>> docs.shape, queries.shape
-    ((200, 30522), (5, 30522))
-    """
-    if n < 0 or n_terms <= 0:
-        raise ValueError(f"need n >= 0 and n_terms > 0 (got n={n}, n_terms={n_terms})")
-    if not nnz_mean > 0 or not exponent > 0 or not weight_sigma >= 0 or not weight_median > 0:
-        raise ValueError("nnz_mean, exponent and weight_median must be positive, weight_sigma >= 0")
-    if not 0.0 <= term_weight_share <= 1.0:
-        raise ValueError(f"term_weight_share must be in [0, 1], got {term_weight_share}")
-    if head_cap is not None and not 0.0 < head_cap <= 1.0:
-        raise ValueError(f"head_cap must be in (0, 1] or None, got {head_cap}")
-    if n_topics < 1 or not 1 <= topic_terms <= n_terms:
-        raise ValueError("need n_topics >= 1 and 1 <= topic_terms <= n_terms")
-    if not 0.0 <= topic_share <= 1.0:
-        raise ValueError(f"topic_share must be in [0, 1], got {topic_share}")
-    ranks = np.arange(1, n_terms + 1, dtype=np.float64)
-    p = ranks**-exponent
-    p /= p.sum()
-    if head_cap is not None and head_cap * n_terms > 1.0:
-        for _ in range(64):  # water-filling: cap the head, renormalise the rest
-            if p[0] <= head_cap * (1 + 1e-9):
-                break
-            p = np.minimum(p, head_cap)
-            p /= p.sum()
-    cdf = np.cumsum(p)
-    cdf[-1] = 1.0
-    # Topics: distinct terms by popularity (Gumbel top-k), most popular first.
-    topic_rng = np.random.default_rng(topic_seed)
-    log_p = np.log(p)
-    topics = np.empty((n_topics, topic_terms), dtype=np.int64)
-    for t in range(n_topics):
-        keys = log_p + topic_rng.gumbel(size=n_terms)
-        members = np.argpartition(-keys, topic_terms - 1)[:topic_terms]
-        topics[t] = members[np.argsort(-keys[members], kind="stable")]
-    term_part = topic_rng.standard_normal(n_terms)
-    inner = np.arange(1, topic_terms + 1, dtype=np.float64) ** -exponent
-    inner_cdf = np.cumsum(inner / inner.sum())
-    inner_cdf[-1] = 1.0
-
-    rng = np.random.default_rng(seed)
-    sizes = np.rint(nnz_mean * rng.lognormal(-0.045, 0.3, size=n))  # mean factor 1
-    sizes = np.maximum(1, sizes).astype(np.int64)
-    sizes = np.minimum(sizes, n_terms)
-    row_topics = rng.integers(0, n_topics, size=n)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    parts: list[np.ndarray] = []
-    for i in range(n):
-        m = int(sizes[i])
-        from_topic = int(rng.binomial(m, topic_share))
-        # Oversample, then keep the first distinct terms (topic terms first).
-        topic_draw = topics[row_topics[i]][
-            np.minimum(np.searchsorted(inner_cdf, rng.random(2 * from_topic + 8)), topic_terms - 1)
-        ]
-        _, first = np.unique(topic_draw, return_index=True)
-        chosen = topic_draw[np.sort(first)][:from_topic]
-        for _ in range(8):
-            need = m - chosen.size
-            if need <= 0:
-                break
-            extra = np.minimum(
-                np.searchsorted(cdf, rng.random(2 * need + 8), side="right"), n_terms - 1
-            )
-            pool = np.concatenate([chosen, extra])
-            _, first = np.unique(pool, return_index=True)
-            chosen = pool[np.sort(first)][:m]
-        if chosen.size < m:  # rows nearly as wide as the vocabulary: fill uniformly
-            unused = np.setdiff1d(np.arange(n_terms), chosen)
-            chosen = np.concatenate([chosen, rng.choice(unused, m - chosen.size, replace=False)])
-        parts.append(np.sort(chosen))
-        indptr[i + 1] = indptr[i] + chosen.size
-    terms = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-    z = np.sqrt(term_weight_share) * term_part[terms] + np.sqrt(1.0 - term_weight_share) * (
-        rng.standard_normal(terms.size)
-    )
-    weights = (weight_median * np.exp(weight_sigma * z)).astype(np.float32)
-    return _csr(indptr, terms.astype(np.int32), weights, (n, n_terms))
-
-
 def load_texts(
     directory: str | os.PathLike,
     *,
@@ -457,3 +330,8 @@ def _json_line(line: str, path: str, line_no: int) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise ValueError(f"{path}:{line_no + 1}: expected a JSON object")
     return record
+
+
+# The SPLADE-like generators live in their own module (they use ``_csr`` above);
+# they stay importable from here.
+from fanns.datasets.splade_like import splade_like_queries, splade_like_sparse  # noqa: E402
