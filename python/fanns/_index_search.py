@@ -165,9 +165,7 @@ class IndexSearch:
         planner = self._planner(exact_threshold, planner)
         if filter is None and self._live is None:
             # Nothing to compile or route: a single query pays for no filter machinery.
-            ids, distances, plans = self._engine.search(q, k, ef, threads, [], [], None, planner)
-            plans = _PLAN_NAMES[plans].astype(_PLAN_DTYPE, copy=False)
-            return SearchResult(ids=ids, distances=distances, plans=plans)
+            return self._search_main(q, k, ef, threads, ([], [], None), planner)
         # Many distinct per-query filters are compiled and searched a group at a time.
         return search_in_groups(
             lambda part, part_filter: self._search_compiled(part, k, ef, part_filter, threads, planner),
@@ -181,18 +179,20 @@ class IndexSearch:
         routed = self._route(filter, q.shape[0], planner, ef, k)
         return self._search_routed(q, k, ef, routed, threads, planner)
 
+    def _search_main(self, q: np.ndarray, k: int, ef: int, threads: int, filters, planner: dict):
+        """Every query on the main graph; ``filters``: (bitsets, counts, query_filter)."""
+        ids, distances, plans = self._engine.search(q, k, ef, threads, *filters, planner)
+        plans = _PLAN_NAMES[plans].astype(_PLAN_DTYPE, copy=False)
+        return SearchResult(ids=ids, distances=distances, plans=plans)
+
     def _search_routed(
         self, q: np.ndarray, k: int, ef: int, routed: RoutedFilters, threads: int, planner: dict
     ):
         """The search of checked arguments whose filters ``routed`` has compiled and routed."""
         prepared = routed.prepared
         if not routed.routes:  # every query on the main graph
-            bitsets, counts, query_filter = _subset_filters(prepared, prepared.query_filter)
-            ids, distances, plans = self._engine.search(
-                q, k, ef, threads, bitsets, counts, query_filter, planner
-            )
-            plans = _PLAN_NAMES[plans].astype(_PLAN_DTYPE, copy=False)
-            return SearchResult(ids=ids, distances=distances, plans=plans)
+            filters = _subset_filters(prepared, prepared.query_filter)
+            return self._search_main(q, k, ef, threads, filters, planner)
         on_range = routed.routed_queries()
         ids = np.full((q.shape[0], k), -1, dtype=np.int64)
         distances = np.full((q.shape[0], k), np.inf, dtype=np.float32)
