@@ -17,6 +17,13 @@ import numpy as np
 __all__ = ["splade_like_queries", "splade_like_sparse"]
 
 
+def _check_shares(**shares: float) -> None:
+    """A ValueError naming the first of ``shares`` outside [0, 1]."""
+    for name, share in shares.items():
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {share}")
+
+
 class _Vocabulary:
     """Term popularity, topics and per-term weight parts shared by documents and queries."""
 
@@ -162,10 +169,7 @@ def splade_like_sparse(
         raise ValueError(f"need n >= 0 and n_terms > 0 (got n={n}, n_terms={n_terms})")
     if not nnz_mean > 0 or not exponent > 0 or not weight_sigma >= 0 or not weight_median > 0:
         raise ValueError("nnz_mean, exponent and weight_median must be positive, weight_sigma >= 0")
-    if not 0.0 <= term_weight_share <= 1.0:
-        raise ValueError(f"term_weight_share must be in [0, 1], got {term_weight_share}")
-    if not 0.0 <= topic_share <= 1.0:
-        raise ValueError(f"topic_share must be in [0, 1], got {topic_share}")
+    _check_shares(term_weight_share=term_weight_share, topic_share=topic_share)
     from fanns.datasets.bm25 import _csr
 
     vocab = _Vocabulary(
@@ -261,13 +265,9 @@ def splade_like_queries(
         raise ValueError("docs has no rows to write queries from")
     if not nnz_mean > 0 or not weight_sigma >= 0 or not weight_median > 0 or not source_jitter >= 0:
         raise ValueError("nnz_mean and weight_median must be positive, the sigmas >= 0")
-    for name, share in (
-        ("source_share", source_share),
-        ("topic_share", topic_share),
-        ("term_weight_share", term_weight_share),
-    ):
-        if not 0.0 <= share <= 1.0:
-            raise ValueError(f"{name} must be in [0, 1], got {share}")
+    _check_shares(
+        source_share=source_share, topic_share=topic_share, term_weight_share=term_weight_share
+    )
     vocab = _Vocabulary(
         n_terms,
         topic_seed=topic_seed,
