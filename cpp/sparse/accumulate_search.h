@@ -99,34 +99,48 @@ inline std::uint64_t chosen_postings(const BlockedPostingLists& lists, QueryScra
     return total;
 }
 
+// fn(j, scale) for every posting j of the query's chosen lists, list by list
+// in scratch.order(); `scale` turns the posting's 8-bit code into q_t * w.
+// Both accumulations visit postings in this one order, so a document's terms
+// are summed in the same order by either.
+template <class Fn>
+inline void for_each_chosen_posting(const BlockedPostingLists& lists, QueryScratch& scratch, Fn&& fn) {
+    const auto& terms = scratch.terms();
+    const auto& weights = scratch.weights();
+    for (std::uint32_t position : scratch.order()) {
+        const std::uint32_t term = terms[position];
+        const float scale = posting_scale(lists, term, weights[position]);
+        const std::uint64_t end = lists.posting_end(term);
+        for (std::uint64_t j = lists.posting_begin(term); j < end; ++j) fn(j, scale);
+    }
+}
+
+// acc[slot] += value, appending `slot` to `touched` when it was still zero
+// (without a branch: the buffer has room for every posting).
+inline void add_to_accumulator(float* acc, std::uint32_t* touched, std::size_t& n_touched, std::uint32_t slot,
+                               float value) {
+    const float before = acc[slot];
+    touched[n_touched] = slot;
+    n_touched += before == 0.0f ? 1 : 0;
+    acc[slot] = before + value;
+}
+
 // One n-sized accumulator: every posting adds into acc[doc] (random access
 // over n floats). Offers the touched documents to scratch.shortlist().
 template <class Predicate>
 void accumulate_dense(const IndexView& index, const Predicate& accept, QueryScratch& scratch, std::uint64_t total) {
     const BlockedPostingLists& lists = *index.lists;
     float* acc = scratch.accumulator(index.forward->size());
-    const auto& terms = scratch.terms();
-    const auto& weights = scratch.weights();
-    // Room for every posting, so a document is appended without a branch and
-    // kept only when its accumulator was still zero (the buffer only grows).
+    // Room for every posting (the buffer only grows).
     std::vector<std::uint32_t>& buffer = scratch.touched();
     if (buffer.size() < total) buffer.resize(total);
     std::uint32_t* touched = buffer.data();
     std::size_t n_touched = 0;
     const std::uint32_t* docs = lists.docs().data();
     const std::uint8_t* codes = lists.codes().data();
-    for (std::uint32_t position : scratch.order()) {
-        const std::uint32_t term = terms[position];
-        const float scale = posting_scale(lists, term, weights[position]);
-        const std::uint64_t end = lists.posting_end(term);
-        for (std::uint64_t j = lists.posting_begin(term); j < end; ++j) {
-            const std::uint32_t doc = docs[j];
-            const float before = acc[doc];
-            touched[n_touched] = doc;
-            n_touched += before == 0.0f ? 1 : 0;
-            acc[doc] = before + scale * static_cast<float>(codes[j]);
-        }
-    }
+    for_each_chosen_posting(lists, scratch, [&](std::uint64_t j, float scale) {
+        add_to_accumulator(acc, touched, n_touched, docs[j], scale * static_cast<float>(codes[j]));
+    });
     collect_touched(acc, touched, n_touched, 0, accept, scratch.shortlist());
 }
 
@@ -139,8 +153,6 @@ void accumulate_dense(const IndexView& index, const Predicate& accept, QueryScra
 template <class Predicate>
 void accumulate_windowed(const IndexView& index, const Predicate& accept, QueryScratch& scratch, unsigned shift) {
     const BlockedPostingLists& lists = *index.lists;
-    const auto& terms = scratch.terms();
-    const auto& weights = scratch.weights();
     const std::uint32_t* docs = lists.docs().data();
     const std::uint8_t* codes = lists.codes().data();
     const std::size_t n_windows = ((index.forward->size() - 1) >> shift) + 1;
@@ -148,25 +160,16 @@ void accumulate_windowed(const IndexView& index, const Predicate& accept, QueryS
     // window w starts; the scatter advances it to where window w ends.
     std::vector<std::size_t>& ends = scratch.window_ends();
     ends.assign(n_windows + 1, 0);
-    for (std::uint32_t position : scratch.order()) {
-        const std::uint32_t term = terms[position];
-        const std::uint64_t end = lists.posting_end(term);
-        for (std::uint64_t j = lists.posting_begin(term); j < end; ++j) ++ends[(docs[j] >> shift) + 1];
-    }
+    for_each_chosen_posting(lists, scratch, [&](std::uint64_t j, float) { ++ends[(docs[j] >> shift) + 1]; });
     for (std::size_t w = 0; w < n_windows; ++w) ends[w + 1] += ends[w];
     const std::size_t total = ends[n_windows];
     std::vector<WindowPosting>& scattered = scratch.window_postings();
     if (scattered.size() < total) scattered.resize(total);
     WindowPosting* out = scattered.data();
-    for (std::uint32_t position : scratch.order()) {
-        const std::uint32_t term = terms[position];
-        const float scale = posting_scale(lists, term, weights[position]);
-        const std::uint64_t end = lists.posting_end(term);
-        for (std::uint64_t j = lists.posting_begin(term); j < end; ++j) {
-            const std::uint32_t doc = docs[j];
-            out[ends[doc >> shift]++] = WindowPosting{doc, scale * static_cast<float>(codes[j])};
-        }
-    }
+    for_each_chosen_posting(lists, scratch, [&](std::uint64_t j, float scale) {
+        const std::uint32_t doc = docs[j];
+        out[ends[doc >> shift]++] = WindowPosting{doc, scale * static_cast<float>(codes[j])};
+    });
     std::vector<std::uint32_t>& buffer = scratch.touched();
     if (buffer.size() < total) buffer.resize(total);
     std::uint32_t* touched = buffer.data();
@@ -178,11 +181,7 @@ void accumulate_windowed(const IndexView& index, const Predicate& accept, QueryS
         const std::size_t end = ends[w];
         std::size_t n_touched = 0;
         for (std::size_t p = begin; p < end; ++p) {
-            const std::uint32_t local = out[p].doc - base;
-            const float before = acc[local];
-            touched[n_touched] = local;
-            n_touched += before == 0.0f ? 1 : 0;
-            acc[local] = before + out[p].value;
+            add_to_accumulator(acc, touched, n_touched, out[p].doc - base, out[p].value);
         }
         collect_touched(acc, touched, n_touched, base, accept, shortlist);
         begin = end;
