@@ -182,25 +182,6 @@ private:
         std::vector<std::uint32_t> tile_outliers;
     };
 
-    // Pushes the rows of a block whose scores are within the selection's
-    // bound: the scores are compared eight at a time against the bound at
-    // the start of the eight (it only tightens, so this admits a superset,
-    // which the selection culls), and only the admitted ones are visited.
-    static void admit_block(const std::uint32_t* block, std::size_t len, const float* scores,
-                            ScanSelection& selection) {
-        for (std::size_t j = 0; j < len; j += 8) {
-            const float bound = selection.bound();
-            const std::size_t m = std::min<std::size_t>(8, len - j);
-            unsigned admitted = 0;
-            for (std::size_t t = 0; t < m; ++t) admitted |= unsigned(scores[j + t] <= bound) << t;
-            while (admitted != 0) {
-                const std::size_t t = std::size_t(__builtin_ctz(admitted));
-                admitted &= admitted - 1;
-                selection.push({scores[j + t], block[j + t]});
-            }
-        }
-    }
-
     static int filter_of(const BatchRequest& req, std::size_t qi) {
         return req.query_filter ? req.query_filter[qi] : -1;
     }
@@ -285,7 +266,7 @@ private:
                 // ahead); the others find it in cache.
                 for (std::size_t i = 0; i < count; ++i) {
                     HalfScorer(store, s.halves[i], query(req, queries[i])).batch(block, len, scores);
-                    admit_block(block, len, scores, s.selections[i]);
+                    s.selections[i].admit(block, scores, len);
                 }
             }
         } else {
@@ -305,7 +286,7 @@ private:
                         const FloatScorer exact(store, query(req, queries[i]));
                         for (std::uint32_t j : s.tile_outliers) scores[j] = exact(block[j]);
                     }
-                    admit_block(block, len, scores, s.selections[i]);
+                    s.selections[i].admit(block, scores, len);
                 }
             }
         }
