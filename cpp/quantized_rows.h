@@ -189,15 +189,21 @@ public:
         const double largest = centre ? centred : plain;
         const double bound = simd::kDotQueryBound;
         const double t = largest > 0.0 && std::isfinite(largest) ? largest / bound : 1.0;
+        const double inverse = 1.0 / t;
+        // Adding 1.5 * 2^52 to a double of magnitude <= 2^51 leaves no bits
+        // below the units: rounds to the nearest integer, ties to even, as
+        // nearbyint() does, without a library call per element.
+        constexpr double kRound = 6755399441055744.0;
         double v_norm = 0.0, w_sum = 0.0, at_centre = 0.0;
+        std::int8_t* bytes = out.bytes.data();  // (a byte store could alias the vector's own pointer)
         for (std::size_t i = 0; i < dim_; ++i) {
             const double v = centre ? double(query[i]) - double(centre_[i]) : double(query[i]);
             const double w = v * double(step_[i]);
             v_norm += v * v;
             w_sum += w;
             at_centre += double(query[i]) * double(centre_[i]);
-            const double r = std::nearbyint(w / t);
-            out.bytes[i] = static_cast<std::int8_t>(std::isnan(r) ? 0.0 : std::clamp(r, -bound, bound));
+            const double r = std::clamp(w * inverse, -bound, bound);  // NaN stays NaN
+            bytes[i] = static_cast<std::int8_t>(std::isnan(r) ? 0.0 : (r + kRound) - kRound);
         }
         if (similarity_) {
             // distance 1 - <q, x^>
