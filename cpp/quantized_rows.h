@@ -182,8 +182,10 @@ public:
         // tiny magnitude.
         double plain = 0.0, centred = 0.0;  // max |w_i| without and with centring
         for (std::size_t i = 0; i < dim_; ++i) {
-            plain = std::max(plain, std::fabs(double(query[i]) * double(step_[i])));
             centred = std::max(centred, std::fabs((double(query[i]) - double(centre_[i])) * double(step_[i])));
+        }
+        if (similarity_) {  // (l2 always centres)
+            for (std::size_t i = 0; i < dim_; ++i) plain = std::max(plain, std::fabs(double(query[i]) * double(step_[i])));
         }
         const bool centre = !similarity_ || centred < plain;
         const double largest = centre ? centred : plain;
