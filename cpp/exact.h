@@ -41,7 +41,8 @@ public:
     ExactScanner(const float* base, std::size_t dim, Metric metric, const simd::Kernels& kernels,
                  std::size_t stride = 0)
         : base_(base), dim_(dim), stride_(stride ? stride : dim), similarity_(metric != Metric::l2),
-          ids_kernel_(metric == Metric::l2 ? kernels.l2sq_ids : kernels.dot_ids) {}
+          ids_kernel_(metric == Metric::l2 ? kernels.l2sq_ids : kernels.dot_ids),
+          tile_kernel_(metric == Metric::l2 ? kernels.l2sq_tile : kernels.dot_tile) {}
 
     // Nearest candidates among the ids set in `bits` into `results`.
     void scan(const float* query, BitsetView bits, std::size_t size, ResultHeap& results) {
@@ -64,11 +65,22 @@ public:
     }
 
     // Nearest candidates among `ids` for each of `count` queries; heaps[i] for queries[i].
+    // The distances are those scan() gives, bit for bit (the tile kernel
+    // sums as the pair kernel does).
     void scan_group(const float* const* queries, std::size_t count, const std::vector<std::uint32_t>& ids,
                     ResultHeap* heaps) {
+        if (count == 1) {
+            for (std::size_t start = 0; start < ids.size(); start += kBlock) {
+                score(queries[0], ids.data() + start, std::min(kBlock, ids.size() - start), heaps[0]);
+            }
+            return;
+        }
+        group_dist_.resize(count * kBlock);
         for (std::size_t start = 0; start < ids.size(); start += kBlock) {
             const std::size_t len = std::min(kBlock, ids.size() - start);
-            for (std::size_t i = 0; i < count; ++i) score(queries[i], ids.data() + start, len, heaps[i]);
+            const std::uint32_t* block = ids.data() + start;
+            tile_kernel_(queries, count, base_, stride_, block, len, dim_, group_dist_.data());
+            for (std::size_t i = 0; i < count; ++i) admit(block, group_dist_.data() + i * len, len, heaps[i]);
         }
     }
 
@@ -78,8 +90,14 @@ private:
     void score(const float* query, const std::uint32_t* ids, std::size_t len, ResultHeap& results) {
         dist_.resize(kBlock);
         ids_kernel_(query, base_, ids, len, dim_, stride_, dist_.data());
+        admit(ids, dist_.data(), len, results);
+    }
+
+    // Pushes the rows whose kernel values make the cut (similarities become
+    // distances 1 - s).
+    void admit(const std::uint32_t* ids, const float* values, std::size_t len, ResultHeap& results) const {
         for (std::size_t j = 0; j < len; ++j) {
-            const float d = similarity_ ? 1.0f - dist_[j] : dist_[j];
+            const float d = similarity_ ? 1.0f - values[j] : values[j];
             if (results.admits(d)) results.push({d, ids[j]});
         }
     }
@@ -89,8 +107,10 @@ private:
     std::size_t stride_;
     bool similarity_;
     simd::IdsKernel ids_kernel_;
+    simd::TileKernel tile_kernel_;
     std::vector<std::uint32_t> block_ids_;
     std::vector<float> dist_;
+    std::vector<float> group_dist_;
 };
 
 }  // namespace fanns

@@ -209,3 +209,32 @@ def test_half_kernel_rejects_bad_arguments():
         _core.half_distances("cos", q, np.zeros((2, 4), np.float16), "scalar")
     with pytest.raises(ValueError, match="unknown SIMD level"):
         _core.half_distances("l2", q, np.zeros((2, 4), np.float16), "sse9")
+
+
+@pytest.mark.parametrize("level", _core.simd_levels())
+@pytest.mark.parametrize("dim", DIMS)
+@pytest.mark.parametrize("kind", ["l2", "ip"])
+def test_float_tile_kernel_equals_pair_kernel_bit_for_bit(level, dim, kind):
+    # A group's exact scan (tile kernel) and a lone query's (pair kernel)
+    # must give the same distances, so a query's answer does not depend on
+    # the group it came in.
+    rng = np.random.default_rng(dim + 7)
+    for nq in (1, 2, 3, 4, 5, 8, 9):
+        queries = rng.standard_normal((nq, dim)).astype(np.float32)
+        base = rng.standard_normal((11, dim)).astype(np.float32)
+        tile = _core.pairwise_distances(kind, queries, base, level, form="tile")
+        rows = _core.pairwise_distances(kind, queries, base, level)
+        np.testing.assert_array_equal(tile, rows)
+        if kind == "l2":
+            exact = ((queries[:, None, :].astype(np.float64) - base[None].astype(np.float64)) ** 2).sum(-1)
+        else:
+            exact = queries.astype(np.float64) @ base.astype(np.float64).T
+        np.testing.assert_allclose(tile, exact, rtol=1e-5, atol=1e-5 * np.sqrt(dim) * 4)
+
+
+def test_float_tile_form_is_checked():
+    x = np.ones((2, 4), np.float32)
+    with pytest.raises(ValueError, match="form"):
+        _core.pairwise_distances("l2", x, x, "scalar", form="columns")
+    with pytest.raises(ValueError, match="kind"):
+        _core.pairwise_distances("cos", x, x, "scalar", form="tile")

@@ -122,3 +122,30 @@ def test_f16_and_float_scans_get_no_group_discount():
         flt = fanns.field("u") < 0.5
         alone = index.explain(flt, k=10, ef=10)
         assert index.explain(flt, k=10, ef=10, queries=16) == alone
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])
+@pytest.mark.parametrize("dim", [100, 384])
+def test_an_exact_group_answers_as_each_query_alone_and_as_brute_force(metric, dim):
+    # Float rows only (storage="f32"): a group sharing a filter is scanned
+    # exactly with the float tile kernel (four queries per row read), a
+    # query alone with the pair kernel; ids and distances must agree bit
+    # for bit, and with brute force.
+    base, queries = _data(dim)
+    index = fanns.Index.build(
+        base, metric=metric, M=8, ef_construction=64, seed=1, threads=1, storage="f32"
+    )
+    mask = _mask(13, 0.2)
+    together = index.search(queries, 10, ef=20, filter=mask, exact_threshold=N, threads=2)
+    assert set(together.plans) == {"exact"}
+    truth = exact_knn(queries, base, 10, index.metric, mask)
+    exact = exact_distances(queries, base, index.metric)
+    for i in range(NQ):
+        alone = index.search(
+            queries[i : i + 1], 10, ef=20, filter=mask, exact_threshold=N, threads=1
+        )
+        assert alone.plans[0] == "exact"
+        np.testing.assert_array_equal(alone.ids[0], together.ids[i])
+        np.testing.assert_array_equal(alone.distances[0], together.distances[i])
+        np.testing.assert_array_equal(together.ids[i], truth[i])
+        np.testing.assert_allclose(together.distances[i], exact[i, truth[i]], rtol=1e-4, atol=1e-3)

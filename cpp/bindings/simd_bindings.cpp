@@ -30,15 +30,14 @@ simd::Level level_from(const std::string& name) {
 using Matrix = py::array_t<float, py::array::c_style | py::array::forcecast>;
 
 py::array_t<float> pairwise(const std::string& kind, const Matrix& queries, const Matrix& base,
-                            const std::string& level_name) {
+                            const std::string& level_name, const std::string& form) {
     if (queries.ndim() != 2 || base.ndim() != 2 || queries.shape(1) != base.shape(1)) {
         throw py::value_error("queries and base must be 2-D with the same number of columns");
     }
+    if (form != "rows" && form != "tile") throw py::value_error("form must be 'rows' or 'tile', not '" + form + "'");
     const simd::Kernels& k = simd::kernels_for(level_from(level_name));
-    simd::RowsKernel rows;
-    if (kind == "l2") rows = k.l2sq_rows;
-    else if (kind == "ip") rows = k.dot_rows;
-    else throw py::value_error("kind must be 'l2' or 'ip'");
+    if (kind != "l2" && kind != "ip") throw py::value_error("kind must be 'l2' or 'ip'");
+    const bool l2 = kind == "l2";
     const auto nq = static_cast<std::size_t>(queries.shape(0));
     const auto nb = static_cast<std::size_t>(base.shape(0));
     const auto dim = static_cast<std::size_t>(queries.shape(1));
@@ -48,7 +47,20 @@ py::array_t<float> pairwise(const std::string& kind, const Matrix& queries, cons
     const float* b = base.data();
     {
         py::gil_scoped_release release;
-        for (std::size_t i = 0; i < nq; ++i) rows(q + i * dim, b, nb, dim, o + i * nb);
+        if (form == "rows") {
+            for (std::size_t i = 0; i < nq; ++i) (l2 ? k.l2sq_rows : k.dot_rows)(q + i * dim, b, nb, dim, o + i * nb);
+        } else {
+            // Every query against the rows picked by id, last row first.
+            std::vector<const float*> qs(nq);
+            for (std::size_t i = 0; i < nq; ++i) qs[i] = q + i * dim;
+            std::vector<std::uint32_t> ids(nb);
+            for (std::size_t j = 0; j < nb; ++j) ids[j] = static_cast<std::uint32_t>(nb - 1 - j);
+            std::vector<float> values(nq * nb);
+            (l2 ? k.l2sq_tile : k.dot_tile)(qs.data(), nq, b, dim, ids.data(), nb, dim, values.data());
+            for (std::size_t i = 0; i < nq; ++i) {
+                for (std::size_t j = 0; j < nb; ++j) o[i * nb + ids[j]] = values[i * nb + j];
+            }
+        }
     }
     return out;
 }
@@ -172,9 +184,10 @@ void register_simd(py::module_& m) {
         return names;
     }, "SIMD levels available here, lowest first.");
     m.def("pairwise_distances", &pairwise, py::arg("kind"), py::arg("queries"), py::arg("base"),
-          py::arg("level"),
+          py::arg("level"), py::arg("form") = "rows",
           "Dense (nq, nb) matrix of squared L2 ('l2') or inner products ('ip') computed with the "
-          "kernels of the named SIMD level.");
+          "kernels of the named SIMD level: form 'rows' (one query against contiguous rows) or "
+          "'tile' (every query against rows picked by id, as a group's exact scan scores them).");
     m.def("code_dot_products", &code_dot_products, py::arg("queries"), py::arg("codes"), py::arg("level"),
           py::arg("form") = "rows",
           "Dense (nq, nb) sums of q * c between integer query rows (values in [-64, 64]) and uint8 "

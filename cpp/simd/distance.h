@@ -22,6 +22,14 @@ using RowsKernel = void (*)(const float* query, const float* rows, std::size_t c
 using IdsKernel = void (*)(const float* query, const float* base, const std::uint32_t* ids,
                            std::size_t count, std::size_t dim, std::size_t stride, float* out);
 
+// Distances from `nq` queries to the rows named by `ids` (rows as for
+// IdsKernel): out[i * count + j] for queries[i] and row ids[j], equal bit
+// for bit to the pair kernel's. Rows are scored a block at a time for four
+// queries at once, so a group of queries sharing a filter reads each row
+// from memory once, and each query's floats stay in cache for the block.
+using TileKernel = void (*)(const float* const* queries, std::size_t nq, const float* base, std::size_t stride,
+                            const std::uint32_t* ids, std::size_t count, std::size_t dim, float* out);
+
 struct Kernels {
     Level level;
     PairKernel l2sq;  // sum of squared differences
@@ -30,6 +38,8 @@ struct Kernels {
     RowsKernel dot_rows;
     IdsKernel l2sq_ids;
     IdsKernel dot_ids;
+    TileKernel l2sq_tile;
+    TileKernel dot_tile;
 };
 
 const char* level_name(Level level);
