@@ -223,3 +223,20 @@ def test_grouped_sparse_and_hybrid_searches_equal_the_ungrouped_ones(world, monk
     # every sparse answer passes its query's filter
     for i, row in enumerate(parts_sparse.ids):
         assert masks[i][row[row >= 0]].all()
+
+
+def test_one_filter_for_every_query_is_one_group():
+    from fanns.filters.batches import group_filters
+
+    mask = np.zeros(5, dtype=bool)
+    for flt in (mask, field("a") > 1, BitMap([1, 2])):
+        groups = group_filters(flt, 5, 4)
+        assert len(groups.distinct) == 1 and groups.distinct[0] is flt
+        assert groups.query_filter.tolist() == [0, 0, 0, 0]
+        empty = group_filters(flt, 5, 0)
+        assert empty.distinct == [] and empty.query_filter.tolist() == []
+    none = group_filters(None, 5, 3)
+    assert none.distinct == [] and none.query_filter.tolist() == [-1, -1, -1]
+    # The same mask object per query is one group too; equal copies are not.
+    listed = group_filters([mask, None, mask, mask.copy()], 5, 4)
+    assert len(listed.distinct) == 2 and listed.query_filter.tolist() == [0, -1, 0, 1]

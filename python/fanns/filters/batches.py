@@ -80,8 +80,8 @@ def group_filters(filter: Any, n: int, nq: int) -> FilterGroups:
         raise ValueError(f"nq must be a non-negative integer, got {nq!r}")
     nq = int(nq)
     if filter is None:
-        per_query: list[Any] = [None] * nq
-    elif isinstance(filter, np.ndarray) and filter.dtype == object:
+        return FilterGroups(distinct=[], query_filter=np.full(nq, -1, dtype=np.int32))
+    if isinstance(filter, np.ndarray) and filter.dtype == object:
         per_query = list(filter)
     elif isinstance(filter, (list, tuple)) and not _looks_like_mask(filter):
         if len(filter) == 0 and nq != 0 and n == 0:
@@ -89,7 +89,10 @@ def group_filters(filter: Any, n: int, nq: int) -> FilterGroups:
         else:
             per_query = list(filter)
     else:
-        per_query = [filter] * nq
+        # One filter for every query: one group, whatever nq.
+        return FilterGroups(
+            distinct=[filter] if nq else [], query_filter=np.zeros(nq, dtype=np.int32)
+        )
     if len(per_query) != nq:
         raise ValueError(
             f"a list of filters needs one entry per query: got {len(per_query)} for {nq} queries"
