@@ -519,3 +519,34 @@ def test_range_workload_windows_match_their_expressions():
         assert 0.04 <= mask.mean() <= 0.08
     with pytest.raises(ValueError, match="update_date"):
         range_workload("range-5", [{"other": 1}] * 10, 2)
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])
+def test_prefilter_peer_equals_the_exact_peer(metric):
+    # The plain NumPy pre-filter (one float32 product per filter, no exact
+    # re-ranking) must find what the exact peer finds on well-separated
+    # data, for shared, per-query, empty and all-passing filters and more
+    # queries than one product block.
+    from fanns.bench.workloads import QueryFilters
+
+    rng = np.random.default_rng(5)
+    n, nq, k = 700, 300, 10
+    x = rng.standard_normal((n, 24)).astype(np.float32)
+    q = rng.standard_normal((nq, 24)).astype(np.float32)
+    masks = [rng.random(n) < p for p in (0.02, 0.3)]
+    cases = [
+        QueryFilters(n, nq),
+        QueryFilters(n, nq, shared_mask=masks[0]),
+        QueryFilters(n, nq, shared_mask=np.ones(n, dtype=bool)),
+        QueryFilters(n, nq, shared_mask=np.zeros(n, dtype=bool)),
+        QueryFilters(n, nq, mask_fn=lambda i: masks[i % 2]),
+        QueryFilters(n, nq, shared_mask=np.arange(n) < 4),  # fewer rows pass than k
+    ]
+    exact, plain = get_method("bruteforce"), get_method("prefilter")
+    for m in (exact, plain):
+        m.build(x, None, metric, BuildParams())
+    for filters in cases:
+        want = exact.search(q, k, None, filters)
+        got = plain.search(q, k, None, filters)
+        assert got.shape == (nq, k) and got.dtype == np.int64
+        np.testing.assert_array_equal(got, want)

@@ -226,7 +226,8 @@ def test_float_tile_kernel_equals_pair_kernel_bit_for_bit(level, dim, kind):
         rows = _core.pairwise_distances(kind, queries, base, level)
         np.testing.assert_array_equal(tile, rows)
         if kind == "l2":
-            exact = ((queries[:, None, :].astype(np.float64) - base[None].astype(np.float64)) ** 2).sum(-1)
+            diff = queries[:, None, :].astype(np.float64) - base[None].astype(np.float64)
+            exact = (diff**2).sum(-1)
         else:
             exact = queries.astype(np.float64) @ base.astype(np.float64).T
         np.testing.assert_allclose(tile, exact, rtol=1e-5, atol=1e-5 * np.sqrt(dim) * 4)

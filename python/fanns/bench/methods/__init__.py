@@ -21,6 +21,7 @@ from fanns.bench.methods.fanns_method import (
 )
 from fanns.bench.methods.hnswlib_method import HnswlibMethod
 from fanns.bench.methods.lancedb_method import LanceDBMethod
+from fanns.bench.methods.prefilter import PrefilterMethod
 
 METHODS: dict[str, type[Method]] = {}
 
@@ -51,6 +52,7 @@ for _cls in (
     HnswlibMethod,
     FaissMethod,
     BruteForceMethod,
+    PrefilterMethod,
     ChromaMethod,
     LanceDBMethod,
 ):
