@@ -500,7 +500,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seismic-sweep",
         default=None,
-        help="Seismic search settings 'query_cut,heap_factor;...' (default: a built-in sweep)",
+        help="Seismic search settings 'query_cut,heap_factor[,n_knn];...' (n_knn > 0 scans "
+        "its k-NN graph, built with --seismic-build nknn=N; default: a built-in sweep)",
     )
     parser.add_argument(
         "--seismic-index-cache",

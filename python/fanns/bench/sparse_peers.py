@@ -45,6 +45,7 @@ BUILD_KEYS = {
     "centroid_fraction": float,
     "summary_energy": float,
     "max_fraction": float,
+    "nknn": int,  # neighbours per document in its k-NN graph (searched with n_knn > 0)
 }
 
 
@@ -59,14 +60,21 @@ def parse_build(spec: str) -> dict:
     return out
 
 
-def parse_sweep(spec: str) -> list[tuple[int, float]]:
-    """``'10,0.8;4,0.9'`` -> [(10, 0.8), (4, 0.9)] (query_cut, heap_factor)."""
-    out = []
+def parse_sweep(spec: str) -> list[tuple]:
+    """``'10,0.8;4,0.9,20'`` -> [(10, 0.8), (4, 0.9, 20)] (query_cut, heap_factor[, n_knn])."""
+    out: list[tuple] = []
     for part in filter(None, (p.strip() for p in spec.split(";"))):
-        cut, sep, heap = part.partition(",")
-        if not sep:
-            raise ValueError(f"Seismic search setting {part!r}: expected 'query_cut,heap_factor'")
-        out.append((int(cut), float(heap)))
+        fields = [f.strip() for f in part.split(",")]
+        if len(fields) not in (2, 3):
+            raise ValueError(
+                f"Seismic search setting {part!r}: expected 'query_cut,heap_factor' "
+                "or 'query_cut,heap_factor,n_knn'"
+            )
+        try:
+            setting = (int(fields[0]), float(fields[1]), *(int(f) for f in fields[2:]))
+        except ValueError as e:
+            raise ValueError(f"Seismic search setting {part!r}: {e}") from e
+        out.append(setting)
     return out
 
 
@@ -202,10 +210,12 @@ class SeismicPeer:
         ]
         return ids, tokens, values
 
-    def search(self, query_form, k: int, query_cut: int, heap_factor: float) -> np.ndarray:
+    def search(
+        self, query_form, k: int, query_cut: int, heap_factor: float, n_knn: int = 0
+    ) -> np.ndarray:
         ids, tokens, values = query_form
         found = self.index.batch_search(
-            ids, tokens, values, k, query_cut, heap_factor, num_threads=1
+            ids, tokens, values, k, query_cut, heap_factor, n_knn=n_knn, num_threads=1
         )
         out = np.full((len(ids), k), -1, dtype=np.int64)
         for row in found:  # rows carry their query id: do not rely on their order
@@ -214,9 +224,13 @@ class SeismicPeer:
                 out[int(row[0][0]), : len(docs)] = docs
         return out
 
-    def search_one(self, query_form, i: int, k: int, query_cut: int, heap_factor: float):
+    def search_one(
+        self, query_form, i: int, k: int, query_cut: int, heap_factor: float, n_knn: int = 0
+    ):
         ids, tokens, values = query_form
-        return self.index.search(ids[i], tokens[i], values[i], k, query_cut, heap_factor)
+        return self.index.search(
+            ids[i], tokens[i], values[i], k, query_cut, heap_factor, n_knn=n_knn
+        )
 
 
 def bench_seismic(
@@ -225,10 +239,12 @@ def bench_seismic(
     queries,
     truth,
     n_latency: int,
-    sweep: Sequence[tuple[int, float]] = SEISMIC_SWEEP,
+    sweep: Sequence[tuple] = SEISMIC_SWEEP,
     cache: str | None = None,
     **build,
 ) -> list[Row]:
+    if any(len(s) > 2 and s[2] > 0 for s in sweep) and not build.get("nknn"):
+        raise ValueError("Seismic search settings with n_knn > 0 need a build with nknn > 0")
     peer = SeismicPeer(docs, cache=cache, **build)
     loaded = (
         f" (loaded from {peer.loaded_from}: RSS +{peer.loaded_mb:.1f} MiB; build figures recorded)"
@@ -244,16 +260,21 @@ def bench_seismic(
     form = peer.queries(queries)
     built = ",".join(f"{k}={v}" for k, v in peer.params.items() if SEISMIC_BUILD.get(k) != v)
     rows = []
-    for cut, heap in sweep:
+    for cut, heap, *rest in sweep:
+        knn = rest[0] if rest else 0
         t = clock()
-        ids = peer.search(form, K, cut, heap)
+        ids = peer.search(form, K, cut, heap, knn)
         batch_s = clock() - t
-        lat = _latencies(lambda i, c=cut, h=heap: peer.search_one(form, i, K, c, h), n_latency)
+        lat = _latencies(
+            lambda i, c=cut, h=heap, n=knn: peer.search_one(form, i, K, c, h, n), n_latency
+        )
         rows.append(
             Row(
                 name,
                 seismic_method(),
-                f"query_cut={cut} heap_factor={heap}" + (f" ({built})" if built else ""),
+                f"query_cut={cut} heap_factor={heap}"
+                + (f" n_knn={knn}" if knn else "")
+                + (f" ({built})" if built else ""),
                 recall_at_k(ids, truth),
                 queries.shape[0] / batch_s,
                 *np.percentile(lat, [50, 99]),
