@@ -172,6 +172,20 @@ public:
                (low_.capacity() + step_.capacity() + centre_.capacity()) * sizeof(float);
     }
 
+    // x rounded to the nearest integer, ties to even, as nearbyint() does in
+    // the default rounding mode, for |x| <= 2^51. Where doubles are
+    // evaluated as doubles (SSE2, NEON), adding 1.5 * 2^52 leaves no bits
+    // below the units, without a library call per element; elsewhere (x87
+    // registers, or -ffast-math, which may fold the sum) nearbyint().
+    static double round_to_even(double x) {
+#if defined(__FLT_EVAL_METHOD__) && __FLT_EVAL_METHOD__ == 0 && !defined(__FAST_MATH__)
+        constexpr double kRound = 6755399441055744.0;
+        return (x + kRound) - kRound;
+#else
+        return std::nearbyint(x);
+#endif
+    }
+
     void prepare(const float* query, Query& out) const {
         const simd::CodeKernels& kernels = simd::active_code_kernels();
         out.dot = kernels.dot_u8;
@@ -192,10 +206,6 @@ public:
         const double bound = simd::kDotQueryBound;
         const double t = largest > 0.0 && std::isfinite(largest) ? largest / bound : 1.0;
         const double inverse = 1.0 / t;
-        // Adding 1.5 * 2^52 to a double of magnitude <= 2^51 leaves no bits
-        // below the units: rounds to the nearest integer, ties to even, as
-        // nearbyint() does, without a library call per element.
-        constexpr double kRound = 6755399441055744.0;
         double v_norm = 0.0, w_sum = 0.0, at_centre = 0.0;
         std::int8_t* bytes = out.bytes.data();  // (a byte store could alias the vector's own pointer)
         for (std::size_t i = 0; i < dim_; ++i) {
@@ -205,7 +215,7 @@ public:
             w_sum += w;
             at_centre += double(query[i]) * double(centre_[i]);
             const double r = std::clamp(w * inverse, -bound, bound);  // NaN stays NaN
-            bytes[i] = static_cast<std::int8_t>(std::isnan(r) ? 0.0 : (r + kRound) - kRound);
+            bytes[i] = static_cast<std::int8_t>(std::isnan(r) ? 0.0 : round_to_even(r));
         }
         if (similarity_) {
             // distance 1 - <q, x^>
