@@ -110,8 +110,12 @@ class BruteForceMethod(Method):
         out = np.full((q.shape[0], k), -1, dtype=np.int64)
         with limit_blas_threads(1):
             for group in filters.groups:
-                members = group.queries
-                for start in range(0, members.size, self.query_block):
-                    block = members[start : start + self.query_block]
-                    out[block] = self._topk(q[block], group, k)
+                self._search_group(q, group, k, out)
         return out
+
+    def _search_group(self, q: np.ndarray, group: FilterGroup, k: int, out: np.ndarray) -> None:
+        """Fill the rows of ``out`` of the queries sharing ``group``'s filter."""
+        members = group.queries
+        for start in range(0, members.size, self.query_block):
+            block = members[start : start + self.query_block]
+            out[block] = self._topk(q[block], group, k)

@@ -11,10 +11,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from fanns.bench.blas import limit_blas_threads
-from fanns.bench.methods.base import BuildParams, unit_rows  # noqa: F401 (doctest)
+from fanns.bench.methods.base import BuildParams  # noqa: F401 (doctest)
 from fanns.bench.methods.bruteforce import BruteForceMethod
-from fanns.bench.workloads import QueryFilters
+from fanns.bench.workloads import FilterGroup, QueryFilters  # noqa: F401 (doctest)
 
 
 class PrefilterMethod(BruteForceMethod):
@@ -50,22 +49,12 @@ class PrefilterMethod(BruteForceMethod):
         out[:, :take] = np.take_along_axis(ids, order, axis=1)
         return out
 
-    def search(
-        self, queries: np.ndarray, k: int, sweep_value: object, filters: QueryFilters
-    ) -> np.ndarray:
-        if self._vectors is None or self._norms is None:
-            raise RuntimeError("build() must run before search()")
-        q = np.ascontiguousarray(queries, dtype=np.float32)
-        if self._metric == "cosine":
-            q = unit_rows(q)
-        out = np.full((q.shape[0], k), -1, dtype=np.int64)
-        with limit_blas_threads(1):
-            for group in filters.groups:
-                rows = group.ids
-                base = self._vectors if rows is None else self._vectors[rows]
-                norms = self._norms if rows is None else self._norms[rows]
-                members = group.queries
-                for start in range(0, members.size, self.query_block):
-                    block = members[start : start + self.query_block]
-                    out[block] = self._best(q[block], base, norms, rows, k)
-        return out
+    def _search_group(self, q: np.ndarray, group: FilterGroup, k: int, out: np.ndarray) -> None:
+        # The passing rows gathered once for the whole group, not once per block.
+        rows = group.ids
+        base = self._vectors if rows is None else self._vectors[rows]
+        norms = self._norms if rows is None else self._norms[rows]
+        members = group.queries
+        for start in range(0, members.size, self.query_block):
+            block = members[start : start + self.query_block]
+            out[block] = self._best(q[block], base, norms, rows, k)
