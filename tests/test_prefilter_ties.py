@@ -37,7 +37,9 @@ def test_prefilter_peer_keeps_the_smaller_id_of_rows_tied_at_k(metric, filtered)
     for seed in range(12):
         x, q, want = _tied_at_k(seed, k, metric)
         n = len(x)
-        filters = QueryFilters(n, 1, shared_mask=np.ones(n, bool)) if filtered else QueryFilters(n, 1)
+        filters = (
+            QueryFilters(n, 1, shared_mask=np.ones(n, bool)) if filtered else QueryFilters(n, 1)
+        )
         for name in ("bruteforce", "prefilter"):
             m = get_method(name)
             m.build(x, None, metric, BuildParams())
