@@ -16,8 +16,11 @@ from oracle import clustered_with_queries, exact_distances, exact_knn, scans_on_
 N, DIM, NQ = 4000, 64, 6
 
 
-@pytest.fixture(scope="module", params=[("sq8", "ip"), ("sq8", "l2"), ("f16", "ip"), ("f16", "cosine")],
-                ids=lambda p: f"{p[0]}-{p[1]}")
+@pytest.fixture(
+    scope="module",
+    params=[("sq8", "ip"), ("sq8", "l2"), ("f16", "ip"), ("f16", "cosine")],
+    ids=lambda p: f"{p[0]}-{p[1]}",
+)
 def world(request):
     storage, metric = request.param
     base, queries, _, _ = clustered_with_queries(N, NQ, DIM, seed=4)
@@ -27,7 +30,9 @@ def world(request):
     base[1500:1504] = base[11]
     queries[0] = base[300]
     queries[1] = base[11]
-    index = fanns.Index.build(base, metric=metric, M=8, ef_construction=40, seed=1, threads=1, storage=storage)
+    index = fanns.Index.build(
+        base, metric=metric, M=8, ef_construction=40, seed=1, threads=1, storage=storage
+    )
     mask = np.random.default_rng(5).random(N) < 0.4
     mask[[11, 300, 301, 330, 359, 1500, 1503]] = True
     return index, base, queries, mask, storage, metric
@@ -49,13 +54,17 @@ def test_a_scan_keeps_what_brute_force_ranks_first(world, k, threads):
     for i in range(NQ):
         np.testing.assert_array_equal(together.ids[i], truth[i])
         np.testing.assert_allclose(together.distances[i], exact[i, truth[i]], rtol=1e-4, atol=1e-3)
-        alone = index.search(queries[i : i + 1], k, ef=ef, filter=mask, exact_threshold=N + 1, threads=1)
+        alone = index.search(
+            queries[i : i + 1], k, ef=ef, filter=mask, exact_threshold=N + 1, threads=1
+        )
         assert alone.plans[0] == "scan"
         np.testing.assert_array_equal(alone.ids[0], together.ids[i])
         np.testing.assert_array_equal(alone.distances[0], together.distances[i])
     if metric != "ip":  # query 0 is the tied row: the sixty rows lead its answer, by smaller id
         tied = np.flatnonzero(mask[300:360]) + 300
-        np.testing.assert_array_equal(together.ids[0, : min(k, len(tied))], tied[: min(k, len(tied))])
+        np.testing.assert_array_equal(
+            together.ids[0, : min(k, len(tied))], tied[: min(k, len(tied))]
+        )
 
 
 @pytest.mark.parametrize("ef", [1, 3, 17, 64])

@@ -1,9 +1,9 @@
 """Pre-filter search as a user would write it in NumPy: for each group of queries sharing a
 filter, the passing rows are gathered once and scored with one float32 BLAS product per block
-of queries (``|x|^2 - 2 q.x``, or ``-q.x``), then ``argpartition`` keeps each query's ``k`` best
-and a sort orders them (ties by id). No exact re-ranking, unlike ``bruteforce``: its
-distances carry float32 rounding, so its recall can fall just short of 1. One point per
-workload."""
+of queries (``|x|^2 - 2 q.x``, or ``-q.x``); ``argpartition`` keeps each query's ``2k + 8``
+best and a sort by (score, id) the first ``k`` (ties by id, as the exact peer breaks them).
+No exact re-ranking, unlike ``bruteforce``: its distances carry float32 rounding, so its
+recall can fall just short of 1. One point per workload."""
 
 from __future__ import annotations
 
@@ -40,12 +40,15 @@ class PrefilterMethod(BruteForceMethod):
         dots = q @ base.T
         scores = norms[None, :] - 2.0 * dots if self._metric == "l2" else -dots
         take = min(k, count)
-        if take < count:
-            cand = np.argpartition(scores, take - 1, axis=1)[:, :take]
+        # A few more than k, as the exact peer keeps, so that rows tied at
+        # the k-th place go by smaller id (argpartition keeps any of them).
+        keep = min(count, 2 * k + 8)
+        if keep < count:
+            cand = np.argpartition(scores, keep - 1, axis=1)[:, :keep]
         else:
             cand = np.broadcast_to(np.arange(count), (q.shape[0], count))
         ids = cand if rows is None else rows[cand]
-        order = np.lexsort((ids, np.take_along_axis(scores, cand, axis=1)), axis=1)
+        order = np.lexsort((ids, np.take_along_axis(scores, cand, axis=1)), axis=1)[:, :take]
         out[:, :take] = np.take_along_axis(ids, order, axis=1)
         return out
 
