@@ -69,12 +69,6 @@ public:
     // sums as the pair kernel does).
     void scan_group(const float* const* queries, std::size_t count, const std::vector<std::uint32_t>& ids,
                     ResultHeap* heaps) {
-        if (count == 1) {
-            for (std::size_t start = 0; start < ids.size(); start += kBlock) {
-                score(queries[0], ids.data() + start, std::min(kBlock, ids.size() - start), heaps[0]);
-            }
-            return;
-        }
         group_dist_.resize(count * kBlock);
         for (std::size_t start = 0; start < ids.size(); start += kBlock) {
             const std::size_t len = std::min(kBlock, ids.size() - start);

@@ -113,10 +113,6 @@ inline std::uint64_t select_smallest(std::uint64_t* keys, std::size_t n, std::si
             low += below;
             high += !below;
         }
-        if (low == 0) {  // repeated keys: no progress by partitioning
-            std::copy(scratch, scratch + high, a);
-            break;
-        }
         if (k <= low) {
             n = low;
         } else {
@@ -125,7 +121,7 @@ inline std::uint64_t select_smallest(std::uint64_t* keys, std::size_t n, std::si
             k -= low;
             n = high;
         }
-        if (8 * n > 7 * before) break;  // a poor pivot: no more rounds
+        if (8 * n > 7 * before) break;  // a poor pivot (or repeated keys): no more rounds
     }
     std::nth_element(a, a + std::ptrdiff_t(k - 1), a + n);
     return a[k - 1];
@@ -146,12 +142,6 @@ public:
         keys_.clear();
         keys_.reserve(2 * capacity + 1);
     }
-    // Whether a candidate at `distance` may be among the nearest (NaN never is).
-    bool admits(float distance) const { return distance <= bound_; }
-    // Candidates farther than this are not admitted; it only decreases.
-    float bound() const { return bound_; }
-    // Takes a candidate that admits() (NaN must not be pushed).
-    void push(Candidate c) { push(c.distance, c.id); }
     // Pushes the rows ids[j] whose scores[j] are within the bound. Scores
     // are tested sixteen at a time against the bound at the start of the
     // sixteen (it only tightens, so this admits a superset, which cut()
