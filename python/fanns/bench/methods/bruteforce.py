@@ -78,15 +78,11 @@ class BruteForceMethod(Method):
         )
         base = self._vectors if dense else self._vectors[rows]
         norms = self._norms if dense else self._norms[rows]
-        dots = q @ base.T
-        scores = norms[None, :] - 2.0 * dots if self._metric == "l2" else -dots
+        scores = self._scores(q, base, norms)
         if dense and rows is not None:
             scores[:, ~group.mask] = np.inf
             rows = None
-        if keep < count:
-            cand = np.argpartition(scores, keep - 1, axis=1)[:, :keep]
-        else:
-            cand = np.broadcast_to(np.arange(count), (q.shape[0], count))
+        cand = self._smallest(scores, keep)
         gathered = base[cand].astype(np.float64)
         q64 = q.astype(np.float64)
         if self._metric == "l2":
@@ -95,9 +91,26 @@ class BruteForceMethod(Method):
             exact = 1.0 - np.einsum("bkd,bd->bk", gathered, q64)
         ids = cand if rows is None else rows[cand]
         take = min(k, count)
-        order = np.lexsort((ids, exact), axis=1)[:, :take]
-        out[:, :take] = np.take_along_axis(ids, order, axis=1)
+        out[:, :take] = self._first(ids, exact, take)
         return out
+
+    def _scores(self, q: np.ndarray, base: np.ndarray, norms: np.ndarray) -> np.ndarray:
+        """Scores of ``q`` against ``base``, smaller nearer: ``|x|^2 - 2 q.x``, or ``-q.x``."""
+        dots = q @ base.T
+        return norms[None, :] - 2.0 * dots if self._metric == "l2" else -dots
+
+    @staticmethod
+    def _smallest(scores: np.ndarray, keep: int) -> np.ndarray:
+        """Columns of each row's ``keep`` smallest scores, in no order (all when they fit)."""
+        if keep < scores.shape[1]:
+            return np.argpartition(scores, keep - 1, axis=1)[:, :keep]
+        return np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
+
+    @staticmethod
+    def _first(ids: np.ndarray, key: np.ndarray, take: int) -> np.ndarray:
+        """Each row's ``take`` ids of smallest ``key``, ties by smaller id."""
+        order = np.lexsort((ids, key), axis=1)[:, :take]
+        return np.take_along_axis(ids, order, axis=1)
 
     def search(
         self, queries: np.ndarray, k: int, sweep_value: Any, filters: QueryFilters

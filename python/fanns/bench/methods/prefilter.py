@@ -37,19 +37,13 @@ class PrefilterMethod(BruteForceMethod):
         out = np.full((q.shape[0], k), -1, dtype=np.int64)
         if count == 0:
             return out
-        dots = q @ base.T
-        scores = norms[None, :] - 2.0 * dots if self._metric == "l2" else -dots
-        take = min(k, count)
+        scores = self._scores(q, base, norms)
         # A few more than k, as the exact peer keeps, so that rows tied at
         # the k-th place go by smaller id (argpartition keeps any of them).
-        keep = min(count, 2 * k + 8)
-        if keep < count:
-            cand = np.argpartition(scores, keep - 1, axis=1)[:, :keep]
-        else:
-            cand = np.broadcast_to(np.arange(count), (q.shape[0], count))
+        cand = self._smallest(scores, min(count, 2 * k + 8))
         ids = cand if rows is None else rows[cand]
-        order = np.lexsort((ids, np.take_along_axis(scores, cand, axis=1)), axis=1)[:, :take]
-        out[:, :take] = np.take_along_axis(ids, order, axis=1)
+        take = min(k, count)
+        out[:, :take] = self._first(ids, np.take_along_axis(scores, cand, axis=1), take)
         return out
 
     def _search_group(self, q: np.ndarray, group: FilterGroup, k: int, out: np.ndarray) -> None:
